@@ -1,0 +1,238 @@
+//! The coordinator: owns the virtual clock, advances it one day at a time behind a barrier,
+//! gathers each day's events in machine order, tallies the ground truth, and hands the
+//! day's batch to the ingestion pipeline (with back-pressure).
+
+use super::shop::{ShopActor, ShopArgs, ShopMsg};
+use super::DayBoard;
+use crate::calendar::{Calendar, DayIndex};
+use crate::demand::DemandModel;
+use crate::event::UsageEvent;
+use crate::fleet::Fleet;
+use crate::rng::{stream, Purpose};
+use crate::scenario::Scenario;
+use crate::truth::Truth;
+use indicatif::ProgressBar;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// One simulated day's events for the metering engine, in (machine, seq) order with any
+/// re-sent duplicates at the end. `commit` asks the engine to make everything durable.
+pub struct IngestBatch {
+    pub day: DayIndex,
+    pub events: Vec<UsageEvent>,
+    pub commit: bool,
+}
+
+/// What the simulation produced besides the events.
+#[derive(Debug)]
+pub struct SimOutcome {
+    pub truth: Truth,
+    /// Distinct events the machines emitted.
+    pub events_emitted: u64,
+    /// Extra copies the transport re-sent (fault injection).
+    pub duplicates_sent: u64,
+}
+
+pub enum CoordinatorMsg {
+    Tick,
+    DayDone,
+}
+
+struct Args {
+    scenario: Arc<Scenario>,
+    fleet: Arc<Fleet>,
+    calendar: Arc<Calendar>,
+    ingest: mpsc::Sender<IngestBatch>,
+    progress: ProgressBar,
+    done: oneshot::Sender<Result<SimOutcome, String>>,
+}
+
+struct State {
+    shops: Vec<ActorRef<ShopMsg>>,
+    board: Arc<DayBoard>,
+    calendar: Arc<Calendar>,
+    fleet: Arc<Fleet>,
+    day: DayIndex,
+    commit_every: u32,
+    duplicate_share: f64,
+    transport: ChaCha8Rng,
+    truth: Option<Truth>,
+    events_emitted: u64,
+    duplicates_sent: u64,
+    ingest: mpsc::Sender<IngestBatch>,
+    progress: ProgressBar,
+    done: Option<oneshot::Sender<Result<SimOutcome, String>>>,
+}
+
+struct Coordinator;
+
+impl Actor for Coordinator {
+    type Msg = CoordinatorMsg;
+    type State = State;
+    type Arguments = Args;
+
+    async fn pre_start(&self, myself: ActorRef<CoordinatorMsg>, a: Args) -> Result<State, ActorProcessingErr> {
+        let board = Arc::new(DayBoard::new(a.fleet.machine_count()));
+        let demand = Arc::new(DemandModel::new(&a.scenario.demand));
+        let mut shops = Vec::with_capacity(a.fleet.shops.len());
+        for profile in &a.fleet.shops {
+            let args = ShopArgs {
+                profile: profile.clone(),
+                seed: a.scenario.seed,
+                calendar: a.calendar.clone(),
+                demand: demand.clone(),
+                board: board.clone(),
+            };
+            let (shop, _) = Actor::spawn_linked(None, ShopActor, args, myself.get_cell()).await?;
+            shops.push(shop);
+        }
+        let s = &a.scenario;
+        Ok(State {
+            shops,
+            board,
+            truth: Some(Truth::new(s.fleet.shops, a.calendar.months(), a.calendar.days())),
+            calendar: a.calendar,
+            fleet: a.fleet,
+            day: 0,
+            commit_every: s.engine.commit_every_days,
+            duplicate_share: s.faults.duplicate_share,
+            transport: stream(s.seed, Purpose::Transport, 0),
+            events_emitted: 0,
+            duplicates_sent: 0,
+            ingest: a.ingest,
+            progress: a.progress,
+            done: Some(a.done),
+        })
+    }
+
+    async fn handle(&self, myself: ActorRef<CoordinatorMsg>, msg: CoordinatorMsg, s: &mut State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            CoordinatorMsg::Tick => s.start_day(myself),
+            CoordinatorMsg::DayDone => s.finish_day(myself).await,
+        }
+    }
+
+    async fn handle_supervisor_evt(&self, myself: ActorRef<CoordinatorMsg>, evt: SupervisionEvent, s: &mut State) -> Result<(), ActorProcessingErr> {
+        let why = match evt {
+            SupervisionEvent::ActorFailed(_, err) => format!("a shop or machine actor failed: {err}"),
+            SupervisionEvent::ActorTerminated(_, _, reason) => {
+                format!("a shop actor stopped before the end: {}", reason.unwrap_or_else(|| "no reason given".into()))
+            }
+            _ => return Ok(()),
+        };
+        if let Some(done) = s.done.take() {
+            let _ = done.send(Err(why));
+            myself.stop(None);
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    fn start_day(&mut self, myself: ActorRef<CoordinatorMsg>) -> Result<(), ActorProcessingErr> {
+        self.board.arm();
+        for shop in &self.shops {
+            shop.cast(ShopMsg::Day(self.day))?;
+        }
+        let board = self.board.clone();
+        tokio::spawn(async move {
+            board.wait().await;
+            let _ = myself.cast(CoordinatorMsg::DayDone);
+        });
+        Ok(())
+    }
+
+    async fn finish_day(&mut self, myself: ActorRef<CoordinatorMsg>) -> Result<(), ActorProcessingErr> {
+        let events = self.collect_day();
+        let last = self.day + 1 == self.calendar.days();
+        let commit = last || (self.day + 1) % self.commit_every == 0;
+        let batch = IngestBatch { day: self.day, events, commit };
+        if self.ingest.send(batch).await.is_err() {
+            return self.fail(myself, "the ingestion pipeline stopped (see the metering error)");
+        }
+        self.progress.inc(1);
+        self.day += 1;
+        if !last {
+            myself.cast(CoordinatorMsg::Tick)?;
+            return Ok(());
+        }
+        let outcome = SimOutcome {
+            truth: self.truth.take().expect("truth is taken once, at the end"),
+            events_emitted: self.events_emitted,
+            duplicates_sent: self.duplicates_sent,
+        };
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Ok(outcome));
+        }
+        myself.stop(None);
+        Ok(())
+    }
+
+    /// Reads every machine's slot in machine order; tallies truth; injects duplicates.
+    fn collect_day(&mut self) -> Vec<UsageEvent> {
+        let day = self.day;
+        let period = self.calendar.period_of(day);
+        let truth = self.truth.as_mut().expect("truth lives until the end");
+        let mut events = Vec::new();
+        let mut last_shop = None;
+        for m in 0..self.board.machines() {
+            let slot = self.board.take(m);
+            let shop = self.fleet.machine_shop[m].0;
+            if slot.open && last_shop != Some(shop) {
+                truth.record_open(shop, period, day);
+            }
+            last_shop = Some(shop);
+            truth.record(shop, period, day, &slot.tally);
+            assert_eq!(slot.tally.events(), slot.events.len() as u64, "a machine's tally matches what it emitted");
+            events.extend_from_slice(&slot.events);
+        }
+        self.events_emitted += events.len() as u64;
+        self.inject_duplicates(&mut events);
+        events
+    }
+
+    /// Re-sends a share of the day's events with the same ids, as a retrying transport would.
+    fn inject_duplicates(&mut self, events: &mut Vec<UsageEvent>) {
+        if self.duplicate_share <= 0.0 {
+            return;
+        }
+        let originals = events.len();
+        for i in 0..originals {
+            if self.transport.random_bool(self.duplicate_share) {
+                events.push(events[i]);
+            }
+        }
+        self.duplicates_sent += (events.len() - originals) as u64;
+    }
+
+    fn fail(&mut self, myself: ActorRef<CoordinatorMsg>, why: &str) -> Result<(), ActorProcessingErr> {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Err(why.to_string()));
+        }
+        myself.stop(None);
+        Ok(())
+    }
+}
+
+/// Runs the whole simulation on the current tokio runtime; returns once the last day's batch
+/// has been handed to `ingest`.
+pub async fn simulate(
+    scenario: Arc<Scenario>,
+    fleet: Arc<Fleet>,
+    calendar: Arc<Calendar>,
+    ingest: mpsc::Sender<IngestBatch>,
+    progress: ProgressBar,
+) -> Result<SimOutcome, String> {
+    let (done, outcome) = oneshot::channel();
+    let args = Args { scenario, fleet, calendar, ingest, progress, done };
+    let (coordinator, handle) = Actor::spawn(None, Coordinator, args)
+        .await
+        .map_err(|e| format!("cannot start the coordinator: {e}"))?;
+    coordinator.cast(CoordinatorMsg::Tick).map_err(|e| e.to_string())?;
+    let result = outcome.await.unwrap_or_else(|_| Err("the coordinator stopped without a result".into()));
+    let _ = handle.await;
+    result
+}

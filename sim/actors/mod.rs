@@ -1,0 +1,71 @@
+//! The actors: a coordinator owns the virtual clock; each shop is an actor and each of its
+//! machines a child actor.
+//!
+//! Per simulated day: coordinator → shop `Day` (one message), shop → machine `Work` with the
+//! whole day's jobs (one message), machine → `DayBoard` slot (a write, no message) and a
+//! countdown; the last machine wakes the coordinator. The coordinator then reads the slots in
+//! machine order, so output order never depends on scheduling or on actor ids.
+
+mod coordinator;
+mod machine;
+mod shop;
+
+pub use coordinator::{simulate, IngestBatch, SimOutcome};
+
+use crate::event::UsageEvent;
+use crate::truth::Tally;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+/// One machine's output for one day.
+#[derive(Debug, Default)]
+pub struct MachineDay {
+    /// Whether the shop opened (closed days produce no events).
+    pub open: bool,
+    pub events: Vec<UsageEvent>,
+    /// The machine's own count of what it did: the ground truth.
+    pub tally: Tally,
+}
+
+/// The day barrier: one slot per machine and a countdown.
+pub struct DayBoard {
+    slots: Vec<Mutex<MachineDay>>,
+    remaining: AtomicUsize,
+    done: Notify,
+}
+
+impl DayBoard {
+    pub fn new(machines: usize) -> DayBoard {
+        DayBoard {
+            slots: (0..machines).map(|_| Mutex::new(MachineDay::default())).collect(),
+            remaining: AtomicUsize::new(0),
+            done: Notify::new(),
+        }
+    }
+
+    /// Arms the barrier for a new day; every machine must deposit exactly once.
+    fn arm(&self) {
+        let previous = self.remaining.swap(self.slots.len(), Ordering::AcqRel);
+        assert_eq!(previous, 0, "a day started before the previous one finished");
+    }
+
+    fn deposit(&self, machine: usize, day: MachineDay) {
+        *self.slots[machine].lock().unwrap_or_else(|p| p.into_inner()) = day;
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.notify_one();
+        }
+    }
+
+    async fn wait(&self) {
+        self.done.notified().await;
+    }
+
+    fn take(&self, machine: usize) -> MachineDay {
+        std::mem::take(&mut *self.slots[machine].lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn machines(&self) -> usize {
+        self.slots.len()
+    }
+}

@@ -1,0 +1,82 @@
+//! A shop: decides each day whether it opens and what jobs come in, and hands each of its
+//! machines (child actors) that day's work in one message.
+
+use super::machine::{MachineActor, MachineArgs, MachineMsg};
+use super::DayBoard;
+use crate::calendar::{Calendar, DayIndex};
+use crate::demand::{DemandModel, Job};
+use crate::fleet::ShopProfile;
+use crate::rng::{stream, Purpose};
+use rand_chacha::ChaCha8Rng;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::sync::Arc;
+
+pub enum ShopMsg {
+    Day(DayIndex),
+}
+
+pub struct ShopArgs {
+    pub profile: ShopProfile,
+    pub seed: u64,
+    pub calendar: Arc<Calendar>,
+    pub demand: Arc<DemandModel>,
+    pub board: Arc<DayBoard>,
+}
+
+pub struct ShopState {
+    profile: ShopProfile,
+    rng: ChaCha8Rng,
+    calendar: Arc<Calendar>,
+    demand: Arc<DemandModel>,
+    machines: Vec<ActorRef<MachineMsg>>,
+}
+
+pub struct ShopActor;
+
+impl Actor for ShopActor {
+    type Msg = ShopMsg;
+    type State = ShopState;
+    type Arguments = ShopArgs;
+
+    async fn pre_start(&self, myself: ActorRef<ShopMsg>, a: ShopArgs) -> Result<ShopState, ActorProcessingErr> {
+        let mut machines = Vec::with_capacity(a.profile.machines.len());
+        for &id in &a.profile.machines {
+            let args = MachineArgs { id, shop: a.profile.id, seed: a.seed, board: a.board.clone() };
+            let (machine, _) = Actor::spawn_linked(None, MachineActor, args, myself.get_cell()).await?;
+            machines.push(machine);
+        }
+        Ok(ShopState {
+            rng: stream(a.seed, Purpose::ShopDemand, a.profile.id.0),
+            profile: a.profile,
+            calendar: a.calendar,
+            demand: a.demand,
+            machines,
+        })
+    }
+
+    async fn handle(&self, _: ActorRef<ShopMsg>, msg: ShopMsg, s: &mut ShopState) -> Result<(), ActorProcessingErr> {
+        let ShopMsg::Day(day) = msg;
+        let date = s.calendar.date(day);
+        if !s.demand.is_open(&s.profile, date) {
+            for m in &s.machines {
+                m.cast(MachineMsg::Closed)?;
+            }
+            return Ok(());
+        }
+        let mut jobs = Vec::new();
+        s.demand.draw_day(&s.profile, date, &mut s.rng, &mut jobs);
+        let midnight = s.calendar.midnight_unix(day);
+        for (i, m) in s.machines.iter().enumerate() {
+            m.cast(MachineMsg::Work { midnight, jobs: share_of(&jobs, i, s.machines.len()) })?;
+        }
+        Ok(())
+    }
+}
+
+/// Machine `i` of `n` takes every n-th job, so work splits evenly and deterministically.
+fn share_of(jobs: &[Job], i: usize, n: usize) -> Vec<Job> {
+    if n == 1 {
+        return jobs.to_vec();
+    }
+    jobs.iter().skip(i).step_by(n).copied().collect()
+}

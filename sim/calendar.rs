@@ -1,0 +1,124 @@
+//! The simulated calendar: which days exist, and how busy each weekday and month is.
+//!
+//! Time in the simulation is virtual: day `d` is `start + d` days. Nothing here reads the
+//! wall clock.
+
+use chrono::{Datelike, Days, Months, NaiveDate, Weekday};
+
+/// A simulated day, counted from the scenario's start date.
+pub type DayIndex = u32;
+
+/// A billing period: a calendar month, counted from the scenario's start month.
+pub type PeriodIndex = u32;
+
+#[derive(Clone, Debug)]
+pub struct Calendar {
+    start: NaiveDate,
+    days: u32,
+    months: u32,
+}
+
+impl Calendar {
+    /// `months` whole calendar months starting on the first day of `start`'s month.
+    /// (Scenario validation guarantees the start is the first of a month.)
+    pub fn new(start: NaiveDate, months: u32) -> Calendar {
+        let end = start + Months::new(months);
+        let days = (end - start).num_days() as u32;
+        Calendar { start, days, months }
+    }
+
+    pub fn days(&self) -> u32 {
+        self.days
+    }
+
+    pub fn months(&self) -> u32 {
+        self.months
+    }
+
+    pub fn date(&self, day: DayIndex) -> NaiveDate {
+        self.start + Days::new(u64::from(day))
+    }
+
+    /// The billing period a day belongs to.
+    pub fn period_of(&self, day: DayIndex) -> PeriodIndex {
+        let date = self.date(day);
+        let months = (date.year() - self.start.year()) * 12 + date.month() as i32
+            - self.start.month() as i32;
+        months as PeriodIndex
+    }
+
+    /// `YYYY-MM` label of a period.
+    pub fn period_label(&self, period: PeriodIndex) -> String {
+        let first = self.start + Months::new(period);
+        format!("{:04}-{:02}", first.year(), first.month())
+    }
+
+    /// Unix seconds at midnight UTC of a day. Simulated times are UTC by convention.
+    pub fn midnight_unix(&self, day: DayIndex) -> i64 {
+        self.date(day)
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp())
+            .unwrap_or_default()
+    }
+}
+
+/// Monday = 0 … Sunday = 6.
+pub fn weekday_index(date: NaiveDate) -> usize {
+    date.weekday().num_days_from_monday() as usize
+}
+
+pub fn weekday_name(index: usize) -> &'static str {
+    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    NAMES[index % 7]
+}
+
+pub fn parse_weekday(text: &str) -> Option<usize> {
+    let w: Weekday = text.parse().ok()?;
+    Some(w.num_days_from_monday() as usize)
+}
+
+/// Month of year, January = 0.
+pub fn month_index(date: NaiveDate) -> usize {
+    date.month0() as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cal() -> Calendar {
+        Calendar::new(NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(), 14)
+    }
+
+    #[test]
+    fn counts_days_of_whole_months_including_leap_day() {
+        assert_eq!(Calendar::new(NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(), 12).days(), 366);
+        assert_eq!(Calendar::new(NaiveDate::from_ymd_opt(2023, 1, 1).unwrap(), 48).days(), 1461);
+    }
+
+    #[test]
+    fn periods_follow_calendar_months() {
+        let c = cal();
+        assert_eq!(c.period_of(0), 0);
+        assert_eq!(c.period_of(30), 0);
+        assert_eq!(c.period_of(31), 1);
+        assert_eq!(c.period_of(366), 12);
+        assert_eq!(c.period_label(12), "2025-01");
+        assert_eq!(c.period_label(13), "2025-02");
+    }
+
+    #[test]
+    fn weekdays() {
+        // 2024-01-01 was a Monday.
+        assert_eq!(weekday_index(cal().date(0)), 0);
+        assert_eq!(weekday_index(cal().date(6)), 6);
+        assert_eq!(parse_weekday("sat"), Some(5));
+        assert_eq!(parse_weekday("Monday"), Some(0));
+        assert_eq!(parse_weekday("funday"), None);
+    }
+
+    #[test]
+    fn midnight_is_utc() {
+        assert_eq!(cal().midnight_unix(0), 1_704_067_200);
+    }
+}

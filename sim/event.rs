@@ -1,0 +1,298 @@
+//! Usage events as machines emit them, and their CloudEvents 1.0 JSON wire form.
+//!
+//! Engines take the typed `UsageEvent`; only `event::wire` knows JSON. Identity is
+//! machine-issued: `source` names the machine and `id` carries its own sequence number, so a
+//! retry re-sends the same (source, id) and an idempotent engine counts it once.
+
+use serde::{Deserialize, Serialize};
+
+/// A machine, by its index in the fleet (rendered `M000042`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MachineId(pub u32);
+
+/// A shop, by its index in the fleet (rendered `S000042`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ShopId(pub u32);
+
+impl std::fmt::Display for MachineId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "M{:06}", self.0)
+    }
+}
+
+impl std::fmt::Display for ShopId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "S{:06}", self.0)
+    }
+}
+
+/// Frame types (V, GfK): the edging job differs (grooving, drilling).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum Frame {
+    FullRim = 0,
+    Grooved = 1,
+    Drilled = 2,
+}
+
+/// Lens materials (E, France): they drive machine time and wheel wear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum Material {
+    Index150 = 0,
+    Index160 = 1,
+    Index167 = 2,
+    Polycarbonate = 3,
+    Mineral = 4,
+}
+
+impl Frame {
+    pub const ALL: [Frame; 3] = [Frame::FullRim, Frame::Grooved, Frame::Drilled];
+    pub fn from_index(i: usize) -> Frame {
+        Frame::ALL[i]
+    }
+}
+
+impl Material {
+    pub const ALL: [Material; 5] = [
+        Material::Index150,
+        Material::Index160,
+        Material::Index167,
+        Material::Polycarbonate,
+        Material::Mineral,
+    ];
+    pub fn from_index(i: usize) -> Material {
+        Material::ALL[i]
+    }
+}
+
+/// What happened on the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventBody {
+    /// A pair of lenses edged and mounted: billable.
+    Mounting { frame: Frame, material: Material, remake: bool },
+    /// A frame traced for a remote-edged order: never billable.
+    TraceOnly { frame: Frame },
+    /// End-of-day cumulative counters, as read remotely.
+    Counter { total_cycles: u64, mountings: u64, trace_only: u64 },
+}
+
+/// One event, typed. `(machine, seq)` is its identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UsageEvent {
+    pub machine: MachineId,
+    pub seq: u64,
+    /// Unix seconds, UTC.
+    pub time: i64,
+    pub shop: ShopId,
+    pub body: EventBody,
+}
+
+impl UsageEvent {
+    pub fn billable(&self) -> bool {
+        matches!(self.body, EventBody::Mounting { .. })
+    }
+}
+
+pub mod wire {
+    //! CloudEvents 1.0, structured JSON mode.
+    use super::*;
+    use chrono::{DateTime, SecondsFormat};
+
+    pub const TYPE_MOUNTING: &str = "com.fleetsim.edger.mounting.v1";
+    pub const TYPE_TRACE_ONLY: &str = "com.fleetsim.edger.trace_only.v1";
+    pub const TYPE_COUNTER: &str = "com.fleetsim.edger.counter.v1";
+    const SOURCE_PREFIX: &str = "/fleetsim/machines/";
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct CloudEvent {
+        pub specversion: String,
+        pub id: String,
+        pub source: String,
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub time: String,
+        pub subject: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub datacontenttype: Option<String>,
+        pub data: serde_json::Value,
+    }
+
+    #[derive(Debug, thiserror::Error, PartialEq)]
+    pub enum WireError {
+        #[error("specversion must be \"1.0\", got {0:?}")]
+        SpecVersion(String),
+        #[error("source {0:?} is not a fleetsim machine (/fleetsim/machines/M<digits>)")]
+        Source(String),
+        #[error("id {0:?} is not <machine>-<sequence number>")]
+        Id(String),
+        #[error("subject {0:?} is not a shop (S<digits>)")]
+        Subject(String),
+        #[error("time {0:?} is not RFC 3339")]
+        Time(String),
+        #[error("type {0:?} is unknown")]
+        Type(String),
+        #[error("data does not fit type {kind}: {message}")]
+        Data { kind: String, message: String },
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct MountingData {
+        frame: Frame,
+        material: Material,
+        remake: bool,
+        billable: bool,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct TraceData {
+        frame: Frame,
+        billable: bool,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct CounterData {
+        total_cycles: u64,
+        mountings: u64,
+        trace_only: u64,
+    }
+
+    pub fn to_cloudevent(e: &UsageEvent) -> CloudEvent {
+        let (kind, data) = match e.body {
+            EventBody::Mounting { frame, material, remake } => (
+                TYPE_MOUNTING,
+                serde_json::to_value(MountingData { frame, material, remake, billable: true }),
+            ),
+            EventBody::TraceOnly { frame } => {
+                (TYPE_TRACE_ONLY, serde_json::to_value(TraceData { frame, billable: false }))
+            }
+            EventBody::Counter { total_cycles, mountings, trace_only } => {
+                (TYPE_COUNTER, serde_json::to_value(CounterData { total_cycles, mountings, trace_only }))
+            }
+        };
+        CloudEvent {
+            specversion: "1.0".into(),
+            id: format!("{}-{}", e.machine, e.seq),
+            source: format!("{SOURCE_PREFIX}{}", e.machine),
+            kind: kind.into(),
+            time: DateTime::from_timestamp(e.time, 0)
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            subject: e.shop.to_string(),
+            datacontenttype: Some("application/json".into()),
+            data: data.unwrap_or_default(),
+        }
+    }
+
+    pub fn from_cloudevent(c: &CloudEvent) -> Result<UsageEvent, WireError> {
+        if c.specversion != "1.0" {
+            return Err(WireError::SpecVersion(c.specversion.clone()));
+        }
+        let machine = c
+            .source
+            .strip_prefix(SOURCE_PREFIX)
+            .and_then(|m| parse_tagged(m, 'M'))
+            .map(MachineId)
+            .ok_or_else(|| WireError::Source(c.source.clone()))?;
+        let seq = c
+            .id
+            .strip_prefix(&format!("{machine}-"))
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| WireError::Id(c.id.clone()))?;
+        let shop = parse_tagged(&c.subject, 'S')
+            .map(ShopId)
+            .ok_or_else(|| WireError::Subject(c.subject.clone()))?;
+        let time = DateTime::parse_from_rfc3339(&c.time)
+            .map_err(|_| WireError::Time(c.time.clone()))?
+            .timestamp();
+        let data_err = |e: serde_json::Error| WireError::Data { kind: c.kind.clone(), message: e.to_string() };
+        let body = match c.kind.as_str() {
+            TYPE_MOUNTING => {
+                let d: MountingData = serde_json::from_value(c.data.clone()).map_err(data_err)?;
+                EventBody::Mounting { frame: d.frame, material: d.material, remake: d.remake }
+            }
+            TYPE_TRACE_ONLY => {
+                let d: TraceData = serde_json::from_value(c.data.clone()).map_err(data_err)?;
+                EventBody::TraceOnly { frame: d.frame }
+            }
+            TYPE_COUNTER => {
+                let d: CounterData = serde_json::from_value(c.data.clone()).map_err(data_err)?;
+                EventBody::Counter { total_cycles: d.total_cycles, mountings: d.mountings, trace_only: d.trace_only }
+            }
+            other => return Err(WireError::Type(other.to_string())),
+        };
+        Ok(UsageEvent { machine, seq, time, shop, body })
+    }
+
+    fn parse_tagged(text: &str, tag: char) -> Option<u32> {
+        let digits = text.strip_prefix(tag)?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn samples() -> Vec<UsageEvent> {
+            let base = UsageEvent {
+                machine: MachineId(42),
+                seq: 7,
+                time: 1_704_186_000,
+                shop: ShopId(41),
+                body: EventBody::TraceOnly { frame: Frame::Drilled },
+            };
+            vec![
+                base,
+                UsageEvent {
+                    body: EventBody::Mounting { frame: Frame::Grooved, material: Material::Polycarbonate, remake: true },
+                    ..base
+                },
+                UsageEvent {
+                    body: EventBody::Counter { total_cycles: 10, mountings: 8, trace_only: 2 },
+                    ..base
+                },
+            ]
+        }
+
+        #[test]
+        fn round_trips_through_json() {
+            for e in samples() {
+                let json = serde_json::to_string(&to_cloudevent(&e)).unwrap();
+                let back: CloudEvent = serde_json::from_str(&json).unwrap();
+                assert_eq!(from_cloudevent(&back), Ok(e));
+            }
+        }
+
+        #[test]
+        fn renders_the_cloudevents_shape() {
+            let c = to_cloudevent(&samples()[1]);
+            let v = serde_json::to_value(&c).unwrap();
+            assert_eq!(v["specversion"], "1.0");
+            assert_eq!(v["id"], "M000042-7");
+            assert_eq!(v["source"], "/fleetsim/machines/M000042");
+            assert_eq!(v["type"], TYPE_MOUNTING);
+            assert_eq!(v["time"], "2024-01-02T09:00:00Z");
+            assert_eq!(v["subject"], "S000041");
+            assert_eq!(v["data"]["billable"], true);
+            assert_eq!(v["data"]["material"], "polycarbonate");
+        }
+
+        #[test]
+        fn rejects_foreign_identities() {
+            let mut c = to_cloudevent(&samples()[0]);
+            c.id = "M000043-7".into();
+            assert_eq!(from_cloudevent(&c), Err(WireError::Id("M000043-7".into())));
+            let mut c = to_cloudevent(&samples()[0]);
+            c.source = "/elsewhere/M1".into();
+            assert!(matches!(from_cloudevent(&c), Err(WireError::Source(_))));
+            let mut c = to_cloudevent(&samples()[0]);
+            c.kind = "com.example.other".into();
+            assert!(matches!(from_cloudevent(&c), Err(WireError::Type(_))));
+        }
+    }
+}

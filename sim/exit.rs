@@ -1,0 +1,10 @@
+//! Documented process exit codes (README "Exit codes").
+
+/// The run completed and reconciliation held.
+pub const OK: i32 = 0;
+/// A runtime failure: I/O, database, an actor died.
+pub const RUNTIME: i32 = 1;
+/// Bad input: a scenario file or a command-line argument is invalid.
+pub const BAD_INPUT: i32 = 2;
+/// Reconciliation failed: something was lost, counted twice or billed wrongly.
+pub const RECONCILIATION: i32 = 3;

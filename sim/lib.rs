@@ -1,0 +1,22 @@
+//! fleetsim: an actor-based fleet simulator and load tester for pay-per-use machines.
+//!
+//! A run goes scenario → fleet → actors (one per shop, one per machine, one coordinator that
+//! owns the virtual clock) → events → metering engine → billing engine → reconciliation
+//! against the ground truth the actors kept → reports. See ARCHITECTURE.md for the map.
+
+pub mod actors;
+pub mod billing;
+pub mod calendar;
+pub mod cli;
+pub mod demand;
+pub mod event;
+pub mod exit;
+pub mod fleet;
+pub mod metering;
+pub mod money;
+pub mod reconcile;
+pub mod report;
+pub mod rng;
+pub mod run;
+pub mod scenario;
+pub mod truth;

@@ -1,0 +1,139 @@
+//! The metering engine's public interface: provisioning, idempotent ingestion, usage queries.
+//!
+//! **API boundary.** The simulator (and, later, the HTTP server) reaches an engine only
+//! through `MeteringEngine`; nothing outside `metering::sqlite` knows its tables. A foreign
+//! engine plugs in by implementing this trait (or behind the HTTP transport).
+
+pub mod sqlite;
+
+use crate::event::{MachineId, ShopId, UsageEvent};
+use chrono::{DateTime, Datelike};
+use serde::Serialize;
+use std::fmt;
+
+/// A billing period: a calendar month (UTC), e.g. 2024-01.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Period {
+    pub year: i32,
+    pub month: u32,
+}
+
+impl Period {
+    pub fn of_unix(seconds: i64) -> Period {
+        let t = DateTime::from_timestamp(seconds, 0).unwrap_or_default();
+        Period { year: t.year(), month: t.month() }
+    }
+
+    /// `yyyymm` as an integer key.
+    pub fn key(self) -> i64 {
+        i64::from(self.year) * 100 + i64::from(self.month)
+    }
+
+    pub fn from_key(key: i64) -> Period {
+        Period { year: (key / 100) as i32, month: (key % 100) as u32 }
+    }
+
+    pub fn next(self) -> Period {
+        if self.month == 12 {
+            Period { year: self.year + 1, month: 1 }
+        } else {
+            Period { year: self.year, month: self.month + 1 }
+        }
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// Why an event was refused. Refused events are counted, never stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The source machine was never provisioned.
+    UnknownMachine,
+    /// The subject shop is not the shop the machine is bound to.
+    WrongShop,
+}
+
+/// What one `ingest` call did with its events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IngestReceipt {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected_unknown_machine: u64,
+    pub rejected_wrong_shop: u64,
+}
+
+impl IngestReceipt {
+    pub fn total(&self) -> u64 {
+        self.accepted + self.duplicates + self.rejected_unknown_machine + self.rejected_wrong_shop
+    }
+
+    pub fn add(&mut self, other: &IngestReceipt) {
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+        self.rejected_unknown_machine += other.rejected_unknown_machine;
+        self.rejected_wrong_shop += other.rejected_wrong_shop;
+    }
+
+    pub fn reject(&mut self, reason: RejectReason) {
+        match reason {
+            RejectReason::UnknownMachine => self.rejected_unknown_machine += 1,
+            RejectReason::WrongShop => self.rejected_wrong_shop += 1,
+        }
+    }
+}
+
+/// Metered usage of one shop in one period, as the engine counted it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct UsageRow {
+    pub shop: ShopId,
+    /// Billable mountings (remakes included).
+    pub billable_mountings: u64,
+    pub trace_only: u64,
+    pub remakes: u64,
+    pub counter_reads: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MeteringError {
+    #[error("metering store: {0}")]
+    Store(#[from] rusqlite::Error),
+    #[error("metering store at {path}: {message}")]
+    Open { path: String, message: String },
+}
+
+/// The engine as the simulator (and the HTTP server) sees it.
+pub trait MeteringEngine: Send {
+    /// Declares shops and binds machines to them. Idempotent.
+    fn provision(&mut self, machines: &[(MachineId, ShopId)]) -> Result<(), MeteringError>;
+
+    /// Ingests events. Each `(machine, seq)` is counted once for the life of the store, however
+    /// often it is sent. Not durable until `commit` returns.
+    fn ingest(&mut self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError>;
+
+    /// Makes everything ingested so far durable. An acknowledgement follows a commit.
+    fn commit(&mut self) -> Result<(), MeteringError>;
+
+    /// Usage per shop for one period, sorted by shop; shops without usage are absent.
+    fn usage(&mut self, period: Period) -> Result<Vec<UsageRow>, MeteringError>;
+
+    /// Counters since the store was opened.
+    fn receipt_totals(&self) -> IngestReceipt;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods() {
+        assert_eq!(Period::of_unix(1_704_067_200), Period { year: 2024, month: 1 });
+        assert_eq!(Period::of_unix(1_704_067_199), Period { year: 2023, month: 12 });
+        assert_eq!(Period { year: 2023, month: 12 }.next(), Period { year: 2024, month: 1 });
+        assert_eq!(Period::from_key(202402).to_string(), "2024-02");
+    }
+}

@@ -1,0 +1,115 @@
+//! Money: amounts are integer minor units (cents), rates are decimals, never floats.
+//!
+//! Rounding rule (the only one in fleetsim): an amount is computed exactly as
+//! `quantity × unit price` in decimal, then rounded **once per invoice line** to the
+//! currency's minor unit, half away from zero ("HALF_UP" in Kill Bill's terms).
+//! Totals are sums of already-rounded lines, so lines always add up to the total.
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An amount in minor units of `Currency` (cents for EUR).
+pub type Cents = i64;
+
+/// ISO 4217 code; fleetsim only needs two-decimal currencies today.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Currency(pub String);
+
+impl Currency {
+    pub fn minor_digits(&self) -> u32 {
+        2
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A price per unit, in major units (e.g. `3.85` EUR), kept exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnitPrice(pub Decimal);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MoneyError {
+    #[error("amount overflows 64-bit cents")]
+    Overflow,
+}
+
+impl UnitPrice {
+    /// Parses a decimal price such as `"3.85"`; at most 6 decimal places are meaningful.
+    pub fn parse(text: &str) -> Option<UnitPrice> {
+        text.trim().parse::<Decimal>().ok().map(UnitPrice)
+    }
+
+    /// `quantity × self`, rounded half away from zero to minor units.
+    pub fn line_amount(self, quantity: u64, currency: &Currency) -> Result<Cents, MoneyError> {
+        let exact = Decimal::from(quantity)
+            .checked_mul(self.0)
+            .ok_or(MoneyError::Overflow)?;
+        let minor = exact
+            .checked_mul(Decimal::from(10_i64.pow(currency.minor_digits())))
+            .ok_or(MoneyError::Overflow)?;
+        minor
+            .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+            .to_i64()
+            .ok_or(MoneyError::Overflow)
+    }
+}
+
+impl fmt::Display for UnitPrice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.normalize())
+    }
+}
+
+/// Formats cents as a major-unit decimal string, e.g. `41580` → `"415.80"`.
+pub fn format_cents(cents: Cents) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eur() -> Currency {
+        Currency("EUR".into())
+    }
+
+    #[test]
+    fn line_amount_is_exact_for_whole_cents() {
+        let p = UnitPrice::parse("3.85").unwrap();
+        assert_eq!(p.line_amount(108, &eur()), Ok(41_580));
+        assert_eq!(p.line_amount(0, &eur()), Ok(0));
+    }
+
+    #[test]
+    fn half_cent_rounds_away_from_zero() {
+        // 3 × 0.005 = 0.015 EUR = 1.5 cents → 2 cents.
+        let p = UnitPrice::parse("0.005").unwrap();
+        assert_eq!(p.line_amount(3, &eur()), Ok(2));
+        // 1 × 0.004 = 0.4 cent → 0.
+        assert_eq!(UnitPrice::parse("0.004").unwrap().line_amount(1, &eur()), Ok(0));
+        // 1 × 2.345 = 234.5 cents → 235.
+        assert_eq!(UnitPrice::parse("2.345").unwrap().line_amount(1, &eur()), Ok(235));
+    }
+
+    #[test]
+    fn overflow_is_an_error_not_a_wrap() {
+        let p = UnitPrice::parse("79228162514264337593543950335").unwrap();
+        assert_eq!(p.line_amount(u64::MAX, &eur()), Err(MoneyError::Overflow));
+    }
+
+    #[test]
+    fn formats_cents() {
+        assert_eq!(format_cents(41_580), "415.80");
+        assert_eq!(format_cents(5), "0.05");
+        assert_eq!(format_cents(-105), "-1.05");
+    }
+}

@@ -1,0 +1,168 @@
+//! index.html: a self-contained page (inline SVG charts drawn with plotters, no scripts).
+
+use super::{RunData, Summary};
+use crate::money::format_cents;
+use plotters::prelude::*;
+use std::fmt::Write;
+
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 320;
+
+pub fn page(d: &RunData, s: &Summary) -> String {
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>fleetsim — {name}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}}\
+         table{{border-collapse:collapse}}td,th{{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:right}}\
+         th{{text-align:left}}.ok{{color:#1a7f37}}.fail{{color:#c00}}</style></head><body>\
+         <h1>fleetsim — {name}</h1><p>{desc}</p>",
+        name = escape(&s.scenario),
+        desc = escape(&s.description),
+    );
+    html.push_str(&verdict(s));
+    html.push_str(&facts_table(s));
+    section(&mut html, "Billable mountings per month: truth vs metered", monthly_chart(d));
+    section(&mut html, "Fleet activity per day (mountings, all shops)", daily_chart(d));
+    section(&mut html, "Shops by level (mean pairs per open day)", level_histogram(d));
+    html.push_str("<p>Data: <a href=\"summary.json\">summary.json</a>, <a href=\"invoices.csv\">invoices.csv</a>, <a href=\"shops.csv\">shops.csv</a>.</p></body></html>\n");
+    html
+}
+
+fn verdict(s: &Summary) -> String {
+    let r = &s.reconciliation;
+    if r.ok {
+        return "<p class=\"ok\"><strong>Reconciliation OK</strong>: every event counted once, every cent accounted for.</p>".into();
+    }
+    format!(
+        "<p class=\"fail\"><strong>Reconciliation FAILED</strong>: {} missing, {} double-counted events, {} cents misbilled, {} mismatches.</p>",
+        r.missing, r.double_counted, r.misbilled_cents, r.mismatch_count
+    )
+}
+
+fn facts_table(s: &Summary) -> String {
+    let rows = [
+        ("Seed", s.seed.to_string()),
+        ("Shops / machines", format!("{} / {}", s.shops, s.machines)),
+        ("Period", format!("{} months from {} ({} days)", s.months, s.start, s.days)),
+        ("Jobs (truth)", s.truth.jobs.to_string()),
+        ("Billable mountings (truth / metered)", format!("{} / {}", s.truth.billable_mountings, s.metered.billable_mountings)),
+        ("Trace-only cycles, not billed (truth / metered)", format!("{} / {}", s.truth.trace_only, s.metered.trace_only)),
+        ("Mean jobs per shop per open day", format!("{:.2}", s.truth.mean_jobs_per_open_day)),
+        ("Events sent (duplicates re-sent)", format!("{} ({})", s.sent.events, s.sent.duplicates)),
+        ("Invoiced", format!("{} {} over {} invoices", format_cents(s.billed.total_cents), escape(&s.billed.currency), s.billed.invoices)),
+        ("Throughput", format!("{:.0} events/s, {:.1} s wall, {} actor threads", s.run.events_per_second, s.run.wall_seconds, s.run.threads)),
+    ];
+    let mut t = String::from("<table>");
+    for (k, v) in rows {
+        let _ = write!(t, "<tr><th>{k}</th><td>{v}</td></tr>");
+    }
+    t.push_str("</table>");
+    t
+}
+
+fn section(html: &mut String, title: &str, svg: Result<String, String>) {
+    let body = svg.unwrap_or_else(|e| format!("<p>chart unavailable: {}</p>", escape(&e)));
+    let _ = write!(html, "<h2>{title}</h2>{body}");
+}
+
+fn monthly_chart(d: &RunData) -> Result<String, String> {
+    let truth: Vec<u64> = (0..d.periods.len()).map(|p| (0..d.fleet.shops.len()).map(|s| d.outcome.truth.cell(s as u32, p as u32).mountings).sum()).collect();
+    let metered: Vec<u64> = d.usage.iter().map(|rows| rows.iter().map(|r| r.billable_mountings).sum()).collect();
+    let top = truth.iter().chain(&metered).copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+    let labels: Vec<String> = d.periods.iter().map(|p| p.to_string()).collect();
+    draw(|root| {
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..truth.len().max(1) as f64, 0f64..top)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_labels(labels.len().min(12))
+            .x_label_formatter(&|x| labels.get(*x as usize).cloned().unwrap_or_default())
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(truth.iter().enumerate().map(|(i, v)| {
+                Rectangle::new([(i as f64 + 0.1, 0.0), (i as f64 + 0.9, *v as f64)], BLUE.mix(0.35).filled())
+            }))
+            .map_err(|e| e.to_string())?
+            .label("truth")
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], BLUE.mix(0.35).filled()));
+        chart
+            .draw_series(LineSeries::new(metered.iter().enumerate().map(|(i, v)| (i as f64 + 0.5, *v as f64)), RED.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label("metered")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], RED.stroke_width(2)));
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| e.to_string())
+    })
+}
+
+fn daily_chart(d: &RunData) -> Result<String, String> {
+    let daily: Vec<f64> = d.outcome.truth.daily.iter().map(|t| t.tally.mountings as f64).collect();
+    let top = daily.iter().copied().fold(1.0, f64::max) * 1.1;
+    draw(|root| {
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..daily.len().max(1) as f64, 0f64..top)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("day of the run")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(daily.iter().enumerate().map(|(i, v)| (i as f64, *v)), BLUE.stroke_width(1)))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+fn level_histogram(d: &RunData) -> Result<String, String> {
+    const BINS: usize = 21; // 0–1, 1–2, …, 20+
+    let mut counts = [0u32; BINS];
+    for shop in &d.fleet.shops {
+        counts[(shop.mean_pairs_per_day as usize).min(BINS - 1)] += 1;
+    }
+    let top = f64::from(counts.iter().copied().max().unwrap_or(1)) * 1.1;
+    draw(|root| {
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..BINS as f64, 0f64..top)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("pairs per open day (last bin: 20 and more)")
+            .y_desc("shops")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(counts.iter().enumerate().map(|(i, c)| {
+                Rectangle::new([(i as f64 + 0.05, 0.0), (i as f64 + 0.95, f64::from(*c))], GREEN.mix(0.5).filled())
+            }))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// Renders a chart into an SVG string.
+fn draw(f: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<(), String>) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        f(root.clone())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}

@@ -1,0 +1,62 @@
+//! Everything a run writes to its output folder. Deterministic for a scenario and seed,
+//! except `summary.json`'s `/run` section (wall-clock timings).
+
+mod html;
+mod summary;
+mod tables;
+
+pub use summary::Summary;
+
+use crate::actors::SimOutcome;
+use crate::billing::{Invoice, PriceBook};
+use crate::calendar::Calendar;
+use crate::fleet::Fleet;
+use crate::metering::{IngestReceipt, Period, UsageRow};
+use crate::reconcile::Reconciliation;
+use crate::scenario::Scenario;
+use std::path::{Path, PathBuf};
+
+pub const SUMMARY_JSON: &str = "summary.json";
+pub const INVOICES_CSV: &str = "invoices.csv";
+pub const SHOPS_CSV: &str = "shops.csv";
+pub const INDEX_HTML: &str = "index.html";
+
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub wall_seconds: f64,
+    pub simulate_seconds: f64,
+    pub threads: usize,
+}
+
+/// Everything known at the end of a run.
+pub struct RunData<'a> {
+    pub scenario: &'a Scenario,
+    pub fleet: &'a Fleet,
+    pub calendar: &'a Calendar,
+    pub periods: &'a [Period],
+    pub outcome: &'a SimOutcome,
+    pub usage: &'a [Vec<UsageRow>],
+    pub invoices: &'a [Vec<Invoice>],
+    pub book: &'a PriceBook,
+    pub receipt: IngestReceipt,
+    pub reconciliation: &'a Reconciliation,
+    pub timing: Timing,
+}
+
+/// Writes summary.json, invoices.csv, shops.csv and (unless disabled) index.html.
+pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::io::Error)> {
+    let summary = Summary::build(data);
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| (dir.join(SUMMARY_JSON), e.into()))?;
+    write(dir, SUMMARY_JSON, &(json + "\n"))?;
+    write(dir, INVOICES_CSV, &tables::invoices_csv(data))?;
+    write(dir, SHOPS_CSV, &tables::shops_csv(data))?;
+    if data.scenario.output.html {
+        write(dir, INDEX_HTML, &html::page(data, &summary))?;
+    }
+    Ok(summary)
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> Result<(), (PathBuf, std::io::Error)> {
+    let path = dir.join(name);
+    std::fs::write(&path, content).map_err(|e| (path, e))
+}

@@ -1,0 +1,134 @@
+//! `summary.json`: the run in numbers, with stable JSON pointers (README lists them).
+
+use super::RunData;
+use crate::money::format_cents;
+use crate::reconcile::Reconciliation;
+use crate::truth::Tally;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub description: String,
+    pub seed: u64,
+    pub start: String,
+    pub months: u32,
+    pub shops: u64,
+    pub machines: u64,
+    pub days: u32,
+    pub truth: TruthSummary,
+    pub sent: SentSummary,
+    pub metered: MeteredSummary,
+    pub billed: BilledSummary,
+    pub reconciliation: Reconciliation,
+    pub run: RunSummary,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TruthSummary {
+    pub jobs: u64,
+    pub mountings: u64,
+    pub billable_mountings: u64,
+    pub remakes: u64,
+    pub trace_only: u64,
+    pub counter_reads: u64,
+    pub events: u64,
+    /// Jobs per shop per open day, fleet average.
+    pub mean_jobs_per_open_day: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SentSummary {
+    pub events: u64,
+    pub duplicates: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MeteredSummary {
+    pub billable_mountings: u64,
+    pub trace_only: u64,
+    pub counter_reads: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BilledSummary {
+    pub invoices: u64,
+    pub total_cents: i64,
+    pub total: String,
+    pub currency: String,
+}
+
+/// The only section that varies between identical runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub events: u64,
+    pub wall_seconds: f64,
+    pub simulate_seconds: f64,
+    pub events_per_second: f64,
+    pub threads: usize,
+}
+
+impl Summary {
+    pub fn build(d: &RunData) -> Summary {
+        let truth = d.outcome.truth.fleet_total();
+        let open_days: u64 = d.outcome.truth.daily.iter().map(|t| u64::from(t.open_shops)).sum();
+        let sent = d.outcome.events_emitted + d.outcome.duplicates_sent;
+        let total_cents: i64 = d.invoices.iter().flatten().map(|i| i.total_cents).sum();
+        let metered = d.usage.iter().flatten().fold(Tally::default(), |mut t, u| {
+            t.mountings += u.billable_mountings;
+            t.trace_only += u.trace_only;
+            t.counter_reads += u.counter_reads;
+            t
+        });
+        Summary {
+            scenario: d.scenario.name.clone(),
+            description: d.scenario.description.clone(),
+            seed: d.scenario.seed,
+            start: d.scenario.start.to_string(),
+            months: d.scenario.months,
+            shops: d.fleet.shops.len() as u64,
+            machines: d.fleet.machine_count() as u64,
+            days: d.calendar.days(),
+            truth: TruthSummary {
+                jobs: truth.jobs,
+                mountings: truth.mountings,
+                billable_mountings: truth.mountings,
+                remakes: truth.remakes,
+                trace_only: truth.trace_only,
+                counter_reads: truth.counter_reads,
+                events: truth.events(),
+                mean_jobs_per_open_day: round4(truth.jobs as f64 / open_days.max(1) as f64),
+            },
+            sent: SentSummary { events: sent, duplicates: d.outcome.duplicates_sent },
+            metered: MeteredSummary {
+                billable_mountings: metered.mountings,
+                trace_only: metered.trace_only,
+                counter_reads: metered.counter_reads,
+                accepted: d.receipt.accepted,
+                duplicates: d.receipt.duplicates,
+                rejected: d.receipt.rejected_unknown_machine + d.receipt.rejected_wrong_shop,
+            },
+            billed: BilledSummary {
+                invoices: d.invoices.iter().map(|p| p.len() as u64).sum(),
+                total_cents,
+                total: format_cents(total_cents),
+                currency: d.book.currency.to_string(),
+            },
+            reconciliation: d.reconciliation.clone(),
+            run: RunSummary {
+                events: sent,
+                wall_seconds: round4(d.timing.wall_seconds),
+                simulate_seconds: round4(d.timing.simulate_seconds),
+                events_per_second: (sent as f64 / d.timing.wall_seconds.max(1e-9)).round(),
+                threads: d.timing.threads,
+            },
+        }
+    }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}

@@ -1,0 +1,200 @@
+//! One run, end to end: scenario → fleet → actors → metering → billing → reconciliation →
+//! reports. The engines are reached only through `MeteringEngine` and `billing::rate_period`.
+
+use crate::actors::{simulate, IngestBatch, SimOutcome};
+use crate::billing::{rate_period, BillingError, Invoice, PriceBook};
+use crate::calendar::Calendar;
+use crate::fleet::Fleet;
+use crate::metering::sqlite::SqliteEngine;
+use crate::metering::{IngestReceipt, MeteringEngine, MeteringError, Period, UsageRow};
+use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent};
+use crate::report::{self, RunData, Timing};
+use crate::scenario::Scenario;
+use chrono::Datelike;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// File name of the embedded metering store inside the output folder.
+pub const METERING_DB: &str = "metering.sqlite";
+
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Output folder; overrides the scenario's.
+    pub out: Option<PathBuf>,
+    /// Seed; overrides the scenario's.
+    pub seed: Option<u64>,
+    /// Tokio worker threads for the actors (≥ 1).
+    pub threads: usize,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Metering(#[from] MeteringError),
+    #[error(transparent)]
+    Billing(#[from] BillingError),
+    #[error("simulation: {0}")]
+    Simulation(String),
+}
+
+pub struct RunResult {
+    pub out_dir: PathBuf,
+    pub reconciliation: Reconciliation,
+    pub summary: report::Summary,
+}
+
+/// Runs a scenario against the embedded SQLite engine, in a fresh store in the output folder.
+pub fn run(scenario: Scenario, opts: &RunOptions) -> Result<RunResult, RunError> {
+    let scenario = apply_overrides(scenario, opts);
+    let out = scenario.output.dir.clone();
+    prepare_out_dir(&out)?;
+    let db = out.join(METERING_DB);
+    remove_stale_store(&db)?;
+    let engine = SqliteEngine::open(&db)?;
+    run_with_engine(scenario, opts, Box::new(engine))
+}
+
+/// Runs a scenario against any metering engine (the scenario's seed/out overrides applied).
+pub fn run_with_engine(scenario: Scenario, opts: &RunOptions, mut engine: Box<dyn MeteringEngine>) -> Result<RunResult, RunError> {
+    let scenario = Arc::new(apply_overrides(scenario, opts));
+    prepare_out_dir(&scenario.output.dir)?;
+    let started = Instant::now();
+    let fleet = Arc::new(Fleet::generate(&scenario));
+    let calendar = Arc::new(Calendar::new(scenario.start, scenario.months));
+    let book = price_book(&scenario, &fleet);
+    let bindings: Vec<_> = fleet.machine_shop.iter().enumerate().map(|(m, s)| (crate::event::MachineId(m as u32), *s)).collect();
+    engine.provision(&bindings)?;
+
+    let progress = progress_bar(calendar.days(), opts.quiet);
+    let (tx, rx) = mpsc::channel(4);
+    let ingest = spawn_ingest(engine, rx);
+    let sim = run_actors(&scenario, &fleet, &calendar, tx, progress.clone(), opts.threads);
+    let (mut engine, receipt, ingest_result) = ingest.join().map_err(|_| RunError::Simulation("the ingestion thread panicked".into()))?;
+    progress.finish_and_clear();
+    ingest_result?;
+    let outcome = sim.map_err(RunError::Simulation)?;
+    let simulated = started.elapsed();
+
+    let periods = periods(&calendar, &scenario);
+    let (usage, invoices) = bill(engine.as_mut(), &periods, &book)?;
+    let reconciliation = reconcile(&Inputs {
+        truth: &outcome.truth,
+        periods: &periods,
+        usage: &usage,
+        invoices: &invoices,
+        book: &book,
+        sent: Sent { emitted: outcome.events_emitted, duplicates: outcome.duplicates_sent },
+        receipt,
+    });
+    let timing = Timing { wall_seconds: started.elapsed().as_secs_f64(), simulate_seconds: simulated.as_secs_f64(), threads: opts.threads.max(1) };
+    let data = RunData { scenario: &scenario, fleet: &fleet, calendar: &calendar, periods: &periods, outcome: &outcome, usage: &usage, invoices: &invoices, book: &book, receipt, reconciliation: &reconciliation, timing };
+    let summary = report::write_all(&scenario.output.dir, &data).map_err(|(path, source)| RunError::Io { path, source })?;
+    Ok(RunResult { out_dir: scenario.output.dir.clone(), reconciliation, summary })
+}
+
+fn apply_overrides(mut scenario: Scenario, opts: &RunOptions) -> Scenario {
+    if let Some(seed) = opts.seed {
+        scenario.seed = seed;
+    }
+    if let Some(out) = &opts.out {
+        scenario.output.dir = out.clone();
+    }
+    scenario
+}
+
+fn run_actors(
+    scenario: &Arc<Scenario>,
+    fleet: &Arc<Fleet>,
+    calendar: &Arc<Calendar>,
+    tx: mpsc::Sender<IngestBatch>,
+    progress: ProgressBar,
+    threads: usize,
+) -> Result<SimOutcome, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name("fleetsim-actor")
+        .enable_time()
+        .build()
+        .map_err(|e| format!("cannot start the actor runtime: {e}"))?;
+    runtime.block_on(simulate(scenario.clone(), fleet.clone(), calendar.clone(), tx, progress))
+}
+
+type IngestOutput = (Box<dyn MeteringEngine>, IngestReceipt, Result<(), MeteringError>);
+
+/// The engine lives on its own thread, fed day batches through a bounded channel, so that
+/// simulation and ingestion overlap and a slow engine slows the simulation down.
+fn spawn_ingest(mut engine: Box<dyn MeteringEngine>, mut rx: mpsc::Receiver<IngestBatch>) -> std::thread::JoinHandle<IngestOutput> {
+    std::thread::Builder::new()
+        .name("fleetsim-ingest".into())
+        .spawn(move || {
+            let mut receipt = IngestReceipt::default();
+            let result = (|| {
+                while let Some(batch) = rx.blocking_recv() {
+                    receipt.add(&engine.ingest(&batch.events)?);
+                    if batch.commit {
+                        engine.commit()?;
+                    }
+                }
+                engine.commit()
+            })();
+            (engine, receipt, result)
+        })
+        .expect("spawning a thread")
+}
+
+fn bill(engine: &mut dyn MeteringEngine, periods: &[Period], book: &PriceBook) -> Result<(Vec<Vec<UsageRow>>, Vec<Vec<Invoice>>), RunError> {
+    let mut usage = Vec::with_capacity(periods.len());
+    let mut invoices = Vec::with_capacity(periods.len());
+    for &period in periods {
+        let rows = engine.usage(period)?;
+        invoices.push(rate_period(period, &rows, book)?);
+        usage.push(rows);
+    }
+    Ok((usage, invoices))
+}
+
+fn price_book(scenario: &Scenario, fleet: &Fleet) -> PriceBook {
+    PriceBook { currency: scenario.pricing.currency.clone(), per_mounting: fleet.shops.iter().map(|s| s.price).collect() }
+}
+
+fn periods(calendar: &Calendar, scenario: &Scenario) -> Vec<Period> {
+    let first = Period { year: scenario.start.year(), month: scenario.start.month() };
+    std::iter::successors(Some(first), |p| Some(p.next())).take(calendar.months() as usize).collect()
+}
+
+fn prepare_out_dir(dir: &Path) -> Result<(), RunError> {
+    std::fs::create_dir_all(dir).map_err(|source| RunError::Io { path: dir.to_path_buf(), source })
+}
+
+/// A run always starts from an empty store: stale events would otherwise be "duplicates".
+fn remove_stale_store(db: &Path) -> Result<(), RunError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let path = PathBuf::from(format!("{}{suffix}", db.display()));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(RunError::Io { path, source }),
+        }
+    }
+    Ok(())
+}
+
+fn progress_bar(days: u32, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(u64::from(days));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} simulating [{bar:40}] day {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}

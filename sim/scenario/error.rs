@@ -1,0 +1,185 @@
+//! Errors in scenario files, each pointing at file, line, column and field, saying what is
+//! allowed. The CLI maps every one of them to exit code 2.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem has no place in the file (e.g. it cannot be read).
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the offending field, e.g. `demand.sigma`; empty if unknown.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": field `{}`", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// Knows the source text, so that errors can be placed in it.
+pub struct Locator<'a> {
+    pub file: &'a Path,
+    pub source: &'a str,
+    table: Option<Spanned<DeTable<'a>>>,
+}
+
+impl<'a> Locator<'a> {
+    pub fn new(file: &'a Path, source: &'a str) -> Locator<'a> {
+        Locator { file, source, table: DeTable::parse(source).ok() }
+    }
+
+    /// An error at a byte span (from the TOML parser), naming the innermost field there.
+    pub fn at_span(&self, span: Option<Range<usize>>, message: &str) -> ScenarioError {
+        let (line, column) = span.as_ref().map_or((0, 0), |s| self.line_col(s.start));
+        let field = match (&self.table, span) {
+            (Some(table), Some(span)) => field_at(table, &span).unwrap_or_default(),
+            _ => String::new(),
+        };
+        self.error(line, column, field, message)
+    }
+
+    /// An error about a field named by its dotted path (`pricing.shop.2.price`); if the field
+    /// is absent from the file (a default was used), the error points at its table or line 1.
+    pub fn at_field(&self, field: &str, message: impl Into<String>) -> ScenarioError {
+        let offset = self.table.as_ref().and_then(|t| offset_of(t, field)).unwrap_or(0);
+        let (line, column) = self.line_col(offset);
+        self.error(line, column, field.to_string(), &message.into())
+    }
+
+    fn error(&self, line: usize, column: usize, field: String, message: &str) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            field,
+            message: message.trim().to_string(),
+        }
+    }
+
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.source[..offset.min(self.source.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+}
+
+/// A file-level error (cannot be read, not UTF-8).
+pub fn file_error(file: &Path, message: impl Into<String>) -> ScenarioError {
+    ScenarioError {
+        file: file.to_path_buf(),
+        line: 0,
+        column: 0,
+        field: String::new(),
+        message: message.into(),
+    }
+}
+
+/// Byte offset of the value at a dotted path; the deepest existing ancestor otherwise.
+fn offset_of(table: &Spanned<DeTable<'_>>, path: &str) -> Option<usize> {
+    let mut value: Option<&Spanned<DeValue<'_>>> = None;
+    let mut best = None;
+    for segment in path.split('.') {
+        let next = match value.map(|v| v.get_ref()) {
+            None => find_key(table.get_ref(), segment),
+            Some(DeValue::Table(t)) => find_key(t, segment),
+            Some(DeValue::Array(items)) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            Some(_) => None,
+        };
+        match next {
+            Some(v) => {
+                best = Some(v.span().start);
+                value = Some(v);
+            }
+            None => break,
+        }
+    }
+    best
+}
+
+fn find_key<'t, 'i>(table: &'t DeTable<'i>, key: &str) -> Option<&'t Spanned<DeValue<'i>>> {
+    table.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(_, v)| v)
+}
+
+/// Dotted path of the innermost key whose key or value span contains `span`.
+fn field_at(table: &Spanned<DeTable<'_>>, span: &Range<usize>) -> Option<String> {
+    let mut path = Vec::new();
+    collect_path(table.get_ref(), span, &mut path);
+    (!path.is_empty()).then(|| path.join("."))
+}
+
+fn collect_path(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) {
+    for (key, value) in table.iter() {
+        let (k, v) = (key.span(), value.span());
+        let hit = contains(&k, span) || contains(&v, span);
+        if !hit {
+            continue;
+        }
+        path.push(key.get_ref().to_string());
+        descend(value, span, path);
+        return;
+    }
+}
+
+fn descend(value: &Spanned<DeValue<'_>>, span: &Range<usize>, path: &mut Vec<String>) {
+    match value.get_ref() {
+        DeValue::Table(t) => collect_path(t, span, path),
+        DeValue::Array(items) => {
+            if let Some((i, item)) = items.iter().enumerate().find(|(_, it)| contains(&it.span(), span)) {
+                path.push(i.to_string());
+                descend(item, span, path);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end.max(outer.start + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "[demand]\nsigma = -1.0\n\n[[pricing.shop]]\nshop = 1\nprice = \"x\"\n";
+
+    #[test]
+    fn locates_fields_by_path() {
+        let loc = Locator::new(Path::new("s.toml"), DOC);
+        let e = loc.at_field("demand.sigma", "must be > 0");
+        assert_eq!((e.line, e.column), (2, 9));
+        let e = loc.at_field("pricing.shop.0.price", "bad");
+        assert_eq!((e.line, e.column), (6, 9));
+        assert_eq!(
+            e.to_string(),
+            "s.toml:6:9: field `pricing.shop.0.price`: bad"
+        );
+    }
+
+    #[test]
+    fn names_the_field_under_a_span() {
+        let loc = Locator::new(Path::new("s.toml"), DOC);
+        let start = DOC.find("-1.0").unwrap();
+        let e = loc.at_span(Some(start..start + 4), "oops");
+        assert_eq!(e.field, "demand.sigma");
+        assert_eq!(e.line, 2);
+    }
+}

@@ -1,0 +1,118 @@
+//! Scenario files: what a run simulates. `load` parses and validates; every problem comes
+//! back as a `ScenarioError` with file, line, column and field.
+
+mod error;
+mod raw;
+mod validate;
+
+pub use error::ScenarioError;
+
+use crate::money::{Currency, UnitPrice};
+use chrono::NaiveDate;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A validated scenario. Every field has a default from calibration.md.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub start: NaiveDate,
+    pub months: u32,
+    pub fleet: FleetSpec,
+    pub demand: DemandSpec,
+    pub closures: ClosureSpec,
+    pub pricing: PricingSpec,
+    pub faults: FaultSpec,
+    pub engine: EngineSpec,
+    pub output: OutputSpec,
+}
+
+#[derive(Clone, Debug)]
+pub struct FleetSpec {
+    pub shops: u32,
+    pub chain_share: f64,
+    pub second_machine_above: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum DemandMode {
+    Calibrated,
+    /// Exactly this many mountings and trace-only cycles per machine per open day.
+    Fixed { mountings: u32, trace_only: u32 },
+}
+
+#[derive(Clone, Debug)]
+pub struct DemandSpec {
+    pub mode: DemandMode,
+    pub median_pairs_per_day: f64,
+    pub sigma: f64,
+    pub volume_factor: f64,
+    pub chain_multiplier: f64,
+    pub overdispersion_shape: f64,
+    /// Monday first.
+    pub weekday: [f64; 7],
+    /// January first.
+    pub month: [f64; 12],
+    pub in_store_share_mean: f64,
+    pub in_store_share_concentration: f64,
+    pub remake_share: (f64, f64),
+    /// full-rim, grooved, drilled.
+    pub frame_mix: [f64; 3],
+    /// 1.5, 1.6, 1.67+, polycarbonate, mineral.
+    pub material_mix: [f64; 5],
+}
+
+#[derive(Clone, Debug)]
+pub struct ClosureSpec {
+    /// Monday first; `true` = every shop is closed that weekday.
+    pub closed_weekdays: [bool; 7],
+    pub independent_monday_closed_share: f64,
+    pub chain_monday_closed_share: f64,
+    pub summer_closure_share: f64,
+    pub summer_closure_weeks: (u32, u32),
+    /// Day of year (0-based, non-leap reference) bounds for the closure's first day.
+    pub summer_closure_start: (u32, u32),
+}
+
+#[derive(Clone, Debug)]
+pub struct PricingSpec {
+    pub currency: Currency,
+    pub chain: UnitPrice,
+    pub independent: UnitPrice,
+    pub per_shop: BTreeMap<u32, UnitPrice>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FaultSpec {
+    pub duplicate_share: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct EngineSpec {
+    pub commit_every_days: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct OutputSpec {
+    pub dir: PathBuf,
+    pub html: bool,
+}
+
+/// Reads, parses and validates a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| error::file_error(path, format!("cannot read the file: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| error::file_error(path, format!("not UTF-8 text: {e}")))?;
+    parse(path, &text)
+}
+
+/// Parses and validates scenario text; `path` names it in errors and supplies the default name.
+pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    let locator = error::Locator::new(path, text);
+    let raw: raw::RawScenario =
+        toml::from_str(text).map_err(|e| locator.at_span(e.span(), e.message()))?;
+    validate::validate(raw, path, &locator)
+}

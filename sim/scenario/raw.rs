@@ -1,0 +1,249 @@
+//! The scenario file as written: serde structs whose `Default`s are the calibrated defaults
+//! (../shared/domain/calibration.md). Validation into `Scenario` happens in `validate.rs`.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawScenario {
+    pub scenario: RawMeta,
+    pub calendar: RawCalendar,
+    pub fleet: RawFleet,
+    pub demand: RawDemand,
+    pub closures: RawClosures,
+    pub pricing: RawPricing,
+    pub faults: RawFaults,
+    pub engine: RawEngine,
+    pub output: RawOutput,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawMeta {
+    pub name: Option<String>,
+    pub description: String,
+    pub seed: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCalendar {
+    pub start: String,
+    pub months: i64,
+}
+
+impl Default for RawCalendar {
+    fn default() -> Self {
+        RawCalendar { start: "2024-01-01".into(), months: 12 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawFleet {
+    pub shops: i64,
+    /// V: 70% of French shops belong to chains.
+    pub chain_share: f64,
+    /// E: a shop whose mean volume exceeds this many pairs per open day runs two machines.
+    pub second_machine_above: f64,
+}
+
+impl Default for RawFleet {
+    fn default() -> Self {
+        RawFleet { shops: 500, chain_share: 0.70, second_machine_above: 20.0 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDemand {
+    /// `calibrated` (the stochastic model) or `fixed` (exact counts, for hand-checked examples).
+    pub mode: String,
+    /// E fitted to V (2014): median pairs per shop per open day across the fleet.
+    pub median_pairs_per_day: f64,
+    /// E fitted to V (2014): lognormal sigma; 37% of shops < 2/day, 5% > 10/day.
+    pub sigma: f64,
+    /// 1.0 reproduces 2014 volumes; 1.37 scales to 2022.
+    pub volume_factor: f64,
+    /// E: chain shops' median relative to independents' (fleet mean kept calibrated).
+    pub chain_multiplier: f64,
+    /// E: Gamma shape of day-to-day overdispersion (Gamma–Poisson); larger = calmer days.
+    pub overdispersion_shape: f64,
+    /// E: Mon..Sun multipliers on a shop's mean; Sunday 0 by default.
+    pub weekday_multipliers: Vec<f64>,
+    /// E: Jan..Dec multipliers (July busy, August slow, December good).
+    pub month_multipliers: Vec<f64>,
+    /// E: mean share of jobs edged in store (Beta across shops); the rest are trace-only.
+    pub in_store_share_mean: f64,
+    /// E: Beta concentration (alpha + beta) of the in-store share across shops.
+    pub in_store_share_concentration: f64,
+    /// E from V: remakes add 5–15% extra mountings; each shop draws its rate uniformly.
+    pub remake_share_min: f64,
+    pub remake_share_max: f64,
+    /// V (GfK): frame mix, renormalised.
+    pub frame_mix: RawFrameMix,
+    /// E (France): lens material mix.
+    pub material_mix: RawMaterialMix,
+    /// `fixed` mode: billable mountings per machine per open day.
+    pub fixed_mountings_per_day: i64,
+    /// `fixed` mode: trace-only cycles per machine per open day.
+    pub fixed_trace_only_per_day: i64,
+}
+
+impl Default for RawDemand {
+    fn default() -> Self {
+        RawDemand {
+            mode: "calibrated".into(),
+            median_pairs_per_day: 2.6,
+            sigma: 0.81,
+            volume_factor: 1.0,
+            chain_multiplier: 1.5,
+            overdispersion_shape: 4.0,
+            weekday_multipliers: vec![0.6, 1.05, 1.05, 1.0, 1.05, 1.25, 0.0],
+            month_multipliers: vec![
+                0.95, 0.92, 1.02, 0.97, 0.93, 1.00, 1.05, 0.70, 1.08, 1.08, 1.05, 1.25,
+            ],
+            in_store_share_mean: 0.75,
+            in_store_share_concentration: 8.0,
+            remake_share_min: 0.05,
+            remake_share_max: 0.15,
+            frame_mix: RawFrameMix::default(),
+            material_mix: RawMaterialMix::default(),
+            fixed_mountings_per_day: 4,
+            fixed_trace_only_per_day: 1,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawFrameMix {
+    pub full_rim: f64,
+    pub grooved: f64,
+    pub drilled: f64,
+}
+
+impl Default for RawFrameMix {
+    fn default() -> Self {
+        RawFrameMix { full_rim: 0.78, grooved: 0.15, drilled: 0.07 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawMaterialMix {
+    pub index_150: f64,
+    pub index_160: f64,
+    pub index_167: f64,
+    pub polycarbonate: f64,
+    pub mineral: f64,
+}
+
+impl Default for RawMaterialMix {
+    fn default() -> Self {
+        RawMaterialMix {
+            index_150: 0.55,
+            index_160: 0.25,
+            index_167: 0.08,
+            polycarbonate: 0.08,
+            mineral: 0.04,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawClosures {
+    /// Weekdays every shop is closed (`mon` … `sun`).
+    pub closed_weekdays: Vec<String>,
+    /// E: 40% of independents close on Mondays.
+    pub independent_monday_closed_share: f64,
+    /// E: chains rarely close on Mondays.
+    pub chain_monday_closed_share: f64,
+    /// V (2022 poll): 44% of shops close in summer (56% stay open).
+    pub summer_closure_share: f64,
+    /// V/E: a summer closure lasts 1–3 weeks.
+    pub summer_closure_min_weeks: i64,
+    pub summer_closure_max_weeks: i64,
+    /// E: closures start between these days of the year (`MM-DD`), the same each year.
+    pub summer_closure_earliest: String,
+    pub summer_closure_latest: String,
+}
+
+impl Default for RawClosures {
+    fn default() -> Self {
+        RawClosures {
+            closed_weekdays: vec!["sun".into()],
+            independent_monday_closed_share: 0.40,
+            chain_monday_closed_share: 0.10,
+            summer_closure_share: 0.44,
+            summer_closure_min_weeks: 1,
+            summer_closure_max_weeks: 3,
+            summer_closure_earliest: "07-14".into(),
+            summer_closure_latest: "08-16".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPricing {
+    pub currency: String,
+    /// Price per billable mounting (a pair), as a quoted decimal in major units.
+    pub chain: String,
+    pub independent: String,
+    /// Per-shop overrides, e.g. after an audit.
+    pub shop: Vec<RawShopPrice>,
+}
+
+impl Default for RawPricing {
+    fn default() -> Self {
+        RawPricing {
+            currency: "EUR".into(),
+            chain: "3.20".into(),
+            independent: "3.80".into(),
+            shop: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShopPrice {
+    pub shop: i64,
+    pub price: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawFaults {
+    /// Share of events the transport sends twice (same id): the engine must count them once.
+    pub duplicate_share: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawEngine {
+    /// The embedded engine commits one transaction per this many simulated days.
+    pub commit_every_days: i64,
+}
+
+impl Default for RawEngine {
+    fn default() -> Self {
+        RawEngine { commit_every_days: 7 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawOutput {
+    /// Output folder; default `reports/<scenario name>`.
+    pub dir: Option<String>,
+    pub html: bool,
+}
+
+impl Default for RawOutput {
+    fn default() -> Self {
+        RawOutput { dir: None, html: true }
+    }
+}

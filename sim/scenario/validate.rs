@@ -1,0 +1,280 @@
+//! From `RawScenario` to `Scenario`: every range check, each error placed in the file.
+
+use super::error::{Locator, ScenarioError};
+use super::raw::*;
+use super::*;
+use crate::calendar::parse_weekday;
+use chrono::Datelike;
+
+type Result<T> = std::result::Result<T, ScenarioError>;
+
+/// Upper bounds that keep a run on one machine; larger fleets belong to the cluster mode.
+const MAX_SHOPS: i64 = 1_000_000;
+const MAX_MONTHS: i64 = 240;
+
+pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<Scenario> {
+    let name = scenario_name(&raw.scenario, path, loc)?;
+    let output = OutputSpec {
+        dir: raw.output.dir.map(PathBuf::from).unwrap_or_else(|| Path::new("reports").join(&name)),
+        html: raw.output.html,
+    };
+    Ok(Scenario {
+        seed: seed(&raw.scenario, loc)?,
+        description: raw.scenario.description,
+        name,
+        start: start_date(&raw.calendar.start, loc)?,
+        months: int_in(raw.calendar.months, 1, MAX_MONTHS, "calendar.months", loc)? as u32,
+        fleet: fleet(&raw.fleet, loc)?,
+        demand: demand(&raw.demand, loc)?,
+        closures: closures(&raw.closures, loc)?,
+        pricing: pricing(&raw.pricing, loc)?,
+        faults: FaultSpec {
+            duplicate_share: share(raw.faults.duplicate_share, "faults.duplicate_share", loc)?,
+        },
+        engine: EngineSpec {
+            commit_every_days: int_in(raw.engine.commit_every_days, 1, 366, "engine.commit_every_days", loc)?
+                as u32,
+        },
+        output,
+    })
+}
+
+fn scenario_name(meta: &RawMeta, path: &Path, loc: &Locator) -> Result<String> {
+    let name = match &meta.name {
+        Some(n) => n.clone(),
+        None => path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string(),
+    };
+    let ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        return Err(loc.at_field(
+            "scenario.name",
+            format!("`{name}` is not allowed: use letters, digits, `-` and `_` (it names the output folder)"),
+        ));
+    }
+    Ok(name)
+}
+
+fn seed(meta: &RawMeta, loc: &Locator) -> Result<u64> {
+    match meta.seed {
+        None => Ok(0),
+        Some(s) if s >= 0 => Ok(s as u64),
+        Some(s) => Err(loc.at_field("scenario.seed", format!("{s} is negative: a seed is an integer ≥ 0"))),
+    }
+}
+
+fn start_date(text: &str, loc: &Locator) -> Result<NaiveDate> {
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        loc.at_field("calendar.start", format!("`{text}` is not a date: write YYYY-MM-DD, e.g. \"2024-01-01\""))
+    })?;
+    if date.day() != 1 {
+        return Err(loc.at_field(
+            "calendar.start",
+            format!("`{text}` is not the first day of a month: billing periods are calendar months"),
+        ));
+    }
+    if !(1990..=2200).contains(&date.year()) {
+        return Err(loc.at_field("calendar.start", "the year must lie between 1990 and 2200"));
+    }
+    Ok(date)
+}
+
+fn fleet(raw: &RawFleet, loc: &Locator) -> Result<FleetSpec> {
+    Ok(FleetSpec {
+        shops: int_in(raw.shops, 1, MAX_SHOPS, "fleet.shops", loc)? as u32,
+        chain_share: share(raw.chain_share, "fleet.chain_share", loc)?,
+        second_machine_above: positive(raw.second_machine_above, "fleet.second_machine_above", loc)?,
+    })
+}
+
+fn demand(raw: &RawDemand, loc: &Locator) -> Result<DemandSpec> {
+    let mode = match raw.mode.as_str() {
+        "calibrated" => DemandMode::Calibrated,
+        "fixed" => DemandMode::Fixed {
+            mountings: int_in(raw.fixed_mountings_per_day, 0, 10_000, "demand.fixed_mountings_per_day", loc)? as u32,
+            trace_only: int_in(raw.fixed_trace_only_per_day, 0, 10_000, "demand.fixed_trace_only_per_day", loc)?
+                as u32,
+        },
+        other => {
+            return Err(loc.at_field(
+                "demand.mode",
+                format!("`{other}` is not a demand mode: use \"calibrated\" or \"fixed\""),
+            ))
+        }
+    };
+    let (lo, hi) = (raw.remake_share_min, raw.remake_share_max);
+    share(lo, "demand.remake_share_min", loc)?;
+    share(hi, "demand.remake_share_max", loc)?;
+    if lo > hi {
+        return Err(loc.at_field("demand.remake_share_min", format!("{lo} is above remake_share_max ({hi})")));
+    }
+    let in_store = share(raw.in_store_share_mean, "demand.in_store_share_mean", loc)?;
+    Ok(DemandSpec {
+        mode,
+        median_pairs_per_day: positive(raw.median_pairs_per_day, "demand.median_pairs_per_day", loc)?,
+        sigma: non_negative(raw.sigma, "demand.sigma", loc)?,
+        volume_factor: positive(raw.volume_factor, "demand.volume_factor", loc)?,
+        chain_multiplier: positive(raw.chain_multiplier, "demand.chain_multiplier", loc)?,
+        overdispersion_shape: positive(raw.overdispersion_shape, "demand.overdispersion_shape", loc)?,
+        weekday: multipliers::<7>(&raw.weekday_multipliers, "demand.weekday_multipliers", "Monday to Sunday", loc)?,
+        month: multipliers::<12>(&raw.month_multipliers, "demand.month_multipliers", "January to December", loc)?,
+        in_store_share_mean: in_store,
+        in_store_share_concentration: positive(
+            raw.in_store_share_concentration,
+            "demand.in_store_share_concentration",
+            loc,
+        )?,
+        remake_share: (lo, hi),
+        frame_mix: mix(
+            [raw.frame_mix.full_rim, raw.frame_mix.grooved, raw.frame_mix.drilled],
+            "demand.frame_mix",
+            &["full_rim", "grooved", "drilled"],
+            loc,
+        )?,
+        material_mix: mix(
+            [
+                raw.material_mix.index_150,
+                raw.material_mix.index_160,
+                raw.material_mix.index_167,
+                raw.material_mix.polycarbonate,
+                raw.material_mix.mineral,
+            ],
+            "demand.material_mix",
+            &["index_150", "index_160", "index_167", "polycarbonate", "mineral"],
+            loc,
+        )?,
+    })
+}
+
+fn closures(raw: &RawClosures, loc: &Locator) -> Result<ClosureSpec> {
+    let mut closed = [false; 7];
+    for (i, day) in raw.closed_weekdays.iter().enumerate() {
+        let w = parse_weekday(day).ok_or_else(|| {
+            loc.at_field(
+                &format!("closures.closed_weekdays.{i}"),
+                format!("`{day}` is not a weekday: use mon, tue, wed, thu, fri, sat or sun"),
+            )
+        })?;
+        closed[w] = true;
+    }
+    if closed.iter().all(|c| *c) {
+        return Err(loc.at_field("closures.closed_weekdays", "every weekday is closed: no shop would ever open"));
+    }
+    let min_weeks = int_in(raw.summer_closure_min_weeks, 0, 8, "closures.summer_closure_min_weeks", loc)?;
+    let max_weeks = int_in(raw.summer_closure_max_weeks, min_weeks, 8, "closures.summer_closure_max_weeks", loc)?;
+    let earliest = day_of_year(&raw.summer_closure_earliest, "closures.summer_closure_earliest", loc)?;
+    let latest = day_of_year(&raw.summer_closure_latest, "closures.summer_closure_latest", loc)?;
+    if earliest > latest {
+        return Err(loc.at_field(
+            "closures.summer_closure_earliest",
+            "is after summer_closure_latest: closures would have no window to start in",
+        ));
+    }
+    Ok(ClosureSpec {
+        closed_weekdays: closed,
+        independent_monday_closed_share: share(
+            raw.independent_monday_closed_share,
+            "closures.independent_monday_closed_share",
+            loc,
+        )?,
+        chain_monday_closed_share: share(raw.chain_monday_closed_share, "closures.chain_monday_closed_share", loc)?,
+        summer_closure_share: share(raw.summer_closure_share, "closures.summer_closure_share", loc)?,
+        summer_closure_weeks: (min_weeks as u32, max_weeks as u32),
+        summer_closure_start: (earliest, latest),
+    })
+}
+
+fn pricing(raw: &RawPricing, loc: &Locator) -> Result<PricingSpec> {
+    let currency = raw.currency.trim();
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(loc.at_field("pricing.currency", format!("`{currency}` is not an ISO 4217 code such as \"EUR\"")));
+    }
+    let mut per_shop = BTreeMap::new();
+    for (i, entry) in raw.shop.iter().enumerate() {
+        let field = format!("pricing.shop.{i}.shop");
+        let shop = int_in(entry.shop, 0, MAX_SHOPS - 1, &field, loc)? as u32;
+        let price = price(&entry.price, &format!("pricing.shop.{i}.price"), loc)?;
+        if per_shop.insert(shop, price).is_some() {
+            return Err(loc.at_field(&field, format!("shop {shop} is priced twice")));
+        }
+    }
+    Ok(PricingSpec {
+        currency: Currency(currency.to_string()),
+        chain: price(&raw.chain, "pricing.chain", loc)?,
+        independent: price(&raw.independent, "pricing.independent", loc)?,
+        per_shop,
+    })
+}
+
+fn price(text: &str, field: &str, loc: &Locator) -> Result<UnitPrice> {
+    let p = UnitPrice::parse(text).ok_or_else(|| {
+        loc.at_field(field, format!("`{text}` is not a decimal price: write it quoted, e.g. \"3.80\" (EUR per mounting)"))
+    })?;
+    if p.0.is_sign_negative() || p.0.scale() > 6 {
+        return Err(loc.at_field(field, format!("`{text}`: a price is ≥ 0 with at most 6 decimals")));
+    }
+    Ok(p)
+}
+
+fn day_of_year(text: &str, field: &str, loc: &Locator) -> Result<u32> {
+    let date = NaiveDate::parse_from_str(&format!("2001-{text}"), "%Y-%m-%d")
+        .map_err(|_| loc.at_field(field, format!("`{text}` is not a day of the year: write MM-DD, e.g. \"07-14\"")))?;
+    Ok(date.ordinal0())
+}
+
+fn multipliers<const N: usize>(values: &[f64], field: &str, what: &str, loc: &Locator) -> Result<[f64; N]> {
+    let array: [f64; N] = values.try_into().map_err(|_| {
+        loc.at_field(field, format!("has {} values; it needs exactly {N}, {what}", values.len()))
+    })?;
+    for (i, v) in array.iter().enumerate() {
+        if !v.is_finite() || *v < 0.0 {
+            return Err(loc.at_field(&format!("{field}.{i}"), format!("{v} is not allowed: a multiplier is ≥ 0")));
+        }
+    }
+    if array.iter().all(|v| *v == 0.0) {
+        return Err(loc.at_field(field, "all multipliers are 0: nothing would ever happen"));
+    }
+    Ok(array)
+}
+
+fn mix<const N: usize>(values: [f64; N], field: &str, names: &[&str], loc: &Locator) -> Result<[f64; N]> {
+    for (v, name) in values.iter().zip(names) {
+        if !v.is_finite() || *v < 0.0 {
+            return Err(loc.at_field(&format!("{field}.{name}"), format!("{v} is not allowed: a share is ≥ 0")));
+        }
+    }
+    let total: f64 = values.iter().sum();
+    if total <= 0.0 {
+        return Err(loc.at_field(field, "all shares are 0: at least one must be positive"));
+    }
+    // Shares are renormalised, so 78/15/7 and 0.78/0.15/0.07 mean the same.
+    Ok(values.map(|v| v / total))
+}
+
+fn int_in(v: i64, lo: i64, hi: i64, field: &str, loc: &Locator) -> Result<i64> {
+    if v < lo || v > hi {
+        return Err(loc.at_field(field, format!("{v} is out of range: allowed {lo} to {hi}")));
+    }
+    Ok(v)
+}
+
+fn share(v: f64, field: &str, loc: &Locator) -> Result<f64> {
+    if !(0.0..=1.0).contains(&v) {
+        return Err(loc.at_field(field, format!("{v} is not a share: allowed 0.0 to 1.0")));
+    }
+    Ok(v)
+}
+
+fn positive(v: f64, field: &str, loc: &Locator) -> Result<f64> {
+    if !v.is_finite() || v <= 0.0 {
+        return Err(loc.at_field(field, format!("{v} is not allowed: must be a number > 0")));
+    }
+    Ok(v)
+}
+
+fn non_negative(v: f64, field: &str, loc: &Locator) -> Result<f64> {
+    if !v.is_finite() || v < 0.0 {
+        return Err(loc.at_field(field, format!("{v} is not allowed: must be a number ≥ 0")));
+    }
+    Ok(v)
+}
