@@ -55,5 +55,5 @@ mod tests {
         assert_eq!(first, PINNED_FIRST_U64);
     }
 
-    const PINNED_FIRST_U64: u64 = 0;
+    const PINNED_FIRST_U64: u64 = 10_517_904_778_964_690_192;
 }

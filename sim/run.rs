@@ -117,6 +117,8 @@ fn run_actors(
     progress: ProgressBar,
     threads: usize,
 ) -> Result<SimOutcome, String> {
+    // Multi-thread even for one worker: measured faster than the current-thread runtime
+    // here. Output order comes from the protocol, never from the scheduler.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .thread_name("fleetsim-actor")

@@ -4,7 +4,7 @@
 
 use super::shop::{ShopActor, ShopArgs, ShopMsg};
 use super::DayBoard;
-use crate::calendar::{Calendar, DayIndex};
+use crate::calendar::{weekday_index, Calendar, DayIndex};
 use crate::demand::DemandModel;
 use crate::event::UsageEvent;
 use crate::fleet::Fleet;
@@ -56,6 +56,10 @@ struct State {
     calendar: Arc<Calendar>,
     fleet: Arc<Fleet>,
     day: DayIndex,
+    /// Today every shop is closed by the scenario: no actor is woken, nothing is collected.
+    skipped: bool,
+    /// Weekdays (Monday first) on which the scenario closes every shop.
+    closed_weekdays: [bool; 7],
     commit_every: u32,
     duplicate_share: f64,
     transport: ChaCha8Rng,
@@ -97,6 +101,8 @@ impl Actor for Coordinator {
             calendar: a.calendar,
             fleet: a.fleet,
             day: 0,
+            skipped: false,
+            closed_weekdays: s.closures.closed_weekdays,
             commit_every: s.engine.commit_every_days,
             duplicate_share: s.faults.duplicate_share,
             transport: stream(s.seed, Purpose::Transport, 0),
@@ -133,6 +139,12 @@ impl Actor for Coordinator {
 
 impl State {
     fn start_day(&mut self, myself: ActorRef<CoordinatorMsg>) -> Result<(), ActorProcessingErr> {
+        // Time compression: a day on which the scenario closes every shop needs no actor.
+        self.skipped = self.closed_weekdays[weekday_index(self.calendar.date(self.day))];
+        if self.skipped {
+            myself.cast(CoordinatorMsg::DayDone)?;
+            return Ok(());
+        }
         self.board.arm();
         for shop in &self.shops {
             shop.cast(ShopMsg::Day(self.day))?;
@@ -173,21 +185,25 @@ impl State {
 
     /// Reads every machine's slot in machine order; tallies truth; injects duplicates.
     fn collect_day(&mut self) -> Vec<UsageEvent> {
+        let mut events = Vec::new();
+        if self.skipped {
+            return events;
+        }
         let day = self.day;
         let period = self.calendar.period_of(day);
         let truth = self.truth.as_mut().expect("truth lives until the end");
-        let mut events = Vec::new();
         let mut last_shop = None;
         for m in 0..self.board.machines() {
-            let slot = self.board.take(m);
             let shop = self.fleet.machine_shop[m].0;
-            if slot.open && last_shop != Some(shop) {
-                truth.record_open(shop, period, day);
-            }
+            self.board.read(m, |slot| {
+                if slot.open && last_shop != Some(shop) {
+                    truth.record_open(shop, period, day);
+                }
+                truth.record(shop, period, day, &slot.tally);
+                assert_eq!(slot.tally.events(), slot.events.len() as u64, "a machine's tally matches what it emitted");
+                events.extend_from_slice(&slot.events);
+            });
             last_shop = Some(shop);
-            truth.record(shop, period, day, &slot.tally);
-            assert_eq!(slot.tally.events(), slot.events.len() as u64, "a machine's tally matches what it emitted");
-            events.extend_from_slice(&slot.events);
         }
         self.events_emitted += events.len() as u64;
         self.inject_duplicates(&mut events);

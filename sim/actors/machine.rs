@@ -19,9 +19,8 @@ const READ_AT: i64 = 19 * 3600 + 1800;
 
 pub enum MachineMsg {
     /// The day's jobs (possibly none) for an open day starting at `midnight` (unix seconds).
+    /// Closed days send no message: the shop reports them for its machines.
     Work { midnight: i64, jobs: Vec<Job> },
-    /// The shop is closed today.
-    Closed,
 }
 
 pub struct MachineArgs {
@@ -69,28 +68,26 @@ impl Actor for MachineActor {
     }
 
     async fn handle(&self, _: ActorRef<MachineMsg>, msg: MachineMsg, s: &mut MachineState) -> Result<(), ActorProcessingErr> {
-        let day = match msg {
-            MachineMsg::Closed => MachineDay::default(),
-            MachineMsg::Work { midnight, jobs } => s.work(midnight, &jobs),
-        };
-        s.board.deposit(s.id.0 as usize, day);
+        let MachineMsg::Work { midnight, jobs } = msg;
+        let board = s.board.clone();
+        board.deposit(s.id.0 as usize, |day| s.work(midnight, &jobs, day));
         Ok(())
     }
 }
 
 impl MachineState {
-    fn work(&mut self, midnight: i64, jobs: &[Job]) -> MachineDay {
-        let mut events = Vec::with_capacity(jobs.len() + 1);
-        let mut tally = Tally { counter_reads: 1, ..Tally::default() };
+    /// Runs the day's jobs into `day` (an empty slot).
+    fn work(&mut self, midnight: i64, jobs: &[Job], day: &mut MachineDay) {
+        day.open = true;
+        day.tally.counter_reads = 1;
         self.draw_offsets(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
-            let body = self.run_job(job, &mut tally);
-            events.push(self.event(midnight + self.offsets[i], body));
+            let body = self.run_job(job, &mut day.tally);
+            day.events.push(self.event(midnight + self.offsets[i], body));
         }
         let c = &self.counters;
         let reading = EventBody::Counter { total_cycles: c.total_cycles, mountings: c.mountings, trace_only: c.trace_only };
-        events.push(self.event(midnight + READ_AT, reading));
-        MachineDay { open: true, events, tally }
+        day.events.push(self.event(midnight + READ_AT, reading));
     }
 
     /// Sorted start times through opening hours, one per job.

@@ -50,19 +50,33 @@ impl DayBoard {
         assert_eq!(previous, 0, "a day started before the previous one finished");
     }
 
-    fn deposit(&self, machine: usize, day: MachineDay) {
-        *self.slots[machine].lock().unwrap_or_else(|p| p.into_inner()) = day;
+    /// Lets `machine` fill its slot for today (the slot's buffers are reused day after day),
+    /// then counts it in.
+    fn deposit(&self, machine: usize, fill: impl FnOnce(&mut MachineDay)) {
+        {
+            let mut slot = self.slots[machine].lock().unwrap_or_else(|p| p.into_inner());
+            slot.open = false;
+            slot.events.clear();
+            slot.tally = Tally::default();
+            fill(&mut slot);
+        }
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.notify_one();
         }
+    }
+
+    /// A closed day: nothing to fill.
+    fn deposit_closed(&self, machine: usize) {
+        self.deposit(machine, |_| {});
     }
 
     async fn wait(&self) {
         self.done.notified().await;
     }
 
-    fn take(&self, machine: usize) -> MachineDay {
-        std::mem::take(&mut *self.slots[machine].lock().unwrap_or_else(|p| p.into_inner()))
+    /// Reads a machine's slot (after the barrier).
+    fn read<T>(&self, machine: usize, f: impl FnOnce(&MachineDay) -> T) -> T {
+        f(&self.slots[machine].lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn machines(&self) -> usize {

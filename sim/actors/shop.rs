@@ -25,6 +25,7 @@ pub struct ShopArgs {
 
 pub struct ShopState {
     profile: ShopProfile,
+    board: Arc<DayBoard>,
     rng: ChaCha8Rng,
     calendar: Arc<Calendar>,
     demand: Arc<DemandModel>,
@@ -48,6 +49,7 @@ impl Actor for ShopActor {
         Ok(ShopState {
             rng: stream(a.seed, Purpose::ShopDemand, a.profile.id.0),
             profile: a.profile,
+            board: a.board,
             calendar: a.calendar,
             demand: a.demand,
             machines,
@@ -58,8 +60,9 @@ impl Actor for ShopActor {
         let ShopMsg::Day(day) = msg;
         let date = s.calendar.date(day);
         if !s.demand.is_open(&s.profile, date) {
-            for m in &s.machines {
-                m.cast(MachineMsg::Closed)?;
+            // Nothing for the machines to do: report their (empty) day without waking them.
+            for id in &s.profile.machines {
+                s.board.deposit_closed(id.0 as usize);
             }
             return Ok(());
         }

@@ -4,6 +4,7 @@
 //! through `MeteringEngine`; nothing outside `metering::sqlite` knows its tables. A foreign
 //! engine plugs in by implementing this trait (or behind the HTTP transport).
 
+pub mod seen;
 pub mod sqlite;
 
 use crate::event::{MachineId, ShopId, UsageEvent};

@@ -1,17 +1,22 @@
 //! The embedded metering engine: SQLite (WAL), idempotent on (source machine, sequence).
 //!
-//! Layout choices, for speed without skipping work:
-//! - `events` is WITHOUT ROWID keyed by (source, seq): the key *is* the dedup index, so each
-//!   event costs one B-tree insert. A batch from the simulator arrives sorted by that key
-//!   (machine order, then sequence), so inserts walk the tree in order.
-//! - Many days go into one transaction (`commit` is the caller's durability point), so each
-//!   machine's last leaf page is written once per commit rather than once per day.
-//! - Usage per (shop, period) is maintained on every accepted insert and upserted at flush,
-//!   inside the same transaction: the aggregate can never disagree with the events it sums.
+//! Layout, chosen so that every insert lands at the right edge of a B-tree (SQLite inserts
+//! that arrive interleaved across machines are ~10× slower than in-order ones):
+//! - `events` (mountings, trace-only cycles) and `readings` (cumulative counters) are
+//!   append-only logs in arrival order (rowid): one row per accepted event.
+//! - Idempotency comes from `seen`: per machine, the ranges of sequence numbers already
+//!   accepted (see `seen.rs`), kept in memory and written back, for the machines touched, in
+//!   the same transaction as the events. A restart reloads them: the dedup horizon is the
+//!   whole life of the store, not a window.
+//! - Usage per (period, shop) is maintained on every accepted event and upserted in that
+//!   same transaction too, so the aggregate always equals the sum of the stored events.
+//! - Any store error rolls the open transaction back and reloads the in-memory state from
+//!   disk, so memory never runs ahead of what is durable.
 
+use super::seen::SeenSet;
 use super::*;
 use crate::event::EventBody;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Statement};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -22,11 +27,16 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE machines(id INTEGER PRIMARY KEY, shop INTEGER NOT NULL);
      CREATE TABLE events(
         source INTEGER NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL,
-        subject INTEGER NOT NULL, type INTEGER NOT NULL, attrs INTEGER NOT NULL,
-        c_total INTEGER, c_mountings INTEGER, c_trace INTEGER,
-        PRIMARY KEY(source, seq)) WITHOUT ROWID;
+        subject INTEGER NOT NULL, type INTEGER NOT NULL, attrs INTEGER NOT NULL);
+     CREATE TABLE readings(
+        source INTEGER NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL,
+        subject INTEGER NOT NULL, total_cycles INTEGER NOT NULL,
+        mountings INTEGER NOT NULL, trace_only INTEGER NOT NULL);
+     CREATE TABLE seen(
+        source INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,
+        PRIMARY KEY(source, lo)) WITHOUT ROWID;
      CREATE TABLE usage(
-        shop INTEGER NOT NULL, period INTEGER NOT NULL,
+        period INTEGER NOT NULL, shop INTEGER NOT NULL,
         billable_mountings INTEGER NOT NULL, trace_only INTEGER NOT NULL,
         remakes INTEGER NOT NULL, counter_reads INTEGER NOT NULL,
         PRIMARY KEY(period, shop)) WITHOUT ROWID;",
@@ -35,14 +45,29 @@ const MIGRATIONS: &[&str] = &[
 /// Event type codes in the `type` column.
 const TYPE_MOUNTING: i64 = 1;
 const TYPE_TRACE_ONLY: i64 = 2;
-const TYPE_COUNTER: i64 = 3;
+
+/// Rows per multi-row INSERT: amortises statement overhead (≤ 7 × 32 = 224 parameters).
+const ROWS_PER_INSERT: usize = 32;
 
 pub struct SqliteEngine {
     conn: Connection,
     /// Machine id → bound shop, mirrored from the `machines` table.
     bindings: Vec<Option<ShopId>>,
+    /// Machine id → sequence numbers accepted, mirrored from the `seen` table.
+    seen: Vec<SeenSet>,
+    /// Machines whose `seen` ranges changed since the last flush.
+    dirty: Vec<u32>,
+    dirty_flag: Vec<bool>,
     /// Usage accepted since the last flush, keyed (period, shop).
     pending: BTreeMap<(i64, u32), UsageRow>,
+    /// Accepted job events and counter readings not yet written (partial multi-row chunks).
+    jobs: Vec<UsageEvent>,
+    readings: Vec<UsageEvent>,
+    /// Last (day number, period key) seen: events come day by day, so this saves a date
+    /// conversion per event.
+    period_cache: (i64, i64),
+    /// The multi-row INSERT statements' text, built once.
+    sql: InsertSql,
     in_transaction: bool,
     totals: IngestReceipt,
 }
@@ -56,11 +81,59 @@ impl SqliteEngine {
         })?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-             PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY;",
+             PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
         )?;
         migrate(&conn)?;
-        let bindings = load_bindings(&conn)?;
-        Ok(SqliteEngine { conn, bindings, pending: BTreeMap::new(), in_transaction: false, totals: IngestReceipt::default() })
+        let mut engine = SqliteEngine {
+            conn,
+            bindings: Vec::new(),
+            seen: Vec::new(),
+            dirty: Vec::new(),
+            dirty_flag: Vec::new(),
+            pending: BTreeMap::new(),
+            jobs: Vec::with_capacity(ROWS_PER_INSERT),
+            readings: Vec::with_capacity(ROWS_PER_INSERT),
+            period_cache: (i64::MIN, 0),
+            sql: InsertSql::new(),
+            in_transaction: false,
+            totals: IngestReceipt::default(),
+        };
+        engine.reload()?;
+        Ok(engine)
+    }
+
+    /// Recomputes one period's usage from the stored events (a full scan): the invariant
+    /// check that the maintained aggregate equals the sum of the events.
+    pub fn recompute_usage(&mut self, period: Period) -> Result<Vec<UsageRow>, MeteringError> {
+        self.write_buffer()?;
+        let start = period_start(period);
+        let end = period_start(period.next());
+        let mut stmt = self.conn.prepare(
+            "SELECT subject, SUM(mounting), SUM(trace), SUM(remake), SUM(reading) FROM (
+                SELECT subject, type = ?3 AS mounting, type = ?4 AS trace,
+                       type = ?3 AND (attrs >> 8) & 1 AS remake, 0 AS reading
+                FROM events WHERE time >= ?1 AND time < ?2
+                UNION ALL
+                SELECT subject, 0, 0, 0, 1 FROM readings WHERE time >= ?1 AND time < ?2)
+             GROUP BY subject ORDER BY subject",
+        )?;
+        let rows = stmt.query_map(params![start, end, TYPE_MOUNTING, TYPE_TRACE_ONLY], |r| {
+            Ok(UsageRow {
+                shop: ShopId(r.get::<_, i64>(0)? as u32),
+                billable_mountings: r.get::<_, i64>(1)? as u64,
+                trace_only: r.get::<_, i64>(2)? as u64,
+                remakes: r.get::<_, i64>(3)? as u64,
+                counter_reads: r.get::<_, i64>(4)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Number of events stored (each distinct event once).
+    pub fn stored_events(&mut self) -> Result<u64, MeteringError> {
+        self.write_buffer()?;
+        let count = "SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM readings)";
+        Ok(self.conn.query_row(count, [], |r| r.get::<_, i64>(0))? as u64)
     }
 
     fn begin(&mut self) -> Result<(), MeteringError> {
@@ -71,36 +144,110 @@ impl SqliteEngine {
         Ok(())
     }
 
-    fn insert_all(&mut self, events: &[UsageEvent], receipt: &mut IngestReceipt) -> Result<(), MeteringError> {
-        let mut insert = self.conn.prepare_cached(
-            "INSERT OR IGNORE INTO events(source, seq, time, subject, type, attrs, c_total, c_mountings, c_trace)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        for e in events {
-            if let Err(reason) = check_binding(&self.bindings, e) {
-                receipt.reject(reason);
-                continue;
+    /// Runs `f`; on a store error, rolls back and reloads state from disk before returning it.
+    fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, MeteringError>) -> Result<T, MeteringError> {
+        match f(self) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if self.in_transaction {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    self.in_transaction = false;
+                }
+                self.reload()?;
+                Err(e)
             }
-            let (kind, attrs, counters) = columns(&e.body);
-            let seq = i64::try_from(e.seq).unwrap_or(i64::MAX);
-            let inserted = insert.execute(params![
-                e.machine.0, seq, e.time, e.shop.0, kind, attrs, counters[0], counters[1], counters[2]
-            ])?;
-            if inserted == 0 {
-                receipt.duplicates += 1;
-                continue;
-            }
-            receipt.accepted += 1;
-            add_usage(&mut self.pending, e);
+        }
+    }
+
+    /// Loads bindings and seen ranges from disk; drops anything not committed.
+    fn reload(&mut self) -> Result<(), MeteringError> {
+        self.bindings = load_bindings(&self.conn)?;
+        self.seen = load_seen(&self.conn, self.bindings.len())?;
+        self.dirty.clear();
+        self.dirty_flag = vec![false; self.bindings.len()];
+        self.pending.clear();
+        self.jobs.clear();
+        self.readings.clear();
+        Ok(())
+    }
+
+    fn accept(&mut self, e: &UsageEvent, receipt: &mut IngestReceipt) -> Result<(), MeteringError> {
+        if let Err(reason) = check_binding(&self.bindings, e) {
+            receipt.reject(reason);
+            return Ok(());
+        }
+        let m = e.machine.0 as usize;
+        if !self.seen[m].insert(e.seq) {
+            receipt.duplicates += 1;
+            return Ok(());
+        }
+        if !self.dirty_flag[m] {
+            self.dirty_flag[m] = true;
+            self.dirty.push(e.machine.0);
+        }
+        receipt.accepted += 1;
+        let period = self.period_key(e.time);
+        add_usage(&mut self.pending, period, e);
+        let buffer = if matches!(e.body, EventBody::Counter { .. }) { &mut self.readings } else { &mut self.jobs };
+        buffer.push(*e);
+        if buffer.len() == ROWS_PER_INSERT {
+            self.write_buffer()?;
         }
         Ok(())
     }
 
-    fn flush_usage(&mut self) -> Result<(), MeteringError> {
-        if self.pending.is_empty() {
+    fn period_key(&mut self, time: i64) -> i64 {
+        let day = time.div_euclid(86_400);
+        if self.period_cache.0 != day {
+            self.period_cache = (day, Period::of_unix(time).key());
+        }
+        self.period_cache.1
+    }
+
+    /// Writes buffered accepted events: full chunks with the multi-row statements, the rest
+    /// one by one.
+    fn write_buffer(&mut self) -> Result<(), MeteringError> {
+        if self.jobs.is_empty() && self.readings.is_empty() {
             return Ok(());
         }
         self.begin()?;
+        let (jobs, readings) = (std::mem::take(&mut self.jobs), std::mem::take(&mut self.readings));
+        let result = write_rows(&self.conn, &self.sql.jobs, &jobs, bind_job)
+            .and_then(|()| write_rows(&self.conn, &self.sql.readings, &readings, bind_reading));
+        self.jobs = jobs;
+        self.readings = readings;
+        self.jobs.clear();
+        self.readings.clear();
+        result
+    }
+
+    /// Writes everything held in memory (events, seen ranges, usage) into the open transaction.
+    fn flush(&mut self) -> Result<(), MeteringError> {
+        self.write_buffer()?;
+        if self.dirty.is_empty() && self.pending.is_empty() {
+            return Ok(());
+        }
+        self.begin()?;
+        self.flush_seen()?;
+        self.flush_usage()
+    }
+
+    fn flush_seen(&mut self) -> Result<(), MeteringError> {
+        let mut clear = self.conn.prepare_cached("DELETE FROM seen WHERE source = ?1")?;
+        let mut insert = self.conn.prepare_cached("INSERT INTO seen(source, lo, hi) VALUES (?1, ?2, ?3)")?;
+        self.dirty.sort_unstable();
+        for &m in &self.dirty {
+            clear.execute(params![m])?;
+            for &(lo, hi) in self.seen[m as usize].ranges() {
+                insert.execute(params![m, lo as i64, hi as i64])?;
+            }
+            self.dirty_flag[m as usize] = false;
+        }
+        self.dirty.clear();
+        Ok(())
+    }
+
+    fn flush_usage(&mut self) -> Result<(), MeteringError> {
         let mut upsert = self.conn.prepare_cached(
             "INSERT INTO usage(period, shop, billable_mountings, trace_only, remakes, counter_reads)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -122,71 +269,53 @@ impl SqliteEngine {
         }
         Ok(())
     }
-
-    /// Recomputes one period's usage from the stored events (a full scan): the invariant
-    /// check that the maintained aggregate equals the sum of the events.
-    pub fn recompute_usage(&self, period: Period) -> Result<Vec<UsageRow>, MeteringError> {
-        let start = period_start(period);
-        let end = period_start(period.next());
-        let mut stmt = self.conn.prepare(
-            "SELECT subject,
-                    SUM(type = ?3), SUM(type = ?4), SUM(type = ?3 AND (attrs >> 8) & 1), SUM(type = ?5)
-             FROM events WHERE time >= ?1 AND time < ?2 GROUP BY subject ORDER BY subject",
-        )?;
-        let rows = stmt.query_map(params![start, end, TYPE_MOUNTING, TYPE_TRACE_ONLY, TYPE_COUNTER], |r| {
-            Ok(UsageRow {
-                shop: ShopId(r.get::<_, i64>(0)? as u32),
-                billable_mountings: r.get::<_, i64>(1)? as u64,
-                trace_only: r.get::<_, i64>(2)? as u64,
-                remakes: r.get::<_, i64>(3)? as u64,
-                counter_reads: r.get::<_, i64>(4)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Number of distinct events stored.
-    pub fn stored_events(&self) -> Result<u64, MeteringError> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
-    }
 }
 
 impl MeteringEngine for SqliteEngine {
     fn provision(&mut self, machines: &[(MachineId, ShopId)]) -> Result<(), MeteringError> {
-        self.begin()?;
-        {
-            let mut stmt = self.conn.prepare_cached(
-                "INSERT INTO machines(id, shop) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET shop = excluded.shop",
-            )?;
-            for (machine, shop) in machines {
-                stmt.execute(params![machine.0, shop.0])?;
+        self.guarded(|s| {
+            s.flush()?;
+            s.begin()?;
+            {
+                let mut stmt = s.conn.prepare_cached(
+                    "INSERT INTO machines(id, shop) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET shop = excluded.shop",
+                )?;
+                for (machine, shop) in machines {
+                    stmt.execute(params![machine.0, shop.0])?;
+                }
             }
-        }
-        self.commit()?;
-        self.bindings = load_bindings(&self.conn)?;
-        Ok(())
+            s.conn.execute_batch("COMMIT")?;
+            s.in_transaction = false;
+            s.reload()
+        })
     }
 
     fn ingest(&mut self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
-        self.begin()?;
         let mut receipt = IngestReceipt::default();
-        self.insert_all(events, &mut receipt)?;
+        self.guarded(|s| {
+            for e in events {
+                s.accept(e, &mut receipt)?;
+            }
+            Ok(())
+        })?;
         debug_assert_eq!(receipt.total(), events.len() as u64, "every event is accounted for");
         self.totals.add(&receipt);
         Ok(receipt)
     }
 
     fn commit(&mut self) -> Result<(), MeteringError> {
-        self.flush_usage()?;
-        if self.in_transaction {
-            self.conn.execute_batch("COMMIT")?;
-            self.in_transaction = false;
-        }
-        Ok(())
+        self.guarded(|s| {
+            s.flush()?;
+            if s.in_transaction {
+                s.conn.execute_batch("COMMIT")?;
+                s.in_transaction = false;
+            }
+            Ok(())
+        })
     }
 
     fn usage(&mut self, period: Period) -> Result<Vec<UsageRow>, MeteringError> {
-        self.flush_usage()?;
+        self.guarded(|s| s.flush())?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT shop, billable_mountings, trace_only, remakes, counter_reads
              FROM usage WHERE period = ?1 ORDER BY shop",
@@ -216,25 +345,94 @@ fn check_binding(bindings: &[Option<ShopId>], e: &UsageEvent) -> Result<(), Reje
     }
 }
 
-/// (type code, packed attributes, counter columns) of an event body.
-/// attrs = frame | material << 4 | remake << 8.
-fn columns(body: &EventBody) -> (i64, i64, [Option<i64>; 3]) {
-    match *body {
-        EventBody::Mounting { frame, material, remake } => {
-            (TYPE_MOUNTING, frame as i64 | (material as i64) << 4 | i64::from(remake) << 8, [None; 3])
+/// SQL text of the one-row and multi-row INSERTs into each log.
+struct InsertSql {
+    jobs: [String; 2],
+    readings: [String; 2],
+}
+
+impl InsertSql {
+    fn new() -> InsertSql {
+        let jobs = "INSERT INTO events(source, seq, time, subject, type, attrs) VALUES ";
+        let readings = "INSERT INTO readings(source, seq, time, subject, total_cycles, mountings, trace_only) VALUES ";
+        InsertSql {
+            jobs: [values(jobs, JOB_COLUMNS, 1), values(jobs, JOB_COLUMNS, ROWS_PER_INSERT)],
+            readings: [values(readings, READING_COLUMNS, 1), values(readings, READING_COLUMNS, ROWS_PER_INSERT)],
         }
-        EventBody::TraceOnly { frame } => (TYPE_TRACE_ONLY, frame as i64, [None; 3]),
-        EventBody::Counter { total_cycles, mountings, trace_only } => (
-            TYPE_COUNTER,
-            0,
-            [Some(total_cycles as i64), Some(mountings as i64), Some(trace_only as i64)],
-        ),
     }
 }
 
-fn add_usage(pending: &mut BTreeMap<(i64, u32), UsageRow>, e: &UsageEvent) {
+fn values(head: &str, columns: usize, rows: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(","));
+    format!("{head}{}", vec![row; rows].join(","))
+}
+
+type Binder = fn(&mut Statement<'_>, usize, &UsageEvent) -> rusqlite::Result<()>;
+
+/// Inserts `rows`: whole chunks with the multi-row statement, the remainder one by one.
+fn write_rows(conn: &Connection, sql: &[String; 2], rows: &[UsageEvent], bind: Binder) -> Result<(), MeteringError> {
+    if rows.len() == ROWS_PER_INSERT {
+        let mut stmt = conn.prepare_cached(&sql[1])?;
+        for (i, e) in rows.iter().enumerate() {
+            bind(&mut stmt, i, e)?;
+        }
+        stmt.raw_execute()?;
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(&sql[0])?;
+    for e in rows {
+        bind(&mut stmt, 0, e)?;
+        stmt.raw_execute()?;
+    }
+    Ok(())
+}
+
+const JOB_COLUMNS: usize = 6;
+const READING_COLUMNS: usize = 7;
+
+/// Binds a mounting or trace-only event as row `row` of a statement.
+/// attrs = frame | material << 4 | remake << 8.
+fn bind_job(stmt: &mut Statement<'_>, row: usize, e: &UsageEvent) -> rusqlite::Result<()> {
+    let (kind, attrs) = match e.body {
+        EventBody::Mounting { frame, material, remake } => {
+            (TYPE_MOUNTING, frame as i64 | (material as i64) << 4 | i64::from(remake) << 8)
+        }
+        EventBody::TraceOnly { frame } => (TYPE_TRACE_ONLY, frame as i64),
+        EventBody::Counter { .. } => unreachable!("readings go to their own log"),
+    };
+    let base = row * JOB_COLUMNS;
+    stmt.raw_bind_parameter(base + 1, e.machine.0)?;
+    stmt.raw_bind_parameter(base + 2, seq_column(e.seq))?;
+    stmt.raw_bind_parameter(base + 3, e.time)?;
+    stmt.raw_bind_parameter(base + 4, e.shop.0)?;
+    stmt.raw_bind_parameter(base + 5, kind)?;
+    stmt.raw_bind_parameter(base + 6, attrs)
+}
+
+/// Binds a counter reading as row `row` of a statement.
+fn bind_reading(stmt: &mut Statement<'_>, row: usize, e: &UsageEvent) -> rusqlite::Result<()> {
+    let EventBody::Counter { total_cycles, mountings, trace_only } = e.body else {
+        unreachable!("only readings go to the readings log")
+    };
+    let base = row * READING_COLUMNS;
+    stmt.raw_bind_parameter(base + 1, e.machine.0)?;
+    stmt.raw_bind_parameter(base + 2, seq_column(e.seq))?;
+    stmt.raw_bind_parameter(base + 3, e.time)?;
+    stmt.raw_bind_parameter(base + 4, e.shop.0)?;
+    stmt.raw_bind_parameter(base + 5, total_cycles as i64)?;
+    stmt.raw_bind_parameter(base + 6, mountings as i64)?;
+    stmt.raw_bind_parameter(base + 7, trace_only as i64)
+}
+
+/// SQLite integers are signed: sequence numbers above i64::MAX are clamped (never reached:
+/// a machine would have to run for millennia).
+fn seq_column(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn add_usage(pending: &mut BTreeMap<(i64, u32), UsageRow>, period: i64, e: &UsageEvent) {
     let row = pending
-        .entry((Period::of_unix(e.time).key(), e.shop.0))
+        .entry((period, e.shop.0))
         .or_insert(UsageRow { shop: e.shop, ..UsageRow::default() });
     match e.body {
         EventBody::Mounting { remake, .. } => {
@@ -276,4 +474,91 @@ fn load_bindings(conn: &Connection) -> Result<Vec<Option<ShopId>>, MeteringError
         bindings[id as usize] = Some(ShopId(shop as u32));
     }
     Ok(bindings)
+}
+
+fn load_seen(conn: &Connection, machines: usize) -> Result<Vec<SeenSet>, MeteringError> {
+    let mut ranges: Vec<Vec<(u64, u64)>> = vec![Vec::new(); machines];
+    let mut stmt = conn.prepare("SELECT source, lo, hi FROM seen")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+    for row in rows {
+        let (source, lo, hi) = row?;
+        if let Some(list) = ranges.get_mut(source as usize) {
+            list.push((lo as u64, hi as u64));
+        }
+    }
+    Ok(ranges.into_iter().map(SeenSet::from_ranges).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Frame, Material};
+
+    fn mounting(machine: u32, seq: u64, shop: u32) -> UsageEvent {
+        UsageEvent {
+            machine: MachineId(machine),
+            seq,
+            time: 1_704_186_000,
+            shop: ShopId(shop),
+            body: EventBody::Mounting { frame: Frame::FullRim, material: Material::Index150, remake: false },
+        }
+    }
+
+    fn engine(dir: &Path) -> SqliteEngine {
+        let mut e = SqliteEngine::open(&dir.join("m.sqlite")).unwrap();
+        e.provision(&[(MachineId(0), ShopId(0)), (MachineId(1), ShopId(1))]).unwrap();
+        e
+    }
+
+    #[test]
+    fn duplicates_are_counted_once_across_batches_and_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = engine(dir.path());
+        let batch: Vec<_> = (1..=100).map(|s| mounting(0, s, 0)).collect();
+        assert_eq!(e.ingest(&batch).unwrap().accepted, 100);
+        assert_eq!(e.ingest(&batch[10..20]).unwrap().duplicates, 10);
+        e.commit().unwrap();
+        drop(e);
+        let mut e = SqliteEngine::open(&dir.path().join("m.sqlite")).unwrap();
+        let again = e.ingest(&batch).unwrap();
+        assert_eq!((again.accepted, again.duplicates), (0, 100));
+        assert_eq!(e.stored_events().unwrap(), 100);
+    }
+
+    #[test]
+    fn uncommitted_events_are_not_seen_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = engine(dir.path());
+        e.ingest(&[mounting(0, 1, 0)]).unwrap();
+        e.commit().unwrap();
+        e.ingest(&[mounting(0, 2, 0)]).unwrap();
+        drop(e); // no commit: a crash
+        let mut e = SqliteEngine::open(&dir.path().join("m.sqlite")).unwrap();
+        let r = e.ingest(&[mounting(0, 1, 0), mounting(0, 2, 0)]).unwrap();
+        assert_eq!((r.accepted, r.duplicates), (1, 1));
+    }
+
+    #[test]
+    fn rejects_unknown_machines_and_wrong_shops() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = engine(dir.path());
+        let r = e.ingest(&[mounting(9, 1, 0), mounting(1, 1, 0), mounting(1, 1, 1)]).unwrap();
+        assert_eq!((r.rejected_unknown_machine, r.rejected_wrong_shop, r.accepted), (1, 1, 1));
+    }
+
+    #[test]
+    fn usage_aggregate_equals_recomputation_from_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = engine(dir.path());
+        let mut batch: Vec<_> = (1..=77).map(|s| mounting(0, s, 0)).collect();
+        batch.extend((1..=5).map(|s| mounting(1, s, 1)));
+        batch.extend((1..=5).map(|s| mounting(1, s, 1)));
+        e.ingest(&batch).unwrap();
+        e.commit().unwrap();
+        let period = Period { year: 2024, month: 1 };
+        let usage = e.usage(period).unwrap();
+        assert_eq!(usage, e.recompute_usage(period).unwrap());
+        assert_eq!(usage[0].billable_mountings, 77);
+        assert_eq!(usage[1].billable_mountings, 5);
+    }
 }

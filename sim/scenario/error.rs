@@ -120,34 +120,32 @@ fn find_key<'t, 'i>(table: &'t DeTable<'i>, key: &str) -> Option<&'t Spanned<DeV
 
 /// Dotted path of the innermost key whose key or value span contains `span`.
 fn field_at(table: &Spanned<DeTable<'_>>, span: &Range<usize>) -> Option<String> {
-    let mut path = Vec::new();
-    collect_path(table.get_ref(), span, &mut path);
-    (!path.is_empty()).then(|| path.join("."))
+    path_in_table(table.get_ref(), span).map(|mut path| {
+        path.reverse();
+        path.join(".")
+    })
 }
 
-fn collect_path(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) {
-    for (key, value) in table.iter() {
-        let (k, v) = (key.span(), value.span());
-        let hit = contains(&k, span) || contains(&v, span);
-        if !hit {
-            continue;
-        }
+/// The path (innermost segment first) to `span` inside `table`. A `[table]`'s own span
+/// covers only its header, so tables and arrays are searched whatever their span.
+fn path_in_table(table: &DeTable<'_>, span: &Range<usize>) -> Option<Vec<String>> {
+    table.iter().find_map(|(key, value)| {
+        let mut path = path_in_value(value, span)
+            .or_else(|| (contains(&key.span(), span) || contains(&value.span(), span)).then(Vec::new))?;
         path.push(key.get_ref().to_string());
-        descend(value, span, path);
-        return;
-    }
+        Some(path)
+    })
 }
 
-fn descend(value: &Spanned<DeValue<'_>>, span: &Range<usize>, path: &mut Vec<String>) {
+fn path_in_value(value: &Spanned<DeValue<'_>>, span: &Range<usize>) -> Option<Vec<String>> {
     match value.get_ref() {
-        DeValue::Table(t) => collect_path(t, span, path),
-        DeValue::Array(items) => {
-            if let Some((i, item)) = items.iter().enumerate().find(|(_, it)| contains(&it.span(), span)) {
-                path.push(i.to_string());
-                descend(item, span, path);
-            }
-        }
-        _ => {}
+        DeValue::Table(t) => path_in_table(t, span),
+        DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let mut path = path_in_value(item, span).or_else(|| contains(&item.span(), span).then(Vec::new))?;
+            path.push(i.to_string());
+            Some(path)
+        }),
+        _ => None,
     }
 }
 
