@@ -11,6 +11,21 @@ pub type DayIndex = u32;
 /// A billing period: a calendar month, counted from the scenario's start month.
 pub type PeriodIndex = u32;
 
+/// What every actor needs to know about one simulated day, computed once by the coordinator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DayInfo {
+    pub index: DayIndex,
+    pub date: NaiveDate,
+    /// Monday = 0 … Sunday = 6.
+    pub weekday: usize,
+    /// January = 0.
+    pub month: usize,
+    /// Day of year on a non-leap reference calendar (closures fall on the same dates yearly).
+    pub reference_day_of_year: u32,
+    /// Unix seconds at midnight UTC.
+    pub midnight: i64,
+}
+
 #[derive(Clone, Debug)]
 pub struct Calendar {
     start: NaiveDate,
@@ -24,7 +39,11 @@ impl Calendar {
     pub fn new(start: NaiveDate, months: u32) -> Calendar {
         let end = start + Months::new(months);
         let days = (end - start).num_days() as u32;
-        Calendar { start, days, months }
+        Calendar {
+            start,
+            days,
+            months,
+        }
     }
 
     pub fn days(&self) -> u32 {
@@ -47,6 +66,18 @@ impl Calendar {
         months as PeriodIndex
     }
 
+    pub fn info(&self, day: DayIndex) -> DayInfo {
+        let date = self.date(day);
+        DayInfo {
+            index: day,
+            date,
+            weekday: weekday_index(date),
+            month: month_index(date),
+            reference_day_of_year: reference_day_of_year(date),
+            midnight: self.midnight_unix(day),
+        }
+    }
+
     /// `YYYY-MM` label of a period.
     pub fn period_label(&self, period: PeriodIndex) -> String {
         let first = self.start + Months::new(period);
@@ -60,6 +91,13 @@ impl Calendar {
             .map(|t| t.and_utc().timestamp())
             .unwrap_or_default()
     }
+}
+
+/// Day of year on a non-leap reference calendar: 29 February shares 28 February's number,
+/// so every later date keeps the same number each year.
+pub fn reference_day_of_year(date: NaiveDate) -> u32 {
+    let after_leap_day = date.leap_year() && date.ordinal() > 59;
+    date.ordinal0() - u32::from(after_leap_day)
 }
 
 /// Monday = 0 … Sunday = 6.
@@ -92,8 +130,14 @@ mod tests {
 
     #[test]
     fn counts_days_of_whole_months_including_leap_day() {
-        assert_eq!(Calendar::new(NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(), 12).days(), 366);
-        assert_eq!(Calendar::new(NaiveDate::from_ymd_opt(2023, 1, 1).unwrap(), 48).days(), 1461);
+        assert_eq!(
+            Calendar::new(NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(), 12).days(),
+            366
+        );
+        assert_eq!(
+            Calendar::new(NaiveDate::from_ymd_opt(2023, 1, 1).unwrap(), 48).days(),
+            1461
+        );
     }
 
     #[test]
@@ -115,6 +159,21 @@ mod tests {
         assert_eq!(parse_weekday("sat"), Some(5));
         assert_eq!(parse_weekday("Monday"), Some(0));
         assert_eq!(parse_weekday("funday"), None);
+    }
+
+    #[test]
+    fn reference_day_of_year_ignores_leap_days() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(
+            reference_day_of_year(d(2023, 8, 1)),
+            reference_day_of_year(d(2024, 8, 1))
+        );
+        assert_eq!(
+            reference_day_of_year(d(2024, 2, 29)),
+            reference_day_of_year(d(2024, 2, 28))
+        );
+        assert_eq!(cal().info(0).weekday, 0);
+        assert_eq!(cal().info(31).month, 1);
     }
 
     #[test]

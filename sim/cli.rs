@@ -49,13 +49,31 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::BAD_INPUT } else { exit::OK };
+            return if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            };
         }
     };
     match cli.command {
-        Command::Run { scenario, out, seed, threads, quiet } => {
+        Command::Run {
+            scenario,
+            out,
+            seed,
+            threads,
+            quiet,
+        } => {
             let threads = threads.map(usize::from).unwrap_or_else(default_threads);
-            run_command(&scenario, &RunOptions { out, seed, threads, quiet })
+            run_command(
+                &scenario,
+                &RunOptions {
+                    out,
+                    seed,
+                    threads,
+                    quiet,
+                },
+            )
         }
         Command::Check { files } => check_command(&files),
     }
@@ -80,7 +98,13 @@ fn run_command(path: &std::path::Path, opts: &RunOptions) -> i32 {
     if !opts.quiet {
         println!(
             "{}: {} shops, {} machines, {} days; {} events in {:.1} s ({:.0} events/s)",
-            s.scenario, s.shops, s.machines, s.days, s.run.events, s.run.wall_seconds, s.run.events_per_second
+            s.scenario,
+            s.shops,
+            s.machines,
+            s.days,
+            s.run.events,
+            s.run.wall_seconds,
+            s.run.events_per_second
         );
         println!(
             "billed {} {} for {} mountings ({} trace-only cycles not billed)",
@@ -89,12 +113,20 @@ fn run_command(path: &std::path::Path, opts: &RunOptions) -> i32 {
     }
     if !result.reconciliation.ok {
         eprintln!("{}", result.reconciliation.describe());
-        eprintln!("report: {}", result.out_dir.join(crate::report::INDEX_HTML).display());
+        eprintln!(
+            "report: {}",
+            result.out_dir.join(crate::report::INDEX_HTML).display()
+        );
         return exit::RECONCILIATION;
     }
     if !opts.quiet {
-        println!("reconciliation ok: nothing lost, nothing counted twice, every cent accounted for");
-        println!("report: {}", result.out_dir.join(crate::report::INDEX_HTML).display());
+        println!(
+            "reconciliation ok: nothing lost, nothing counted twice, every cent accounted for"
+        );
+        println!(
+            "report: {}",
+            result.out_dir.join(crate::report::INDEX_HTML).display()
+        );
     }
     exit::OK
 }

@@ -5,11 +5,10 @@
 //! edged in store (a billable mounting, plus a remake with the shop's remake rate) or ordered
 //! remote-edged (the frame is traced: a trace-only cycle, never billed).
 
-use crate::calendar::{month_index, weekday_index};
+use crate::calendar::DayInfo;
 use crate::event::{Frame, Material};
 use crate::fleet::ShopProfile;
 use crate::scenario::{DemandMode, DemandSpec};
-use chrono::{Datelike, NaiveDate};
 use rand::distr::weighted::WeightedIndex;
 use rand::Rng;
 use rand_distr::{Distribution, Gamma, Poisson};
@@ -40,36 +39,43 @@ impl DemandModel {
         DemandModel {
             frames: weights(&spec.frame_mix),
             materials: weights(&spec.material_mix),
-            overdispersion: Gamma::new(spec.overdispersion_shape, 1.0 / spec.overdispersion_shape).ok(),
+            overdispersion: Gamma::new(spec.overdispersion_shape, 1.0 / spec.overdispersion_shape)
+                .ok(),
             spec: spec.clone(),
         }
     }
 
-    /// Whether the shop opens on that date.
-    pub fn is_open(&self, shop: &ShopProfile, date: NaiveDate) -> bool {
-        if shop.closed_weekdays[weekday_index(date)] {
+    /// Whether the shop opens that day.
+    pub fn is_open(&self, shop: &ShopProfile, day: &DayInfo) -> bool {
+        if shop.closed_weekdays[day.weekday] {
             return false;
         }
         match shop.summer_closure {
-            Some((start, days)) => {
-                let doy = reference_day_of_year(date);
-                !(start..start + days).contains(&doy)
-            }
+            Some((start, days)) => !(start..start + days).contains(&day.reference_day_of_year),
             None => true,
         }
     }
 
     /// The shop's jobs on an open day, appended to `jobs`.
-    pub fn draw_day<R: Rng>(&self, shop: &ShopProfile, date: NaiveDate, rng: &mut R, jobs: &mut Vec<Job>) {
+    pub fn draw_day<R: Rng>(
+        &self,
+        shop: &ShopProfile,
+        day: &DayInfo,
+        rng: &mut R,
+        jobs: &mut Vec<Job>,
+    ) {
         match self.spec.mode {
-            DemandMode::Fixed { mountings, trace_only } => self.fixed_day(shop, mountings, trace_only, jobs),
-            DemandMode::Calibrated => self.calibrated_day(shop, date, rng, jobs),
+            DemandMode::Fixed {
+                mountings,
+                trace_only,
+            } => self.fixed_day(shop, mountings, trace_only, jobs),
+            DemandMode::Calibrated => self.calibrated_day(shop, day, rng, jobs),
         }
     }
 
-    /// Expected jobs on that date for an open shop (used by calibration checks).
-    pub fn expected_jobs(&self, shop: &ShopProfile, date: NaiveDate) -> f64 {
-        shop.mean_pairs_per_day * self.spec.weekday[weekday_index(date)] * self.spec.month[month_index(date)]
+    /// Expected jobs that day for an open shop (used by calibration checks).
+    pub fn expected_jobs(&self, shop: &ShopProfile, day: &DayInfo) -> f64 {
+        shop.mean_pairs_per_day * self.spec.weekday[day.weekday] * self.spec.month[day.month]
     }
 
     fn fixed_day(&self, shop: &ShopProfile, mountings: u32, trace_only: u32, jobs: &mut Vec<Job>) {
@@ -77,38 +83,63 @@ impl DemandModel {
         let machines = shop.machines.len().max(1) as u32;
         for _ in 0..mountings * machines {
             jobs.push(Job {
-                kind: JobKind::Mounting { material: Material::Index150, remake: false },
+                kind: JobKind::Mounting {
+                    material: Material::Index150,
+                    remake: false,
+                },
                 frame: Frame::FullRim,
             });
         }
         for _ in 0..trace_only * machines {
-            jobs.push(Job { kind: JobKind::TraceOnly, frame: Frame::FullRim });
+            jobs.push(Job {
+                kind: JobKind::TraceOnly,
+                frame: Frame::FullRim,
+            });
         }
     }
 
-    fn calibrated_day<R: Rng>(&self, shop: &ShopProfile, date: NaiveDate, rng: &mut R, jobs: &mut Vec<Job>) {
-        let mut lambda = self.expected_jobs(shop, date);
+    fn calibrated_day<R: Rng>(
+        &self,
+        shop: &ShopProfile,
+        day: &DayInfo,
+        rng: &mut R,
+        jobs: &mut Vec<Job>,
+    ) {
+        let mut lambda = self.expected_jobs(shop, day);
         if let Some(gamma) = &self.overdispersion {
             lambda *= gamma.sample(rng);
         }
-        let count = if lambda > 0.0 { Poisson::new(lambda).map_or(0.0, |p| p.sample(rng)) as u32 } else { 0 };
+        let count = if lambda > 0.0 {
+            Poisson::new(lambda).map_or(0.0, |p| p.sample(rng)) as u32
+        } else {
+            0
+        };
         for _ in 0..count {
             let frame = Frame::from_index(self.frames.sample(rng));
             if !rng.random_bool(shop.in_store_share) {
-                jobs.push(Job { kind: JobKind::TraceOnly, frame });
+                jobs.push(Job {
+                    kind: JobKind::TraceOnly,
+                    frame,
+                });
                 continue;
             }
             let material = Material::from_index(self.materials.sample(rng));
-            jobs.push(Job { kind: JobKind::Mounting { material, remake: false }, frame });
+            jobs.push(Job {
+                kind: JobKind::Mounting {
+                    material,
+                    remake: false,
+                },
+                frame,
+            });
             if rng.random_bool(shop.remake_share) {
-                jobs.push(Job { kind: JobKind::Mounting { material, remake: true }, frame });
+                jobs.push(Job {
+                    kind: JobKind::Mounting {
+                        material,
+                        remake: true,
+                    },
+                    frame,
+                });
             }
         }
     }
-}
-
-/// Day of year on a non-leap reference calendar, so closures fall on the same dates each year.
-fn reference_day_of_year(date: NaiveDate) -> u32 {
-    let leap_shift = u32::from(date.leap_year() && date.ordinal() > 59);
-    date.ordinal0() - leap_shift
 }

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 pub struct MachineId(pub u32);
 
 /// A shop, by its index in the fleet (rendered `S000042`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct ShopId(pub u32);
 
 impl std::fmt::Display for MachineId {
@@ -72,11 +74,19 @@ impl Material {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventBody {
     /// A pair of lenses edged and mounted: billable.
-    Mounting { frame: Frame, material: Material, remake: bool },
+    Mounting {
+        frame: Frame,
+        material: Material,
+        remake: bool,
+    },
     /// A frame traced for a remote-edged order: never billable.
     TraceOnly { frame: Frame },
     /// End-of-day cumulative counters, as read remotely.
-    Counter { total_cycles: u64, mountings: u64, trace_only: u64 },
+    Counter {
+        total_cycles: u64,
+        mountings: u64,
+        trace_only: u64,
+    },
 }
 
 /// One event, typed. `(machine, seq)` is its identity.
@@ -161,16 +171,38 @@ pub mod wire {
 
     pub fn to_cloudevent(e: &UsageEvent) -> CloudEvent {
         let (kind, data) = match e.body {
-            EventBody::Mounting { frame, material, remake } => (
+            EventBody::Mounting {
+                frame,
+                material,
+                remake,
+            } => (
                 TYPE_MOUNTING,
-                serde_json::to_value(MountingData { frame, material, remake, billable: true }),
+                serde_json::to_value(MountingData {
+                    frame,
+                    material,
+                    remake,
+                    billable: true,
+                }),
             ),
-            EventBody::TraceOnly { frame } => {
-                (TYPE_TRACE_ONLY, serde_json::to_value(TraceData { frame, billable: false }))
-            }
-            EventBody::Counter { total_cycles, mountings, trace_only } => {
-                (TYPE_COUNTER, serde_json::to_value(CounterData { total_cycles, mountings, trace_only }))
-            }
+            EventBody::TraceOnly { frame } => (
+                TYPE_TRACE_ONLY,
+                serde_json::to_value(TraceData {
+                    frame,
+                    billable: false,
+                }),
+            ),
+            EventBody::Counter {
+                total_cycles,
+                mountings,
+                trace_only,
+            } => (
+                TYPE_COUNTER,
+                serde_json::to_value(CounterData {
+                    total_cycles,
+                    mountings,
+                    trace_only,
+                }),
+            ),
         };
         CloudEvent {
             specversion: "1.0".into(),
@@ -196,22 +228,28 @@ pub mod wire {
             .and_then(|m| parse_tagged(m, 'M'))
             .map(MachineId)
             .ok_or_else(|| WireError::Source(c.source.clone()))?;
-        let seq = c
-            .id
-            .strip_prefix(&format!("{machine}-"))
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| WireError::Id(c.id.clone()))?;
+        let seq =
+            c.id.strip_prefix(&format!("{machine}-"))
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| WireError::Id(c.id.clone()))?;
         let shop = parse_tagged(&c.subject, 'S')
             .map(ShopId)
             .ok_or_else(|| WireError::Subject(c.subject.clone()))?;
         let time = DateTime::parse_from_rfc3339(&c.time)
             .map_err(|_| WireError::Time(c.time.clone()))?
             .timestamp();
-        let data_err = |e: serde_json::Error| WireError::Data { kind: c.kind.clone(), message: e.to_string() };
+        let data_err = |e: serde_json::Error| WireError::Data {
+            kind: c.kind.clone(),
+            message: e.to_string(),
+        };
         let body = match c.kind.as_str() {
             TYPE_MOUNTING => {
                 let d: MountingData = serde_json::from_value(c.data.clone()).map_err(data_err)?;
-                EventBody::Mounting { frame: d.frame, material: d.material, remake: d.remake }
+                EventBody::Mounting {
+                    frame: d.frame,
+                    material: d.material,
+                    remake: d.remake,
+                }
             }
             TYPE_TRACE_ONLY => {
                 let d: TraceData = serde_json::from_value(c.data.clone()).map_err(data_err)?;
@@ -219,11 +257,21 @@ pub mod wire {
             }
             TYPE_COUNTER => {
                 let d: CounterData = serde_json::from_value(c.data.clone()).map_err(data_err)?;
-                EventBody::Counter { total_cycles: d.total_cycles, mountings: d.mountings, trace_only: d.trace_only }
+                EventBody::Counter {
+                    total_cycles: d.total_cycles,
+                    mountings: d.mountings,
+                    trace_only: d.trace_only,
+                }
             }
             other => return Err(WireError::Type(other.to_string())),
         };
-        Ok(UsageEvent { machine, seq, time, shop, body })
+        Ok(UsageEvent {
+            machine,
+            seq,
+            time,
+            shop,
+            body,
+        })
     }
 
     fn parse_tagged(text: &str, tag: char) -> Option<u32> {
@@ -244,16 +292,26 @@ pub mod wire {
                 seq: 7,
                 time: 1_704_186_000,
                 shop: ShopId(41),
-                body: EventBody::TraceOnly { frame: Frame::Drilled },
+                body: EventBody::TraceOnly {
+                    frame: Frame::Drilled,
+                },
             };
             vec![
                 base,
                 UsageEvent {
-                    body: EventBody::Mounting { frame: Frame::Grooved, material: Material::Polycarbonate, remake: true },
+                    body: EventBody::Mounting {
+                        frame: Frame::Grooved,
+                        material: Material::Polycarbonate,
+                        remake: true,
+                    },
                     ..base
                 },
                 UsageEvent {
-                    body: EventBody::Counter { total_cycles: 10, mountings: 8, trace_only: 2 },
+                    body: EventBody::Counter {
+                        total_cycles: 10,
+                        mountings: 8,
+                        trace_only: 2,
+                    },
                     ..base
                 },
             ]

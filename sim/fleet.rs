@@ -57,14 +57,21 @@ impl Fleet {
         let mut machine_shop = Vec::with_capacity(s.fleet.shops as usize);
         for index in 0..s.fleet.shops {
             let mut shop = draw_shop(s, index);
-            let count = if shop.mean_pairs_per_day > s.fleet.second_machine_above { 2 } else { 1 };
+            let count = if shop.mean_pairs_per_day > s.fleet.second_machine_above {
+                2
+            } else {
+                1
+            };
             for _ in 0..count {
                 shop.machines.push(MachineId(machine_shop.len() as u32));
                 machine_shop.push(shop.id);
             }
             shops.push(shop);
         }
-        Fleet { shops, machine_shop }
+        Fleet {
+            shops,
+            machine_shop,
+        }
     }
 
     pub fn machine_count(&self) -> usize {
@@ -85,11 +92,24 @@ fn draw_shop(s: &Scenario, index: u32) -> ShopProfile {
     let mut rng = stream(s.seed, Purpose::ShopProfile, index);
     let d = &s.demand;
     let c = &s.closures;
-    let segment = if rng.random_bool(s.fleet.chain_share) { Segment::Chain } else { Segment::Independent };
+    let segment = if rng.random_bool(s.fleet.chain_share) {
+        Segment::Chain
+    } else {
+        Segment::Independent
+    };
     let (chain_median, independent_median) = segment_medians(s);
-    let median = if segment == Segment::Chain { chain_median } else { independent_median };
-    let mean_pairs_per_day = LogNormal::new(median.ln(), d.sigma).map_or(median, |ln| ln.sample(&mut rng));
-    let in_store_share = beta_by_mean(&mut rng, d.in_store_share_mean, d.in_store_share_concentration);
+    let median = if segment == Segment::Chain {
+        chain_median
+    } else {
+        independent_median
+    };
+    let mean_pairs_per_day =
+        LogNormal::new(median.ln(), d.sigma).map_or(median, |ln| ln.sample(&mut rng));
+    let in_store_share = beta_by_mean(
+        &mut rng,
+        d.in_store_share_mean,
+        d.in_store_share_concentration,
+    );
     let remake_share = rng.random_range(d.remake_share.0..=d.remake_share.1);
     let monday_share = match segment {
         Segment::Chain => c.chain_monday_closed_share,
@@ -100,10 +120,15 @@ fn draw_shop(s: &Scenario, index: u32) -> ShopProfile {
     let weeks = rng.random_range(c.summer_closure_weeks.0..=c.summer_closure_weeks.1);
     let start = rng.random_range(c.summer_closure_start.0..=c.summer_closure_start.1);
     let id = ShopId(index);
-    let price = s.pricing.per_shop.get(&index).copied().unwrap_or(match segment {
-        Segment::Chain => s.pricing.chain,
-        Segment::Independent => s.pricing.independent,
-    });
+    let price = s
+        .pricing
+        .per_shop
+        .get(&index)
+        .copied()
+        .unwrap_or(match segment {
+            Segment::Chain => s.pricing.chain,
+            Segment::Independent => s.pricing.independent,
+        });
     let mut closed_weekdays = c.closed_weekdays;
     let calibrated = d.mode == DemandMode::Calibrated;
     // Fixed demand is for hand-checked examples: only the scenario's closed weekdays apply.

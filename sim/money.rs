@@ -95,9 +95,15 @@ mod tests {
         let p = UnitPrice::parse("0.005").unwrap();
         assert_eq!(p.line_amount(3, &eur()), Ok(2));
         // 1 × 0.004 = 0.4 cent → 0.
-        assert_eq!(UnitPrice::parse("0.004").unwrap().line_amount(1, &eur()), Ok(0));
+        assert_eq!(
+            UnitPrice::parse("0.004").unwrap().line_amount(1, &eur()),
+            Ok(0)
+        );
         // 1 × 2.345 = 234.5 cents → 235.
-        assert_eq!(UnitPrice::parse("2.345").unwrap().line_amount(1, &eur()), Ok(235));
+        assert_eq!(
+            UnitPrice::parse("2.345").unwrap().line_amount(1, &eur()),
+            Ok(235)
+        );
     }
 
     #[test]

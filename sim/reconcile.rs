@@ -70,10 +70,27 @@ pub fn reconcile(inputs: &Inputs) -> Reconciliation {
             let truth = inputs.truth.cell(shop as u32, p as u32);
             let m = metered[shop];
             let place = (ShopId(shop as u32), *period);
-            r.compare(place, "billable_mountings", truth.mountings, m.billable_mountings, true);
+            r.compare(
+                place,
+                "billable_mountings",
+                truth.mountings,
+                m.billable_mountings,
+                true,
+            );
             r.compare(place, "trace_only", truth.trace_only, m.trace_only, false);
-            r.compare(place, "counter_reads", truth.counter_reads, m.counter_reads, false);
-            r.check_invoice(place, truth.mountings, inputs.invoices[p].get(shop), inputs.book);
+            r.compare(
+                place,
+                "counter_reads",
+                truth.counter_reads,
+                m.counter_reads,
+                false,
+            );
+            r.check_invoice(
+                place,
+                truth.mountings,
+                inputs.invoices[p].get(shop),
+                inputs.book,
+            );
         }
     }
     r.check_conservation(inputs);
@@ -94,7 +111,14 @@ fn spread_by_shop(rows: &[UsageRow], shops: usize) -> Vec<UsageRow> {
 }
 
 impl Reconciliation {
-    fn compare(&mut self, place: (ShopId, Period), what: &'static str, truth: u64, observed: u64, mounting: bool) {
+    fn compare(
+        &mut self,
+        place: (ShopId, Period),
+        what: &'static str,
+        truth: u64,
+        observed: u64,
+        mounting: bool,
+    ) {
         if truth == observed {
             return;
         }
@@ -108,11 +132,21 @@ impl Reconciliation {
         self.list(place, what, truth as i64, observed as i64);
     }
 
-    fn check_invoice(&mut self, place: (ShopId, Period), truth_mountings: u64, invoice: Option<&Invoice>, book: &PriceBook) {
+    fn check_invoice(
+        &mut self,
+        place: (ShopId, Period),
+        truth_mountings: u64,
+        invoice: Option<&Invoice>,
+        book: &PriceBook,
+    ) {
         let price = book.per_mounting[place.0 .0 as usize];
-        let expected = price.line_amount(truth_mountings, &book.currency).unwrap_or(i64::MAX);
+        let expected = price
+            .line_amount(truth_mountings, &book.currency)
+            .unwrap_or(i64::MAX);
         let billed = invoice.map_or(0, |i| i.total_cents);
-        if invoice.is_some_and(|i| i.lines.iter().map(|l| l.amount_cents).sum::<i64>() != i.total_cents) {
+        if invoice
+            .is_some_and(|i| i.lines.iter().map(|l| l.amount_cents).sum::<i64>() != i.total_cents)
+        {
             self.list(place, "invoice_lines_sum", billed, billed);
         }
         if expected != billed {
@@ -121,10 +155,22 @@ impl Reconciliation {
         }
     }
 
-    fn list(&mut self, (shop, period): (ShopId, Period), what: &'static str, truth: i64, observed: i64) {
+    fn list(
+        &mut self,
+        (shop, period): (ShopId, Period),
+        what: &'static str,
+        truth: i64,
+        observed: i64,
+    ) {
         self.mismatch_count += 1;
         if self.mismatches.len() < MAX_LISTED {
-            self.mismatches.push(Mismatch { shop: shop.to_string(), period: period.to_string(), what, truth, observed });
+            self.mismatches.push(Mismatch {
+                shop: shop.to_string(),
+                period: period.to_string(),
+                what,
+                truth,
+                observed,
+            });
         }
     }
 
@@ -146,7 +192,8 @@ impl Reconciliation {
         }
         let rejected = rc.rejected_unknown_machine + rc.rejected_wrong_shop;
         if rejected > 0 {
-            self.conservation_errors.push(format!("the engine rejected {rejected} valid events"));
+            self.conservation_errors
+                .push(format!("the engine rejected {rejected} valid events"));
         }
         let truth_events = inputs.truth.fleet_total().events();
         if truth_events != sent.emitted {

@@ -11,6 +11,7 @@ use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent};
 use crate::report::{self, RunData, Timing};
 use crate::scenario::Scenario;
 use chrono::Datelike;
+use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,7 +36,10 @@ pub struct RunOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Metering(#[from] MeteringError),
     #[error(transparent)]
@@ -62,23 +66,46 @@ pub fn run(scenario: Scenario, opts: &RunOptions) -> Result<RunResult, RunError>
 }
 
 /// Runs a scenario against any metering engine (the scenario's seed/out overrides applied).
-pub fn run_with_engine(scenario: Scenario, opts: &RunOptions, mut engine: Box<dyn MeteringEngine>) -> Result<RunResult, RunError> {
+pub fn run_with_engine(
+    scenario: Scenario,
+    opts: &RunOptions,
+    mut engine: Box<dyn MeteringEngine>,
+) -> Result<RunResult, RunError> {
     let scenario = Arc::new(apply_overrides(scenario, opts));
     prepare_out_dir(&scenario.output.dir)?;
     let started = Instant::now();
     let fleet = Arc::new(Fleet::generate(&scenario));
     let calendar = Arc::new(Calendar::new(scenario.start, scenario.months));
     let book = price_book(&scenario, &fleet);
-    let bindings: Vec<_> = fleet.machine_shop.iter().enumerate().map(|(m, s)| (crate::event::MachineId(m as u32), *s)).collect();
+    let bindings: Vec<_> = fleet
+        .machine_shop
+        .iter()
+        .enumerate()
+        .map(|(m, s)| (crate::event::MachineId(m as u32), *s))
+        .collect();
     engine.provision(&bindings)?;
 
     let progress = progress_bar(calendar.days(), opts.quiet);
     let (tx, rx) = mpsc::channel(4);
     let ingest = spawn_ingest(engine, rx);
-    let sim = run_actors(&scenario, &fleet, &calendar, tx, progress.clone(), opts.threads);
-    let (mut engine, receipt, ingest_result) = ingest.join().map_err(|_| RunError::Simulation("the ingestion thread panicked".into()))?;
+    let sim = run_actors(
+        &scenario,
+        &fleet,
+        &calendar,
+        tx,
+        progress.clone(),
+        opts.threads,
+    );
+    let IngestOutput {
+        mut engine,
+        receipt,
+        latency,
+        result,
+    } = ingest
+        .join()
+        .map_err(|_| RunError::Simulation("the ingestion thread panicked".into()))?;
     progress.finish_and_clear();
-    ingest_result?;
+    result?;
     let outcome = sim.map_err(RunError::Simulation)?;
     let simulated = started.elapsed();
 
@@ -90,13 +117,42 @@ pub fn run_with_engine(scenario: Scenario, opts: &RunOptions, mut engine: Box<dy
         usage: &usage,
         invoices: &invoices,
         book: &book,
-        sent: Sent { emitted: outcome.events_emitted, duplicates: outcome.duplicates_sent },
+        sent: Sent {
+            emitted: outcome.events_emitted,
+            duplicates: outcome.duplicates_sent,
+        },
         receipt,
     });
-    let timing = Timing { wall_seconds: started.elapsed().as_secs_f64(), simulate_seconds: simulated.as_secs_f64(), threads: opts.threads.max(1) };
-    let data = RunData { scenario: &scenario, fleet: &fleet, calendar: &calendar, periods: &periods, outcome: &outcome, usage: &usage, invoices: &invoices, book: &book, receipt, reconciliation: &reconciliation, timing };
-    let summary = report::write_all(&scenario.output.dir, &data).map_err(|(path, source)| RunError::Io { path, source })?;
-    Ok(RunResult { out_dir: scenario.output.dir.clone(), reconciliation, summary })
+    let timing = Timing {
+        wall_seconds: started.elapsed().as_secs_f64(),
+        simulate_seconds: simulated.as_secs_f64(),
+        threads: opts.threads.max(1),
+        batch_latency_us: [
+            latency.value_at_quantile(0.5),
+            latency.value_at_quantile(0.99),
+            latency.max(),
+        ],
+    };
+    let data = RunData {
+        scenario: &scenario,
+        fleet: &fleet,
+        calendar: &calendar,
+        periods: &periods,
+        outcome: &outcome,
+        usage: &usage,
+        invoices: &invoices,
+        book: &book,
+        receipt,
+        reconciliation: &reconciliation,
+        timing,
+    };
+    let summary = report::write_all(&scenario.output.dir, &data)
+        .map_err(|(path, source)| RunError::Io { path, source })?;
+    Ok(RunResult {
+        out_dir: scenario.output.dir.clone(),
+        reconciliation,
+        summary,
+    })
 }
 
 fn apply_overrides(mut scenario: Scenario, opts: &RunOptions) -> Scenario {
@@ -125,33 +181,60 @@ fn run_actors(
         .enable_time()
         .build()
         .map_err(|e| format!("cannot start the actor runtime: {e}"))?;
-    runtime.block_on(simulate(scenario.clone(), fleet.clone(), calendar.clone(), tx, progress))
+    runtime.block_on(simulate(
+        scenario.clone(),
+        fleet.clone(),
+        calendar.clone(),
+        tx,
+        progress,
+    ))
 }
 
-type IngestOutput = (Box<dyn MeteringEngine>, IngestReceipt, Result<(), MeteringError>);
+struct IngestOutput {
+    engine: Box<dyn MeteringEngine>,
+    receipt: IngestReceipt,
+    /// Microseconds each day batch spent in the engine (ingest, plus commit when asked).
+    latency: Histogram<u64>,
+    result: Result<(), MeteringError>,
+}
 
 /// The engine lives on its own thread, fed day batches through a bounded channel, so that
 /// simulation and ingestion overlap and a slow engine slows the simulation down.
-fn spawn_ingest(mut engine: Box<dyn MeteringEngine>, mut rx: mpsc::Receiver<IngestBatch>) -> std::thread::JoinHandle<IngestOutput> {
+fn spawn_ingest(
+    mut engine: Box<dyn MeteringEngine>,
+    mut rx: mpsc::Receiver<IngestBatch>,
+) -> std::thread::JoinHandle<IngestOutput> {
     std::thread::Builder::new()
         .name("fleetsim-ingest".into())
         .spawn(move || {
             let mut receipt = IngestReceipt::default();
+            let mut latency = Histogram::<u64>::new(3).expect("3 significant digits is valid");
             let result = (|| {
                 while let Some(batch) = rx.blocking_recv() {
+                    let started = Instant::now();
                     receipt.add(&engine.ingest(&batch.events)?);
                     if batch.commit {
                         engine.commit()?;
                     }
+                    latency.saturating_record(started.elapsed().as_micros() as u64);
                 }
                 engine.commit()
             })();
-            (engine, receipt, result)
+            IngestOutput {
+                engine,
+                receipt,
+                latency,
+                result,
+            }
         })
         .expect("spawning a thread")
 }
 
-fn bill(engine: &mut dyn MeteringEngine, periods: &[Period], book: &PriceBook) -> Result<(Vec<Vec<UsageRow>>, Vec<Vec<Invoice>>), RunError> {
+fn bill(
+    engine: &mut dyn MeteringEngine,
+    periods: &[Period],
+    book: &PriceBook,
+) -> Result<(Vec<Vec<UsageRow>>, Vec<Vec<Invoice>>), RunError> {
     let mut usage = Vec::with_capacity(periods.len());
     let mut invoices = Vec::with_capacity(periods.len());
     for &period in periods {
@@ -163,16 +246,27 @@ fn bill(engine: &mut dyn MeteringEngine, periods: &[Period], book: &PriceBook) -
 }
 
 fn price_book(scenario: &Scenario, fleet: &Fleet) -> PriceBook {
-    PriceBook { currency: scenario.pricing.currency.clone(), per_mounting: fleet.shops.iter().map(|s| s.price).collect() }
+    PriceBook {
+        currency: scenario.pricing.currency.clone(),
+        per_mounting: fleet.shops.iter().map(|s| s.price).collect(),
+    }
 }
 
 fn periods(calendar: &Calendar, scenario: &Scenario) -> Vec<Period> {
-    let first = Period { year: scenario.start.year(), month: scenario.start.month() };
-    std::iter::successors(Some(first), |p| Some(p.next())).take(calendar.months() as usize).collect()
+    let first = Period {
+        year: scenario.start.year(),
+        month: scenario.start.month(),
+    };
+    std::iter::successors(Some(first), |p| Some(p.next()))
+        .take(calendar.months() as usize)
+        .collect()
 }
 
 fn prepare_out_dir(dir: &Path) -> Result<(), RunError> {
-    std::fs::create_dir_all(dir).map_err(|source| RunError::Io { path: dir.to_path_buf(), source })
+    std::fs::create_dir_all(dir).map_err(|source| RunError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// A run always starts from an empty store: stale events would otherwise be "duplicates".
@@ -194,9 +288,11 @@ fn progress_bar(days: u32, quiet: bool) -> ProgressBar {
     }
     let bar = ProgressBar::new(u64::from(days));
     bar.set_style(
-        ProgressStyle::with_template("{spinner} simulating [{bar:40}] day {pos}/{len} ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} simulating [{bar:40}] day {pos}/{len} ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar
 }

@@ -49,7 +49,12 @@ pub struct Truth {
 impl Truth {
     pub fn new(shops: u32, periods: u32, days: u32) -> Truth {
         let cells = (shops as usize) * (periods as usize);
-        Truth { periods, cells: vec![Tally::default(); cells], open_days: vec![0; cells], daily: vec![DayTotals::default(); days as usize] }
+        Truth {
+            periods,
+            cells: vec![Tally::default(); cells],
+            open_days: vec![0; cells],
+            daily: vec![DayTotals::default(); days as usize],
+        }
     }
 
     pub fn record(&mut self, shop: u32, period: PeriodIndex, day: DayIndex, tally: &Tally) {

@@ -4,7 +4,7 @@
 
 use super::shop::{ShopActor, ShopArgs, ShopMsg};
 use super::DayBoard;
-use crate::calendar::{weekday_index, Calendar, DayIndex};
+use crate::calendar::{Calendar, DayIndex};
 use crate::demand::DemandModel;
 use crate::event::UsageEvent;
 use crate::fleet::Fleet;
@@ -12,9 +12,9 @@ use crate::rng::{stream, Purpose};
 use crate::scenario::Scenario;
 use crate::truth::Truth;
 use indicatif::ProgressBar;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -78,7 +78,11 @@ impl Actor for Coordinator {
     type State = State;
     type Arguments = Args;
 
-    async fn pre_start(&self, myself: ActorRef<CoordinatorMsg>, a: Args) -> Result<State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<CoordinatorMsg>,
+        a: Args,
+    ) -> Result<State, ActorProcessingErr> {
         let board = Arc::new(DayBoard::new(a.fleet.machine_count()));
         let demand = Arc::new(DemandModel::new(&a.scenario.demand));
         let mut shops = Vec::with_capacity(a.fleet.shops.len());
@@ -86,7 +90,6 @@ impl Actor for Coordinator {
             let args = ShopArgs {
                 profile: profile.clone(),
                 seed: a.scenario.seed,
-                calendar: a.calendar.clone(),
                 demand: demand.clone(),
                 board: board.clone(),
             };
@@ -97,7 +100,11 @@ impl Actor for Coordinator {
         Ok(State {
             shops,
             board,
-            truth: Some(Truth::new(s.fleet.shops, a.calendar.months(), a.calendar.days())),
+            truth: Some(Truth::new(
+                s.fleet.shops,
+                a.calendar.months(),
+                a.calendar.days(),
+            )),
             calendar: a.calendar,
             fleet: a.fleet,
             day: 0,
@@ -114,18 +121,33 @@ impl Actor for Coordinator {
         })
     }
 
-    async fn handle(&self, myself: ActorRef<CoordinatorMsg>, msg: CoordinatorMsg, s: &mut State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<CoordinatorMsg>,
+        msg: CoordinatorMsg,
+        s: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             CoordinatorMsg::Tick => s.start_day(myself),
             CoordinatorMsg::DayDone => s.finish_day(myself).await,
         }
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<CoordinatorMsg>, evt: SupervisionEvent, s: &mut State) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<CoordinatorMsg>,
+        evt: SupervisionEvent,
+        s: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
         let why = match evt {
-            SupervisionEvent::ActorFailed(_, err) => format!("a shop or machine actor failed: {err}"),
+            SupervisionEvent::ActorFailed(_, err) => {
+                format!("a shop or machine actor failed: {err}")
+            }
             SupervisionEvent::ActorTerminated(_, _, reason) => {
-                format!("a shop actor stopped before the end: {}", reason.unwrap_or_else(|| "no reason given".into()))
+                format!(
+                    "a shop actor stopped before the end: {}",
+                    reason.unwrap_or_else(|| "no reason given".into())
+                )
             }
             _ => return Ok(()),
         };
@@ -140,14 +162,15 @@ impl Actor for Coordinator {
 impl State {
     fn start_day(&mut self, myself: ActorRef<CoordinatorMsg>) -> Result<(), ActorProcessingErr> {
         // Time compression: a day on which the scenario closes every shop needs no actor.
-        self.skipped = self.closed_weekdays[weekday_index(self.calendar.date(self.day))];
+        let info = self.calendar.info(self.day);
+        self.skipped = self.closed_weekdays[info.weekday];
         if self.skipped {
             myself.cast(CoordinatorMsg::DayDone)?;
             return Ok(());
         }
         self.board.arm();
         for shop in &self.shops {
-            shop.cast(ShopMsg::Day(self.day))?;
+            shop.cast(ShopMsg::Day(info))?;
         }
         let board = self.board.clone();
         tokio::spawn(async move {
@@ -157,13 +180,23 @@ impl State {
         Ok(())
     }
 
-    async fn finish_day(&mut self, myself: ActorRef<CoordinatorMsg>) -> Result<(), ActorProcessingErr> {
+    async fn finish_day(
+        &mut self,
+        myself: ActorRef<CoordinatorMsg>,
+    ) -> Result<(), ActorProcessingErr> {
         let events = self.collect_day();
         let last = self.day + 1 == self.calendar.days();
         let commit = last || (self.day + 1) % self.commit_every == 0;
-        let batch = IngestBatch { day: self.day, events, commit };
+        let batch = IngestBatch {
+            day: self.day,
+            events,
+            commit,
+        };
         if self.ingest.send(batch).await.is_err() {
-            return self.fail(myself, "the ingestion pipeline stopped (see the metering error)");
+            return self.fail(
+                myself,
+                "the ingestion pipeline stopped (see the metering error)",
+            );
         }
         self.progress.inc(1);
         self.day += 1;
@@ -200,7 +233,11 @@ impl State {
                     truth.record_open(shop, period, day);
                 }
                 truth.record(shop, period, day, &slot.tally);
-                assert_eq!(slot.tally.events(), slot.events.len() as u64, "a machine's tally matches what it emitted");
+                assert_eq!(
+                    slot.tally.events(),
+                    slot.events.len() as u64,
+                    "a machine's tally matches what it emitted"
+                );
                 events.extend_from_slice(&slot.events);
             });
             last_shop = Some(shop);
@@ -224,7 +261,11 @@ impl State {
         self.duplicates_sent += (events.len() - originals) as u64;
     }
 
-    fn fail(&mut self, myself: ActorRef<CoordinatorMsg>, why: &str) -> Result<(), ActorProcessingErr> {
+    fn fail(
+        &mut self,
+        myself: ActorRef<CoordinatorMsg>,
+        why: &str,
+    ) -> Result<(), ActorProcessingErr> {
         if let Some(done) = self.done.take() {
             let _ = done.send(Err(why.to_string()));
         }
@@ -243,12 +284,23 @@ pub async fn simulate(
     progress: ProgressBar,
 ) -> Result<SimOutcome, String> {
     let (done, outcome) = oneshot::channel();
-    let args = Args { scenario, fleet, calendar, ingest, progress, done };
+    let args = Args {
+        scenario,
+        fleet,
+        calendar,
+        ingest,
+        progress,
+        done,
+    };
     let (coordinator, handle) = Actor::spawn(None, Coordinator, args)
         .await
         .map_err(|e| format!("cannot start the coordinator: {e}"))?;
-    coordinator.cast(CoordinatorMsg::Tick).map_err(|e| e.to_string())?;
-    let result = outcome.await.unwrap_or_else(|_| Err("the coordinator stopped without a result".into()));
+    coordinator
+        .cast(CoordinatorMsg::Tick)
+        .map_err(|e| e.to_string())?;
+    let result = outcome
+        .await
+        .unwrap_or_else(|_| Err("the coordinator stopped without a result".into()));
     let _ = handle.await;
     result
 }

@@ -6,9 +6,9 @@ use crate::demand::{Job, JobKind};
 use crate::event::{EventBody, MachineId, ShopId, UsageEvent};
 use crate::rng::{stream, Purpose};
 use crate::truth::Tally;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
 
 /// Opening hours used to spread jobs over the day (UTC seconds after midnight).
@@ -55,7 +55,11 @@ impl Actor for MachineActor {
     type State = MachineState;
     type Arguments = MachineArgs;
 
-    async fn pre_start(&self, _: ActorRef<MachineMsg>, a: MachineArgs) -> Result<MachineState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<MachineMsg>,
+        a: MachineArgs,
+    ) -> Result<MachineState, ActorProcessingErr> {
         Ok(MachineState {
             id: a.id,
             shop: a.shop,
@@ -67,7 +71,12 @@ impl Actor for MachineActor {
         })
     }
 
-    async fn handle(&self, _: ActorRef<MachineMsg>, msg: MachineMsg, s: &mut MachineState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<MachineMsg>,
+        msg: MachineMsg,
+        s: &mut MachineState,
+    ) -> Result<(), ActorProcessingErr> {
         let MachineMsg::Work { midnight, jobs } = msg;
         let board = s.board.clone();
         board.deposit(s.id.0 as usize, |day| s.work(midnight, &jobs, day));
@@ -83,17 +92,23 @@ impl MachineState {
         self.draw_offsets(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
             let body = self.run_job(job, &mut day.tally);
-            day.events.push(self.event(midnight + self.offsets[i], body));
+            day.events
+                .push(self.event(midnight + self.offsets[i], body));
         }
         let c = &self.counters;
-        let reading = EventBody::Counter { total_cycles: c.total_cycles, mountings: c.mountings, trace_only: c.trace_only };
+        let reading = EventBody::Counter {
+            total_cycles: c.total_cycles,
+            mountings: c.mountings,
+            trace_only: c.trace_only,
+        };
         day.events.push(self.event(midnight + READ_AT, reading));
     }
 
     /// Sorted start times through opening hours, one per job.
     fn draw_offsets(&mut self, n: usize) {
         self.offsets.clear();
-        self.offsets.extend((0..n).map(|_| self.rng.random_range(OPENS..CLOSES)));
+        self.offsets
+            .extend((0..n).map(|_| self.rng.random_range(OPENS..CLOSES)));
         self.offsets.sort_unstable();
     }
 
@@ -105,7 +120,11 @@ impl MachineState {
                 tally.mountings += 1;
                 tally.remakes += u64::from(remake);
                 tally.jobs += u64::from(!remake);
-                EventBody::Mounting { frame: job.frame, material, remake }
+                EventBody::Mounting {
+                    frame: job.frame,
+                    material,
+                    remake,
+                }
             }
             JobKind::TraceOnly => {
                 self.counters.trace_only += 1;
@@ -118,6 +137,12 @@ impl MachineState {
 
     fn event(&mut self, time: i64, body: EventBody) -> UsageEvent {
         self.seq += 1;
-        UsageEvent { machine: self.id, seq: self.seq, time, shop: self.shop, body }
+        UsageEvent {
+            machine: self.id,
+            seq: self.seq,
+            time,
+            shop: self.shop,
+            body,
+        }
     }
 }

@@ -38,7 +38,9 @@ pub struct DayBoard {
 impl DayBoard {
     pub fn new(machines: usize) -> DayBoard {
         DayBoard {
-            slots: (0..machines).map(|_| Mutex::new(MachineDay::default())).collect(),
+            slots: (0..machines)
+                .map(|_| Mutex::new(MachineDay::default()))
+                .collect(),
             remaining: AtomicUsize::new(0),
             done: Notify::new(),
         }
@@ -47,14 +49,19 @@ impl DayBoard {
     /// Arms the barrier for a new day; every machine must deposit exactly once.
     fn arm(&self) {
         let previous = self.remaining.swap(self.slots.len(), Ordering::AcqRel);
-        assert_eq!(previous, 0, "a day started before the previous one finished");
+        assert_eq!(
+            previous, 0,
+            "a day started before the previous one finished"
+        );
     }
 
     /// Lets `machine` fill its slot for today (the slot's buffers are reused day after day),
     /// then counts it in.
     fn deposit(&self, machine: usize, fill: impl FnOnce(&mut MachineDay)) {
         {
-            let mut slot = self.slots[machine].lock().unwrap_or_else(|p| p.into_inner());
+            let mut slot = self.slots[machine]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             slot.open = false;
             slot.events.clear();
             slot.tally = Tally::default();
@@ -76,7 +83,9 @@ impl DayBoard {
 
     /// Reads a machine's slot (after the barrier).
     fn read<T>(&self, machine: usize, f: impl FnOnce(&MachineDay) -> T) -> T {
-        f(&self.slots[machine].lock().unwrap_or_else(|p| p.into_inner()))
+        f(&self.slots[machine]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()))
     }
 
     fn machines(&self) -> usize {

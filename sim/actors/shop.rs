@@ -3,22 +3,21 @@
 
 use super::machine::{MachineActor, MachineArgs, MachineMsg};
 use super::DayBoard;
-use crate::calendar::{Calendar, DayIndex};
+use crate::calendar::DayInfo;
 use crate::demand::{DemandModel, Job};
 use crate::fleet::ShopProfile;
 use crate::rng::{stream, Purpose};
-use rand_chacha::ChaCha8Rng;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
 pub enum ShopMsg {
-    Day(DayIndex),
+    Day(DayInfo),
 }
 
 pub struct ShopArgs {
     pub profile: ShopProfile,
     pub seed: u64,
-    pub calendar: Arc<Calendar>,
     pub demand: Arc<DemandModel>,
     pub board: Arc<DayBoard>,
 }
@@ -27,7 +26,6 @@ pub struct ShopState {
     profile: ShopProfile,
     board: Arc<DayBoard>,
     rng: ChaCha8Rng,
-    calendar: Arc<Calendar>,
     demand: Arc<DemandModel>,
     machines: Vec<ActorRef<MachineMsg>>,
 }
@@ -39,27 +37,40 @@ impl Actor for ShopActor {
     type State = ShopState;
     type Arguments = ShopArgs;
 
-    async fn pre_start(&self, myself: ActorRef<ShopMsg>, a: ShopArgs) -> Result<ShopState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ShopMsg>,
+        a: ShopArgs,
+    ) -> Result<ShopState, ActorProcessingErr> {
         let mut machines = Vec::with_capacity(a.profile.machines.len());
         for &id in &a.profile.machines {
-            let args = MachineArgs { id, shop: a.profile.id, seed: a.seed, board: a.board.clone() };
-            let (machine, _) = Actor::spawn_linked(None, MachineActor, args, myself.get_cell()).await?;
+            let args = MachineArgs {
+                id,
+                shop: a.profile.id,
+                seed: a.seed,
+                board: a.board.clone(),
+            };
+            let (machine, _) =
+                Actor::spawn_linked(None, MachineActor, args, myself.get_cell()).await?;
             machines.push(machine);
         }
         Ok(ShopState {
             rng: stream(a.seed, Purpose::ShopDemand, a.profile.id.0),
             profile: a.profile,
             board: a.board,
-            calendar: a.calendar,
             demand: a.demand,
             machines,
         })
     }
 
-    async fn handle(&self, _: ActorRef<ShopMsg>, msg: ShopMsg, s: &mut ShopState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<ShopMsg>,
+        msg: ShopMsg,
+        s: &mut ShopState,
+    ) -> Result<(), ActorProcessingErr> {
         let ShopMsg::Day(day) = msg;
-        let date = s.calendar.date(day);
-        if !s.demand.is_open(&s.profile, date) {
+        if !s.demand.is_open(&s.profile, &day) {
             // Nothing for the machines to do: report their (empty) day without waking them.
             for id in &s.profile.machines {
                 s.board.deposit_closed(id.0 as usize);
@@ -67,10 +78,12 @@ impl Actor for ShopActor {
             return Ok(());
         }
         let mut jobs = Vec::new();
-        s.demand.draw_day(&s.profile, date, &mut s.rng, &mut jobs);
-        let midnight = s.calendar.midnight_unix(day);
+        s.demand.draw_day(&s.profile, &day, &mut s.rng, &mut jobs);
         for (i, m) in s.machines.iter().enumerate() {
-            m.cast(MachineMsg::Work { midnight, jobs: share_of(&jobs, i, s.machines.len()) })?;
+            m.cast(MachineMsg::Work {
+                midnight: day.midnight,
+                jobs: share_of(&jobs, i, s.machines.len()),
+            })?;
         }
         Ok(())
     }

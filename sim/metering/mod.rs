@@ -22,7 +22,10 @@ pub struct Period {
 impl Period {
     pub fn of_unix(seconds: i64) -> Period {
         let t = DateTime::from_timestamp(seconds, 0).unwrap_or_default();
-        Period { year: t.year(), month: t.month() }
+        Period {
+            year: t.year(),
+            month: t.month(),
+        }
     }
 
     /// `yyyymm` as an integer key.
@@ -31,14 +34,23 @@ impl Period {
     }
 
     pub fn from_key(key: i64) -> Period {
-        Period { year: (key / 100) as i32, month: (key % 100) as u32 }
+        Period {
+            year: (key / 100) as i32,
+            month: (key % 100) as u32,
+        }
     }
 
     pub fn next(self) -> Period {
         if self.month == 12 {
-            Period { year: self.year + 1, month: 1 }
+            Period {
+                year: self.year + 1,
+                month: 1,
+            }
         } else {
-            Period { year: self.year, month: self.month + 1 }
+            Period {
+                year: self.year,
+                month: self.month + 1,
+            }
         }
     }
 }
@@ -132,9 +144,31 @@ mod tests {
 
     #[test]
     fn periods() {
-        assert_eq!(Period::of_unix(1_704_067_200), Period { year: 2024, month: 1 });
-        assert_eq!(Period::of_unix(1_704_067_199), Period { year: 2023, month: 12 });
-        assert_eq!(Period { year: 2023, month: 12 }.next(), Period { year: 2024, month: 1 });
+        assert_eq!(
+            Period::of_unix(1_704_067_200),
+            Period {
+                year: 2024,
+                month: 1
+            }
+        );
+        assert_eq!(
+            Period::of_unix(1_704_067_199),
+            Period {
+                year: 2023,
+                month: 12
+            }
+        );
+        assert_eq!(
+            Period {
+                year: 2023,
+                month: 12
+            }
+            .next(),
+            Period {
+                year: 2024,
+                month: 1
+            }
+        );
         assert_eq!(Period::from_key(202402).to_string(), "2024-02");
     }
 }

@@ -145,7 +145,10 @@ impl SqliteEngine {
     }
 
     /// Runs `f`; on a store error, rolls back and reloads state from disk before returning it.
-    fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, MeteringError>) -> Result<T, MeteringError> {
+    fn guarded<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, MeteringError>,
+    ) -> Result<T, MeteringError> {
         match f(self) {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -188,7 +191,11 @@ impl SqliteEngine {
         receipt.accepted += 1;
         let period = self.period_key(e.time);
         add_usage(&mut self.pending, period, e);
-        let buffer = if matches!(e.body, EventBody::Counter { .. }) { &mut self.readings } else { &mut self.jobs };
+        let buffer = if matches!(e.body, EventBody::Counter { .. }) {
+            &mut self.readings
+        } else {
+            &mut self.jobs
+        };
         buffer.push(*e);
         if buffer.len() == ROWS_PER_INSERT {
             self.write_buffer()?;
@@ -211,7 +218,10 @@ impl SqliteEngine {
             return Ok(());
         }
         self.begin()?;
-        let (jobs, readings) = (std::mem::take(&mut self.jobs), std::mem::take(&mut self.readings));
+        let (jobs, readings) = (
+            std::mem::take(&mut self.jobs),
+            std::mem::take(&mut self.readings),
+        );
         let result = write_rows(&self.conn, &self.sql.jobs, &jobs, bind_job)
             .and_then(|()| write_rows(&self.conn, &self.sql.readings, &readings, bind_reading));
         self.jobs = jobs;
@@ -233,8 +243,12 @@ impl SqliteEngine {
     }
 
     fn flush_seen(&mut self) -> Result<(), MeteringError> {
-        let mut clear = self.conn.prepare_cached("DELETE FROM seen WHERE source = ?1")?;
-        let mut insert = self.conn.prepare_cached("INSERT INTO seen(source, lo, hi) VALUES (?1, ?2, ?3)")?;
+        let mut clear = self
+            .conn
+            .prepare_cached("DELETE FROM seen WHERE source = ?1")?;
+        let mut insert = self
+            .conn
+            .prepare_cached("INSERT INTO seen(source, lo, hi) VALUES (?1, ?2, ?3)")?;
         self.dirty.sort_unstable();
         for &m in &self.dirty {
             clear.execute(params![m])?;
@@ -298,7 +312,11 @@ impl MeteringEngine for SqliteEngine {
             }
             Ok(())
         })?;
-        debug_assert_eq!(receipt.total(), events.len() as u64, "every event is accounted for");
+        debug_assert_eq!(
+            receipt.total(),
+            events.len() as u64,
+            "every event is accounted for"
+        );
         self.totals.add(&receipt);
         Ok(receipt)
     }
@@ -356,8 +374,14 @@ impl InsertSql {
         let jobs = "INSERT INTO events(source, seq, time, subject, type, attrs) VALUES ";
         let readings = "INSERT INTO readings(source, seq, time, subject, total_cycles, mountings, trace_only) VALUES ";
         InsertSql {
-            jobs: [values(jobs, JOB_COLUMNS, 1), values(jobs, JOB_COLUMNS, ROWS_PER_INSERT)],
-            readings: [values(readings, READING_COLUMNS, 1), values(readings, READING_COLUMNS, ROWS_PER_INSERT)],
+            jobs: [
+                values(jobs, JOB_COLUMNS, 1),
+                values(jobs, JOB_COLUMNS, ROWS_PER_INSERT),
+            ],
+            readings: [
+                values(readings, READING_COLUMNS, 1),
+                values(readings, READING_COLUMNS, ROWS_PER_INSERT),
+            ],
         }
     }
 }
@@ -370,7 +394,12 @@ fn values(head: &str, columns: usize, rows: usize) -> String {
 type Binder = fn(&mut Statement<'_>, usize, &UsageEvent) -> rusqlite::Result<()>;
 
 /// Inserts `rows`: whole chunks with the multi-row statement, the remainder one by one.
-fn write_rows(conn: &Connection, sql: &[String; 2], rows: &[UsageEvent], bind: Binder) -> Result<(), MeteringError> {
+fn write_rows(
+    conn: &Connection,
+    sql: &[String; 2],
+    rows: &[UsageEvent],
+    bind: Binder,
+) -> Result<(), MeteringError> {
     if rows.len() == ROWS_PER_INSERT {
         let mut stmt = conn.prepare_cached(&sql[1])?;
         for (i, e) in rows.iter().enumerate() {
@@ -394,9 +423,14 @@ const READING_COLUMNS: usize = 7;
 /// attrs = frame | material << 4 | remake << 8.
 fn bind_job(stmt: &mut Statement<'_>, row: usize, e: &UsageEvent) -> rusqlite::Result<()> {
     let (kind, attrs) = match e.body {
-        EventBody::Mounting { frame, material, remake } => {
-            (TYPE_MOUNTING, frame as i64 | (material as i64) << 4 | i64::from(remake) << 8)
-        }
+        EventBody::Mounting {
+            frame,
+            material,
+            remake,
+        } => (
+            TYPE_MOUNTING,
+            frame as i64 | (material as i64) << 4 | i64::from(remake) << 8,
+        ),
         EventBody::TraceOnly { frame } => (TYPE_TRACE_ONLY, frame as i64),
         EventBody::Counter { .. } => unreachable!("readings go to their own log"),
     };
@@ -411,7 +445,12 @@ fn bind_job(stmt: &mut Statement<'_>, row: usize, e: &UsageEvent) -> rusqlite::R
 
 /// Binds a counter reading as row `row` of a statement.
 fn bind_reading(stmt: &mut Statement<'_>, row: usize, e: &UsageEvent) -> rusqlite::Result<()> {
-    let EventBody::Counter { total_cycles, mountings, trace_only } = e.body else {
+    let EventBody::Counter {
+        total_cycles,
+        mountings,
+        trace_only,
+    } = e.body
+    else {
         unreachable!("only readings go to the readings log")
     };
     let base = row * READING_COLUMNS;
@@ -431,9 +470,10 @@ fn seq_column(seq: u64) -> i64 {
 }
 
 fn add_usage(pending: &mut BTreeMap<(i64, u32), UsageRow>, period: i64, e: &UsageEvent) {
-    let row = pending
-        .entry((period, e.shop.0))
-        .or_insert(UsageRow { shop: e.shop, ..UsageRow::default() });
+    let row = pending.entry((period, e.shop.0)).or_insert(UsageRow {
+        shop: e.shop,
+        ..UsageRow::default()
+    });
     match e.body {
         EventBody::Mounting { remake, .. } => {
             row.billable_mountings += 1;
@@ -455,17 +495,25 @@ fn migrate(conn: &Connection) -> Result<(), MeteringError> {
     if version > SCHEMA_VERSION {
         return Err(MeteringError::Open {
             path: conn.path().unwrap_or_default().to_string(),
-            message: format!("schema version {version} is newer than this fleetsim ({SCHEMA_VERSION})"),
+            message: format!(
+                "schema version {version} is newer than this fleetsim ({SCHEMA_VERSION})"
+            ),
         });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        conn.execute_batch(&format!("BEGIN; {sql} PRAGMA user_version = {}; COMMIT;", i + 1))?;
+        conn.execute_batch(&format!(
+            "BEGIN; {sql} PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
     }
     Ok(())
 }
 
 fn load_bindings(conn: &Connection) -> Result<Vec<Option<ShopId>>, MeteringError> {
-    let max: Option<i64> = conn.query_row("SELECT MAX(id) FROM machines", [], |r| r.get(0)).optional()?.flatten();
+    let max: Option<i64> = conn
+        .query_row("SELECT MAX(id) FROM machines", [], |r| r.get(0))
+        .optional()?
+        .flatten();
     let mut bindings = vec![None; max.map_or(0, |m| m as usize + 1)];
     let mut stmt = conn.prepare("SELECT id, shop FROM machines")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
@@ -479,7 +527,13 @@ fn load_bindings(conn: &Connection) -> Result<Vec<Option<ShopId>>, MeteringError
 fn load_seen(conn: &Connection, machines: usize) -> Result<Vec<SeenSet>, MeteringError> {
     let mut ranges: Vec<Vec<(u64, u64)>> = vec![Vec::new(); machines];
     let mut stmt = conn.prepare("SELECT source, lo, hi FROM seen")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
     for row in rows {
         let (source, lo, hi) = row?;
         if let Some(list) = ranges.get_mut(source as usize) {
@@ -500,13 +554,18 @@ mod tests {
             seq,
             time: 1_704_186_000,
             shop: ShopId(shop),
-            body: EventBody::Mounting { frame: Frame::FullRim, material: Material::Index150, remake: false },
+            body: EventBody::Mounting {
+                frame: Frame::FullRim,
+                material: Material::Index150,
+                remake: false,
+            },
         }
     }
 
     fn engine(dir: &Path) -> SqliteEngine {
         let mut e = SqliteEngine::open(&dir.join("m.sqlite")).unwrap();
-        e.provision(&[(MachineId(0), ShopId(0)), (MachineId(1), ShopId(1))]).unwrap();
+        e.provision(&[(MachineId(0), ShopId(0)), (MachineId(1), ShopId(1))])
+            .unwrap();
         e
     }
 
@@ -542,8 +601,17 @@ mod tests {
     fn rejects_unknown_machines_and_wrong_shops() {
         let dir = tempfile::tempdir().unwrap();
         let mut e = engine(dir.path());
-        let r = e.ingest(&[mounting(9, 1, 0), mounting(1, 1, 0), mounting(1, 1, 1)]).unwrap();
-        assert_eq!((r.rejected_unknown_machine, r.rejected_wrong_shop, r.accepted), (1, 1, 1));
+        let r = e
+            .ingest(&[mounting(9, 1, 0), mounting(1, 1, 0), mounting(1, 1, 1)])
+            .unwrap();
+        assert_eq!(
+            (
+                r.rejected_unknown_machine,
+                r.rejected_wrong_shop,
+                r.accepted
+            ),
+            (1, 1, 1)
+        );
     }
 
     #[test]
@@ -555,7 +623,10 @@ mod tests {
         batch.extend((1..=5).map(|s| mounting(1, s, 1)));
         e.ingest(&batch).unwrap();
         e.commit().unwrap();
-        let period = Period { year: 2024, month: 1 };
+        let period = Period {
+            year: 2024,
+            month: 1,
+        };
         let usage = e.usage(period).unwrap();
         assert_eq!(usage, e.recompute_usage(period).unwrap());
         assert_eq!(usage[0].billable_mountings, 77);

@@ -22,9 +22,21 @@ pub fn page(d: &RunData, s: &Summary) -> String {
     );
     html.push_str(&verdict(s));
     html.push_str(&facts_table(s));
-    section(&mut html, "Billable mountings per month: truth vs metered", monthly_chart(d));
-    section(&mut html, "Fleet activity per day (mountings, all shops)", daily_chart(d));
-    section(&mut html, "Shops by level (mean pairs per open day)", level_histogram(d));
+    section(
+        &mut html,
+        "Billable mountings per month: truth vs metered",
+        monthly_chart(d),
+    );
+    section(
+        &mut html,
+        "Fleet activity per day (mountings, all shops)",
+        daily_chart(d),
+    );
+    section(
+        &mut html,
+        "Shops by level (mean pairs per open day)",
+        level_histogram(d),
+    );
     html.push_str("<p>Data: <a href=\"summary.json\">summary.json</a>, <a href=\"invoices.csv\">invoices.csv</a>, <a href=\"shops.csv\">shops.csv</a>.</p></body></html>\n");
     html
 }
@@ -44,14 +56,46 @@ fn facts_table(s: &Summary) -> String {
     let rows = [
         ("Seed", s.seed.to_string()),
         ("Shops / machines", format!("{} / {}", s.shops, s.machines)),
-        ("Period", format!("{} months from {} ({} days)", s.months, s.start, s.days)),
+        (
+            "Period",
+            format!("{} months from {} ({} days)", s.months, s.start, s.days),
+        ),
         ("Jobs (truth)", s.truth.jobs.to_string()),
-        ("Billable mountings (truth / metered)", format!("{} / {}", s.truth.billable_mountings, s.metered.billable_mountings)),
-        ("Trace-only cycles, not billed (truth / metered)", format!("{} / {}", s.truth.trace_only, s.metered.trace_only)),
-        ("Mean jobs per shop per open day", format!("{:.2}", s.truth.mean_jobs_per_open_day)),
-        ("Events sent (duplicates re-sent)", format!("{} ({})", s.sent.events, s.sent.duplicates)),
-        ("Invoiced", format!("{} {} over {} invoices", format_cents(s.billed.total_cents), escape(&s.billed.currency), s.billed.invoices)),
-        ("Throughput", format!("{:.0} events/s, {:.1} s wall, {} actor threads", s.run.events_per_second, s.run.wall_seconds, s.run.threads)),
+        (
+            "Billable mountings (truth / metered)",
+            format!(
+                "{} / {}",
+                s.truth.billable_mountings, s.metered.billable_mountings
+            ),
+        ),
+        (
+            "Trace-only cycles, not billed (truth / metered)",
+            format!("{} / {}", s.truth.trace_only, s.metered.trace_only),
+        ),
+        (
+            "Mean jobs per shop per open day",
+            format!("{:.2}", s.truth.mean_jobs_per_open_day),
+        ),
+        (
+            "Events sent (duplicates re-sent)",
+            format!("{} ({})", s.sent.events, s.sent.duplicates),
+        ),
+        (
+            "Invoiced",
+            format!(
+                "{} {} over {} invoices",
+                format_cents(s.billed.total_cents),
+                escape(&s.billed.currency),
+                s.billed.invoices
+            ),
+        ),
+        (
+            "Throughput",
+            format!(
+                "{:.0} events/s, {:.1} s wall, {} actor threads",
+                s.run.events_per_second, s.run.wall_seconds, s.run.threads
+            ),
+        ),
     ];
     let mut t = String::from("<table>");
     for (k, v) in rows {
@@ -67,9 +111,26 @@ fn section(html: &mut String, title: &str, svg: Result<String, String>) {
 }
 
 fn monthly_chart(d: &RunData) -> Result<String, String> {
-    let truth: Vec<u64> = (0..d.periods.len()).map(|p| (0..d.fleet.shops.len()).map(|s| d.outcome.truth.cell(s as u32, p as u32).mountings).sum()).collect();
-    let metered: Vec<u64> = d.usage.iter().map(|rows| rows.iter().map(|r| r.billable_mountings).sum()).collect();
-    let top = truth.iter().chain(&metered).copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+    let truth: Vec<u64> = (0..d.periods.len())
+        .map(|p| {
+            (0..d.fleet.shops.len())
+                .map(|s| d.outcome.truth.cell(s as u32, p as u32).mountings)
+                .sum()
+        })
+        .collect();
+    let metered: Vec<u64> = d
+        .usage
+        .iter()
+        .map(|rows| rows.iter().map(|r| r.billable_mountings).sum())
+        .collect();
+    let top = truth
+        .iter()
+        .chain(&metered)
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        * 1.1;
     let labels: Vec<String> = d.periods.iter().map(|p| p.to_string()).collect();
     draw(|root| {
         let mut chart = ChartBuilder::on(&root)
@@ -82,26 +143,49 @@ fn monthly_chart(d: &RunData) -> Result<String, String> {
             .configure_mesh()
             .x_labels(labels.len().min(12))
             .x_label_formatter(&|x| labels.get(*x as usize).cloned().unwrap_or_default())
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
             .map_err(|e| e.to_string())?;
         chart
             .draw_series(truth.iter().enumerate().map(|(i, v)| {
-                Rectangle::new([(i as f64 + 0.1, 0.0), (i as f64 + 0.9, *v as f64)], BLUE.mix(0.35).filled())
+                Rectangle::new(
+                    [(i as f64 + 0.1, 0.0), (i as f64 + 0.9, *v as f64)],
+                    BLUE.mix(0.35).filled(),
+                )
             }))
             .map_err(|e| e.to_string())?
             .label("truth")
-            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], BLUE.mix(0.35).filled()));
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 10, y + 5)], BLUE.mix(0.35).filled())
+            });
         chart
-            .draw_series(LineSeries::new(metered.iter().enumerate().map(|(i, v)| (i as f64 + 0.5, *v as f64)), RED.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                metered
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i as f64 + 0.5, *v as f64)),
+                RED.stroke_width(2),
+            ))
             .map_err(|e| e.to_string())?
             .label("metered")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], RED.stroke_width(2)));
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| e.to_string())
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())
     })
 }
 
 fn daily_chart(d: &RunData) -> Result<String, String> {
-    let daily: Vec<f64> = d.outcome.truth.daily.iter().map(|t| t.tally.mountings as f64).collect();
+    let daily: Vec<f64> = d
+        .outcome
+        .truth
+        .daily
+        .iter()
+        .map(|t| t.tally.mountings as f64)
+        .collect();
     let top = daily.iter().copied().fold(1.0, f64::max) * 1.1;
     draw(|root| {
         let mut chart = ChartBuilder::on(&root)
@@ -112,11 +196,15 @@ fn daily_chart(d: &RunData) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
-            .x_desc("day of the run")
+            .x_label_formatter(&|x| d.calendar.date(*x as u32).format("%Y-%m-%d").to_string())
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
             .map_err(|e| e.to_string())?;
         chart
-            .draw_series(LineSeries::new(daily.iter().enumerate().map(|(i, v)| (i as f64, *v)), BLUE.stroke_width(1)))
+            .draw_series(LineSeries::new(
+                daily.iter().enumerate().map(|(i, v)| (i as f64, *v)),
+                BLUE.stroke_width(1),
+            ))
             .map_err(|e| e.to_string())?;
         Ok(())
     })
@@ -140,11 +228,16 @@ fn level_histogram(d: &RunData) -> Result<String, String> {
             .configure_mesh()
             .x_desc("pairs per open day (last bin: 20 and more)")
             .y_desc("shops")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
             .map_err(|e| e.to_string())?;
         chart
             .draw_series(counts.iter().enumerate().map(|(i, c)| {
-                Rectangle::new([(i as f64 + 0.05, 0.0), (i as f64 + 0.95, f64::from(*c))], GREEN.mix(0.5).filled())
+                Rectangle::new(
+                    [(i as f64 + 0.05, 0.0), (i as f64 + 0.95, f64::from(*c))],
+                    GREEN.mix(0.5).filled(),
+                )
             }))
             .map_err(|e| e.to_string())?;
         Ok(())
@@ -152,7 +245,9 @@ fn level_histogram(d: &RunData) -> Result<String, String> {
 }
 
 /// Renders a chart into an SVG string.
-fn draw(f: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<(), String>) -> Result<String, String> {
+fn draw(
+    f: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<(), String>,
+) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -164,5 +259,8 @@ fn draw(f: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> Resul
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -26,6 +26,8 @@ pub struct Timing {
     pub wall_seconds: f64,
     pub simulate_seconds: f64,
     pub threads: usize,
+    /// Per day batch through the metering engine: p50, p99, max (µs).
+    pub batch_latency_us: [u64; 3],
 }
 
 /// Everything known at the end of a run.
@@ -46,7 +48,8 @@ pub struct RunData<'a> {
 /// Writes summary.json, invoices.csv, shops.csv and (unless disabled) index.html.
 pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::io::Error)> {
     let summary = Summary::build(data);
-    let json = serde_json::to_string_pretty(&summary).map_err(|e| (dir.join(SUMMARY_JSON), e.into()))?;
+    let json =
+        serde_json::to_string_pretty(&summary).map_err(|e| (dir.join(SUMMARY_JSON), e.into()))?;
     write(dir, SUMMARY_JSON, &(json + "\n"))?;
     write(dir, INVOICES_CSV, &tables::invoices_csv(data))?;
     write(dir, SHOPS_CSV, &tables::shops_csv(data))?;

@@ -69,12 +69,27 @@ pub struct RunSummary {
     pub simulate_seconds: f64,
     pub events_per_second: f64,
     pub threads: usize,
+    /// Time each simulated day's batch spent in the metering engine.
+    pub ingest_batch_latency_us: LatencySummary,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LatencySummary {
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
 }
 
 impl Summary {
     pub fn build(d: &RunData) -> Summary {
         let truth = d.outcome.truth.fleet_total();
-        let open_days: u64 = d.outcome.truth.daily.iter().map(|t| u64::from(t.open_shops)).sum();
+        let open_days: u64 = d
+            .outcome
+            .truth
+            .daily
+            .iter()
+            .map(|t| u64::from(t.open_shops))
+            .sum();
         let sent = d.outcome.events_emitted + d.outcome.duplicates_sent;
         let total_cents: i64 = d.invoices.iter().flatten().map(|i| i.total_cents).sum();
         let metered = d.usage.iter().flatten().fold(Tally::default(), |mut t, u| {
@@ -102,7 +117,10 @@ impl Summary {
                 events: truth.events(),
                 mean_jobs_per_open_day: round4(truth.jobs as f64 / open_days.max(1) as f64),
             },
-            sent: SentSummary { events: sent, duplicates: d.outcome.duplicates_sent },
+            sent: SentSummary {
+                events: sent,
+                duplicates: d.outcome.duplicates_sent,
+            },
             metered: MeteredSummary {
                 billable_mountings: metered.mountings,
                 trace_only: metered.trace_only,
@@ -124,6 +142,11 @@ impl Summary {
                 simulate_seconds: round4(d.timing.simulate_seconds),
                 events_per_second: (sent as f64 / d.timing.wall_seconds.max(1e-9)).round(),
                 threads: d.timing.threads,
+                ingest_batch_latency_us: LatencySummary {
+                    p50: d.timing.batch_latency_us[0],
+                    p99: d.timing.batch_latency_us[1],
+                    max: d.timing.batch_latency_us[2],
+                },
             },
         }
     }

@@ -39,7 +39,9 @@ pub fn shops_csv(d: &RunData) -> String {
     let truth = &d.outcome.truth;
     for (s, shop) in d.fleet.shops.iter().enumerate() {
         let t = truth.shop_total(s as u32);
-        let open_days: u32 = (0..truth.periods()).map(|p| truth.open_days(s as u32, p)).sum();
+        let open_days: u32 = (0..truth.periods())
+            .map(|p| truth.open_days(s as u32, p))
+            .sum();
         let invoiced: i64 = d.invoices.iter().map(|per| per[s].total_cents).sum();
         let _ = writeln!(
             out,
@@ -69,5 +71,7 @@ fn per_unit(cents: i64, count: u64) -> String {
         return String::new();
     }
     let value = Decimal::from(cents) / Decimal::from(100) / Decimal::from(count);
-    value.round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero).to_string()
+    value
+        .round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
+        .to_string()
 }

@@ -42,7 +42,11 @@ pub struct Locator<'a> {
 
 impl<'a> Locator<'a> {
     pub fn new(file: &'a Path, source: &'a str) -> Locator<'a> {
-        Locator { file, source, table: DeTable::parse(source).ok() }
+        Locator {
+            file,
+            source,
+            table: DeTable::parse(source).ok(),
+        }
     }
 
     /// An error at a byte span (from the TOML parser), naming the innermost field there.
@@ -58,7 +62,11 @@ impl<'a> Locator<'a> {
     /// An error about a field named by its dotted path (`pricing.shop.2.price`); if the field
     /// is absent from the file (a default was used), the error points at its table or line 1.
     pub fn at_field(&self, field: &str, message: impl Into<String>) -> ScenarioError {
-        let offset = self.table.as_ref().and_then(|t| offset_of(t, field)).unwrap_or(0);
+        let offset = self
+            .table
+            .as_ref()
+            .and_then(|t| offset_of(t, field))
+            .unwrap_or(0);
         let (line, column) = self.line_col(offset);
         self.error(line, column, field.to_string(), &message.into())
     }
@@ -115,7 +123,10 @@ fn offset_of(table: &Spanned<DeTable<'_>>, path: &str) -> Option<usize> {
 }
 
 fn find_key<'t, 'i>(table: &'t DeTable<'i>, key: &str) -> Option<&'t Spanned<DeValue<'i>>> {
-    table.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(_, v)| v)
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == key)
+        .map(|(_, v)| v)
 }
 
 /// Dotted path of the innermost key whose key or value span contains `span`.
@@ -130,8 +141,9 @@ fn field_at(table: &Spanned<DeTable<'_>>, span: &Range<usize>) -> Option<String>
 /// covers only its header, so tables and arrays are searched whatever their span.
 fn path_in_table(table: &DeTable<'_>, span: &Range<usize>) -> Option<Vec<String>> {
     table.iter().find_map(|(key, value)| {
-        let mut path = path_in_value(value, span)
-            .or_else(|| (contains(&key.span(), span) || contains(&value.span(), span)).then(Vec::new))?;
+        let mut path = path_in_value(value, span).or_else(|| {
+            (contains(&key.span(), span) || contains(&value.span(), span)).then(Vec::new)
+        })?;
         path.push(key.get_ref().to_string());
         Some(path)
     })
@@ -141,7 +153,8 @@ fn path_in_value(value: &Spanned<DeValue<'_>>, span: &Range<usize>) -> Option<Ve
     match value.get_ref() {
         DeValue::Table(t) => path_in_table(t, span),
         DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-            let mut path = path_in_value(item, span).or_else(|| contains(&item.span(), span).then(Vec::new))?;
+            let mut path = path_in_value(item, span)
+                .or_else(|| contains(&item.span(), span).then(Vec::new))?;
             path.push(i.to_string());
             Some(path)
         }),

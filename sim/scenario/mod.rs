@@ -40,7 +40,10 @@ pub struct FleetSpec {
 pub enum DemandMode {
     Calibrated,
     /// Exactly this many mountings and trace-only cycles per machine per open day.
-    Fixed { mountings: u32, trace_only: u32 },
+    Fixed {
+        mountings: u32,
+        trace_only: u32,
+    },
 }
 
 #[derive(Clone, Debug)]

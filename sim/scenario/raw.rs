@@ -34,7 +34,10 @@ pub struct RawCalendar {
 
 impl Default for RawCalendar {
     fn default() -> Self {
-        RawCalendar { start: "2024-01-01".into(), months: 12 }
+        RawCalendar {
+            start: "2024-01-01".into(),
+            months: 12,
+        }
     }
 }
 
@@ -50,7 +53,11 @@ pub struct RawFleet {
 
 impl Default for RawFleet {
     fn default() -> Self {
-        RawFleet { shops: 500, chain_share: 0.70, second_machine_above: 20.0 }
+        RawFleet {
+            shops: 500,
+            chain_share: 0.70,
+            second_machine_above: 20.0,
+        }
     }
 }
 
@@ -125,7 +132,11 @@ pub struct RawFrameMix {
 
 impl Default for RawFrameMix {
     fn default() -> Self {
-        RawFrameMix { full_rim: 0.78, grooved: 0.15, drilled: 0.07 }
+        RawFrameMix {
+            full_rim: 0.78,
+            grooved: 0.15,
+            drilled: 0.07,
+        }
     }
 }
 
@@ -230,7 +241,9 @@ pub struct RawEngine {
 
 impl Default for RawEngine {
     fn default() -> Self {
-        RawEngine { commit_every_days: 7 }
+        RawEngine {
+            commit_every_days: 7,
+        }
     }
 }
 
@@ -244,6 +257,9 @@ pub struct RawOutput {
 
 impl Default for RawOutput {
     fn default() -> Self {
-        RawOutput { dir: None, html: true }
+        RawOutput {
+            dir: None,
+            html: true,
+        }
     }
 }

@@ -15,7 +15,11 @@ const MAX_MONTHS: i64 = 240;
 pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<Scenario> {
     let name = scenario_name(&raw.scenario, path, loc)?;
     let output = OutputSpec {
-        dir: raw.output.dir.map(PathBuf::from).unwrap_or_else(|| Path::new("reports").join(&name)),
+        dir: raw
+            .output
+            .dir
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new("reports").join(&name)),
         html: raw.output.html,
     };
     Ok(Scenario {
@@ -32,8 +36,13 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
             duplicate_share: share(raw.faults.duplicate_share, "faults.duplicate_share", loc)?,
         },
         engine: EngineSpec {
-            commit_every_days: int_in(raw.engine.commit_every_days, 1, 366, "engine.commit_every_days", loc)?
-                as u32,
+            commit_every_days: int_in(
+                raw.engine.commit_every_days,
+                1,
+                366,
+                "engine.commit_every_days",
+                loc,
+            )? as u32,
         },
         output,
     })
@@ -42,10 +51,16 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
 fn scenario_name(meta: &RawMeta, path: &Path, loc: &Locator) -> Result<String> {
     let name = match &meta.name {
         Some(n) => n.clone(),
-        None => path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string(),
+        None => path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("scenario")
+            .to_string(),
     };
     let ok = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !ok {
         return Err(loc.at_field(
             "scenario.name",
@@ -59,18 +74,26 @@ fn seed(meta: &RawMeta, loc: &Locator) -> Result<u64> {
     match meta.seed {
         None => Ok(0),
         Some(s) if s >= 0 => Ok(s as u64),
-        Some(s) => Err(loc.at_field("scenario.seed", format!("{s} is negative: a seed is an integer ≥ 0"))),
+        Some(s) => Err(loc.at_field(
+            "scenario.seed",
+            format!("{s} is negative: a seed is an integer ≥ 0"),
+        )),
     }
 }
 
 fn start_date(text: &str, loc: &Locator) -> Result<NaiveDate> {
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-        loc.at_field("calendar.start", format!("`{text}` is not a date: write YYYY-MM-DD, e.g. \"2024-01-01\""))
+        loc.at_field(
+            "calendar.start",
+            format!("`{text}` is not a date: write YYYY-MM-DD, e.g. \"2024-01-01\""),
+        )
     })?;
     if date.day() != 1 {
         return Err(loc.at_field(
             "calendar.start",
-            format!("`{text}` is not the first day of a month: billing periods are calendar months"),
+            format!(
+                "`{text}` is not the first day of a month: billing periods are calendar months"
+            ),
         ));
     }
     if !(1990..=2200).contains(&date.year()) {
@@ -83,7 +106,11 @@ fn fleet(raw: &RawFleet, loc: &Locator) -> Result<FleetSpec> {
     Ok(FleetSpec {
         shops: int_in(raw.shops, 1, MAX_SHOPS, "fleet.shops", loc)? as u32,
         chain_share: share(raw.chain_share, "fleet.chain_share", loc)?,
-        second_machine_above: positive(raw.second_machine_above, "fleet.second_machine_above", loc)?,
+        second_machine_above: positive(
+            raw.second_machine_above,
+            "fleet.second_machine_above",
+            loc,
+        )?,
     })
 }
 
@@ -91,9 +118,20 @@ fn demand(raw: &RawDemand, loc: &Locator) -> Result<DemandSpec> {
     let mode = match raw.mode.as_str() {
         "calibrated" => DemandMode::Calibrated,
         "fixed" => DemandMode::Fixed {
-            mountings: int_in(raw.fixed_mountings_per_day, 0, 10_000, "demand.fixed_mountings_per_day", loc)? as u32,
-            trace_only: int_in(raw.fixed_trace_only_per_day, 0, 10_000, "demand.fixed_trace_only_per_day", loc)?
-                as u32,
+            mountings: int_in(
+                raw.fixed_mountings_per_day,
+                0,
+                10_000,
+                "demand.fixed_mountings_per_day",
+                loc,
+            )? as u32,
+            trace_only: int_in(
+                raw.fixed_trace_only_per_day,
+                0,
+                10_000,
+                "demand.fixed_trace_only_per_day",
+                loc,
+            )? as u32,
         },
         other => {
             return Err(loc.at_field(
@@ -106,18 +144,39 @@ fn demand(raw: &RawDemand, loc: &Locator) -> Result<DemandSpec> {
     share(lo, "demand.remake_share_min", loc)?;
     share(hi, "demand.remake_share_max", loc)?;
     if lo > hi {
-        return Err(loc.at_field("demand.remake_share_min", format!("{lo} is above remake_share_max ({hi})")));
+        return Err(loc.at_field(
+            "demand.remake_share_min",
+            format!("{lo} is above remake_share_max ({hi})"),
+        ));
     }
     let in_store = share(raw.in_store_share_mean, "demand.in_store_share_mean", loc)?;
     Ok(DemandSpec {
         mode,
-        median_pairs_per_day: positive(raw.median_pairs_per_day, "demand.median_pairs_per_day", loc)?,
+        median_pairs_per_day: positive(
+            raw.median_pairs_per_day,
+            "demand.median_pairs_per_day",
+            loc,
+        )?,
         sigma: non_negative(raw.sigma, "demand.sigma", loc)?,
         volume_factor: positive(raw.volume_factor, "demand.volume_factor", loc)?,
         chain_multiplier: positive(raw.chain_multiplier, "demand.chain_multiplier", loc)?,
-        overdispersion_shape: positive(raw.overdispersion_shape, "demand.overdispersion_shape", loc)?,
-        weekday: multipliers::<7>(&raw.weekday_multipliers, "demand.weekday_multipliers", "Monday to Sunday", loc)?,
-        month: multipliers::<12>(&raw.month_multipliers, "demand.month_multipliers", "January to December", loc)?,
+        overdispersion_shape: positive(
+            raw.overdispersion_shape,
+            "demand.overdispersion_shape",
+            loc,
+        )?,
+        weekday: multipliers::<7>(
+            &raw.weekday_multipliers,
+            "demand.weekday_multipliers",
+            "Monday to Sunday",
+            loc,
+        )?,
+        month: multipliers::<12>(
+            &raw.month_multipliers,
+            "demand.month_multipliers",
+            "January to December",
+            loc,
+        )?,
         in_store_share_mean: in_store,
         in_store_share_concentration: positive(
             raw.in_store_share_concentration,
@@ -126,7 +185,11 @@ fn demand(raw: &RawDemand, loc: &Locator) -> Result<DemandSpec> {
         )?,
         remake_share: (lo, hi),
         frame_mix: mix(
-            [raw.frame_mix.full_rim, raw.frame_mix.grooved, raw.frame_mix.drilled],
+            [
+                raw.frame_mix.full_rim,
+                raw.frame_mix.grooved,
+                raw.frame_mix.drilled,
+            ],
             "demand.frame_mix",
             &["full_rim", "grooved", "drilled"],
             loc,
@@ -140,7 +203,13 @@ fn demand(raw: &RawDemand, loc: &Locator) -> Result<DemandSpec> {
                 raw.material_mix.mineral,
             ],
             "demand.material_mix",
-            &["index_150", "index_160", "index_167", "polycarbonate", "mineral"],
+            &[
+                "index_150",
+                "index_160",
+                "index_167",
+                "polycarbonate",
+                "mineral",
+            ],
             loc,
         )?,
     })
@@ -158,12 +227,35 @@ fn closures(raw: &RawClosures, loc: &Locator) -> Result<ClosureSpec> {
         closed[w] = true;
     }
     if closed.iter().all(|c| *c) {
-        return Err(loc.at_field("closures.closed_weekdays", "every weekday is closed: no shop would ever open"));
+        return Err(loc.at_field(
+            "closures.closed_weekdays",
+            "every weekday is closed: no shop would ever open",
+        ));
     }
-    let min_weeks = int_in(raw.summer_closure_min_weeks, 0, 8, "closures.summer_closure_min_weeks", loc)?;
-    let max_weeks = int_in(raw.summer_closure_max_weeks, min_weeks, 8, "closures.summer_closure_max_weeks", loc)?;
-    let earliest = day_of_year(&raw.summer_closure_earliest, "closures.summer_closure_earliest", loc)?;
-    let latest = day_of_year(&raw.summer_closure_latest, "closures.summer_closure_latest", loc)?;
+    let min_weeks = int_in(
+        raw.summer_closure_min_weeks,
+        0,
+        8,
+        "closures.summer_closure_min_weeks",
+        loc,
+    )?;
+    let max_weeks = int_in(
+        raw.summer_closure_max_weeks,
+        min_weeks,
+        8,
+        "closures.summer_closure_max_weeks",
+        loc,
+    )?;
+    let earliest = day_of_year(
+        &raw.summer_closure_earliest,
+        "closures.summer_closure_earliest",
+        loc,
+    )?;
+    let latest = day_of_year(
+        &raw.summer_closure_latest,
+        "closures.summer_closure_latest",
+        loc,
+    )?;
     if earliest > latest {
         return Err(loc.at_field(
             "closures.summer_closure_earliest",
@@ -177,8 +269,16 @@ fn closures(raw: &RawClosures, loc: &Locator) -> Result<ClosureSpec> {
             "closures.independent_monday_closed_share",
             loc,
         )?,
-        chain_monday_closed_share: share(raw.chain_monday_closed_share, "closures.chain_monday_closed_share", loc)?,
-        summer_closure_share: share(raw.summer_closure_share, "closures.summer_closure_share", loc)?,
+        chain_monday_closed_share: share(
+            raw.chain_monday_closed_share,
+            "closures.chain_monday_closed_share",
+            loc,
+        )?,
+        summer_closure_share: share(
+            raw.summer_closure_share,
+            "closures.summer_closure_share",
+            loc,
+        )?,
         summer_closure_weeks: (min_weeks as u32, max_weeks as u32),
         summer_closure_start: (earliest, latest),
     })
@@ -187,7 +287,10 @@ fn closures(raw: &RawClosures, loc: &Locator) -> Result<ClosureSpec> {
 fn pricing(raw: &RawPricing, loc: &Locator) -> Result<PricingSpec> {
     let currency = raw.currency.trim();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(loc.at_field("pricing.currency", format!("`{currency}` is not an ISO 4217 code such as \"EUR\"")));
+        return Err(loc.at_field(
+            "pricing.currency",
+            format!("`{currency}` is not an ISO 4217 code such as \"EUR\""),
+        ));
     }
     let mut per_shop = BTreeMap::new();
     for (i, entry) in raw.shop.iter().enumerate() {
@@ -211,24 +314,42 @@ fn price(text: &str, field: &str, loc: &Locator) -> Result<UnitPrice> {
         loc.at_field(field, format!("`{text}` is not a decimal price: write it quoted, e.g. \"3.80\" (EUR per mounting)"))
     })?;
     if p.0.is_sign_negative() || p.0.scale() > 6 {
-        return Err(loc.at_field(field, format!("`{text}`: a price is ≥ 0 with at most 6 decimals")));
+        return Err(loc.at_field(
+            field,
+            format!("`{text}`: a price is ≥ 0 with at most 6 decimals"),
+        ));
     }
     Ok(p)
 }
 
 fn day_of_year(text: &str, field: &str, loc: &Locator) -> Result<u32> {
-    let date = NaiveDate::parse_from_str(&format!("2001-{text}"), "%Y-%m-%d")
-        .map_err(|_| loc.at_field(field, format!("`{text}` is not a day of the year: write MM-DD, e.g. \"07-14\"")))?;
+    let date = NaiveDate::parse_from_str(&format!("2001-{text}"), "%Y-%m-%d").map_err(|_| {
+        loc.at_field(
+            field,
+            format!("`{text}` is not a day of the year: write MM-DD, e.g. \"07-14\""),
+        )
+    })?;
     Ok(date.ordinal0())
 }
 
-fn multipliers<const N: usize>(values: &[f64], field: &str, what: &str, loc: &Locator) -> Result<[f64; N]> {
+fn multipliers<const N: usize>(
+    values: &[f64],
+    field: &str,
+    what: &str,
+    loc: &Locator,
+) -> Result<[f64; N]> {
     let array: [f64; N] = values.try_into().map_err(|_| {
-        loc.at_field(field, format!("has {} values; it needs exactly {N}, {what}", values.len()))
+        loc.at_field(
+            field,
+            format!("has {} values; it needs exactly {N}, {what}", values.len()),
+        )
     })?;
     for (i, v) in array.iter().enumerate() {
         if !v.is_finite() || *v < 0.0 {
-            return Err(loc.at_field(&format!("{field}.{i}"), format!("{v} is not allowed: a multiplier is ≥ 0")));
+            return Err(loc.at_field(
+                &format!("{field}.{i}"),
+                format!("{v} is not allowed: a multiplier is ≥ 0"),
+            ));
         }
     }
     if array.iter().all(|v| *v == 0.0) {
@@ -237,10 +358,18 @@ fn multipliers<const N: usize>(values: &[f64], field: &str, what: &str, loc: &Lo
     Ok(array)
 }
 
-fn mix<const N: usize>(values: [f64; N], field: &str, names: &[&str], loc: &Locator) -> Result<[f64; N]> {
+fn mix<const N: usize>(
+    values: [f64; N],
+    field: &str,
+    names: &[&str],
+    loc: &Locator,
+) -> Result<[f64; N]> {
     for (v, name) in values.iter().zip(names) {
         if !v.is_finite() || *v < 0.0 {
-            return Err(loc.at_field(&format!("{field}.{name}"), format!("{v} is not allowed: a share is ≥ 0")));
+            return Err(loc.at_field(
+                &format!("{field}.{name}"),
+                format!("{v} is not allowed: a share is ≥ 0"),
+            ));
         }
     }
     let total: f64 = values.iter().sum();
