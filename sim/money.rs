@@ -61,9 +61,14 @@ impl UnitPrice {
     }
 }
 
+/// At least two decimals (`3.20`), more only when the price has them (`4.455`).
 impl fmt::Display for UnitPrice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.normalize())
+        let mut d = self.0.normalize();
+        if d.scale() < 2 {
+            d.rescale(2);
+        }
+        write!(f, "{d}")
     }
 }
 
@@ -110,6 +115,14 @@ mod tests {
     fn overflow_is_an_error_not_a_wrap() {
         let p = UnitPrice::parse("79228162514264337593543950335").unwrap();
         assert_eq!(p.line_amount(u64::MAX, &eur()), Err(MoneyError::Overflow));
+    }
+
+    #[test]
+    fn prices_show_at_least_two_decimals() {
+        assert_eq!(UnitPrice::parse("3.2").unwrap().to_string(), "3.20");
+        assert_eq!(UnitPrice::parse("3.2000").unwrap().to_string(), "3.20");
+        assert_eq!(UnitPrice::parse("4.455").unwrap().to_string(), "4.455");
+        assert_eq!(UnitPrice::parse("4").unwrap().to_string(), "4.00");
     }
 
     #[test]

@@ -208,7 +208,9 @@ fn spawn_ingest(
         .name("fleetsim-ingest".into())
         .spawn(move || {
             let mut receipt = IngestReceipt::default();
-            let mut latency = Histogram::<u64>::new(3).expect("3 significant digits is valid");
+            // Fixed bounds (1 µs to 1 h): an auto-resizing histogram clamps rather than grows
+            // under `saturating_record`, and a run may start with an empty day.
+            let mut latency = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
             let result = (|| {
                 while let Some(batch) = rx.blocking_recv() {
                     let started = Instant::now();
