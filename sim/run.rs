@@ -210,7 +210,8 @@ fn spawn_ingest(
             let mut receipt = IngestReceipt::default();
             // Fixed bounds (1 µs to 1 h): an auto-resizing histogram clamps rather than grows
             // under `saturating_record`, and a run may start with an empty day.
-            let mut latency = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+            let mut latency =
+                Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
             let result = (|| {
                 while let Some(batch) = rx.blocking_recv() {
                     let started = Instant::now();

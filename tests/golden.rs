@@ -35,8 +35,15 @@ fn golden_scenarios_reproduce_their_outputs() {
             .arg(&scenario)
             .status()
             .expect("run fleetsim");
-        assert!(status.success(), "{} exited with {status}", scenario.display());
-        let stem = scenario.file_stem().and_then(|s| s.to_str()).expect("file stem");
+        assert!(
+            status.success(),
+            "{} exited with {status}",
+            scenario.display()
+        );
+        let stem = scenario
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("file stem");
         for output in OUTPUTS {
             let actual = std::fs::read_to_string(out.path().join(output)).expect("output written");
             let expected_path = golden_dir().join(format!("{stem}.{output}"));
@@ -65,7 +72,11 @@ fn first_difference(expected: &str, actual: &str) -> Option<(usize, String, Stri
         match (e.next(), a.next()) {
             (None, None) => return None,
             (x, y) if x != y => {
-                return Some((line, x.unwrap_or("<end>").to_string(), y.unwrap_or("<end>").to_string()))
+                return Some((
+                    line,
+                    x.unwrap_or("<end>").to_string(),
+                    y.unwrap_or("<end>").to_string(),
+                ))
             }
             _ => {}
         }

@@ -56,7 +56,8 @@ impl<'a> Locator<'a> {
             (Some(table), Some(span)) => field_at(table, &span).unwrap_or_default(),
             _ => String::new(),
         };
-        self.error(line, column, field, message)
+        let message = humanize(&field, message);
+        self.error(line, column, field, &message)
     }
 
     /// An error about a field named by its dotted path (`pricing.shop.2.price`); if the field
@@ -87,6 +88,21 @@ impl<'a> Locator<'a> {
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         (line, column)
     }
+}
+
+/// Rewrites serde's type names for people ("expected i64" → "expected an integer") and adds
+/// the fix for the most common mistake: a price written as a float.
+fn humanize(field: &str, message: &str) -> String {
+    let mut text = message
+        .replace("expected i64", "expected an integer")
+        .replace("expected f64", "expected a number")
+        .replace("expected a boolean", "expected true or false");
+    let is_price =
+        field == "pricing.chain" || field == "pricing.independent" || field.ends_with(".price");
+    if is_price && text.contains("expected a string") {
+        text.push_str(": write prices quoted, e.g. \"3.80\" (a float cannot hold cents exactly)");
+    }
+    text
 }
 
 /// A file-level error (cannot be read, not UTF-8).

@@ -5,12 +5,16 @@ use super::raw::*;
 use super::*;
 use crate::calendar::parse_weekday;
 use chrono::Datelike;
+use rust_decimal::Decimal;
 
 type Result<T> = std::result::Result<T, ScenarioError>;
 
 /// Upper bounds that keep a run on one machine; larger fleets belong to the cluster mode.
 const MAX_SHOPS: i64 = 1_000_000;
 const MAX_MONTHS: i64 = 240;
+/// Prices per unit above this are typos; the bound also keeps every invoice line far from
+/// 64-bit overflow (10⁶ EUR × 10¹² units < 9.2 × 10¹⁸ cents).
+const MAX_PRICE: i64 = 1_000_000;
 
 pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<Scenario> {
     let name = scenario_name(&raw.scenario, path, loc)?;
@@ -31,7 +35,7 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
         fleet: fleet(&raw.fleet, loc)?,
         demand: demand(&raw.demand, loc)?,
         closures: closures(&raw.closures, loc)?,
-        pricing: pricing(&raw.pricing, loc)?,
+        pricing: pricing(&raw.pricing, raw.fleet.shops, loc)?,
         faults: FaultSpec {
             duplicate_share: share(raw.faults.duplicate_share, "faults.duplicate_share", loc)?,
         },
@@ -49,25 +53,34 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
 }
 
 fn scenario_name(meta: &RawMeta, path: &Path, loc: &Locator) -> Result<String> {
-    let name = match &meta.name {
-        Some(n) => n.clone(),
-        None => path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("scenario")
-            .to_string(),
+    let valid = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !ok {
+    if let Some(name) = &meta.name {
+        if !valid(name) {
+            return Err(loc.at_field(
+                "scenario.name",
+                format!("`{name}` is not allowed: use letters, digits, `-` and `_` (it names the output folder)"),
+            ));
+        }
+        return Ok(name.clone());
+    }
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if !valid(stem) {
         return Err(loc.at_field(
             "scenario.name",
-            format!("`{name}` is not allowed: use letters, digits, `-` and `_` (it names the output folder)"),
+            format!(
+                "no name is given and the file name `{stem}` cannot name the output folder: \
+                 add `name = \"...\"` under [scenario] (letters, digits, `-` and `_`)"
+            ),
         ));
     }
-    Ok(name)
+    Ok(stem.to_string())
 }
 
 fn seed(meta: &RawMeta, loc: &Locator) -> Result<u64> {
@@ -284,7 +297,7 @@ fn closures(raw: &RawClosures, loc: &Locator) -> Result<ClosureSpec> {
     })
 }
 
-fn pricing(raw: &RawPricing, loc: &Locator) -> Result<PricingSpec> {
+fn pricing(raw: &RawPricing, shops: i64, loc: &Locator) -> Result<PricingSpec> {
     let currency = raw.currency.trim();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
         return Err(loc.at_field(
@@ -295,6 +308,16 @@ fn pricing(raw: &RawPricing, loc: &Locator) -> Result<PricingSpec> {
     let mut per_shop = BTreeMap::new();
     for (i, entry) in raw.shop.iter().enumerate() {
         let field = format!("pricing.shop.{i}.shop");
+        if entry.shop >= 0 && entry.shop >= shops {
+            return Err(loc.at_field(
+                &field,
+                format!(
+                    "shop {} does not exist: the fleet has {shops} shops, numbered 0 to {}",
+                    entry.shop,
+                    shops - 1
+                ),
+            ));
+        }
         let shop = int_in(entry.shop, 0, MAX_SHOPS - 1, &field, loc)? as u32;
         let price = price(&entry.price, &format!("pricing.shop.{i}.price"), loc)?;
         if per_shop.insert(shop, price).is_some() {
@@ -313,10 +336,10 @@ fn price(text: &str, field: &str, loc: &Locator) -> Result<UnitPrice> {
     let p = UnitPrice::parse(text).ok_or_else(|| {
         loc.at_field(field, format!("`{text}` is not a decimal price: write it quoted, e.g. \"3.80\" (EUR per mounting)"))
     })?;
-    if p.0.is_sign_negative() || p.0.scale() > 6 {
+    if p.0.is_sign_negative() || p.0.scale() > 6 || p.0 > Decimal::from(MAX_PRICE) {
         return Err(loc.at_field(
             field,
-            format!("`{text}`: a price is ≥ 0 with at most 6 decimals"),
+            format!("`{text}`: a price is between 0 and {MAX_PRICE} with at most 6 decimals"),
         ));
     }
     Ok(p)
@@ -375,6 +398,12 @@ fn mix<const N: usize>(
     let total: f64 = values.iter().sum();
     if total <= 0.0 {
         return Err(loc.at_field(field, "all shares are 0: at least one must be positive"));
+    }
+    if !total.is_finite() {
+        return Err(loc.at_field(
+            field,
+            "the shares are too large to add up: use fractions or percentages",
+        ));
     }
     // Shares are renormalised, so 78/15/7 and 0.78/0.15/0.07 mean the same.
     Ok(values.map(|v| v / total))

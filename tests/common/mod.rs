@@ -1,0 +1,94 @@
+//! Helpers shared by the integration tests (each test file uses a subset).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The package root: CLI runs start here so that paths in messages are short and stable.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Path of a file under tests/data, relative to the package root.
+pub fn data(name: &str) -> String {
+    format!("tests/data/{name}")
+}
+
+/// The real binary, started in the package root.
+pub fn fleetsim() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetsim"));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// `fleetsim run SCENARIO --out OUT --quiet [extra…]`.
+pub fn run_quiet(scenario: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut cmd = fleetsim();
+    cmd.arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet")
+        .args(extra);
+    cmd.output().expect("the fleetsim binary starts")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Panics with the process's output unless it exited with `code`.
+pub fn assert_exit(out: &Output, code: i32, what: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: expected exit code {code}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// A CSV written by fleetsim (no quoting): header names → values, one map per data row.
+pub struct Csv {
+    pub header: Vec<String>,
+    pub rows: Vec<BTreeMap<String, String>>,
+}
+
+pub fn read_csv(path: &Path) -> Csv {
+    let content =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parse_csv(&content)
+}
+
+pub fn parse_csv(content: &str) -> Csv {
+    let mut lines = content.lines();
+    let header: Vec<String> = lines
+        .next()
+        .expect("a header line")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            assert_eq!(
+                fields.len(),
+                header.len(),
+                "row has as many fields as the header: {line}"
+            );
+            header
+                .iter()
+                .cloned()
+                .zip(fields.into_iter().map(str::to_string))
+                .collect()
+        })
+        .collect();
+    Csv { header, rows }
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let content =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&content).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()))
+}
