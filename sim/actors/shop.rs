@@ -79,6 +79,13 @@ impl Actor for ShopActor {
         }
         let mut jobs = Vec::new();
         s.demand.draw_day(&s.profile, &day, &mut s.rng, &mut jobs);
+        if let [machine] = s.machines.as_slice() {
+            machine.cast(MachineMsg::Work {
+                midnight: day.midnight,
+                jobs,
+            })?;
+            return Ok(());
+        }
         for (i, m) in s.machines.iter().enumerate() {
             m.cast(MachineMsg::Work {
                 midnight: day.midnight,
@@ -91,8 +98,5 @@ impl Actor for ShopActor {
 
 /// Machine `i` of `n` takes every n-th job, so work splits evenly and deterministically.
 fn share_of(jobs: &[Job], i: usize, n: usize) -> Vec<Job> {
-    if n == 1 {
-        return jobs.to_vec();
-    }
     jobs.iter().skip(i).step_by(n).copied().collect()
 }

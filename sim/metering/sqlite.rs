@@ -59,7 +59,7 @@ pub struct SqliteEngine {
     dirty: Vec<u32>,
     dirty_flag: Vec<bool>,
     /// Usage accepted since the last flush, keyed (period, shop).
-    pending: BTreeMap<(i64, u32), UsageRow>,
+    pending: PendingUsage,
     /// Accepted job events and counter readings not yet written (partial multi-row chunks).
     jobs: Vec<UsageEvent>,
     readings: Vec<UsageEvent>,
@@ -90,7 +90,7 @@ impl SqliteEngine {
             seen: Vec::new(),
             dirty: Vec::new(),
             dirty_flag: Vec::new(),
-            pending: BTreeMap::new(),
+            pending: PendingUsage::default(),
             jobs: Vec::with_capacity(ROWS_PER_INSERT),
             readings: Vec::with_capacity(ROWS_PER_INSERT),
             period_cache: (i64::MIN, 0),
@@ -168,7 +168,7 @@ impl SqliteEngine {
         self.seen = load_seen(&self.conn, self.bindings.len())?;
         self.dirty.clear();
         self.dirty_flag = vec![false; self.bindings.len()];
-        self.pending.clear();
+        self.pending = PendingUsage::for_shops(max_shop(&self.bindings));
         self.jobs.clear();
         self.readings.clear();
         Ok(())
@@ -190,7 +190,7 @@ impl SqliteEngine {
         }
         receipt.accepted += 1;
         let period = self.period_key(e.time);
-        add_usage(&mut self.pending, period, e);
+        self.pending.add(period, e);
         let buffer = if matches!(e.body, EventBody::Counter { .. }) {
             &mut self.readings
         } else {
@@ -271,10 +271,10 @@ impl SqliteEngine {
                remakes = remakes + excluded.remakes,
                counter_reads = counter_reads + excluded.counter_reads",
         )?;
-        for ((period, shop), u) in std::mem::take(&mut self.pending) {
+        for (period, u) in self.pending.drain() {
             upsert.execute(params![
                 period,
-                shop,
+                u.shop.0,
                 u.billable_mountings as i64,
                 u.trace_only as i64,
                 u.remakes as i64,
@@ -469,19 +469,70 @@ fn seq_column(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
-fn add_usage(pending: &mut BTreeMap<(i64, u32), UsageRow>, period: i64, e: &UsageEvent) {
-    let row = pending.entry((period, e.shop.0)).or_insert(UsageRow {
-        shop: e.shop,
-        ..UsageRow::default()
-    });
-    match e.body {
-        EventBody::Mounting { remake, .. } => {
-            row.billable_mountings += 1;
-            row.remakes += u64::from(remake);
+/// Usage accepted since the last flush: per period, a row per shop (indexed by shop id), so
+/// counting an event is an index, not a map lookup.
+#[derive(Default)]
+struct PendingUsage {
+    shops: usize,
+    periods: BTreeMap<i64, Vec<UsageRow>>,
+}
+
+impl PendingUsage {
+    fn for_shops(shops: usize) -> PendingUsage {
+        PendingUsage {
+            shops,
+            periods: BTreeMap::new(),
         }
-        EventBody::TraceOnly { .. } => row.trace_only += 1,
-        EventBody::Counter { .. } => row.counter_reads += 1,
     }
+
+    fn is_empty(&self) -> bool {
+        self.periods.is_empty()
+    }
+
+    /// Counts an accepted event; its shop is bound, hence below `shops`.
+    fn add(&mut self, period: i64, e: &UsageEvent) {
+        let shops = self.shops;
+        let rows = self.periods.entry(period).or_insert_with(|| {
+            (0..shops)
+                .map(|s| UsageRow {
+                    shop: ShopId(s as u32),
+                    ..UsageRow::default()
+                })
+                .collect()
+        });
+        let row = &mut rows[e.shop.0 as usize];
+        match e.body {
+            EventBody::Mounting { remake, .. } => {
+                row.billable_mountings += 1;
+                row.remakes += u64::from(remake);
+            }
+            EventBody::TraceOnly { .. } => row.trace_only += 1,
+            EventBody::Counter { .. } => row.counter_reads += 1,
+        }
+    }
+
+    /// The non-empty rows, in (period, shop) order; leaves the set empty.
+    fn drain(&mut self) -> impl Iterator<Item = (i64, UsageRow)> {
+        std::mem::take(&mut self.periods)
+            .into_iter()
+            .flat_map(|(period, rows)| rows.into_iter().map(move |row| (period, row)))
+            .filter(|(_, row)| {
+                *row != UsageRow {
+                    shop: row.shop,
+                    ..UsageRow::default()
+                }
+            })
+    }
+}
+
+/// One past the largest shop id any machine is bound to.
+fn max_shop(bindings: &[Option<ShopId>]) -> usize {
+    bindings
+        .iter()
+        .flatten()
+        .map(|s| s.0 as usize + 1)
+        .max()
+        .unwrap_or(0)
 }
 
 fn period_start(p: Period) -> i64 {
