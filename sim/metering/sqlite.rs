@@ -46,8 +46,9 @@ const MIGRATIONS: &[&str] = &[
 const TYPE_MOUNTING: i64 = 1;
 const TYPE_TRACE_ONLY: i64 = 2;
 
-/// Rows per multi-row INSERT: amortises statement overhead (≤ 7 × 32 = 224 parameters).
-const ROWS_PER_INSERT: usize = 32;
+/// Rows per multi-row INSERT: amortises statement overhead (≤ 7 × 128 = 896 parameters).
+/// Measured (in-process ingest bench): 8 rows 1.23 M events/s, 32 1.64 M, 128 1.78 M, 256 1.64 M.
+const ROWS_PER_INSERT: usize = 128;
 
 pub struct SqliteEngine {
     conn: Connection,
@@ -191,14 +192,16 @@ impl SqliteEngine {
         receipt.accepted += 1;
         let period = self.period_key(e.time);
         self.pending.add(period, e);
-        let buffer = if matches!(e.body, EventBody::Counter { .. }) {
-            &mut self.readings
+        if matches!(e.body, EventBody::Counter { .. }) {
+            self.readings.push(*e);
+            if self.readings.len() == ROWS_PER_INSERT {
+                self.write_readings()?;
+            }
         } else {
-            &mut self.jobs
-        };
-        buffer.push(*e);
-        if buffer.len() == ROWS_PER_INSERT {
-            self.write_buffer()?;
+            self.jobs.push(*e);
+            if self.jobs.len() == ROWS_PER_INSERT {
+                self.write_jobs()?;
+            }
         }
         Ok(())
     }
@@ -211,24 +214,31 @@ impl SqliteEngine {
         self.period_cache.1
     }
 
-    /// Writes buffered accepted events: full chunks with the multi-row statements, the rest
-    /// one by one.
+    /// Writes every buffered event: a full buffer with the multi-row statement, a partial
+    /// one row by row (only at flush time).
     fn write_buffer(&mut self) -> Result<(), MeteringError> {
-        if self.jobs.is_empty() && self.readings.is_empty() {
+        self.write_jobs()?;
+        self.write_readings()
+    }
+
+    fn write_jobs(&mut self) -> Result<(), MeteringError> {
+        if self.jobs.is_empty() {
             return Ok(());
         }
         self.begin()?;
-        let (jobs, readings) = (
-            std::mem::take(&mut self.jobs),
-            std::mem::take(&mut self.readings),
-        );
-        let result = write_rows(&self.conn, &self.sql.jobs, &jobs, bind_job)
-            .and_then(|()| write_rows(&self.conn, &self.sql.readings, &readings, bind_reading));
-        self.jobs = jobs;
-        self.readings = readings;
+        write_rows(&self.conn, &self.sql.jobs, &self.jobs, bind_job)?;
         self.jobs.clear();
+        Ok(())
+    }
+
+    fn write_readings(&mut self) -> Result<(), MeteringError> {
+        if self.readings.is_empty() {
+            return Ok(());
+        }
+        self.begin()?;
+        write_rows(&self.conn, &self.sql.readings, &self.readings, bind_reading)?;
         self.readings.clear();
-        result
+        Ok(())
     }
 
     /// Writes everything held in memory (events, seen ranges, usage) into the open transaction.
