@@ -292,7 +292,7 @@ fn progress_bar(days: u32, quiet: bool) -> ProgressBar {
     let bar = ProgressBar::new(u64::from(days));
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} simulating [{bar:40}] day {pos}/{len} ({per_sec}, eta {eta})",
+            "{spinner} simulating [{bar:40}] day {pos}/{len}, {elapsed} elapsed, eta {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
