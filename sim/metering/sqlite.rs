@@ -62,13 +62,11 @@ pub struct SqliteEngine {
     /// Usage accepted since the last flush, keyed (period, shop).
     pending: PendingUsage,
     /// Accepted job events and counter readings not yet written (partial multi-row chunks).
-    jobs: Vec<UsageEvent>,
-    readings: Vec<UsageEvent>,
+    jobs: Log,
+    readings: Log,
     /// Last (day number, period key) seen: events come day by day, so this saves a date
     /// conversion per event.
     period_cache: (i64, i64),
-    /// The multi-row INSERT statements' text, built once.
-    sql: InsertSql,
     in_transaction: bool,
     totals: IngestReceipt,
 }
@@ -92,10 +90,9 @@ impl SqliteEngine {
             dirty: Vec::new(),
             dirty_flag: Vec::new(),
             pending: PendingUsage::default(),
-            jobs: Vec::with_capacity(ROWS_PER_INSERT),
-            readings: Vec::with_capacity(ROWS_PER_INSERT),
+            jobs: Log::jobs(),
+            readings: Log::readings(),
             period_cache: (i64::MIN, 0),
-            sql: InsertSql::new(),
             in_transaction: false,
             totals: IngestReceipt::default(),
         };
@@ -118,15 +115,10 @@ impl SqliteEngine {
                 SELECT subject, 0, 0, 0, 1 FROM readings WHERE time >= ?1 AND time < ?2)
              GROUP BY subject ORDER BY subject",
         )?;
-        let rows = stmt.query_map(params![start, end, TYPE_MOUNTING, TYPE_TRACE_ONLY], |r| {
-            Ok(UsageRow {
-                shop: ShopId(r.get::<_, i64>(0)? as u32),
-                billable_mountings: r.get::<_, i64>(1)? as u64,
-                trace_only: r.get::<_, i64>(2)? as u64,
-                remakes: r.get::<_, i64>(3)? as u64,
-                counter_reads: r.get::<_, i64>(4)? as u64,
-            })
-        })?;
+        let rows = stmt.query_map(
+            params![start, end, TYPE_MOUNTING, TYPE_TRACE_ONLY],
+            usage_row,
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -170,8 +162,8 @@ impl SqliteEngine {
         self.dirty.clear();
         self.dirty_flag = vec![false; self.bindings.len()];
         self.pending = PendingUsage::for_shops(max_shop(&self.bindings));
-        self.jobs.clear();
-        self.readings.clear();
+        self.jobs.rows.clear();
+        self.readings.rows.clear();
         Ok(())
     }
 
@@ -192,16 +184,21 @@ impl SqliteEngine {
         receipt.accepted += 1;
         let period = self.period_key(e.time);
         self.pending.add(period, e);
-        if matches!(e.body, EventBody::Counter { .. }) {
-            self.readings.push(*e);
-            if self.readings.len() == ROWS_PER_INSERT {
-                self.write_readings()?;
-            }
+        let reading = matches!(e.body, EventBody::Counter { .. });
+        let log = if reading {
+            &mut self.readings
         } else {
-            self.jobs.push(*e);
-            if self.jobs.len() == ROWS_PER_INSERT {
-                self.write_jobs()?;
-            }
+            &mut self.jobs
+        };
+        log.rows.push(*e);
+        if log.rows.len() == ROWS_PER_INSERT {
+            self.begin()?;
+            let log = if reading {
+                &mut self.readings
+            } else {
+                &mut self.jobs
+            };
+            log.write(&self.conn)?;
         }
         Ok(())
     }
@@ -217,28 +214,12 @@ impl SqliteEngine {
     /// Writes every buffered event: a full buffer with the multi-row statement, a partial
     /// one row by row (only at flush time).
     fn write_buffer(&mut self) -> Result<(), MeteringError> {
-        self.write_jobs()?;
-        self.write_readings()
-    }
-
-    fn write_jobs(&mut self) -> Result<(), MeteringError> {
-        if self.jobs.is_empty() {
+        if self.jobs.rows.is_empty() && self.readings.rows.is_empty() {
             return Ok(());
         }
         self.begin()?;
-        write_rows(&self.conn, &self.sql.jobs, &self.jobs, bind_job)?;
-        self.jobs.clear();
-        Ok(())
-    }
-
-    fn write_readings(&mut self) -> Result<(), MeteringError> {
-        if self.readings.is_empty() {
-            return Ok(());
-        }
-        self.begin()?;
-        write_rows(&self.conn, &self.sql.readings, &self.readings, bind_reading)?;
-        self.readings.clear();
-        Ok(())
+        self.jobs.write(&self.conn)?;
+        self.readings.write(&self.conn)
     }
 
     /// Writes everything held in memory (events, seen ranges, usage) into the open transaction.
@@ -348,21 +329,25 @@ impl MeteringEngine for SqliteEngine {
             "SELECT shop, billable_mountings, trace_only, remakes, counter_reads
              FROM usage WHERE period = ?1 ORDER BY shop",
         )?;
-        let rows = stmt.query_map(params![period.key()], |r| {
-            Ok(UsageRow {
-                shop: ShopId(r.get::<_, i64>(0)? as u32),
-                billable_mountings: r.get::<_, i64>(1)? as u64,
-                trace_only: r.get::<_, i64>(2)? as u64,
-                remakes: r.get::<_, i64>(3)? as u64,
-                counter_reads: r.get::<_, i64>(4)? as u64,
-            })
-        })?;
+        let rows = stmt.query_map(params![period.key()], usage_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn receipt_totals(&self) -> IngestReceipt {
         self.totals
     }
+}
+
+/// A row of (shop, billable mountings, trace-only, remakes, counter reads).
+fn usage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRow> {
+    let count = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
+    Ok(UsageRow {
+        shop: ShopId(r.get::<_, i64>(0)? as u32),
+        billable_mountings: count(1)?,
+        trace_only: count(2)?,
+        remakes: count(3)?,
+        counter_reads: count(4)?,
+    })
 }
 
 fn check_binding(bindings: &[Option<ShopId>], e: &UsageEvent) -> Result<(), RejectReason> {
@@ -373,57 +358,58 @@ fn check_binding(bindings: &[Option<ShopId>], e: &UsageEvent) -> Result<(), Reje
     }
 }
 
-/// SQL text of the one-row and multi-row INSERTs into each log.
-struct InsertSql {
-    jobs: [String; 2],
-    readings: [String; 2],
-}
-
-impl InsertSql {
-    fn new() -> InsertSql {
-        let jobs = "INSERT INTO events(source, seq, time, subject, type, attrs) VALUES ";
-        let readings = "INSERT INTO readings(source, seq, time, subject, total_cycles, mountings, trace_only) VALUES ";
-        InsertSql {
-            jobs: [
-                values(jobs, JOB_COLUMNS, 1),
-                values(jobs, JOB_COLUMNS, ROWS_PER_INSERT),
-            ],
-            readings: [
-                values(readings, READING_COLUMNS, 1),
-                values(readings, READING_COLUMNS, ROWS_PER_INSERT),
-            ],
-        }
-    }
-}
-
-fn values(head: &str, columns: usize, rows: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(","));
-    format!("{head}{}", vec![row; rows].join(","))
+/// One append-only table: rows accepted but not yet written, and how to write them.
+struct Log {
+    rows: Vec<UsageEvent>,
+    /// INSERT text for one row and for `ROWS_PER_INSERT` rows, built once.
+    sql: [String; 2],
+    bind: Binder,
 }
 
 type Binder = fn(&mut Statement<'_>, usize, &UsageEvent) -> rusqlite::Result<()>;
 
-/// Inserts `rows`: whole chunks with the multi-row statement, the remainder one by one.
-fn write_rows(
-    conn: &Connection,
-    sql: &[String; 2],
-    rows: &[UsageEvent],
-    bind: Binder,
-) -> Result<(), MeteringError> {
-    if rows.len() == ROWS_PER_INSERT {
-        let mut stmt = conn.prepare_cached(&sql[1])?;
-        for (i, e) in rows.iter().enumerate() {
-            bind(&mut stmt, i, e)?;
+impl Log {
+    fn jobs() -> Log {
+        let head = "INSERT INTO events(source, seq, time, subject, type, attrs) VALUES ";
+        Log::new(head, JOB_COLUMNS, bind_job)
+    }
+
+    fn readings() -> Log {
+        let head = "INSERT INTO readings(source, seq, time, subject, total_cycles, mountings, trace_only) VALUES ";
+        Log::new(head, READING_COLUMNS, bind_reading)
+    }
+
+    fn new(head: &str, columns: usize, bind: Binder) -> Log {
+        let values = |rows: usize| {
+            let row = format!("({})", vec!["?"; columns].join(","));
+            format!("{head}{}", vec![row; rows].join(","))
+        };
+        Log {
+            rows: Vec::with_capacity(ROWS_PER_INSERT),
+            sql: [values(1), values(ROWS_PER_INSERT)],
+            bind,
         }
-        stmt.raw_execute()?;
-        return Ok(());
     }
-    let mut stmt = conn.prepare_cached(&sql[0])?;
-    for e in rows {
-        bind(&mut stmt, 0, e)?;
-        stmt.raw_execute()?;
+
+    /// Inserts the buffered rows (a whole chunk with the multi-row statement, fewer one by
+    /// one) into the open transaction, and empties the buffer.
+    fn write(&mut self, conn: &Connection) -> Result<(), MeteringError> {
+        if self.rows.len() == ROWS_PER_INSERT {
+            let mut stmt = conn.prepare_cached(&self.sql[1])?;
+            for (i, e) in self.rows.iter().enumerate() {
+                (self.bind)(&mut stmt, i, e)?;
+            }
+            stmt.raw_execute()?;
+        } else {
+            let mut stmt = conn.prepare_cached(&self.sql[0])?;
+            for e in &self.rows {
+                (self.bind)(&mut stmt, 0, e)?;
+                stmt.raw_execute()?;
+            }
+        }
+        self.rows.clear();
+        Ok(())
     }
-    Ok(())
 }
 
 const JOB_COLUMNS: usize = 6;

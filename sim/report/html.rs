@@ -2,6 +2,7 @@
 
 use super::{RunData, Summary};
 use crate::money::format_cents;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::fmt::Write;
 
@@ -133,12 +134,7 @@ fn monthly_chart(d: &RunData) -> Result<String, String> {
         * 1.1;
     let labels: Vec<String> = d.periods.iter().map(|p| p.to_string()).collect();
     draw(|root| {
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..truth.len().max(1) as f64, 0f64..top)
-            .map_err(|e| e.to_string())?;
+        let mut chart = axes(&root, 0f64..truth.len().max(1) as f64, top)?;
         chart
             .configure_mesh()
             .x_labels(labels.len().min(12))
@@ -188,12 +184,7 @@ fn daily_chart(d: &RunData) -> Result<String, String> {
         .collect();
     let top = daily.iter().copied().fold(1.0, f64::max) * 1.1;
     draw(|root| {
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..daily.len().max(1) as f64, 0f64..top)
-            .map_err(|e| e.to_string())?;
+        let mut chart = axes(&root, 0f64..daily.len().max(1) as f64, top)?;
         chart
             .configure_mesh()
             .x_label_formatter(&|x| d.calendar.date(*x as u32).format("%Y-%m-%d").to_string())
@@ -218,12 +209,7 @@ fn level_histogram(d: &RunData) -> Result<String, String> {
     }
     let top = f64::from(counts.iter().copied().max().unwrap_or(1)) * 1.1;
     draw(|root| {
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..BINS as f64, 0f64..top)
-            .map_err(|e| e.to_string())?;
+        let mut chart = axes(&root, 0f64..BINS as f64, top)?;
         chart
             .configure_mesh()
             .x_desc("pairs per open day (last bin: 20 and more)")
@@ -242,6 +228,22 @@ fn level_histogram(d: &RunData) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         Ok(())
     })
+}
+
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart with fleetsim's margins: x over `x`, y from 0 to `top`.
+fn axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    x: std::ops::Range<f64>,
+    top: f64,
+) -> Result<Chart<'a, 'b>, String> {
+    ChartBuilder::on(root)
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, 0f64..top)
+        .map_err(|e| e.to_string())
 }
 
 /// Renders a chart into an SVG string.
