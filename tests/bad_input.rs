@@ -149,12 +149,7 @@ fn check_rejects_every_bad_scenario_with_a_located_helpful_message() {
             Err(e) => problems.push(format!("{}: {}: {e} (UPDATE_EXPECT=1 writes it)", case.name, golden.display())),
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} problem(s):\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert_no_problems(&problems);
 }
 
 #[test]
@@ -180,12 +175,7 @@ fn run_rejects_every_bad_scenario_exactly_like_check() {
             ));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} problem(s):\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert_no_problems(&problems);
 }
 
 #[test]
@@ -358,12 +348,7 @@ fn known_message_defects() {
             }
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} problem(s):\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert_no_problems(&problems);
 }
 
 /// `demand.frame_mix` (and `material_mix`) shares are finite each, but their sum can overflow
@@ -384,4 +369,14 @@ fn overflowing_mix_shares_are_bad_input_not_a_panic() {
         text(&out.stderr)
     );
     assert_exit(&out, 2, "run huge_mix.toml");
+}
+
+#[track_caller]
+fn assert_no_problems(problems: &[String]) {
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
