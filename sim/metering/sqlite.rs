@@ -15,7 +15,7 @@
 
 use super::seen::SeenSet;
 use super::*;
-use crate::event::EventBody;
+use crate::event::{EventBody, Frame, Material};
 use rusqlite::{params, Connection, OptionalExtension, Statement};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -119,6 +119,52 @@ impl SqliteEngine {
             params![start, end, TYPE_MOUNTING, TYPE_TRACE_ONLY],
             usage_row,
         )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every stored event of one machine, in sequence order, exactly as it was accepted.
+    /// The logs keep each CloudEvents attribute as a column (source, id's sequence, time,
+    /// subject, type, data), so `event::wire::to_cloudevent` rebuilds the original event.
+    pub fn stored_events_of(
+        &mut self,
+        machine: MachineId,
+    ) -> Result<Vec<UsageEvent>, MeteringError> {
+        self.write_buffer()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, time, subject, type, attrs, NULL, NULL, NULL FROM events WHERE source = ?1
+             UNION ALL
+             SELECT seq, time, subject, 0, 0, total_cycles, mountings, trace_only FROM readings WHERE source = ?1
+             ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![machine.0], |r| {
+            let kind: i64 = r.get(3)?;
+            let attrs: i64 = r.get(4)?;
+            let counter = |i: usize| {
+                r.get::<_, Option<i64>>(i)
+                    .map(|v| v.unwrap_or_default() as u64)
+            };
+            Ok(UsageEvent {
+                machine,
+                seq: r.get::<_, i64>(0)? as u64,
+                time: r.get(1)?,
+                shop: ShopId(r.get::<_, i64>(2)? as u32),
+                body: match kind {
+                    TYPE_MOUNTING => EventBody::Mounting {
+                        frame: Frame::from_index((attrs & 0xf) as usize),
+                        material: Material::from_index(((attrs >> 4) & 0xf) as usize),
+                        remake: (attrs >> 8) & 1 == 1,
+                    },
+                    TYPE_TRACE_ONLY => EventBody::TraceOnly {
+                        frame: Frame::from_index((attrs & 0xf) as usize),
+                    },
+                    _ => EventBody::Counter {
+                        total_cycles: counter(5)?,
+                        mountings: counter(6)?,
+                        trace_only: counter(7)?,
+                    },
+                },
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -593,7 +639,6 @@ fn load_seen(conn: &Connection, machines: usize) -> Result<Vec<SeenSet>, Meterin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Frame, Material};
 
     fn mounting(machine: u32, seq: u64, shop: u32) -> UsageEvent {
         UsageEvent {
@@ -642,6 +687,41 @@ mod tests {
         let mut e = SqliteEngine::open(&dir.path().join("m.sqlite")).unwrap();
         let r = e.ingest(&[mounting(0, 1, 0), mounting(0, 2, 0)]).unwrap();
         assert_eq!((r.accepted, r.duplicates), (1, 1));
+    }
+
+    #[test]
+    fn stored_events_read_back_exactly_as_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = engine(dir.path());
+        let sent = vec![
+            mounting(0, 1, 0),
+            UsageEvent {
+                body: EventBody::Mounting {
+                    frame: Frame::Drilled,
+                    material: Material::Mineral,
+                    remake: true,
+                },
+                ..mounting(0, 2, 0)
+            },
+            UsageEvent {
+                body: EventBody::TraceOnly {
+                    frame: Frame::Grooved,
+                },
+                ..mounting(0, 3, 0)
+            },
+            UsageEvent {
+                body: EventBody::Counter {
+                    total_cycles: 3,
+                    mountings: 2,
+                    trace_only: 1,
+                },
+                time: 1_704_216_600,
+                ..mounting(0, 4, 0)
+            },
+        ];
+        e.ingest(&sent).unwrap();
+        e.commit().unwrap();
+        assert_eq!(e.stored_events_of(MachineId(0)).unwrap(), sent);
     }
 
     #[test]
