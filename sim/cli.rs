@@ -2,7 +2,9 @@
 //! documented exit codes (`exit`).
 
 use crate::exit;
-use crate::run::{run, RunOptions};
+use crate::http::client::{HttpEngine, HttpOptions};
+use crate::http::server::{serve, ServerConfig};
+use crate::run::{run, run_with_engine, RunOptions};
 use crate::scenario;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -34,6 +36,51 @@ pub enum Command {
         /// Print nothing but errors; no progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Send the events over HTTP to this metering endpoint (e.g. a `fleetsim serve`)
+        /// instead of the embedded engine, and read usage back from it to reconcile.
+        #[arg(long, value_name = "URL")]
+        target: Option<String>,
+        /// Admin token of the target, to bind the scenario's machines to their shops.
+        #[arg(
+            long,
+            env = "FLEETSIM_ADMIN_TOKEN",
+            hide_env_values = true,
+            value_name = "TOKEN"
+        )]
+        admin_token: Option<String>,
+        /// Extra header for every request to the target, e.g. 'Authorization: Bearer KEY'.
+        #[arg(long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+        headers: Vec<(String, String)>,
+        /// Events per HTTP request to the target.
+        #[arg(long, default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch_size: u32,
+    },
+    /// Serve the metering engine over HTTP (CloudEvents in, usage out).
+    Serve {
+        /// Address to listen on (loopback by default; port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// The SQLite store (created if missing).
+        #[arg(
+            long,
+            default_value = "reports/server/metering.sqlite",
+            value_name = "PATH"
+        )]
+        db: PathBuf,
+        /// Token that lets a caller provision machines (POST /v1/admin/machines).
+        #[arg(
+            long,
+            env = "FLEETSIM_ADMIN_TOKEN",
+            hide_env_values = true,
+            value_name = "TOKEN"
+        )]
+        admin_token: Option<String>,
+        /// Largest request body accepted (bytes); larger ones get 413.
+        #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]
+        max_body_bytes: usize,
+        /// Most events in one batch; more get 413.
+        #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_BATCH_EVENTS, value_name = "N")]
+        max_batch: usize,
     },
     /// Validate scenario files without running them.
     Check {
@@ -63,8 +110,18 @@ pub fn main() -> i32 {
             seed,
             threads,
             quiet,
+            target,
+            admin_token,
+            headers,
+            batch_size,
         } => {
             let threads = threads.map(usize::from).unwrap_or_else(default_threads);
+            let target = target.map(|url| HttpOptions {
+                admin_token,
+                headers,
+                batch_size: batch_size as usize,
+                ..HttpOptions::new(&url)
+            });
             run_command(
                 &scenario,
                 &RunOptions {
@@ -73,13 +130,27 @@ pub fn main() -> i32 {
                     threads,
                     quiet,
                 },
+                target,
             )
         }
+        Command::Serve {
+            addr,
+            db,
+            admin_token,
+            max_body_bytes,
+            max_batch,
+        } => serve_command(ServerConfig {
+            addr,
+            db,
+            admin_token,
+            max_body_bytes,
+            max_batch_events: max_batch,
+        }),
         Command::Check { files } => check_command(&files),
     }
 }
 
-fn run_command(path: &std::path::Path, opts: &RunOptions) -> i32 {
+fn run_command(path: &std::path::Path, opts: &RunOptions, target: Option<HttpOptions>) -> i32 {
     let scenario = match scenario::load(path) {
         Ok(s) => s,
         Err(e) => {
@@ -87,7 +158,11 @@ fn run_command(path: &std::path::Path, opts: &RunOptions) -> i32 {
             return exit::BAD_INPUT;
         }
     };
-    let result = match run(scenario, opts) {
+    let result = match target {
+        None => run(scenario, opts),
+        Some(http) => run_with_engine(scenario, opts, Box::new(HttpEngine::new(http))),
+    };
+    let result = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -129,6 +204,56 @@ fn run_command(path: &std::path::Path, opts: &RunOptions) -> i32 {
         );
     }
     exit::OK
+}
+
+fn serve_command(config: ServerConfig) -> i32 {
+    if let Some(dir) = config.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: {}: {e}", dir.display());
+            return exit::RUNTIME;
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::RUNTIME;
+        }
+    };
+    let db = config.db.clone();
+    let ready = move |addr: std::net::SocketAddr| {
+        println!("listening on http://{addr} (store {})", db.display());
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    };
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match runtime.block_on(serve(config, ready, shutdown)) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::RUNTIME
+        }
+    }
+}
+
+/// `'Name: value'` → (`Name`, `value`).
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not 'NAME: VALUE'"))?;
+    let name = name.trim();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!("{name:?} is not a header name"));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
 }
 
 fn check_command(files: &[PathBuf]) -> i32 {

@@ -16,6 +16,28 @@ pub struct MachineId(pub u32);
 )]
 pub struct ShopId(pub u32);
 
+impl MachineId {
+    /// Parses `M000042` (any number of digits).
+    pub fn parse(text: &str) -> Option<MachineId> {
+        parse_tagged(text, 'M').map(MachineId)
+    }
+}
+
+impl ShopId {
+    /// Parses `S000042` (any number of digits).
+    pub fn parse(text: &str) -> Option<ShopId> {
+        parse_tagged(text, 'S').map(ShopId)
+    }
+}
+
+fn parse_tagged(text: &str, tag: char) -> Option<u32> {
+    let digits = text.strip_prefix(tag)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 impl std::fmt::Display for MachineId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "M{:06}", self.0)
@@ -225,16 +247,14 @@ pub mod wire {
         let machine = c
             .source
             .strip_prefix(SOURCE_PREFIX)
-            .and_then(|m| parse_tagged(m, 'M'))
-            .map(MachineId)
+            .and_then(MachineId::parse)
             .ok_or_else(|| WireError::Source(c.source.clone()))?;
         let seq =
             c.id.strip_prefix(&format!("{machine}-"))
                 .and_then(|s| s.parse::<u64>().ok())
                 .ok_or_else(|| WireError::Id(c.id.clone()))?;
-        let shop = parse_tagged(&c.subject, 'S')
-            .map(ShopId)
-            .ok_or_else(|| WireError::Subject(c.subject.clone()))?;
+        let shop =
+            ShopId::parse(&c.subject).ok_or_else(|| WireError::Subject(c.subject.clone()))?;
         let time = DateTime::parse_from_rfc3339(&c.time)
             .map_err(|_| WireError::Time(c.time.clone()))?
             .timestamp();
@@ -272,14 +292,6 @@ pub mod wire {
             shop,
             body,
         })
-    }
-
-    fn parse_tagged(text: &str, tag: char) -> Option<u32> {
-        let digits = text.strip_prefix(tag)?;
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        digits.parse().ok()
     }
 
     #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod demand;
 pub mod event;
 pub mod exit;
 pub mod fleet;
+pub mod http;
 pub mod metering;
 pub mod money;
 pub mod reconcile;

@@ -117,6 +117,9 @@ pub enum MeteringError {
     Store(#[from] rusqlite::Error),
     #[error("metering store at {path}: {message}")]
     Open { path: String, message: String },
+    /// The engine is remote and did not answer as it should (after retries).
+    #[error("metering engine at {url}: {message}")]
+    Remote { url: String, message: String },
 }
 
 /// The engine as the simulator (and the HTTP server) sees it.

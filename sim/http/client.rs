@@ -1,0 +1,240 @@
+//! Drives a metering engine over HTTP: `HttpEngine` implements `MeteringEngine`, so a run
+//! against a server (`fleetsim run --target URL`) goes through the same pipeline and the same
+//! reconciliation as the embedded engine.
+//!
+//! Events are sent as CloudEvents batches. A failed request (network error, 5xx, 429) is
+//! retried with the *same* events — same ids — so an idempotent server counts each once; a
+//! 4xx other than 429 is final. Every acknowledged batch is durable on a fleetsim server, so
+//! `commit` has nothing left to do.
+
+use super::server::{Binding, MachinesBody, UsageBody};
+use super::CLOUDEVENTS_BATCH_JSON;
+use crate::event::wire::to_cloudevent;
+use crate::event::{MachineId, ShopId, UsageEvent};
+use crate::metering::{IngestReceipt, MeteringEngine, MeteringError, Period, UsageRow};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    /// Events per request.
+    pub batch_size: usize,
+    /// Attempts per request, the first included.
+    pub attempts: u32,
+    /// Admin token for provisioning (our server); `None` skips provisioning.
+    pub admin_token: Option<String>,
+    /// Static headers for every request (a foreign endpoint's credentials).
+    pub headers: Vec<(String, String)>,
+}
+
+impl HttpOptions {
+    pub fn new(url: &str) -> HttpOptions {
+        HttpOptions {
+            url: url.trim_end_matches('/').to_string(),
+            batch_size: 500,
+            attempts: 6,
+            admin_token: None,
+            headers: Vec::new(),
+        }
+    }
+}
+
+pub struct HttpEngine {
+    options: HttpOptions,
+    agent: ureq::Agent,
+    totals: IngestReceipt,
+}
+
+#[derive(serde::Deserialize)]
+struct ReceiptBody {
+    accepted: u64,
+    duplicates: u64,
+    rejected: RejectedBody,
+}
+
+#[derive(serde::Deserialize)]
+struct RejectedBody {
+    unknown_machine: u64,
+    wrong_shop: u64,
+}
+
+/// Why a request failed, and whether trying again can help.
+enum Failure {
+    Retry(String),
+    Final(String),
+}
+
+impl HttpEngine {
+    pub fn new(options: HttpOptions) -> HttpEngine {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        HttpEngine {
+            options,
+            agent,
+            totals: IngestReceipt::default(),
+        }
+    }
+
+    fn error(&self, message: String) -> MeteringError {
+        MeteringError::Remote {
+            url: self.options.url.clone(),
+            message,
+        }
+    }
+
+    /// Sends a request built by `send` until it succeeds, fails for good, or attempts run out.
+    fn with_retries(
+        &self,
+        what: &str,
+        send: impl Fn() -> Result<String, Failure>,
+    ) -> Result<String, MeteringError> {
+        let mut last = String::new();
+        for attempt in 0..self.options.attempts.max(1) {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(50 << attempt.min(6)));
+            }
+            match send() {
+                Ok(body) => return Ok(body),
+                Err(Failure::Final(message)) => {
+                    return Err(self.error(format!("{what}: {message}")))
+                }
+                Err(Failure::Retry(message)) => last = message,
+            }
+        }
+        Err(self.error(format!(
+            "{what}: gave up after {} attempts: {last}",
+            self.options.attempts
+        )))
+    }
+
+    fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+        bearer: Option<&str>,
+    ) -> Result<String, Failure> {
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.options.url))
+            .header("Content-Type", content_type);
+        for (name, value) in &self.options.headers {
+            request = request.header(name, value);
+        }
+        if let Some(token) = bearer {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        answer(request.send(body))
+    }
+
+    fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<String, Failure> {
+        let mut request = self.agent.get(format!("{}{path}", self.options.url));
+        for (name, value) in &self.options.headers {
+            request = request.header(name, value);
+        }
+        for (k, v) in query {
+            request = request.query(*k, *v);
+        }
+        answer(request.call())
+    }
+
+    fn send_batch(&self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
+        let batch: Vec<_> = events.iter().map(to_cloudevent).collect();
+        let body = serde_json::to_vec(&batch).map_err(|e| self.error(e.to_string()))?;
+        let text = self.with_retries("POST /v1/events", || {
+            self.post("/v1/events", CLOUDEVENTS_BATCH_JSON, &body, None)
+        })?;
+        if text.trim().is_empty() {
+            // A foreign endpoint that answers 2xx with no receipt: take it as accepted.
+            return Ok(IngestReceipt {
+                accepted: events.len() as u64,
+                ..IngestReceipt::default()
+            });
+        }
+        let r: ReceiptBody = serde_json::from_str(&text)
+            .map_err(|e| self.error(format!("unexpected receipt {text:?}: {e}")))?;
+        Ok(IngestReceipt {
+            accepted: r.accepted,
+            duplicates: r.duplicates,
+            rejected_unknown_machine: r.rejected.unknown_machine,
+            rejected_wrong_shop: r.rejected.wrong_shop,
+        })
+    }
+}
+
+fn answer(
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<String, Failure> {
+    let mut response = result.map_err(|e| Failure::Retry(e.to_string()))?;
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    match status {
+        200..=299 => Ok(body),
+        429 | 500..=599 => Err(Failure::Retry(format!("HTTP {status}: {body}"))),
+        _ => Err(Failure::Final(format!("HTTP {status}: {body}"))),
+    }
+}
+
+impl MeteringEngine for HttpEngine {
+    fn provision(&mut self, machines: &[(MachineId, ShopId)]) -> Result<(), MeteringError> {
+        let Some(token) = self.options.admin_token.clone() else {
+            return Ok(());
+        };
+        let body = MachinesBody {
+            machines: machines
+                .iter()
+                .map(|(m, s)| Binding {
+                    machine: m.to_string(),
+                    shop: s.to_string(),
+                })
+                .collect(),
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| self.error(e.to_string()))?;
+        self.with_retries("POST /v1/admin/machines", || {
+            self.post(
+                "/v1/admin/machines",
+                "application/json",
+                &body,
+                Some(&token),
+            )
+        })?;
+        Ok(())
+    }
+
+    fn ingest(&mut self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
+        let mut receipt = IngestReceipt::default();
+        for chunk in events.chunks(self.options.batch_size.max(1)) {
+            receipt.add(&self.send_batch(chunk)?);
+        }
+        self.totals.add(&receipt);
+        Ok(receipt)
+    }
+
+    fn commit(&mut self) -> Result<(), MeteringError> {
+        Ok(())
+    }
+
+    fn usage(&mut self, period: Period) -> Result<Vec<UsageRow>, MeteringError> {
+        let label = period.to_string();
+        let text = self.with_retries("GET /v1/usage", || {
+            self.get("/v1/usage", &[("period", &label)])
+        })?;
+        let body: UsageBody = serde_json::from_str(&text)
+            .map_err(|e| self.error(format!("unexpected usage answer: {e}")))?;
+        body.shops
+            .iter()
+            .map(|r| {
+                r.to_row()
+                    .ok_or_else(|| self.error(format!("bad shop id {:?}", r.shop)))
+            })
+            .collect()
+    }
+
+    fn receipt_totals(&self) -> IngestReceipt {
+        self.totals
+    }
+}

@@ -1,0 +1,17 @@
+//! HTTP: the metering engine served over HTTP (`server`), and the simulator's way of driving
+//! an engine over HTTP (`client`). **Invariant:** this is the only module that knows HTTP; it
+//! turns the CloudEvents JSON of `event::wire` into typed events and calls the same
+//! `MeteringEngine` interface the simulator uses in-process.
+
+pub mod client;
+mod metrics;
+mod problem;
+pub mod server;
+mod writer;
+
+/// Media types accepted on `POST /v1/events`.
+pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
+pub const CLOUDEVENTS_BATCH_JSON: &str = "application/cloudevents-batch+json";
+
+/// The header carrying the administrator's token (also accepted as `Authorization: Bearer`).
+pub const ADMIN_TOKEN_ENV: &str = "FLEETSIM_ADMIN_TOKEN";

@@ -1,0 +1,464 @@
+//! `fleetsim serve`: the embedded metering engine behind HTTP.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/events` | CloudEvents, one (`application/cloudevents+json`) or a batch (`application/cloudevents-batch+json`); 200 after commit with the receipt |
+//! | `GET /v1/usage?period=YYYY-MM[&shop=S…]` | metered usage per shop |
+//! | `POST /v1/admin/machines` | bind machines to shops (admin token) |
+//! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
+//!
+//! Duplicates: a request whose events were already stored still gets 200 — ingestion is
+//! idempotent, so a retry must succeed — and its receipt counts them as `duplicates`.
+
+use super::metrics::{Metrics, Refusal};
+use super::problem::Problem;
+use super::writer::Writer;
+use super::{CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON};
+use crate::event::wire::{from_cloudevent, CloudEvent};
+use crate::event::{MachineId, ShopId, UsageEvent};
+use crate::metering::sqlite::SqliteEngine;
+use crate::metering::{IngestReceipt, MeteringError, Period, UsageRow};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    /// Required for `/v1/admin/…`; without it provisioning is disabled.
+    pub admin_token: Option<String>,
+    pub max_body_bytes: usize,
+    pub max_batch_events: usize,
+}
+
+impl ServerConfig {
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
+    pub const DEFAULT_MAX_BATCH_EVENTS: usize = 10_000;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] MeteringError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct App {
+    writer: Writer,
+    metrics: Metrics,
+    admin_token: Option<String>,
+    max_batch_events: usize,
+}
+
+/// Serves until `shutdown` resolves; calls `ready` with the bound address (port 0 picks one).
+pub async fn serve(
+    config: ServerConfig,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let engine = SqliteEngine::open(&config.db)?;
+    let (writer, store_thread) = Writer::spawn(Box::new(engine));
+    let app = Arc::new(App {
+        writer,
+        metrics: Metrics::default(),
+        admin_token: config.admin_token.clone(),
+        max_batch_events: config.max_batch_events,
+    });
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    ready(listener.local_addr()?);
+    axum::serve(listener, router(app, config.max_body_bytes))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    // The router (and with it every Writer) is gone: the store thread commits and ends.
+    let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
+    Ok(())
+}
+
+fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/events", post(post_events))
+        .route("/v1/usage", get(get_usage))
+        .route("/v1/admin/machines", post(post_machines))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(get_metrics))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(app)
+}
+
+#[derive(Serialize)]
+struct ReceiptBody {
+    accepted: u64,
+    duplicates: u64,
+    rejected: RejectedBody,
+}
+
+#[derive(Serialize)]
+struct RejectedBody {
+    unknown_machine: u64,
+    wrong_shop: u64,
+}
+
+impl From<IngestReceipt> for ReceiptBody {
+    fn from(r: IngestReceipt) -> Self {
+        ReceiptBody {
+            accepted: r.accepted,
+            duplicates: r.duplicates,
+            rejected: RejectedBody {
+                unknown_machine: r.rejected_unknown_machine,
+                wrong_shop: r.rejected_wrong_shop,
+            },
+        }
+    }
+}
+
+async fn post_events(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let events = match read_events(&headers, body, app.max_batch_events) {
+        Ok(events) => events,
+        Err(problem) => {
+            app.metrics.refused(if problem.status() == 413 {
+                Refusal::TooLarge
+            } else {
+                Refusal::Malformed
+            });
+            return problem.into_response();
+        }
+    };
+    match app.writer.ingest(events).await {
+        Ok(receipt) => {
+            app.metrics
+                .ingested(&receipt, started.elapsed().as_micros() as u64);
+            Json(ReceiptBody::from(receipt)).into_response()
+        }
+        Err(e) => Problem::unavailable(e).into_response(),
+    }
+}
+
+fn read_events(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    max_batch: usize,
+) -> Result<Vec<UsageEvent>, Problem> {
+    check_media_type(headers)?;
+    let bytes = body.map_err(|rejection| {
+        let status = rejection.status();
+        let detail = format!(
+            "{}: the limit is set with --max-body-bytes",
+            rejection.body_text()
+        );
+        Problem::new(
+            status,
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "Payload too large"
+            } else {
+                "Bad request"
+            },
+            detail,
+        )
+    })?;
+    let raw = parse_cloudevents(&bytes)?;
+    if raw.len() > max_batch {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Batch too large",
+            format!(
+                "the batch has {} events; at most {max_batch} per request",
+                raw.len()
+            ),
+        ));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            from_cloudevent(c)
+                .map_err(|e| Problem::bad_request(format!("event {i}: {e}")).at_index(i))
+        })
+        .collect()
+}
+
+fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = media.split(';').next().unwrap_or("").trim();
+    if [CLOUDEVENTS_JSON, CLOUDEVENTS_BATCH_JSON, "application/json"].contains(&media) {
+        return Ok(());
+    }
+    Err(Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Unsupported media type",
+        format!("Content-Type {media:?}: send {CLOUDEVENTS_JSON} (one event) or {CLOUDEVENTS_BATCH_JSON} (a JSON array)"),
+    ))
+}
+
+/// One event (a JSON object) or a batch (a JSON array). The fast path parses typed events
+/// directly; on failure the slow path finds the first offending event's index.
+fn parse_cloudevents(bytes: &[u8]) -> Result<Vec<CloudEvent>, Problem> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    match first {
+        Some(b'[') => {
+            serde_json::from_slice::<Vec<CloudEvent>>(bytes).or_else(|_| locate_bad_event(bytes))
+        }
+        Some(b'{') => serde_json::from_slice::<CloudEvent>(bytes)
+            .map(|e| vec![e])
+            .map_err(|e| Problem::bad_request(format!("not a CloudEvent: {e}")).at_index(0)),
+        _ => Err(Problem::bad_request(
+            "the body must be a CloudEvent (JSON object) or a batch (JSON array)",
+        )),
+    }
+}
+
+fn locate_bad_event(bytes: &[u8]) -> Result<Vec<CloudEvent>, Problem> {
+    let values: Vec<serde_json::Value> = serde_json::from_slice(bytes)
+        .map_err(|e| Problem::bad_request(format!("not JSON: {e}")))?;
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::from_value::<CloudEvent>(v).map_err(|e| {
+                Problem::bad_request(format!("event {i} is not a CloudEvent: {e}")).at_index(i)
+            })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct UsageQuery {
+    period: String,
+    shop: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub struct UsageBody {
+    pub period: String,
+    pub shops: Vec<UsageRowBody>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub struct UsageRowBody {
+    pub shop: String,
+    pub billable_mountings: u64,
+    pub trace_only: u64,
+    pub remakes: u64,
+    pub counter_reads: u64,
+}
+
+impl UsageRowBody {
+    pub fn from_row(r: &UsageRow) -> UsageRowBody {
+        UsageRowBody {
+            shop: r.shop.to_string(),
+            billable_mountings: r.billable_mountings,
+            trace_only: r.trace_only,
+            remakes: r.remakes,
+            counter_reads: r.counter_reads,
+        }
+    }
+
+    pub fn to_row(&self) -> Option<UsageRow> {
+        Some(UsageRow {
+            shop: ShopId::parse(&self.shop)?,
+            billable_mountings: self.billable_mountings,
+            trace_only: self.trace_only,
+            remakes: self.remakes,
+            counter_reads: self.counter_reads,
+        })
+    }
+}
+
+async fn get_usage(
+    State(app): State<Arc<App>>,
+    query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = query else {
+        return Problem::bad_request(
+            "query parameters: period=YYYY-MM (required), shop=S000042 (optional)",
+        )
+        .into_response();
+    };
+    let Some(period) = parse_period(&q.period) else {
+        return Problem::bad_request(format!("period {:?} is not YYYY-MM", q.period))
+            .into_response();
+    };
+    let shop = match q.shop.as_deref().map(|s| ShopId::parse(s).ok_or(s)) {
+        None => None,
+        Some(Ok(shop)) => Some(shop),
+        Some(Err(s)) => {
+            return Problem::bad_request(format!("shop {s:?} is not a shop id such as S000042"))
+                .into_response()
+        }
+    };
+    match app.writer.usage(period).await {
+        Ok(rows) => Json(UsageBody {
+            period: period.to_string(),
+            shops: rows
+                .iter()
+                .filter(|r| shop.is_none_or(|s| s == r.shop))
+                .map(UsageRowBody::from_row)
+                .collect(),
+        })
+        .into_response(),
+        Err(e) => Problem::unavailable(e).into_response(),
+    }
+}
+
+fn parse_period(text: &str) -> Option<Period> {
+    let (year, month) = text.split_once('-')?;
+    let (year, month) = (year.parse().ok()?, month.parse().ok()?);
+    ((1..=12).contains(&month) && text.len() == 7).then_some(Period { year, month })
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct MachinesBody {
+    pub machines: Vec<Binding>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Binding {
+    pub machine: String,
+    pub shop: String,
+}
+
+async fn post_machines(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Json<MachinesBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(problem) = check_admin(&app, &headers) {
+        app.metrics.refused(Refusal::Unauthorized);
+        return problem.into_response();
+    }
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => {
+            return Problem::bad_request(format!(
+                "{e}: send {{\"machines\":[{{\"machine\":\"M000001\",\"shop\":\"S000001\"}}]}}"
+            ))
+            .into_response()
+        }
+    };
+    let mut machines = Vec::with_capacity(body.machines.len());
+    for (i, b) in body.machines.iter().enumerate() {
+        match (MachineId::parse(&b.machine), ShopId::parse(&b.shop)) {
+            (Some(m), Some(s)) => machines.push((m, s)),
+            _ => {
+                return Problem::bad_request(format!(
+                    "machine {i}: {:?} / {:?} are not ids like M000001 / S000001",
+                    b.machine, b.shop
+                ))
+                .at_index(i)
+                .into_response()
+            }
+        }
+    }
+    match app.writer.provision(machines).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => Problem::unavailable(e).into_response(),
+    }
+}
+
+fn check_admin(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
+    let Some(expected) = &app.admin_token else {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "Provisioning disabled",
+            "start the server with --admin-token (or FLEETSIM_ADMIN_TOKEN)",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "send Authorization: Bearer <admin token>",
+        ));
+    }
+    Ok(())
+}
+
+/// Compares secrets without an early exit, so timing does not reveal a matching prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn get_metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_parse_strictly() {
+        assert_eq!(
+            parse_period("2024-01"),
+            Some(Period {
+                year: 2024,
+                month: 1
+            })
+        );
+        assert_eq!(parse_period("2024-13"), None);
+        assert_eq!(parse_period("2024-1"), None);
+        assert_eq!(parse_period("24-01"), None);
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn a_bad_event_in_a_batch_is_located() {
+        let good = serde_json::to_value(crate::event::wire::to_cloudevent(&UsageEvent {
+            machine: MachineId(1),
+            seq: 1,
+            time: 1_704_186_000,
+            shop: ShopId(1),
+            body: crate::event::EventBody::TraceOnly {
+                frame: crate::event::Frame::FullRim,
+            },
+        }))
+        .unwrap();
+        let body = serde_json::to_vec(&serde_json::json!([good, good, {"id": "x"}])).unwrap();
+        let err = parse_cloudevents(&body).unwrap_err();
+        assert_eq!(err.status(), 400);
+        let rendered = serde_json::to_value(&err).unwrap();
+        assert_eq!(rendered["index"], 2);
+    }
+}

@@ -1,0 +1,135 @@
+//! The engine's own thread. Every operation reaches the engine as a message; ingestion is
+//! group-committed: all requests waiting when the thread wakes are ingested, then committed
+//! once, and only then acknowledged. An acknowledged event is durable.
+
+use crate::event::{MachineId, ShopId, UsageEvent};
+use crate::metering::{IngestReceipt, MeteringEngine, Period, UsageRow};
+use tokio::sync::{mpsc, oneshot};
+
+/// Requests per group commit at most (bounds the latency of the first one in the group).
+const MAX_GROUP: usize = 256;
+
+pub enum Op {
+    Ingest {
+        events: Vec<UsageEvent>,
+        reply: oneshot::Sender<Result<IngestReceipt, String>>,
+    },
+    Provision {
+        machines: Vec<(MachineId, ShopId)>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Usage {
+        period: Period,
+        reply: oneshot::Sender<Result<Vec<UsageRow>, String>>,
+    },
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Op>,
+}
+
+impl Writer {
+    /// Starts the engine thread; it stops when every `Writer` is dropped.
+    pub fn spawn(engine: Box<dyn MeteringEngine>) -> (Writer, std::thread::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
+        let join = std::thread::Builder::new()
+            .name("fleetsim-store".into())
+            .spawn(move || run(engine, rx))
+            .expect("spawning a thread");
+        (Writer { tx }, join)
+    }
+
+    pub async fn ingest(&self, events: Vec<UsageEvent>) -> Result<IngestReceipt, String> {
+        self.call(|reply| Op::Ingest { events, reply }).await
+    }
+
+    pub async fn provision(&self, machines: Vec<(MachineId, ShopId)>) -> Result<(), String> {
+        self.call(|reply| Op::Provision { machines, reply }).await
+    }
+
+    pub async fn usage(&self, period: Period) -> Result<Vec<UsageRow>, String> {
+        self.call(|reply| Op::Usage { period, reply }).await
+    }
+
+    async fn call<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Op,
+    ) -> Result<T, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(op(reply))
+            .await
+            .map_err(|_| "the store thread has stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the store thread has stopped".to_string())?
+    }
+}
+
+fn run(mut engine: Box<dyn MeteringEngine>, mut rx: mpsc::Receiver<Op>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(op) => group.push(op),
+                Err(_) => break,
+            }
+        }
+        process(engine.as_mut(), group);
+    }
+    let _ = engine.commit();
+}
+
+/// Ingests the group's events, commits once, then answers. Queries and provisioning are
+/// answered in order, after the ingestions before them are committed.
+fn process(engine: &mut dyn MeteringEngine, group: Vec<Op>) {
+    let mut waiting: Vec<(
+        oneshot::Sender<Result<IngestReceipt, String>>,
+        Result<IngestReceipt, String>,
+    )> = Vec::new();
+    for op in group {
+        match op {
+            Op::Ingest { events, reply } => {
+                let receipt = engine.ingest(&events).map_err(|e| e.to_string());
+                waiting.push((reply, receipt));
+            }
+            Op::Provision { machines, reply } => {
+                acknowledge(engine, &mut waiting);
+                let _ = reply.send(engine.provision(&machines).map_err(|e| e.to_string()));
+            }
+            Op::Usage { period, reply } => {
+                acknowledge(engine, &mut waiting);
+                let _ = reply.send(engine.usage(period).map_err(|e| e.to_string()));
+            }
+        }
+    }
+    acknowledge(engine, &mut waiting);
+}
+
+/// Commits, then answers every waiting ingestion. If any ingestion or the commit failed, the
+/// engine rolled the whole open transaction back, so every waiting request fails (its sender
+/// retries with the same ids; nothing was stored twice).
+fn acknowledge(
+    engine: &mut dyn MeteringEngine,
+    waiting: &mut Vec<(
+        oneshot::Sender<Result<IngestReceipt, String>>,
+        Result<IngestReceipt, String>,
+    )>,
+) {
+    if waiting.is_empty() {
+        return;
+    }
+    let failure = waiting.iter().find_map(|(_, r)| r.as_ref().err().cloned());
+    let committed = match failure {
+        Some(e) => Err(e),
+        None => engine.commit().map_err(|e| e.to_string()),
+    };
+    for (reply, receipt) in waiting.drain(..) {
+        let answer = match &committed {
+            Ok(()) => receipt,
+            Err(e) => Err(format!("not stored, retry with the same ids: {e}")),
+        };
+        let _ = reply.send(answer);
+    }
+}

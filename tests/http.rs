@@ -1,0 +1,367 @@
+//! The metering engine served over HTTP: the real `fleetsim serve` binary on a loopback port.
+//! Every load loop here is bounded in count.
+
+use fleetsim::event::wire::to_cloudevent;
+use fleetsim::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const TOKEN: &str = "test-admin-token";
+const BATCH: &str = "application/cloudevents-batch+json";
+
+/// A running `fleetsim serve`, killed (SIGKILL) when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(db: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsim"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .args(extra)
+            .env("FLEETSIM_ADMIN_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start fleetsim serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read banner");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_string();
+        Server { child, url }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn post(
+    url: &str,
+    content_type: &str,
+    body: &[u8],
+    bearer: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut request = agent().post(url).header("Content-Type", content_type);
+    if let Some(token) = bearer {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let mut response = request.send(body).expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn get(url: &str) -> (u16, serde_json::Value) {
+    let mut response = agent().get(url).call().expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn provision(server: &Server, machines: u32) {
+    let bindings: Vec<_> = (0..machines)
+        .map(|m| serde_json::json!({"machine": MachineId(m).to_string(), "shop": ShopId(m).to_string()}))
+        .collect();
+    let body = serde_json::to_vec(&serde_json::json!({ "machines": bindings })).unwrap();
+    let (status, _) = post(
+        &format!("{}/v1/admin/machines", server.url),
+        "application/json",
+        &body,
+        Some(TOKEN),
+    );
+    assert_eq!(status, 204);
+}
+
+/// `count` mountings of machine `m` (shop `m`) from sequence `first`, in March 2024.
+fn mountings(m: u32, first: u64, count: u64) -> Vec<UsageEvent> {
+    (first..first + count)
+        .map(|seq| UsageEvent {
+            machine: MachineId(m),
+            seq,
+            time: 1_709_287_200 + seq as i64,
+            shop: ShopId(m),
+            body: EventBody::Mounting {
+                frame: Frame::FullRim,
+                material: Material::Index150,
+                remake: false,
+            },
+        })
+        .collect()
+}
+
+fn batch_json(events: &[UsageEvent]) -> Vec<u8> {
+    serde_json::to_vec(&events.iter().map(to_cloudevent).collect::<Vec<_>>()).unwrap()
+}
+
+fn send(server: &Server, events: &[UsageEvent]) -> (u16, serde_json::Value) {
+    post(
+        &format!("{}/v1/events", server.url),
+        BATCH,
+        &batch_json(events),
+        None,
+    )
+}
+
+#[test]
+fn batches_are_ingested_and_duplicates_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("m.sqlite"), &[]);
+    provision(&server, 3);
+    let batch: Vec<_> = (0..3).flat_map(|m| mountings(m, 1, 40)).collect();
+    let (status, receipt) = send(&server, &batch);
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["accepted"], 120);
+    // A retry of the same batch, plus 10 new events: the retry is counted once.
+    let mut retry = batch.clone();
+    retry.extend(mountings(1, 41, 10));
+    let (status, receipt) = send(&server, &retry);
+    assert_eq!(status, 200);
+    assert_eq!(
+        (receipt["accepted"].as_u64(), receipt["duplicates"].as_u64()),
+        (Some(10), Some(120))
+    );
+    let (status, usage) = get(&format!("{}/v1/usage?period=2024-03", server.url));
+    assert_eq!(status, 200);
+    let counts: Vec<_> = usage["shops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["billable_mountings"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![40, 50, 40]);
+    let (_, one) = get(&format!(
+        "{}/v1/usage?period=2024-03&shop=S000001",
+        server.url
+    ));
+    assert_eq!(one["shops"].as_array().unwrap().len(), 1);
+    let metrics = agent()
+        .get(format!("{}/metrics", server.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("fleetsim_events_ingested_total 130"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("fleetsim_events_duplicate_total 120"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_single_structured_event_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("m.sqlite"), &[]);
+    provision(&server, 1);
+    let body = serde_json::to_vec(&to_cloudevent(&mountings(0, 1, 1)[0])).unwrap();
+    let (status, receipt) = post(
+        &format!("{}/v1/events", server.url),
+        "application/cloudevents+json",
+        &body,
+        None,
+    );
+    assert_eq!((status, receipt["accepted"].as_u64()), (200, Some(1)));
+}
+
+#[test]
+fn bad_requests_get_problem_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("m.sqlite"),
+        &["--max-body-bytes", "20000", "--max-batch", "50"],
+    );
+    provision(&server, 1);
+    let events_url = format!("{}/v1/events", server.url);
+
+    // 400, naming the offending event of a batch.
+    let mut batch: Vec<serde_json::Value> = mountings(0, 1, 3)
+        .iter()
+        .map(|e| serde_json::to_value(to_cloudevent(e)).unwrap())
+        .collect();
+    batch[2]["time"] = "yesterday".into();
+    let (status, problem) = post(
+        &events_url,
+        BATCH,
+        &serde_json::to_vec(&batch).unwrap(),
+        None,
+    );
+    assert_eq!(
+        (status, problem["index"].as_u64()),
+        (400, Some(2)),
+        "{problem}"
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("RFC 3339"),
+        "{problem}"
+    );
+    // Nothing of a refused batch is stored.
+    let (_, usage) = get(&format!("{}/v1/usage?period=2024-03", server.url));
+    assert_eq!(usage["shops"].as_array().unwrap().len(), 0);
+
+    // 400 for a body that is not JSON.
+    assert_eq!(post(&events_url, BATCH, b"[{", None).0, 400);
+    // 413 for a body over --max-body-bytes, and for a batch over --max-batch.
+    assert_eq!(
+        post(&events_url, BATCH, &batch_json(&mountings(0, 1, 200)), None).0,
+        413
+    );
+    let (status, problem) = post(&events_url, BATCH, &batch_json(&mountings(0, 1, 51)), None);
+    assert_eq!(status, 413, "{problem}");
+    // 415 for another media type.
+    assert_eq!(post(&events_url, "text/csv", b"a,b", None).0, 415);
+    // 401 without the admin token.
+    let (status, _) = post(
+        &format!("{}/v1/admin/machines", server.url),
+        "application/json",
+        b"{\"machines\":[]}",
+        Some("wrong"),
+    );
+    assert_eq!(status, 401);
+    // 400 for a bad usage query.
+    assert_eq!(get(&format!("{}/v1/usage?period=March", server.url)).0, 400);
+    // Problems are application/problem+json.
+    let response = agent()
+        .post(&events_url)
+        .header("Content-Type", "text/csv")
+        .send(&b"x"[..])
+        .unwrap();
+    assert_eq!(
+        response.headers().get("content-type").unwrap(),
+        "application/problem+json"
+    );
+}
+
+/// Kill -9 in the middle of ingestion, restart on the same store: every event whose batch was
+/// acknowledged is still there (re-sending it is reported as all duplicates).
+#[test]
+fn acknowledged_events_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.sqlite");
+    let machines = 20;
+    let batches: Vec<Vec<UsageEvent>> = (0..2_000u64)
+        .map(|b| {
+            (0..machines)
+                .flat_map(|m| mountings(m, b * 5 + 1, 5))
+                .collect()
+        })
+        .collect();
+    let mut server = Server::start(&db, &[]);
+    provision(&server, machines);
+
+    // A sender thread posts batches one after another and counts acknowledgements; the main
+    // thread kills the server once 20 have come back (bounded wait), mid-stream.
+    let acked = Arc::new(AtomicUsize::new(0));
+    let (url, to_send, counter) = (server.url.clone(), batches.clone(), acked.clone());
+    let sender = std::thread::spawn(move || {
+        for batch in &to_send {
+            match agent()
+                .post(format!("{url}/v1/events"))
+                .header("Content-Type", BATCH)
+                .send(&batch_json(batch)[..])
+            {
+                Ok(r) if r.status() == 200 => counter.fetch_add(1, Ordering::SeqCst),
+                _ => break,
+            };
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while acked.load(Ordering::SeqCst) < 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    server.kill();
+    sender.join().unwrap();
+    let acknowledged = acked.load(Ordering::SeqCst);
+    assert!(
+        acknowledged >= 20,
+        "only {acknowledged} batches acknowledged in 60 s"
+    );
+    assert!(
+        acknowledged < batches.len(),
+        "ingestion finished before the kill: nothing was tested"
+    );
+
+    let restarted = Server::start(&db, &[]);
+    for (i, batch) in batches[..acknowledged].iter().enumerate() {
+        let (status, receipt) = send(&restarted, batch);
+        assert_eq!(status, 200);
+        assert_eq!(
+            receipt["duplicates"].as_u64(),
+            Some(batch.len() as u64),
+            "acknowledged batch {i} lost events: {receipt}"
+        );
+    }
+}
+
+#[test]
+fn a_run_against_the_server_reconciles() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("m.sqlite"), &[]);
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "[scenario]\nname = \"http\"\nseed = 3\n[calendar]\nstart = \"2024-01-01\"\nmonths = 2\n\
+         [fleet]\nshops = 30\n[faults]\nduplicate_share = 0.05\n[output]\nhtml = false\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let status = Command::new(env!("CARGO_BIN_EXE_fleetsim"))
+        .args([
+            "run",
+            "--quiet",
+            "--batch-size",
+            "97",
+            "--target",
+            &server.url,
+            "--out",
+        ])
+        .arg(&out)
+        .arg(&scenario)
+        .env("FLEETSIM_ADMIN_TOKEN", TOKEN)
+        .status()
+        .unwrap();
+    assert!(status.success(), "run --target exited with {status}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["reconciliation"]["ok"], true);
+    assert!(summary["metered"]["duplicates"].as_u64().unwrap() > 0);
+    assert!(
+        !out.join("metering.sqlite").exists(),
+        "a run with --target uses no local store"
+    );
+}
