@@ -65,8 +65,11 @@ pub enum Frame {
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum Material {
+    #[serde(rename = "index_150")]
     Index150 = 0,
+    #[serde(rename = "index_160")]
     Index160 = 1,
+    #[serde(rename = "index_167")]
     Index167 = 2,
     Polycarbonate = 3,
     Mineral = 4,
@@ -350,6 +353,11 @@ pub mod wire {
             assert_eq!(v["subject"], "S000041");
             assert_eq!(v["data"]["billable"], true);
             assert_eq!(v["data"]["material"], "polycarbonate");
+            let json = serde_json::to_value(Material::Index167).unwrap();
+            assert_eq!(
+                json, "index_167",
+                "wire names match the scenario's material_mix keys"
+            );
         }
 
         #[test]

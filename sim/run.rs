@@ -241,7 +241,10 @@ fn bill(
     let mut usage = Vec::with_capacity(periods.len());
     let mut invoices = Vec::with_capacity(periods.len());
     for &period in periods {
-        let rows = engine.usage(period)?;
+        // A shared engine may meter other shops too: the run bills (and reconciles) its own.
+        // Usage misattributed to a foreign shop still shows, as usage missing from ours.
+        let mut rows = engine.usage(period)?;
+        rows.retain(|r| (r.shop.0 as usize) < book.per_mounting.len());
         invoices.push(rate_period(period, &rows, book)?);
         usage.push(rows);
     }

@@ -6,6 +6,7 @@
 
 pub mod seen;
 pub mod sqlite;
+pub mod vee;
 
 use crate::event::{MachineId, ShopId, UsageEvent};
 use chrono::{DateTime, Datelike};
