@@ -81,6 +81,9 @@ pub enum Command {
         /// Most events in one batch; more get 413.
         #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_BATCH_EVENTS, value_name = "N")]
         max_batch: usize,
+        /// Requests per second allowed to one API key (bursts up to a second's worth); 0: no limit.
+        #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_REQUESTS_PER_SECOND, value_name = "N")]
+        max_requests_per_second: u32,
     },
     /// Validate scenario files without running them.
     Check {
@@ -139,12 +142,14 @@ pub fn main() -> i32 {
             admin_token,
             max_body_bytes,
             max_batch,
+            max_requests_per_second,
         } => serve_command(ServerConfig {
             addr,
             db,
             admin_token,
             max_body_bytes,
             max_batch_events: max_batch,
+            max_requests_per_second,
         }),
         Command::Check { files } => check_command(&files),
     }

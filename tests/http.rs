@@ -81,8 +81,17 @@ fn post(
     )
 }
 
+/// GET with the admin token.
 fn get(url: &str) -> (u16, serde_json::Value) {
-    let mut response = agent().get(url).call().expect("request sent");
+    get_as(url, TOKEN)
+}
+
+fn get_as(url: &str, bearer: &str) -> (u16, serde_json::Value) {
+    let mut response = agent()
+        .get(url)
+        .header("Authorization", format!("Bearer {bearer}"))
+        .call()
+        .expect("request sent");
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().unwrap_or_default();
     (
@@ -92,9 +101,7 @@ fn get(url: &str) -> (u16, serde_json::Value) {
 }
 
 fn provision(server: &Server, machines: u32) {
-    let bindings: Vec<_> = (0..machines)
-        .map(|m| serde_json::json!({"machine": MachineId(m).to_string(), "shop": ShopId(m).to_string()}))
-        .collect();
+    let bindings: Vec<_> = (0..machines).map(|m| serde_json::json!({"machine": MachineId(m).to_string(), "shop": ShopId(m).to_string()})).collect();
     let body = serde_json::to_vec(&serde_json::json!({ "machines": bindings })).unwrap();
     let (status, _) = post(
         &format!("{}/v1/admin/machines", server.url),
@@ -126,13 +133,29 @@ fn batch_json(events: &[UsageEvent]) -> Vec<u8> {
     serde_json::to_vec(&events.iter().map(to_cloudevent).collect::<Vec<_>>()).unwrap()
 }
 
+/// POST events with the admin token (which may write every tenant's machines).
 fn send(server: &Server, events: &[UsageEvent]) -> (u16, serde_json::Value) {
+    send_as(server, events, TOKEN)
+}
+
+fn send_as(server: &Server, events: &[UsageEvent], bearer: &str) -> (u16, serde_json::Value) {
     post(
         &format!("{}/v1/events", server.url),
         BATCH,
         &batch_json(events),
-        None,
+        Some(bearer),
     )
+}
+
+fn mint_key(server: &Server, tenant: &str) -> String {
+    let (status, body) = post(
+        &format!("{}/v1/admin/tenants/{tenant}/keys", server.url),
+        "application/json",
+        b"{}",
+        Some(TOKEN),
+    );
+    assert_eq!(status, 201, "{body}");
+    body["key"].as_str().expect("a key").to_string()
 }
 
 #[test]
@@ -194,7 +217,7 @@ fn a_single_structured_event_is_accepted() {
         &format!("{}/v1/events", server.url),
         "application/cloudevents+json",
         &body,
-        None,
+        Some(TOKEN),
     );
     assert_eq!((status, receipt["accepted"].as_u64()), (200, Some(1)));
 }
@@ -219,7 +242,7 @@ fn bad_requests_get_problem_answers() {
         &events_url,
         BATCH,
         &serde_json::to_vec(&batch).unwrap(),
-        None,
+        Some(TOKEN),
     );
     assert_eq!(
         (status, problem["index"].as_u64()),
@@ -235,16 +258,27 @@ fn bad_requests_get_problem_answers() {
     assert_eq!(usage["shops"].as_array().unwrap().len(), 0);
 
     // 400 for a body that is not JSON.
-    assert_eq!(post(&events_url, BATCH, b"[{", None).0, 400);
+    assert_eq!(post(&events_url, BATCH, b"[{", Some(TOKEN)).0, 400);
     // 413 for a body over --max-body-bytes, and for a batch over --max-batch.
     assert_eq!(
-        post(&events_url, BATCH, &batch_json(&mountings(0, 1, 200)), None).0,
+        post(
+            &events_url,
+            BATCH,
+            &batch_json(&mountings(0, 1, 200)),
+            Some(TOKEN)
+        )
+        .0,
         413
     );
-    let (status, problem) = post(&events_url, BATCH, &batch_json(&mountings(0, 1, 51)), None);
+    let (status, problem) = post(
+        &events_url,
+        BATCH,
+        &batch_json(&mountings(0, 1, 51)),
+        Some(TOKEN),
+    );
     assert_eq!(status, 413, "{problem}");
     // 415 for another media type.
-    assert_eq!(post(&events_url, "text/csv", b"a,b", None).0, 415);
+    assert_eq!(post(&events_url, "text/csv", b"a,b", Some(TOKEN)).0, 415);
     // 401 without the admin token.
     let (status, _) = post(
         &format!("{}/v1/admin/machines", server.url),
@@ -259,6 +293,7 @@ fn bad_requests_get_problem_answers() {
     let response = agent()
         .post(&events_url)
         .header("Content-Type", "text/csv")
+        .header("Authorization", format!("Bearer {TOKEN}"))
         .send(&b"x"[..])
         .unwrap();
     assert_eq!(
@@ -293,6 +328,7 @@ fn acknowledged_events_survive_kill_9() {
             match agent()
                 .post(format!("{url}/v1/events"))
                 .header("Content-Type", BATCH)
+                .header("Authorization", format!("Bearer {TOKEN}"))
                 .send(&batch_json(batch)[..])
             {
                 Ok(r) if r.status() == 200 => counter.fetch_add(1, Ordering::SeqCst),
@@ -363,5 +399,109 @@ fn a_run_against_the_server_reconciles() {
     assert!(
         !out.join("metering.sqlite").exists(),
         "a run with --target uses no local store"
+    );
+}
+
+#[test]
+fn a_tenant_key_reaches_only_its_own_machines_and_shops() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("m.sqlite"), &[]);
+    provision(&server, 2); // M000000 → S000000, M000001 → S000001; each shop its own tenant
+    let (shop_a, shop_b) = (mint_key(&server, "S000000"), mint_key(&server, "S000001"));
+
+    let (status, receipt) = send_as(&server, &mountings(0, 1, 5), &shop_a);
+    assert_eq!(
+        (status, receipt["accepted"].as_u64()),
+        (200, Some(5)),
+        "{receipt}"
+    );
+
+    // Shop A's key with one of shop B's events in the batch: 403 naming it, nothing stored.
+    let mut mixed = mountings(0, 6, 3);
+    mixed.extend(mountings(1, 1, 1));
+    let (status, problem) = send_as(&server, &mixed, &shop_a);
+    assert_eq!(
+        (status, problem["index"].as_u64()),
+        (403, Some(3)),
+        "{problem}"
+    );
+    let (_, usage) = get(&format!("{}/v1/usage?period=2024-03", server.url));
+    let stored: u64 = usage["shops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["billable_mountings"].as_u64().unwrap())
+        .sum();
+    assert_eq!(stored, 5, "a refused request stores nothing");
+
+    // Reading: A sees only its shop; asking for B's is forbidden.
+    assert_eq!(send_as(&server, &mountings(1, 1, 2), &shop_b).0, 200);
+    let (status, usage) = get_as(&format!("{}/v1/usage?period=2024-03", server.url), &shop_a);
+    assert_eq!(status, 200);
+    let shops: Vec<_> = usage["shops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["shop"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shops, vec!["S000000"]);
+    assert_eq!(
+        get_as(
+            &format!("{}/v1/usage?period=2024-03&shop=S000001", server.url),
+            &shop_a
+        )
+        .0,
+        403
+    );
+
+    // No key, or a made-up one: 401.
+    assert_eq!(
+        post(
+            &format!("{}/v1/events", server.url),
+            BATCH,
+            &batch_json(&mountings(0, 9, 1)),
+            None
+        )
+        .0,
+        401
+    );
+    assert_eq!(send_as(&server, &mountings(0, 9, 1), "fsk_0000").0, 401);
+    assert_eq!(
+        get_as(
+            &format!("{}/v1/usage?period=2024-03", server.url),
+            "fsk_0000"
+        )
+        .0,
+        401
+    );
+}
+
+#[test]
+fn a_key_over_its_request_rate_gets_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("m.sqlite"),
+        &["--max-requests-per-second", "5"],
+    );
+    provision(&server, 1);
+    let key = mint_key(&server, "S000000");
+    // A burst of 30 requests (bounded): the bucket holds 5, so some must be refused.
+    let mut refused = None;
+    for i in 0..30 {
+        let response = agent()
+            .post(format!("{}/v1/events", server.url))
+            .header("Content-Type", BATCH)
+            .header("Authorization", format!("Bearer {key}"))
+            .send(&batch_json(&mountings(0, i + 1, 1))[..])
+            .unwrap();
+        if response.status().as_u16() == 429 {
+            refused = Some(response);
+            break;
+        }
+    }
+    let refused = refused.expect("a burst over the limit gets 429");
+    assert!(
+        refused.headers().get("retry-after").is_some(),
+        "429 says when to retry"
     );
 }

@@ -7,11 +7,12 @@
 //! 4xx other than 429 is final. Every acknowledged batch is durable on a fleetsim server, so
 //! `commit` has nothing left to do.
 
-use super::server::{Binding, MachinesBody, UsageBody};
+use super::server::{Binding, KeyBody, MachinesBody, UsageBody};
 use super::CLOUDEVENTS_BATCH_JSON;
 use crate::event::wire::to_cloudevent;
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::metering::{IngestReceipt, MeteringEngine, MeteringError, Period, UsageRow};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -22,7 +23,8 @@ pub struct HttpOptions {
     pub batch_size: usize,
     /// Attempts per request, the first included.
     pub attempts: u32,
-    /// Admin token for provisioning (our server); `None` skips provisioning.
+    /// Admin token (our server): provisions the machines, mints one key per shop, and each
+    /// shop's events are then sent with its own key. `None` skips provisioning.
     pub admin_token: Option<String>,
     /// Static headers for every request (a foreign endpoint's credentials).
     pub headers: Vec<(String, String)>,
@@ -44,6 +46,11 @@ pub struct HttpEngine {
     options: HttpOptions,
     agent: ureq::Agent,
     totals: IngestReceipt,
+    /// Each shop's own API key, minted at provisioning (empty without an admin token: then
+    /// every request carries only the static headers).
+    keys: BTreeMap<ShopId, String>,
+    /// Events waiting to fill a batch, per shop when shops have keys (one queue otherwise).
+    pending: BTreeMap<Option<ShopId>, Vec<UsageEvent>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -76,6 +83,8 @@ impl HttpEngine {
             options,
             agent,
             totals: IngestReceipt::default(),
+            keys: BTreeMap::new(),
+            pending: BTreeMap::new(),
         }
     }
 
@@ -136,17 +145,68 @@ impl HttpEngine {
         for (name, value) in &self.options.headers {
             request = request.header(name, value);
         }
+        if let Some(token) = &self.options.admin_token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
         for (k, v) in query {
             request = request.query(*k, *v);
         }
         answer(request.call())
     }
 
-    fn send_batch(&self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
+    /// Mints one key per shop (its tenant is the shop) through the admin API.
+    fn mint_shop_keys(
+        &mut self,
+        machines: &[(MachineId, ShopId)],
+        token: &str,
+    ) -> Result<(), MeteringError> {
+        let shops: std::collections::BTreeSet<ShopId> = machines.iter().map(|(_, s)| *s).collect();
+        for shop in shops {
+            let path = format!("/v1/admin/tenants/{shop}/keys");
+            let text = self.with_retries("POST /v1/admin/tenants/…/keys", || {
+                self.post(&path, "application/json", b"{}", Some(token))
+            })?;
+            let minted: KeyBody = serde_json::from_str(&text)
+                .map_err(|e| self.error(format!("unexpected key answer: {e}")))?;
+            self.keys.insert(shop, minted.key);
+        }
+        Ok(())
+    }
+
+    /// Sends queued events: every full batch, or everything when `all`.
+    fn flush(&mut self, all: bool) -> Result<(), MeteringError> {
+        let size = self.options.batch_size.max(1);
+        let queues: Vec<Option<ShopId>> = self.pending.keys().copied().collect();
+        for queue in queues {
+            let events = self.pending.remove(&queue).unwrap_or_default();
+            let mut chunks = events.chunks(size).peekable();
+            while let Some(chunk) = chunks.next() {
+                let last = chunks.peek().is_none();
+                if last && chunk.len() < size && !all {
+                    self.pending.insert(queue, chunk.to_vec());
+                    break;
+                }
+                let receipt = self.send_batch(
+                    chunk,
+                    queue
+                        .and_then(|shop| self.keys.get(&shop))
+                        .map(String::as_str),
+                )?;
+                self.totals.add(&receipt);
+            }
+        }
+        Ok(())
+    }
+
+    fn send_batch(
+        &self,
+        events: &[UsageEvent],
+        key: Option<&str>,
+    ) -> Result<IngestReceipt, MeteringError> {
         let batch: Vec<_> = events.iter().map(to_cloudevent).collect();
         let body = serde_json::to_vec(&batch).map_err(|e| self.error(e.to_string()))?;
         let text = self.with_retries("POST /v1/events", || {
-            self.post("/v1/events", CLOUDEVENTS_BATCH_JSON, &body, None)
+            self.post("/v1/events", CLOUDEVENTS_BATCH_JSON, &body, key)
         })?;
         if text.trim().is_empty() {
             // A foreign endpoint that answers 2xx with no receipt: take it as accepted.
@@ -163,6 +223,15 @@ impl HttpEngine {
             rejected_unknown_machine: r.rejected.unknown_machine,
             rejected_wrong_shop: r.rejected.wrong_shop,
         })
+    }
+}
+
+fn difference(after: &IngestReceipt, before: &IngestReceipt) -> IngestReceipt {
+    IngestReceipt {
+        accepted: after.accepted - before.accepted,
+        duplicates: after.duplicates - before.duplicates,
+        rejected_unknown_machine: after.rejected_unknown_machine - before.rejected_unknown_machine,
+        rejected_wrong_shop: after.rejected_wrong_shop - before.rejected_wrong_shop,
     }
 }
 
@@ -190,6 +259,7 @@ impl MeteringEngine for HttpEngine {
                 .map(|(m, s)| Binding {
                     machine: m.to_string(),
                     shop: s.to_string(),
+                    tenant: None,
                 })
                 .collect(),
         };
@@ -202,20 +272,28 @@ impl MeteringEngine for HttpEngine {
                 Some(&token),
             )
         })?;
-        Ok(())
+        self.mint_shop_keys(machines, &token)
     }
 
+    /// Queues the events (per shop when shops have keys) and sends every full batch. The
+    /// receipt covers what was sent now; `receipt_totals` covers everything once committed.
     fn ingest(&mut self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
-        let mut receipt = IngestReceipt::default();
-        for chunk in events.chunks(self.options.batch_size.max(1)) {
-            receipt.add(&self.send_batch(chunk)?);
+        let before = self.totals;
+        for e in events {
+            let queue = if self.keys.is_empty() {
+                None
+            } else {
+                Some(e.shop)
+            };
+            self.pending.entry(queue).or_default().push(*e);
         }
-        self.totals.add(&receipt);
-        Ok(receipt)
+        self.flush(false)?;
+        Ok(difference(&self.totals, &before))
     }
 
+    /// Sends whatever is still queued; every acknowledged batch is durable on the server.
     fn commit(&mut self) -> Result<(), MeteringError> {
-        Ok(())
+        self.flush(true)
     }
 
     fn usage(&mut self, period: Period) -> Result<Vec<UsageRow>, MeteringError> {

@@ -16,6 +16,8 @@ pub struct Metrics {
     rejected_malformed: AtomicU64,
     rejected_too_large: AtomicU64,
     rejected_unauthorized: AtomicU64,
+    rejected_forbidden: AtomicU64,
+    rejected_rate_limited: AtomicU64,
     /// Microseconds from a request's arrival to its acknowledgement (after commit).
     latency_us: Mutex<Option<Histogram<u64>>>,
 }
@@ -26,6 +28,8 @@ pub enum Refusal {
     Malformed,
     TooLarge,
     Unauthorized,
+    Forbidden,
+    RateLimited,
 }
 
 impl Metrics {
@@ -50,6 +54,8 @@ impl Metrics {
             Refusal::Malformed => &self.rejected_malformed,
             Refusal::TooLarge => &self.rejected_too_large,
             Refusal::Unauthorized => &self.rejected_unauthorized,
+            Refusal::Forbidden => &self.rejected_forbidden,
+            Refusal::RateLimited => &self.rejected_rate_limited,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -95,6 +101,8 @@ impl Metrics {
             ("malformed_request", &self.rejected_malformed),
             ("too_large_request", &self.rejected_too_large),
             ("unauthorized_request", &self.rejected_unauthorized),
+            ("forbidden_request", &self.rejected_forbidden),
+            ("rate_limited_request", &self.rejected_rate_limited),
         ] {
             let _ = writeln!(
                 out,

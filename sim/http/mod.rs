@@ -3,6 +3,7 @@
 //! turns the CloudEvents JSON of `event::wire` into typed events and calls the same
 //! `MeteringEngine` interface the simulator uses in-process.
 
+pub mod access;
 pub mod client;
 mod metrics;
 mod problem;

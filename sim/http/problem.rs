@@ -14,6 +14,9 @@ pub struct Problem {
     /// For a batch: the position of the first offending event.
     #[serde(skip_serializing_if = "Option::is_none")]
     index: Option<usize>,
+    /// Seconds to wait before retrying (sent as the Retry-After header).
+    #[serde(skip)]
+    retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -24,11 +27,17 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             index: None,
+            retry_after: None,
         }
     }
 
     pub fn at_index(mut self, index: usize) -> Problem {
         self.index = Some(index);
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Problem {
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -49,11 +58,17 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

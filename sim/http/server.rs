@@ -10,6 +10,7 @@
 //! Duplicates: a request whose events were already stored still gets 200 — ingestion is
 //! idempotent, so a retry must succeed — and its receipt counts them as `duplicates`.
 
+use super::access::{AccessError, AccessStore, Caller, TenantId};
 use super::metrics::{Metrics, Refusal};
 use super::problem::Problem;
 use super::writer::Writer;
@@ -20,15 +21,16 @@ use crate::metering::sqlite::SqliteEngine;
 use crate::metering::{IngestReceipt, MeteringError, Period, UsageRow};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 #[derive(Clone, Debug)]
@@ -39,11 +41,14 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     pub max_body_bytes: usize,
     pub max_batch_events: usize,
+    /// Requests per second allowed to one API key (burst: one second's worth); 0 = no limit.
+    pub max_requests_per_second: u32,
 }
 
 impl ServerConfig {
     pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
     pub const DEFAULT_MAX_BATCH_EVENTS: usize = 10_000;
+    pub const DEFAULT_MAX_REQUESTS_PER_SECOND: u32 = 2_000;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,12 +62,16 @@ pub enum ServeError {
     },
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Access(#[from] AccessError),
 }
 
 struct App {
     writer: Writer,
     metrics: Metrics,
     admin_token: Option<String>,
+    access: Mutex<AccessStore>,
+    limiter: RateLimiter,
     max_batch_events: usize,
 }
 
@@ -73,11 +82,14 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let engine = SqliteEngine::open(&config.db)?;
+    let access = AccessStore::open(&AccessStore::path_for(&config.db))?;
     let (writer, store_thread) = Writer::spawn(Box::new(engine));
     let app = Arc::new(App {
         writer,
         metrics: Metrics::default(),
         admin_token: config.admin_token.clone(),
+        access: Mutex::new(access),
+        limiter: RateLimiter::new(config.max_requests_per_second),
         max_batch_events: config.max_batch_events,
     });
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -100,6 +112,7 @@ fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
         .route("/v1/events", post(post_events))
         .route("/v1/usage", get(get_usage))
         .route("/v1/admin/machines", post(post_machines))
+        .route("/v1/admin/tenants/{tenant}/keys", post(post_key))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(get_metrics))
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -138,6 +151,10 @@ async fn post_events(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
+    let caller = match app.admit(&headers) {
+        Ok(caller) => caller,
+        Err(problem) => return problem.into_response(),
+    };
     let events = match read_events(&headers, body, app.max_batch_events) {
         Ok(events) => events,
         Err(problem) => {
@@ -149,6 +166,10 @@ async fn post_events(
             return problem.into_response();
         }
     };
+    if let Err(problem) = app.authorize_events(caller, &events) {
+        app.metrics.refused(Refusal::Forbidden);
+        return problem.into_response();
+    }
     match app.writer.ingest(events).await {
         Ok(receipt) => {
             app.metrics
@@ -210,11 +231,7 @@ fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
     if [CLOUDEVENTS_JSON, CLOUDEVENTS_BATCH_JSON, "application/json"].contains(&media) {
         return Ok(());
     }
-    Err(Problem::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "Unsupported media type",
-        format!("Content-Type {media:?}: send {CLOUDEVENTS_JSON} (one event) or {CLOUDEVENTS_BATCH_JSON} (a JSON array)"),
-    ))
+    Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", format!("Content-Type {media:?}: send {CLOUDEVENTS_JSON} (one event) or {CLOUDEVENTS_BATCH_JSON} (a JSON array)")))
 }
 
 /// One event (a JSON object) or a batch (a JSON array). The fast path parses typed events
@@ -293,8 +310,13 @@ impl UsageRowBody {
 
 async fn get_usage(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let caller = match app.admit(&headers) {
+        Ok(caller) => caller,
+        Err(problem) => return problem.into_response(),
+    };
     let Ok(Query(q)) = query else {
         return Problem::bad_request(
             "query parameters: period=YYYY-MM (required), shop=S000042 (optional)",
@@ -313,12 +335,26 @@ async fn get_usage(
                 .into_response()
         }
     };
+    let visible = app.visible_shops(caller);
+    if let (Some(shop), Some(visible)) = (shop, &visible) {
+        if !visible.contains(&shop) {
+            return Problem::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("shop {shop} is not one of your tenant's shops"),
+            )
+            .into_response();
+        }
+    }
+    let wanted = |r: &&UsageRow| {
+        shop.is_none_or(|s| s == r.shop) && visible.as_ref().is_none_or(|v| v.contains(&r.shop))
+    };
     match app.writer.usage(period).await {
         Ok(rows) => Json(UsageBody {
             period: period.to_string(),
             shops: rows
                 .iter()
-                .filter(|r| shop.is_none_or(|s| s == r.shop))
+                .filter(wanted)
                 .map(UsageRowBody::from_row)
                 .collect(),
         })
@@ -342,6 +378,9 @@ pub struct MachinesBody {
 pub struct Binding {
     pub machine: String,
     pub shop: String,
+    /// The tenant the machine belongs to (created if new); default: the shop's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 async fn post_machines(
@@ -363,9 +402,16 @@ async fn post_machines(
         }
     };
     let mut machines = Vec::with_capacity(body.machines.len());
+    let mut by_tenant: BTreeMap<String, Vec<(MachineId, ShopId)>> = BTreeMap::new();
     for (i, b) in body.machines.iter().enumerate() {
         match (MachineId::parse(&b.machine), ShopId::parse(&b.shop)) {
-            (Some(m), Some(s)) => machines.push((m, s)),
+            (Some(m), Some(s)) => {
+                machines.push((m, s));
+                by_tenant
+                    .entry(b.tenant.clone().unwrap_or_else(|| b.shop.clone()))
+                    .or_default()
+                    .push((m, s));
+            }
             _ => {
                 return Problem::bad_request(format!(
                     "machine {i}: {:?} / {:?} are not ids like M000001 / S000001",
@@ -376,9 +422,161 @@ async fn post_machines(
             }
         }
     }
-    match app.writer.provision(machines).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => Problem::unavailable(e).into_response(),
+    if let Err(e) = app.writer.provision(machines).await {
+        return Problem::unavailable(e).into_response();
+    }
+    let mut access = app.access.lock().unwrap_or_else(|p| p.into_inner());
+    for (tenant, bound) in by_tenant {
+        if let Err(e) = access
+            .ensure_tenant(&tenant)
+            .and_then(|t| access.bind(&bound, t))
+        {
+            return Problem::unavailable(e.to_string()).into_response();
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct KeyBody {
+    pub tenant: String,
+    /// Shown once; the server keeps only its hash.
+    pub key: String,
+}
+
+/// Mints an API key for a tenant (created if new).
+async fn post_key(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+) -> Response {
+    if let Err(problem) = check_admin(&app, &headers) {
+        app.metrics.refused(Refusal::Unauthorized);
+        return problem.into_response();
+    }
+    let mut access = app.access.lock().unwrap_or_else(|p| p.into_inner());
+    match access
+        .ensure_tenant(&tenant)
+        .and_then(|t| access.mint_key(t))
+    {
+        Ok(key) => (StatusCode::CREATED, Json(KeyBody { tenant, key })).into_response(),
+        Err(e) => Problem::unavailable(e.to_string()).into_response(),
+    }
+}
+
+impl App {
+    /// Authenticates the caller (admin token or a tenant's key) and applies its rate limit.
+    fn admit(&self, headers: &HeaderMap) -> Result<Caller, Problem> {
+        let caller = match (&self.admin_token, bearer(headers)) {
+            (Some(admin), Some(t)) if constant_time_eq(t.as_bytes(), admin.as_bytes()) => {
+                Caller::Admin
+            }
+            (_, Some(t)) => {
+                let tenant = self
+                    .access
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .authenticate(t);
+                Caller::Tenant(
+                    tenant.ok_or_else(|| self.unauthorized("this API key is not valid"))?,
+                )
+            }
+            (_, None) => return Err(self.unauthorized("send Authorization: Bearer <API key>")),
+        };
+        if let Caller::Tenant(t) = caller {
+            if let Err(wait) = self.limiter.admit(t) {
+                self.metrics.refused(Refusal::RateLimited);
+                return Err(Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many requests",
+                    "this key is over its request rate (--max-requests-per-second); retry later",
+                )
+                .retry_after(wait));
+            }
+        }
+        Ok(caller)
+    }
+
+    fn unauthorized(&self, detail: &str) -> Problem {
+        self.metrics.refused(Refusal::Unauthorized);
+        Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", detail)
+    }
+
+    /// A tenant may send events only for its own machines; one foreign event refuses the
+    /// whole request, so nothing of it is stored.
+    fn authorize_events(&self, caller: Caller, events: &[UsageEvent]) -> Result<(), Problem> {
+        let Caller::Tenant(tenant) = caller else {
+            return Ok(());
+        };
+        let access = self.access.lock().unwrap_or_else(|p| p.into_inner());
+        match events
+            .iter()
+            .position(|e| access.tenant_of(e.machine) != Some(tenant))
+        {
+            None => Ok(()),
+            Some(i) => Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!(
+                    "event {i}: machine {} is not bound to your tenant; nothing was stored",
+                    events[i].machine
+                ),
+            )
+            .at_index(i)),
+        }
+    }
+
+    /// The shops a caller may read (`None`: all).
+    fn visible_shops(&self, caller: Caller) -> Option<BTreeSet<ShopId>> {
+        match caller {
+            Caller::Admin => None,
+            Caller::Tenant(t) => Some(
+                self.access
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .shops_of(t),
+            ),
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// Per-key token buckets: `rate` requests per second, bursts of up to one second's worth.
+struct RateLimiter {
+    rate: u32,
+    buckets: Mutex<HashMap<TenantId, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    fn new(rate: u32) -> RateLimiter {
+        RateLimiter {
+            rate,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token, or says how many whole seconds until one is free.
+    fn admit(&self, key: TenantId) -> Result<(), u64> {
+        if self.rate == 0 {
+            return Ok(());
+        }
+        let rate = f64::from(self.rate);
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = buckets.entry(key).or_insert((rate, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return Ok(());
+        }
+        Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
     }
 }
 
@@ -390,11 +588,7 @@ fn check_admin(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
             "start the server with --admin-token (or FLEETSIM_ADMIN_TOKEN)",
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let given = bearer(headers).unwrap_or("");
     if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
         return Err(Problem::new(
             StatusCode::UNAUTHORIZED,
