@@ -54,6 +54,9 @@ pub enum Command {
         /// Events per HTTP request to the target.
         #[arg(long, default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
         batch_size: u32,
+        /// HTTP requests in flight at once to the target.
+        #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        connections: u16,
     },
     /// Serve the metering engine over HTTP (CloudEvents in, usage out).
     Serve {
@@ -117,12 +120,14 @@ pub fn main() -> i32 {
             admin_token,
             headers,
             batch_size,
+            connections,
         } => {
             let threads = threads.map(usize::from).unwrap_or_else(default_threads);
             let target = target.map(|url| HttpOptions {
                 admin_token,
                 headers,
                 batch_size: batch_size as usize,
+                connections: usize::from(connections),
                 ..HttpOptions::new(&url)
             });
             run_command(

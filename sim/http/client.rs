@@ -13,6 +13,7 @@ use crate::event::wire::to_cloudevent;
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::metering::{IngestReceipt, MeteringEngine, MeteringError, Period, UsageRow};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -21,6 +22,8 @@ pub struct HttpOptions {
     pub url: String,
     /// Events per request.
     pub batch_size: usize,
+    /// Requests in flight at once.
+    pub connections: usize,
     /// Attempts per request, the first included.
     pub attempts: u32,
     /// Admin token (our server): provisions the machines, mints one key per shop, and each
@@ -35,6 +38,7 @@ impl HttpOptions {
         HttpOptions {
             url: url.trim_end_matches('/').to_string(),
             batch_size: 500,
+            connections: 8,
             attempts: 6,
             admin_token: None,
             headers: Vec::new(),
@@ -175,27 +179,66 @@ impl HttpEngine {
 
     /// Sends queued events: every full batch, or everything when `all`.
     fn flush(&mut self, all: bool) -> Result<(), MeteringError> {
+        let ready = self.take_ready(all);
+        let receipts = self.send_in_parallel(&ready)?;
+        for r in &receipts {
+            self.totals.add(r);
+        }
+        Ok(())
+    }
+
+    /// Removes the batches ready to send from the queues: every full one, and the partial
+    /// ones too when `all`.
+    fn take_ready(&mut self, all: bool) -> Vec<(Option<ShopId>, Vec<UsageEvent>)> {
         let size = self.options.batch_size.max(1);
-        let queues: Vec<Option<ShopId>> = self.pending.keys().copied().collect();
-        for queue in queues {
-            let events = self.pending.remove(&queue).unwrap_or_default();
+        let mut ready = Vec::new();
+        for (queue, events) in std::mem::take(&mut self.pending) {
             let mut chunks = events.chunks(size).peekable();
             while let Some(chunk) = chunks.next() {
-                let last = chunks.peek().is_none();
-                if last && chunk.len() < size && !all {
+                if chunks.peek().is_none() && chunk.len() < size && !all {
                     self.pending.insert(queue, chunk.to_vec());
                     break;
                 }
-                let receipt = self.send_batch(
-                    chunk,
-                    queue
-                        .and_then(|shop| self.keys.get(&shop))
-                        .map(String::as_str),
-                )?;
-                self.totals.add(&receipt);
+                ready.push((queue, chunk.to_vec()));
             }
         }
-        Ok(())
+        ready
+    }
+
+    /// Sends the batches over `connections` connections at once (the server group-commits
+    /// concurrent requests); order does not matter, ingestion being idempotent.
+    fn send_in_parallel(
+        &self,
+        batches: &[(Option<ShopId>, Vec<UsageEvent>)],
+    ) -> Result<Vec<IngestReceipt>, MeteringError> {
+        let next = AtomicUsize::new(0);
+        let workers = self.options.connections.clamp(1, batches.len().max(1));
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut receipts = Vec::new();
+                        while let Some((queue, events)) =
+                            batches.get(next.fetch_add(1, Ordering::Relaxed))
+                        {
+                            let key = queue
+                                .and_then(|shop| self.keys.get(&shop))
+                                .map(String::as_str);
+                            receipts.push(self.send_batch(events, key)?);
+                        }
+                        Ok(receipts)
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for handle in handles {
+                let receipts: Result<Vec<IngestReceipt>, MeteringError> = handle
+                    .join()
+                    .unwrap_or_else(|_| Err(self.error("a sender thread panicked".into())));
+                all.extend(receipts?);
+            }
+            Ok(all)
+        })
     }
 
     fn send_batch(
