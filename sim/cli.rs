@@ -87,6 +87,9 @@ pub enum Command {
         /// Requests per second allowed to one API key (bursts up to a second's worth); 0: no limit.
         #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_REQUESTS_PER_SECOND, value_name = "N")]
         max_requests_per_second: u32,
+        /// Refuse events dated more than this many seconds in the future (0: no check).
+        #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_FUTURE_SECONDS, value_name = "SECONDS")]
+        max_future_seconds: u64,
     },
     /// Validate scenario files without running them.
     Check {
@@ -148,6 +151,7 @@ pub fn main() -> i32 {
             max_body_bytes,
             max_batch,
             max_requests_per_second,
+            max_future_seconds,
         } => serve_command(ServerConfig {
             addr,
             db,
@@ -155,6 +159,7 @@ pub fn main() -> i32 {
             max_body_bytes,
             max_batch_events: max_batch,
             max_requests_per_second,
+            max_future_seconds,
         }),
         Command::Check { files } => check_command(&files),
     }

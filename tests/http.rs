@@ -505,3 +505,29 @@ fn a_key_over_its_request_rate_gets_429() {
         "429 says when to retry"
     );
 }
+
+#[test]
+fn events_dated_too_far_in_the_future_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("m.sqlite"),
+        &["--max-future-seconds", "3600"],
+    );
+    provision(&server, 1);
+    let mut events = mountings(0, 1, 2);
+    events[1].time = 4_102_444_800; // 2100-01-01
+    let (status, problem) = send(&server, &events);
+    assert_eq!(
+        (status, problem["index"].as_u64()),
+        (400, Some(1)),
+        "{problem}"
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--max-future-seconds"),
+        "{problem}"
+    );
+    assert_eq!(send(&server, &events[..1]).0, 200, "a past event is fine");
+}

@@ -43,12 +43,16 @@ pub struct ServerConfig {
     pub max_batch_events: usize,
     /// Requests per second allowed to one API key (burst: one second's worth); 0 = no limit.
     pub max_requests_per_second: u32,
+    /// Events dated more than this many seconds ahead of the server's clock are refused
+    /// (0: no check, e.g. to replay a simulation dated in the future).
+    pub max_future_seconds: u64,
 }
 
 impl ServerConfig {
     pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
     pub const DEFAULT_MAX_BATCH_EVENTS: usize = 10_000;
     pub const DEFAULT_MAX_REQUESTS_PER_SECOND: u32 = 2_000;
+    pub const DEFAULT_MAX_FUTURE_SECONDS: u64 = 86_400;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +77,7 @@ struct App {
     access: Mutex<AccessStore>,
     limiter: RateLimiter,
     max_batch_events: usize,
+    max_future_seconds: u64,
 }
 
 /// Serves until `shutdown` resolves; calls `ready` with the bound address (port 0 picks one).
@@ -91,6 +96,7 @@ pub async fn serve(
         access: Mutex::new(access),
         limiter: RateLimiter::new(config.max_requests_per_second),
         max_batch_events: config.max_batch_events,
+        max_future_seconds: config.max_future_seconds,
     });
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -166,6 +172,10 @@ async fn post_events(
             return problem.into_response();
         }
     };
+    if let Err(problem) = refuse_future(&events, app.max_future_seconds) {
+        app.metrics.refused(Refusal::Malformed);
+        return problem.into_response();
+    }
     if let Err(problem) = app.authorize_events(caller, &events) {
         app.metrics.refused(Refusal::Forbidden);
         return problem.into_response();
@@ -220,6 +230,25 @@ fn read_events(
                 .map_err(|e| Problem::bad_request(format!("event {i}: {e}")).at_index(i))
         })
         .collect()
+}
+
+/// Refuses the request if an event is dated more than `margin` seconds ahead of now.
+fn refuse_future(events: &[UsageEvent], margin: u64) -> Result<(), Problem> {
+    if margin == 0 {
+        return Ok(());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let limit = now.saturating_add(margin as i64);
+    match events.iter().position(|e| e.time > limit) {
+        None => Ok(()),
+        Some(i) => Err(Problem::bad_request(format!(
+            "event {i} is dated {} s ahead of the server's clock; the limit is {margin} s (--max-future-seconds, 0 disables)",
+            events[i].time - now
+        ))
+        .at_index(i)),
+    }
 }
 
 fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
