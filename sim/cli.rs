@@ -91,6 +91,12 @@ pub enum Command {
         #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_FUTURE_SECONDS, value_name = "SECONDS")]
         max_future_seconds: u64,
     },
+    /// Load-test a metering endpoint over HTTP: open-model rate (or --max), latency from each
+    /// request's scheduled instant, exactly-once check afterwards, thresholds for CI.
+    ///
+    /// Exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 events lost or counted twice,
+    /// 99 a threshold failed.
+    Load(crate::load::LoadArgs),
     /// Validate scenario files without running them.
     Check {
         /// Scenario files (TOML).
@@ -161,6 +167,7 @@ pub fn main() -> i32 {
             max_requests_per_second,
             max_future_seconds,
         }),
+        Command::Load(args) => crate::load::load_command(&args),
         Command::Check { files } => check_command(&files),
     }
 }

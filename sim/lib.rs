@@ -13,6 +13,7 @@ pub mod event;
 pub mod exit;
 pub mod fleet;
 pub mod http;
+pub mod load;
 pub mod metering;
 pub mod money;
 pub mod reconcile;

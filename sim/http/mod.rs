@@ -1,7 +1,8 @@
-//! HTTP: the metering engine served over HTTP (`server`), and the simulator's way of driving
-//! an engine over HTTP (`client`). **Invariant:** this is the only module that knows HTTP; it
-//! turns the CloudEvents JSON of `event::wire` into typed events and calls the same
-//! `MeteringEngine` interface the simulator uses in-process.
+//! HTTP: the metering engine served over HTTP (`server`, with `access` control), and the
+//! simulator's way of driving an engine over HTTP (`client`). **Invariant:** apart from the load
+//! generator (`crate::load`, another client), this is the only module that speaks HTTP; it turns
+//! the CloudEvents JSON of `event::wire` into typed events and calls the same `MeteringEngine`
+//! interface the simulator uses in-process.
 
 pub mod access;
 pub mod client;

@@ -1,0 +1,235 @@
+//! HTTP ingestion: what one CloudEvents batch costs to build and to parse (criterion), and the
+//! ceilings over loopback measured with fleetsim's own load generator (`fleetsim::load`):
+//! a parse-and-discard axum handler (the HTTP + JSON ceiling, no store) and the real
+//! `fleetsim serve` (HTTP + JSON + SQLite group commit), each in a closed loop at 4, 16 and
+//! 64 connections, then the real server at a constant 80% of its best ceiling.
+//!
+//! Run: `cargo bench --bench http_ingest` (all), `-- batch` (criterion only), `-- ceiling`
+//! (ceilings only). `HTTP_INGEST_SECONDS` sets each ceiling run's length (default 5).
+//! Sender and server share the machine's cores, as they would in CI.
+
+use axum::body::Bytes;
+use axum::routing::{get, post};
+use axum::Router;
+use clap::Parser;
+use criterion::{criterion_group, Criterion, Throughput};
+use fleetsim::event::wire::{from_cloudevent, CloudEvent};
+use fleetsim::load::events::EventPlan;
+use fleetsim::load::{exit_code, run_load, LoadArgs, LoadPlan, LoadReport};
+use fleetsim::metering::Period;
+use std::hint::black_box;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+const TOKEN: &str = "bench-admin-token";
+const CONNECTIONS: [usize; 3] = [4, 16, 64];
+const BATCH: u64 = 100;
+
+fn plan() -> EventPlan {
+    let march = Period {
+        year: 2024,
+        month: 3,
+    };
+    EventPlan::new(1000, 1, BATCH, march).expect("a valid plan")
+}
+
+/// The client's cost per batch: render 100 events as a CloudEvents batch (`event::wire`).
+fn batch_build(c: &mut Criterion) {
+    let plan = plan();
+    let mut group = c.benchmark_group("batch");
+    group.throughput(Throughput::Elements(BATCH));
+    let mut next = 0u64;
+    group.bench_function("build_100_events", |b| {
+        b.iter(|| {
+            next += 1;
+            black_box(plan.body(next))
+        })
+    });
+    let body = plan.body(7);
+    group.bench_function("parse_100_events", |b| b.iter(|| black_box(parse(&body))));
+    // The JSON step alone, to split the parse cost between serde_json and `event::wire`.
+    group.bench_function("parse_json_only_100_events", |b| {
+        b.iter(|| black_box(serde_json::from_slice::<Vec<CloudEvent>>(&body).map(|v| v.len())))
+    });
+    group.finish();
+}
+
+/// What `fleetsim serve` does to a body before the store: JSON → CloudEvents → typed events.
+fn parse(body: &[u8]) -> usize {
+    let Ok(batch) = serde_json::from_slice::<Vec<CloudEvent>>(body) else {
+        return 0;
+    };
+    batch.iter().filter(|c| from_cloudevent(c).is_ok()).count()
+}
+
+criterion_group!(micro, batch_build);
+
+fn main() {
+    let filter = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_default();
+    micro();
+    Criterion::default().configure_from_args().final_summary();
+    if "ceiling".contains(filter.as_str()) || filter.contains("ceiling") {
+        ceilings();
+    }
+}
+
+fn seconds() -> String {
+    std::env::var("HTTP_INGEST_SECONDS").unwrap_or_else(|_| "5".into())
+}
+
+fn ceilings() {
+    println!("\n== parse-and-discard handler (HTTP + JSON, no store; in this process, so the");
+    println!("   sender CPU line counts the handler too) ==");
+    let discard = DiscardServer::start();
+    for c in CONNECTIONS {
+        max_run(&discard.url, c, false);
+    }
+    println!("\n== fleetsim serve (HTTP + JSON + SQLite group commit) ==");
+    let mut best = 0.0f64;
+    for c in CONNECTIONS {
+        let server = Server::start();
+        best = best.max(max_run(&server.url, c, true).rate.events_per_second);
+    }
+    let rate = ((best * 0.8) as u64 / BATCH * BATCH).max(BATCH);
+    println!("\n== fleetsim serve at 80% of its best ceiling: {rate} events/s ==");
+    let server = Server::start();
+    let (rate, duration) = (rate.to_string(), seconds());
+    let report = load(&[
+        "--target",
+        &server.url,
+        "--rate",
+        &rate,
+        "--connections",
+        "64",
+        "--duration",
+        &duration,
+        "--admin-token",
+        TOKEN,
+    ]);
+    print!("{}", report.human());
+}
+
+/// A closed-loop run; `fleetsim` targets are provisioned and verified, the discard handler
+/// (which stores nothing) is not.
+fn max_run(url: &str, connections: usize, fleetsim: bool) -> LoadReport {
+    let connections = connections.to_string();
+    let duration = seconds();
+    let mut argv = vec![
+        "--target",
+        url,
+        "--max",
+        "--connections",
+        &connections,
+        "--duration",
+        &duration,
+        // Enough prebuilt bodies for the fastest closed loop here (~3.6k requests/s × 5 s).
+        "--prebuild-mb",
+        "1024",
+    ];
+    if fleetsim {
+        argv.extend(["--admin-token", TOKEN]);
+    } else {
+        argv.push("--no-verify");
+    }
+    let report = load(&argv);
+    print!("{}", report.human());
+    report
+}
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+fn load(flags: &[&str]) -> LoadReport {
+    println!("$ fleetsim load {}", flags.join(" "));
+    let args = Cli::try_parse_from([&["load"], flags].concat())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .load;
+    let plan = LoadPlan::from_args(&args).unwrap_or_else(|e| panic!("{e}"));
+    let report = run_load(&plan).unwrap_or_else(|e| panic!("{e}"));
+    if exit_code(&report) != 0 {
+        eprintln!("(exit code {})", exit_code(&report));
+    }
+    report
+}
+
+/// The real `fleetsim serve` on a fresh store, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsim"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+            .arg(dir.path().join("m.sqlite"))
+            .env("FLEETSIM_ADMIN_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start fleetsim serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read banner");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_string();
+        Server {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An axum server in this process whose `POST /v1/events` parses the batch like
+/// `fleetsim serve` and discards it, answering a receipt so the generator counts it.
+struct DiscardServer {
+    url: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl DiscardServer {
+    fn start() -> DiscardServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let app = Router::new()
+            .route("/v1/events", post(discard))
+            .route("/healthz", get(|| async { "ok\n" }));
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        DiscardServer {
+            url,
+            _runtime: runtime,
+        }
+    }
+}
+
+async fn discard(body: Bytes) -> String {
+    let parsed = parse(&body);
+    format!(
+        "{{\"accepted\":{parsed},\"duplicates\":0,\"rejected\":{{\"unknown_machine\":0,\"wrong_shop\":0}}}}"
+    )
+}
