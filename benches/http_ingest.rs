@@ -18,8 +18,6 @@ use fleetsim::load::events::EventPlan;
 use fleetsim::load::{exit_code, run_load, LoadArgs, LoadPlan, LoadReport};
 use fleetsim::metering::Period;
 use std::hint::black_box;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
 const TOKEN: &str = "bench-admin-token";
 const CONNECTIONS: [usize; 3] = [4, 16, 64];
@@ -91,7 +89,7 @@ fn ceilings() {
     let mut best = 0.0f64;
     for c in CONNECTIONS {
         let server = Server::start();
-        best = best.max(max_run(&server.url, c, true).rate.events_per_second);
+        best = best.max(max_run(&server.inner.url, c, true).rate.events_per_second);
     }
     let rate = ((best * 0.8) as u64 / BATCH * BATCH).max(BATCH);
     println!("\n== fleetsim serve at 80% of its best ceiling: {rate} events/s ==");
@@ -99,7 +97,7 @@ fn ceilings() {
     let (rate, duration) = (rate.to_string(), seconds());
     let report = load(&[
         "--target",
-        &server.url,
+        &server.inner.url,
         "--rate",
         &rate,
         "--connections",
@@ -158,44 +156,22 @@ fn load(flags: &[&str]) -> LoadReport {
     report
 }
 
-/// The real `fleetsim serve` on a fresh store, killed when dropped.
+#[path = "../tests/common/server.rs"]
+mod server;
+
+/// A real `fleetsim serve` on a store in its own temporary folder.
 struct Server {
-    child: Child,
-    url: String,
+    inner: server::Server,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
     fn start() -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsim"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-            .arg(dir.path().join("m.sqlite"))
-            .env("FLEETSIM_ADMIN_TOKEN", TOKEN)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start fleetsim serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read banner");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .to_string();
         Server {
-            child,
-            url,
+            inner: server::Server::start(&dir.path().join("m.sqlite"), TOKEN, &[]),
             _dir: dir,
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -3,9 +3,8 @@
 
 use fleetsim::event::wire::to_cloudevent;
 use fleetsim::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,44 +12,15 @@ use std::time::Duration;
 const TOKEN: &str = "test-admin-token";
 const BATCH: &str = "application/cloudevents-batch+json";
 
-/// A running `fleetsim serve`, killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
+#[path = "common/server.rs"]
+mod server;
+
+/// A running `fleetsim serve` with this file's admin token.
+struct Server;
 
 impl Server {
-    fn start(db: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsim"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-            .arg(db)
-            .args(extra)
-            .env("FLEETSIM_ADMIN_TOKEN", TOKEN)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start fleetsim serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read banner");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .to_string();
-        Server { child, url }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
+    fn start(db: &Path, extra: &[&str]) -> server::Server {
+        server::Server::start(db, TOKEN, extra)
     }
 }
 
@@ -100,7 +70,7 @@ fn get_as(url: &str, bearer: &str) -> (u16, serde_json::Value) {
     )
 }
 
-fn provision(server: &Server, machines: u32) {
+fn provision(server: &server::Server, machines: u32) {
     let bindings: Vec<_> = (0..machines).map(|m| serde_json::json!({"machine": MachineId(m).to_string(), "shop": ShopId(m).to_string()})).collect();
     let body = serde_json::to_vec(&serde_json::json!({ "machines": bindings })).unwrap();
     let (status, _) = post(
@@ -134,11 +104,15 @@ fn batch_json(events: &[UsageEvent]) -> Vec<u8> {
 }
 
 /// POST events with the admin token (which may write every tenant's machines).
-fn send(server: &Server, events: &[UsageEvent]) -> (u16, serde_json::Value) {
+fn send(server: &server::Server, events: &[UsageEvent]) -> (u16, serde_json::Value) {
     send_as(server, events, TOKEN)
 }
 
-fn send_as(server: &Server, events: &[UsageEvent], bearer: &str) -> (u16, serde_json::Value) {
+fn send_as(
+    server: &server::Server,
+    events: &[UsageEvent],
+    bearer: &str,
+) -> (u16, serde_json::Value) {
     post(
         &format!("{}/v1/events", server.url),
         BATCH,
@@ -147,7 +121,7 @@ fn send_as(server: &Server, events: &[UsageEvent], bearer: &str) -> (u16, serde_
     )
 }
 
-fn mint_key(server: &Server, tenant: &str) -> String {
+fn mint_key(server: &server::Server, tenant: &str) -> String {
     let (status, body) = post(
         &format!("{}/v1/admin/tenants/{tenant}/keys", server.url),
         "application/json",

@@ -6,45 +6,18 @@ use clap::Parser;
 use fleetsim::load::{
     exit_code, load_command, run_load, LoadArgs, LoadPlan, LoadReport, THRESHOLD_FAILED,
 };
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 const TOKEN: &str = "load-test-admin-token";
 
-/// A running `fleetsim serve`, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
+#[path = "common/server.rs"]
+mod server;
+
+struct Server;
 
 impl Server {
-    fn start(db: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsim"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-            .arg(db)
-            .env("FLEETSIM_ADMIN_TOKEN", TOKEN)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start fleetsim serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read banner");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .to_string();
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn start(db: &Path) -> server::Server {
+        server::Server::start(db, TOKEN, &[])
     }
 }
 
