@@ -7,7 +7,7 @@
 //! 4xx other than 429 is final. Every acknowledged batch is durable on a fleetsim server, so
 //! `commit` has nothing left to do.
 
-use super::server::{Binding, KeyBody, MachinesBody, UsageBody};
+use super::server::{Binding, KeyBody, MachinesBody, ReceiptBody, UsageBody};
 use super::CLOUDEVENTS_BATCH_JSON;
 use crate::event::wire::to_cloudevent;
 use crate::event::{MachineId, ShopId, UsageEvent};
@@ -55,19 +55,6 @@ pub struct HttpEngine {
     keys: BTreeMap<ShopId, String>,
     /// Events waiting to fill a batch, per shop when shops have keys (one queue otherwise).
     pending: BTreeMap<Option<ShopId>, Vec<UsageEvent>>,
-}
-
-#[derive(serde::Deserialize)]
-struct ReceiptBody {
-    accepted: u64,
-    duplicates: u64,
-    rejected: RejectedBody,
-}
-
-#[derive(serde::Deserialize)]
-struct RejectedBody {
-    unknown_machine: u64,
-    wrong_shop: u64,
 }
 
 /// Why a request failed, and whether trying again can help.

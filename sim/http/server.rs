@@ -125,17 +125,18 @@ fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
         .with_state(app)
 }
 
-#[derive(Serialize)]
-struct ReceiptBody {
-    accepted: u64,
-    duplicates: u64,
-    rejected: RejectedBody,
+/// The answer to `POST /v1/events` (also read by fleetsim's HTTP clients).
+#[derive(Serialize, Deserialize)]
+pub struct ReceiptBody {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: RejectedBody,
 }
 
-#[derive(Serialize)]
-struct RejectedBody {
-    unknown_machine: u64,
-    wrong_shop: u64,
+#[derive(Serialize, Deserialize)]
+pub struct RejectedBody {
+    pub unknown_machine: u64,
+    pub wrong_shop: u64,
 }
 
 impl From<IngestReceipt> for ReceiptBody {

@@ -20,6 +20,7 @@
 
 use super::events::{Bodies, EventPlan};
 use super::schedule::{Payload, Resends, Schedule};
+use crate::http::server::ReceiptBody;
 use crate::http::CLOUDEVENTS_BATCH_JSON;
 use hdrhistogram::Histogram;
 use std::borrow::Cow;
@@ -126,19 +127,6 @@ impl Receipts {
         self.rejected_wrong_shop += other.rejected_wrong_shop;
         self.unreadable += other.unreadable;
     }
-}
-
-#[derive(serde::Deserialize)]
-struct ReceiptBody {
-    accepted: u64,
-    duplicates: u64,
-    rejected: RejectedBody,
-}
-
-#[derive(serde::Deserialize)]
-struct RejectedBody {
-    unknown_machine: u64,
-    wrong_shop: u64,
 }
 
 /// What one run did.
