@@ -6,7 +6,7 @@ use crate::billing::{rate_period, BillingError, Invoice, PriceBook};
 use crate::calendar::Calendar;
 use crate::fleet::Fleet;
 use crate::metering::sqlite::SqliteEngine;
-use crate::metering::{IngestReceipt, MeteringEngine, MeteringError, Period, UsageRow};
+use crate::metering::{MeteringEngine, MeteringError, Period, UsageRow};
 use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent};
 use crate::report::{self, RunData, Timing};
 use crate::scenario::Scenario;
@@ -98,7 +98,6 @@ pub fn run_with_engine(
     );
     let IngestOutput {
         mut engine,
-        receipt,
         latency,
         result,
     } = ingest
@@ -106,6 +105,9 @@ pub fn run_with_engine(
         .map_err(|_| RunError::Simulation("the ingestion thread panicked".into()))?;
     progress.finish_and_clear();
     result?;
+    // The engine's own count since it was opened: an engine may acknowledge buffered events
+    // later than the call that handed them over.
+    let receipt = engine.receipt_totals();
     let outcome = sim.map_err(RunError::Simulation)?;
     let simulated = started.elapsed();
 
@@ -192,7 +194,6 @@ fn run_actors(
 
 struct IngestOutput {
     engine: Box<dyn MeteringEngine>,
-    receipt: IngestReceipt,
     /// Microseconds each day batch spent in the engine (ingest, plus commit when asked).
     latency: Histogram<u64>,
     result: Result<(), MeteringError>,
@@ -207,7 +208,6 @@ fn spawn_ingest(
     std::thread::Builder::new()
         .name("fleetsim-ingest".into())
         .spawn(move || {
-            let mut receipt = IngestReceipt::default();
             // Fixed bounds (1 µs to 1 h): an auto-resizing histogram clamps rather than grows
             // under `saturating_record`, and a run may start with an empty day.
             let mut latency =
@@ -221,15 +221,10 @@ fn spawn_ingest(
                     }
                     latency.saturating_record(started.elapsed().as_micros() as u64);
                 }
-                engine.commit()?;
-                // The engine's own count since it was opened: an engine may acknowledge
-                // buffered events later than the call that handed them over.
-                receipt = engine.receipt_totals();
-                Ok(())
+                engine.commit()
             })();
             IngestOutput {
                 engine,
-                receipt,
                 latency,
                 result,
             }

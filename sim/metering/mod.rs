@@ -41,6 +41,14 @@ impl Period {
         }
     }
 
+    /// Unix seconds at the period's first instant (midnight UTC on the 1st); `i64::MAX` for a
+    /// period that is not a real month, which then never starts.
+    pub fn start_unix(self) -> i64 {
+        chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map_or(i64::MAX, |t| t.and_utc().timestamp())
+    }
+
     pub fn next(self) -> Period {
         if self.month == 12 {
             Period {

@@ -104,8 +104,8 @@ impl SqliteEngine {
     /// check that the maintained aggregate equals the sum of the events.
     pub fn recompute_usage(&mut self, period: Period) -> Result<Vec<UsageRow>, MeteringError> {
         self.write_buffer()?;
-        let start = period_start(period);
-        let end = period_start(period.next());
+        let start = period.start_unix();
+        let end = period.next().start_unix();
         let mut stmt = self.conn.prepare(
             "SELECT subject, SUM(mounting), SUM(trace), SUM(remake), SUM(reading) FROM (
                 SELECT subject, type = ?3 AS mounting, type = ?4 AS trace,
@@ -575,12 +575,6 @@ fn max_shop(bindings: &[Option<ShopId>]) -> usize {
         .map(|s| s.0 as usize + 1)
         .max()
         .unwrap_or(0)
-}
-
-fn period_start(p: Period) -> i64 {
-    chrono::NaiveDate::from_ymd_opt(p.year, p.month, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map_or(0, |t| t.and_utc().timestamp())
 }
 
 fn migrate(conn: &Connection) -> Result<(), MeteringError> {

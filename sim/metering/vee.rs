@@ -70,7 +70,7 @@
 
 use super::Period;
 use crate::event::{EventBody, UsageEvent};
-use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat};
+use chrono::{DateTime, SecondsFormat};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
@@ -731,7 +731,7 @@ impl MachineVee {
         let Some(last) = self.last else {
             return;
         };
-        let end = period_start(usage.period.next());
+        let end = usage.period.next().start_unix();
         let from = self
             .outstanding
             .map_or(last.time, |o| o.until.max(last.time));
@@ -830,13 +830,6 @@ fn secs_i64(secs: u64) -> i64 {
 }
 
 /// Unix seconds of the period's first instant (UTC).
-fn period_start(period: Period) -> i64 {
-    // Periods come from `Period::of_unix`, so the date exists; an impossible one is "never".
-    NaiveDate::from_ymd_opt(period.year, period.month, 1).map_or(i64::MAX, |d| {
-        d.and_time(NaiveTime::MIN).and_utc().timestamp()
-    })
-}
-
 fn stamp(time: i64) -> String {
     DateTime::from_timestamp(time, 0)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
@@ -900,10 +893,10 @@ mod tests {
 
     #[test]
     fn period_start_is_midnight_utc_on_the_first() {
-        assert_eq!(period_start(period(2024, 1)), 1_704_067_200);
-        assert_eq!(period_start(period(2024, 3)), 1_709_251_200);
+        assert_eq!(period(2024, 1).start_unix(), 1_704_067_200);
+        assert_eq!(period(2024, 3).start_unix(), 1_709_251_200);
         assert_eq!(
-            Period::of_unix(period_start(period(2024, 3)) - 1),
+            Period::of_unix(period(2024, 3).start_unix() - 1),
             period(2024, 2)
         );
     }
@@ -1455,7 +1448,7 @@ mod tests {
     }
 
     fn previous(p: Period) -> Period {
-        Period::of_unix(period_start(p) - 1)
+        Period::of_unix(p.start_unix() - 1)
     }
 
     proptest! {
@@ -1476,7 +1469,7 @@ mod tests {
             let mut truth = Truth {
                 counters: Channels { total_cycles: start[0], mountings: start[1], trace_only: start[2] },
                 used: Channels::default(),
-                time: period_start(period(2024, 1)) + offset,
+                time: period(2024, 1).start_unix() + offset,
                 seq: 1,
             };
             let mut steps = Channels::default();
@@ -1502,7 +1495,7 @@ mod tests {
                 }
             }
             // A last reading after every closed period settles any estimate still outstanding.
-            let after_closed = closed.last().map_or(truth.time, |p| period_start(p.period.next()));
+            let after_closed = closed.last().map_or(truth.time, |p| p.period.next().start_unix());
             let gap = after_closed.max(truth.time) - truth.time + DAY as i64;
             steps = steps.plus(&vee.apply(truth.run(gap, 5, 1, false)).units());
 
