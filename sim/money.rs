@@ -46,6 +46,17 @@ impl UnitPrice {
         text.trim().parse::<Decimal>().ok().map(UnitPrice)
     }
 
+    /// `quantity × self` for a signed quantity (a credit is negative). Half away from zero is
+    /// symmetric, so a credit of `q` is exactly minus the charge for `q`.
+    pub fn signed_line_amount(
+        self,
+        quantity: i64,
+        currency: &Currency,
+    ) -> Result<Cents, MoneyError> {
+        let magnitude = self.line_amount(quantity.unsigned_abs(), currency)?;
+        Ok(if quantity < 0 { -magnitude } else { magnitude })
+    }
+
     /// `quantity × self`, rounded half away from zero to minor units.
     pub fn line_amount(self, quantity: u64, currency: &Currency) -> Result<Cents, MoneyError> {
         let exact = Decimal::from(quantity)
@@ -108,6 +119,17 @@ mod tests {
         assert_eq!(
             UnitPrice::parse("2.345").unwrap().line_amount(1, &eur()),
             Ok(235)
+        );
+    }
+
+    #[test]
+    fn a_credit_is_minus_the_charge() {
+        let p = UnitPrice::parse("2.345").unwrap();
+        assert_eq!(p.signed_line_amount(-1, &eur()), Ok(-235));
+        assert_eq!(p.signed_line_amount(1, &eur()), Ok(235));
+        assert_eq!(
+            p.signed_line_amount(i64::MIN, &eur()),
+            Err(MoneyError::Overflow)
         );
     }
 

@@ -5,9 +5,9 @@
 //! Plus conservation: events sent = accepted + duplicates + rejected; accepted = emitted.
 //! Any difference fails the run (exit code 3) and is listed with its place.
 
-use crate::billing::{Invoice, PriceBook};
+use crate::billing::{Basis, Contract, Invoice};
 use crate::event::ShopId;
-use crate::metering::{IngestReceipt, Period, UsageRow};
+use crate::metering::{CounterUsageRow, IngestReceipt, Period, UsageRow};
 use crate::money::Cents;
 use crate::truth::Truth;
 use serde::Serialize;
@@ -34,12 +34,53 @@ pub struct Reconciliation {
     /// Of those, billable mountings.
     pub missing_mountings: u64,
     pub double_counted_mountings: u64,
-    /// Sum over invoices of |billed − truth × price|.
+    /// Value of mountings invoiced wrongly (too many or too few), at each shop's price.
     pub misbilled_cents: Cents,
     pub mismatch_count: u64,
     pub mismatches: Vec<Mismatch>,
     /// Violated conservation laws, in words.
     pub conservation_errors: Vec<String>,
+    /// Both ways of metering against the truth, whatever each shop's contract bills.
+    pub bases: BasisComparison,
+}
+
+/// What each basis measured, fleet-wide, against the truth. Events must equal the truth in
+/// every period; counters may not (an estimate bills a month's unread tail, a true-up
+/// returns it the next month), but over the whole run they must, less what is still estimated.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BasisComparison {
+    pub truth_mountings: u64,
+    pub events: EventsBasis,
+    pub counters: CountersBasis,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EventsBasis {
+    pub mountings: u64,
+    /// Σ over shops and periods of |metered − truth|.
+    pub period_abs_error: u64,
+    /// Events-contract mountings invoiced after their own period (late usage lines).
+    pub invoiced_late: u64,
+    pub shops_billed: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CountersBasis {
+    /// actual + estimate − true-up, over every closed period.
+    pub mountings: i64,
+    /// Steps of the readings (what the counters really show).
+    pub actual: u64,
+    pub estimated: u64,
+    pub trued_up: u64,
+    /// Estimated and not reversed yet: the last months' unread tails.
+    pub outstanding: i64,
+    /// Σ over shops and periods of |billed from counters − truth|.
+    pub period_abs_error: u64,
+    /// (shop, period) cells where counters billed something other than the truth.
+    pub shop_periods_off: u64,
+    /// (machine, period) tails estimated at close.
+    pub estimated_machine_periods: u64,
+    pub shops_billed: u64,
 }
 
 /// What the transport sent, for the conservation check.
@@ -52,23 +93,31 @@ pub struct Sent {
 pub struct Inputs<'a> {
     pub truth: &'a Truth,
     pub periods: &'a [Period],
-    /// Per period, as the metering engine answered.
+    /// Per period, event usage as the metering engine answered.
     pub usage: &'a [Vec<UsageRow>],
-    /// Per period, one invoice per shop.
-    pub invoices: &'a [Vec<Invoice>],
-    pub book: &'a PriceBook,
+    /// Per period, counter usage after VEE as the engine answered.
+    pub counters: &'a [Vec<CounterUsageRow>],
+    /// Per period, per shop: the invoice the engine issued.
+    pub invoices: &'a [Vec<Option<Invoice>>],
+    /// Per shop (index = shop id).
+    pub contracts: &'a [Contract],
     pub sent: Sent,
     pub receipt: IngestReceipt,
 }
 
 pub fn reconcile(inputs: &Inputs) -> Reconciliation {
     let mut r = Reconciliation::default();
-    let shops = inputs.book.per_mounting.len();
-    for (p, period) in inputs.periods.iter().enumerate() {
-        let metered = spread_by_shop(&inputs.usage[p], shops);
-        for shop in 0..shops {
+    let shops = inputs.contracts.len();
+    let metered: Vec<_> = inputs
+        .usage
+        .iter()
+        .map(|rows| spread_by_shop(rows, shops))
+        .collect();
+    // Shop by shop, so the listed mismatches tell each shop's whole story.
+    for (shop, contract) in inputs.contracts.iter().enumerate() {
+        for (p, period) in inputs.periods.iter().enumerate() {
             let truth = inputs.truth.cell(shop as u32, p as u32);
-            let m = metered[shop];
+            let m = metered[p][shop];
             let place = (ShopId(shop as u32), *period);
             r.compare(
                 place,
@@ -85,14 +134,17 @@ pub fn reconcile(inputs: &Inputs) -> Reconciliation {
                 m.counter_reads,
                 false,
             );
-            r.check_invoice(
-                place,
-                truth.mountings,
-                inputs.invoices[p].get(shop),
-                inputs.book,
-            );
+            r.check_invoice(place, inputs.invoices[p][shop].as_ref(), contract);
+            r.bases.events.period_abs_error += truth.mountings.abs_diff(m.billable_mountings);
+            r.bases.events.mountings += m.billable_mountings;
+            r.bases.truth_mountings += truth.mountings;
+        }
+        match contract.basis {
+            Basis::Events => r.check_events_billing(inputs, shop),
+            Basis::Counters => r.check_counters_billing(inputs, shop),
         }
     }
+    r.compare_counters(inputs);
     r.check_conservation(inputs);
     r.ok = r.mismatch_count == 0 && r.conservation_errors.is_empty();
     r
@@ -108,6 +160,24 @@ fn spread_by_shop(rows: &[UsageRow], shops: usize) -> Vec<UsageRow> {
         }
     }
     out
+}
+
+/// A shop's counter usage in one period: (billed, actual, estimate, reversed, estimated machines).
+fn counter_cell(rows: &[CounterUsageRow], shop: usize) -> (i64, u64, u64, u64, u64) {
+    rows.iter()
+        .find(|r| r.shop.0 as usize == shop)
+        .map_or((0, 0, 0, 0, 0), |r| {
+            let u = r.usage;
+            let billed = u.actual.mountings as i64 + u.estimate.mountings as i64
+                - u.reversed.mountings as i64;
+            (
+                billed,
+                u.actual.mountings,
+                u.estimate.mountings,
+                u.reversed.mountings,
+                u64::from(r.estimated_machines),
+            )
+        })
 }
 
 impl Reconciliation {
@@ -132,26 +202,118 @@ impl Reconciliation {
         self.list(place, what, truth as i64, observed as i64);
     }
 
+    /// The invoice exists, bills at the contract's price and basis, and adds up.
     fn check_invoice(
         &mut self,
         place: (ShopId, Period),
-        truth_mountings: u64,
         invoice: Option<&Invoice>,
-        book: &PriceBook,
+        contract: &Contract,
     ) {
-        let price = book.per_mounting[place.0 .0 as usize];
-        let expected = price
-            .line_amount(truth_mountings, &book.currency)
-            .unwrap_or(i64::MAX);
-        let billed = invoice.map_or(0, |i| i.total_cents);
-        if invoice
-            .is_some_and(|i| i.lines.iter().map(|l| l.amount_cents).sum::<i64>() != i.total_cents)
-        {
-            self.list(place, "invoice_lines_sum", billed, billed);
+        let Some(inv) = invoice else {
+            self.list(place, "invoice_missing", 1, 0);
+            return;
+        };
+        if !inv.is_consistent() {
+            let lines: i64 = inv.lines.iter().map(|l| l.amount_cents).sum();
+            self.list(place, "invoice_arithmetic", lines, inv.total_cents);
         }
-        if expected != billed {
-            self.misbilled_cents += (expected - billed).abs();
-            self.list(place, "invoice_cents", expected, billed);
+        let off_price = inv
+            .lines
+            .iter()
+            .any(|l| l.kind.is_mountings() && l.unit_price != contract.price_per_mounting);
+        if off_price || inv.basis != contract.basis || inv.currency != contract.currency {
+            self.list(place, "invoice_terms", 1, 0);
+        }
+    }
+
+    /// Events basis: every period's mountings are invoiced exactly once, on its own invoice
+    /// or (late usage) on a later one.
+    fn check_events_billing(&mut self, inputs: &Inputs, shop: usize) {
+        self.bases.events.shops_billed += 1;
+        let price = inputs.contracts[shop].price_per_mounting;
+        let currency = &inputs.contracts[shop].currency;
+        for (q, &period) in inputs.periods.iter().enumerate() {
+            let truth = inputs.truth.cell(shop as u32, q as u32).mountings as i64;
+            let mut invoiced = 0;
+            for per in inputs.invoices {
+                if let Some(inv) = &per[shop] {
+                    let billed = inv.billed_mountings_of(period);
+                    invoiced += billed;
+                    if inv.period != period {
+                        self.bases.events.invoiced_late += billed.max(0) as u64;
+                    }
+                }
+            }
+            if invoiced != truth {
+                let wrong = price
+                    .signed_line_amount(invoiced - truth, currency)
+                    .unwrap_or(i64::MAX);
+                self.misbilled_cents = self.misbilled_cents.saturating_add(wrong.abs());
+                self.list(
+                    (ShopId(shop as u32), period),
+                    "invoiced_mountings",
+                    truth,
+                    invoiced,
+                );
+            }
+        }
+    }
+
+    /// Counters basis: over the run, the invoices bill what the counters' steps show plus
+    /// what is still estimated, and the steps show exactly what the machines did.
+    fn check_counters_billing(&mut self, inputs: &Inputs, shop: usize) {
+        self.bases.counters.shops_billed += 1;
+        let (mut actual, mut outstanding, mut invoiced) = (0_i64, 0_i64, 0_i64);
+        for (p, rows) in inputs.counters.iter().enumerate() {
+            let (_, a, e, rev, _) = counter_cell(rows, shop);
+            actual += a as i64;
+            outstanding += e as i64 - rev as i64;
+            invoiced += inputs.invoices[p][shop]
+                .as_ref()
+                .map_or(0, Invoice::billed_mountings);
+        }
+        let truth = inputs.truth.shop_total(shop as u32).mountings as i64;
+        let whole_run = Period { year: 0, month: 0 };
+        if invoiced != actual + outstanding {
+            self.list(
+                (ShopId(shop as u32), whole_run),
+                "counter_invoiced_vs_booked",
+                actual + outstanding,
+                invoiced,
+            );
+        }
+        if actual != truth {
+            let contract = &inputs.contracts[shop];
+            let wrong = contract
+                .price_per_mounting
+                .signed_line_amount(actual - truth, &contract.currency)
+                .unwrap_or(i64::MAX);
+            self.misbilled_cents = self.misbilled_cents.saturating_add(wrong.abs());
+            self.list(
+                (ShopId(shop as u32), whole_run),
+                "counter_mountings",
+                truth,
+                actual,
+            );
+        }
+    }
+
+    /// The counters basis for every shop (whatever it is billed on), against the truth.
+    fn compare_counters(&mut self, inputs: &Inputs) {
+        let c = &mut self.bases.counters;
+        for (p, rows) in inputs.counters.iter().enumerate() {
+            for shop in 0..inputs.contracts.len() {
+                let (billed, a, e, rev, machines) = counter_cell(rows, shop);
+                let truth = inputs.truth.cell(shop as u32, p as u32).mountings as i64;
+                c.mountings += billed;
+                c.actual += a;
+                c.estimated += e;
+                c.trued_up += rev;
+                c.outstanding += e as i64 - rev as i64;
+                c.period_abs_error += billed.abs_diff(truth);
+                c.shop_periods_off += u64::from(billed != truth);
+                c.estimated_machine_periods += machines;
+            }
         }
     }
 
@@ -166,7 +328,11 @@ impl Reconciliation {
         if self.mismatches.len() < MAX_LISTED {
             self.mismatches.push(Mismatch {
                 shop: shop.to_string(),
-                period: period.to_string(),
+                period: if period.month == 0 {
+                    "all".to_string()
+                } else {
+                    period.to_string()
+                },
                 what,
                 truth,
                 observed,

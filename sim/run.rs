@@ -1,12 +1,19 @@
 //! One run, end to end: scenario → fleet → actors → metering → billing → reconciliation →
-//! reports. The engines are reached only through `MeteringEngine` and `billing::rate_period`.
+//! reports. The engines are reached only through `MeteringEngine`: provisioning, contracts,
+//! ingestion, period closes (which issue the invoices) and queries.
+//!
+//! Periods close while the simulation runs, `pricing.close_after_days` after they end, as a
+//! provider's invoice run would: usage that arrives later (a machine back online after weeks)
+//! is billed as late usage, and counters not read by then are estimated.
 
 use crate::actors::{simulate, IngestBatch, SimOutcome};
-use crate::billing::{rate_period, BillingError, Invoice, PriceBook};
-use crate::calendar::Calendar;
+use crate::billing::{BillingError, Contract, Invoice, PriceBook};
+use crate::calendar::{Calendar, DayIndex};
+use crate::event::ShopId;
 use crate::fleet::Fleet;
 use crate::metering::sqlite::SqliteEngine;
-use crate::metering::{MeteringEngine, MeteringError, Period, UsageRow};
+use crate::metering::vee::VeeConfig;
+use crate::metering::{CounterUsageRow, MeteringEngine, MeteringError, Period, UsageRow};
 use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent};
 use crate::report::{self, RunData, Timing};
 use crate::scenario::Scenario;
@@ -61,7 +68,7 @@ pub fn run(scenario: Scenario, opts: &RunOptions) -> Result<RunResult, RunError>
     prepare_out_dir(&out)?;
     let db = out.join(METERING_DB);
     remove_stale_store(&db)?;
-    let engine = SqliteEngine::open(&db)?;
+    let engine = SqliteEngine::open_with(&db, Some(vee_config(&scenario)))?;
     run_with_engine(scenario, opts, Box::new(engine))
 }
 
@@ -84,10 +91,14 @@ pub fn run_with_engine(
         .map(|(m, s)| (crate::event::MachineId(m as u32), *s))
         .collect();
     engine.provision(&bindings)?;
+    let contracts = contracts(&scenario, &fleet);
+    engine.set_contracts(&contracts)?;
 
+    let periods = periods(&calendar, &scenario);
+    let closes = close_schedule(&periods, scenario.pricing.close_after_days);
     let progress = progress_bar(calendar.days(), opts.quiet);
     let (tx, rx) = mpsc::channel(4);
-    let ingest = spawn_ingest(engine, rx);
+    let ingest = spawn_ingest(engine, rx, closes);
     let sim = run_actors(
         &scenario,
         &fleet,
@@ -111,14 +122,14 @@ pub fn run_with_engine(
     let outcome = sim.map_err(RunError::Simulation)?;
     let simulated = started.elapsed();
 
-    let periods = periods(&calendar, &scenario);
-    let (usage, invoices) = bill(engine.as_mut(), &periods, &book)?;
+    let billed = read_back(engine.as_mut(), &periods, contracts.len())?;
     let reconciliation = reconcile(&Inputs {
         truth: &outcome.truth,
         periods: &periods,
-        usage: &usage,
-        invoices: &invoices,
-        book: &book,
+        usage: &billed.usage,
+        counters: &billed.counters,
+        invoices: &billed.invoices,
+        contracts: &contracts,
         sent: Sent {
             emitted: outcome.events_emitted,
             duplicates: outcome.duplicates_sent,
@@ -141,8 +152,10 @@ pub fn run_with_engine(
         calendar: &calendar,
         periods: &periods,
         outcome: &outcome,
-        usage: &usage,
-        invoices: &invoices,
+        usage: &billed.usage,
+        counters: &billed.counters,
+        invoices: &billed.invoices,
+        contracts: &contracts,
         book: &book,
         receipt,
         reconciliation: &reconciliation,
@@ -200,10 +213,12 @@ struct IngestOutput {
 }
 
 /// The engine lives on its own thread, fed day batches through a bounded channel, so that
-/// simulation and ingestion overlap and a slow engine slows the simulation down.
+/// simulation and ingestion overlap and a slow engine slows the simulation down. Periods close
+/// on schedule, before the batch of their close day; the rest close after the last batch.
 fn spawn_ingest(
     mut engine: Box<dyn MeteringEngine>,
     mut rx: mpsc::Receiver<IngestBatch>,
+    closes: Vec<(DayIndex, Period)>,
 ) -> std::thread::JoinHandle<IngestOutput> {
     std::thread::Builder::new()
         .name("fleetsim-ingest".into())
@@ -213,7 +228,11 @@ fn spawn_ingest(
             let mut latency =
                 Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
             let result = (|| {
+                let mut closes = closes.into_iter().peekable();
                 while let Some(batch) = rx.blocking_recv() {
+                    while let Some((_, period)) = closes.next_if(|(day, _)| *day <= batch.day) {
+                        close(engine.as_mut(), period)?;
+                    }
                     let started = Instant::now();
                     engine.ingest(&batch.events)?;
                     if batch.commit {
@@ -221,7 +240,11 @@ fn spawn_ingest(
                     }
                     latency.saturating_record(started.elapsed().as_micros() as u64);
                 }
-                engine.commit()
+                engine.commit()?;
+                for (_, period) in closes {
+                    close(engine.as_mut(), period)?;
+                }
+                Ok(())
             })();
             IngestOutput {
                 engine,
@@ -232,22 +255,86 @@ fn spawn_ingest(
         .expect("spawning a thread")
 }
 
-fn bill(
+/// Sends everything queued, then closes the period (the engine issues its invoices).
+fn close(engine: &mut dyn MeteringEngine, period: Period) -> Result<(), MeteringError> {
+    engine.commit()?;
+    engine.close_period(period).map(drop)
+}
+
+/// When each period closes: before the batch of the day `after_days` past its end, or at the
+/// end of the run (day index beyond the calendar) if that day is not simulated.
+/// The calendar starts on the first day of the first period.
+fn close_schedule(periods: &[Period], after_days: u32) -> Vec<(DayIndex, Period)> {
+    let mut day_of_next_month = 0;
+    periods
+        .iter()
+        .map(|&period| {
+            let seconds = period.next().start_unix() - period.start_unix();
+            day_of_next_month += (seconds / 86_400) as u32;
+            (day_of_next_month + after_days, period)
+        })
+        .collect()
+}
+
+/// What the engine metered and billed, per period, for the run's own shops.
+struct Billed {
+    usage: Vec<Vec<UsageRow>>,
+    counters: Vec<Vec<CounterUsageRow>>,
+    /// Per period, per shop id.
+    invoices: Vec<Vec<Option<Invoice>>>,
+}
+
+/// Reads usage (both bases) and the issued invoices back through the engine's interface.
+/// A shared engine may meter other shops too: the run reconciles its own. Usage misattributed
+/// to a foreign shop still shows, as usage missing from ours.
+fn read_back(
     engine: &mut dyn MeteringEngine,
     periods: &[Period],
-    book: &PriceBook,
-) -> Result<(Vec<Vec<UsageRow>>, Vec<Vec<Invoice>>), RunError> {
-    let mut usage = Vec::with_capacity(periods.len());
-    let mut invoices = Vec::with_capacity(periods.len());
+    shops: usize,
+) -> Result<Billed, RunError> {
+    let ours = |shop: ShopId| (shop.0 as usize) < shops;
+    let mut billed = Billed {
+        usage: Vec::new(),
+        counters: Vec::new(),
+        invoices: Vec::new(),
+    };
     for &period in periods {
-        // A shared engine may meter other shops too: the run bills (and reconciles) its own.
-        // Usage misattributed to a foreign shop still shows, as usage missing from ours.
         let mut rows = engine.usage(period)?;
-        rows.retain(|r| (r.shop.0 as usize) < book.per_mounting.len());
-        invoices.push(rate_period(period, &rows, book)?);
-        usage.push(rows);
+        rows.retain(|r| ours(r.shop));
+        billed.usage.push(rows);
+        let mut rows = engine.counter_usage(period)?;
+        rows.retain(|r| ours(r.shop));
+        billed.counters.push(rows);
+        let mut by_shop = vec![None; shops];
+        for invoice in engine.invoices(period)? {
+            let shop = invoice.shop.0 as usize;
+            if shop < shops {
+                by_shop[shop] = Some(invoice);
+            }
+        }
+        billed.invoices.push(by_shop);
     }
-    Ok((usage, invoices))
+    Ok(billed)
+}
+
+fn contracts(scenario: &Scenario, fleet: &Fleet) -> Vec<Contract> {
+    let pricing = &scenario.pricing;
+    fleet
+        .shops
+        .iter()
+        .enumerate()
+        .map(|(i, shop)| Contract {
+            shop: ShopId(i as u32),
+            basis: pricing.basis_of(i as u32),
+            price_per_mounting: shop.price,
+            currency: pricing.currency.clone(),
+        })
+        .collect()
+}
+
+/// The embedded engine validates counters with the scenario's counter width.
+fn vee_config(_scenario: &Scenario) -> VeeConfig {
+    VeeConfig::default()
 }
 
 fn price_book(scenario: &Scenario, fleet: &Fleet) -> PriceBook {

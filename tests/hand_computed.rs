@@ -28,10 +28,49 @@ fn run_fixed(scenario: &str, out: &Path) -> (Vec<Row>, Vec<Row>, serde_json::Val
         summary["reconciliation"]
     );
     (
-        read_csv(&out.join("invoices.csv")).rows,
+        one_row_per_invoice(&read_csv(&out.join("invoices.csv")).rows),
         read_csv(&out.join("shops.csv")).rows,
         summary,
     )
+}
+
+/// invoices.csv has a row per invoice line: folds each invoice's lines into one row with
+/// billable_mountings (every mountings line), trace_only, unit_price (of the mountings),
+/// amount_cents and amount (the invoice total), currency.
+fn one_row_per_invoice(lines: &[Row]) -> Vec<Row> {
+    let mut invoices: BTreeMap<(String, String), Row> = BTreeMap::new();
+    for line in lines {
+        let key = (line["shop"].clone(), line["period"].clone());
+        let row = invoices.entry(key).or_insert_with(|| {
+            let mut row = Row::new();
+            for field in ["shop", "segment", "period", "currency"] {
+                row.insert(field.into(), line[field].clone());
+            }
+            row.insert("billable_mountings".into(), "0".into());
+            row.insert("trace_only".into(), "0".into());
+            row.insert("amount_cents".into(), line["invoice_total_cents"].clone());
+            row
+        });
+        let quantity: i64 = line["quantity"].parse().unwrap();
+        let field = if line["kind"] == "trace_only" {
+            "trace_only"
+        } else {
+            "billable_mountings"
+        };
+        let sum = row[field].parse::<i64>().unwrap() + quantity;
+        row.insert(field.into(), sum.to_string());
+        if line["kind"] != "trace_only" {
+            row.insert("unit_price".into(), line["unit_price"].clone());
+        }
+    }
+    for row in invoices.values_mut() {
+        let cents: i64 = row["amount_cents"].parse().unwrap();
+        row.insert(
+            "amount".into(),
+            format!("{}.{:02}", cents / 100, cents % 100),
+        );
+    }
+    invoices.into_values().collect()
 }
 
 fn invoice<'a>(rows: &'a [Row], shop: &str, period: &str) -> &'a Row {
@@ -177,10 +216,11 @@ fn two_months_of_fixed_demand_are_invoiced_to_the_cent() {
     assert_eq!(dec(&s0["effective_price_per_mounting"]), dec("3.85"));
     assert_eq!(dec(&s0["effective_price_per_job"]), dec("3.08"));
 
-    // Summary: 3 shops × 52 open days = 156 counter reads; 3 × 208 mountings; 3 × 52 trace-only.
+    // Summary: 3 shops × 52 open days = 156 end-of-day counter reads, plus 3 commissioning
+    // reads; 3 × 208 mountings; 3 × 52 trace-only.
     assert_eq!(summary["truth"]["billable_mountings"], 624);
     assert_eq!(summary["truth"]["trace_only"], 156);
-    assert_eq!(summary["truth"]["counter_reads"], 156);
+    assert_eq!(summary["truth"]["counter_reads"], 159);
     assert_eq!(summary["truth"]["remakes"], 0);
     let total: i64 = invoices
         .iter()
@@ -261,7 +301,8 @@ fn fixed_demand_is_per_machine() {
     let tmp = tempfile::tempdir().unwrap();
     let (invoices, shops, summary) = run_fixed("fixed_two_machines.toml", &tmp.path().join("out"));
     // Two machines × 4 mountings × 27 open days = 216 mountings × 3.85 = 831.60 EUR;
-    // two machines × 1 × 27 = 54 trace-only; each machine reports its counter once per open day.
+    // two machines × 1 × 27 = 54 trace-only; each machine reports its counter once per open day
+    // (54) plus once when commissioned, before its first job (2).
     assert_eq!(shops[0]["machines"], "2");
     assert_eq!(
         shops[0]["open_days"], "27",
@@ -269,7 +310,7 @@ fn fixed_demand_is_per_machine() {
     );
     assert_invoice(&invoices[0], 216, 54, "3.85", 83_160, "831.60");
     assert_eq!(summary["machines"], 2);
-    assert_eq!(summary["truth"]["counter_reads"], 54);
+    assert_eq!(summary["truth"]["counter_reads"], 56);
 }
 
 /// Cents for `count` mountings at `mills`/1000 EUR each, rounded half away from zero, in
@@ -297,14 +338,14 @@ proptest! {
             "[scenario]\nname = \"prop\"\nseed = 9\n[calendar]\nstart = \"2024-01-01\"\nmonths = 1\n\
              [fleet]\nshops = 1\nsecond_machine_above = 1000.0\n\
              [demand]\nmode = \"fixed\"\nfixed_mountings_per_day = {per_day}\nfixed_trace_only_per_day = 1\n\
-             [closures]\nclosed_weekdays = [\"sun\"]\n[pricing]\nchain = \"{price}\"\nindependent = \"{price}\"\n"
+             [closures]\nclosed_weekdays = [\"sun\"]\n[pricing]\nbasis = \"events\"\nchain = \"{price}\"\nindependent = \"{price}\"\n"
         );
         let scenario = fleetsim::scenario::parse(Path::new("prop.toml"), &text).expect("valid scenario");
         let tmp = tempfile::tempdir().unwrap();
         let opts = fleetsim::run::RunOptions { out: Some(tmp.path().join("out")), seed: None, threads: 1, quiet: true };
         let result = fleetsim::run::run(scenario, &opts).expect("the run completes");
         prop_assert!(result.reconciliation.ok);
-        let rows = read_csv(&result.out_dir.join("invoices.csv")).rows;
+        let rows = one_row_per_invoice(&read_csv(&result.out_dir.join("invoices.csv")).rows);
         prop_assert_eq!(rows.len(), 1);
         let count = 27 * u64::from(per_day);
         prop_assert_eq!(&rows[0]["billable_mountings"], &count.to_string());

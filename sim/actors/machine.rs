@@ -89,19 +89,34 @@ impl MachineState {
     fn work(&mut self, midnight: i64, jobs: &[Job], day: &mut MachineDay) {
         day.open = true;
         day.tally.counter_reads = 1;
+        if self.seq == 0 {
+            self.commissioning_reading(midnight, day);
+        }
         self.draw_offsets(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
             let body = self.run_job(job, &mut day.tally);
             day.events
                 .push(self.event(midnight + self.offsets[i], body));
         }
+        let reading = self.reading();
+        day.events.push(self.event(midnight + READ_AT, reading));
+    }
+
+    /// The counters as installed, read before the first job: the baseline that lets the first
+    /// day's use be billed from the counters.
+    fn commissioning_reading(&mut self, midnight: i64, day: &mut MachineDay) {
+        let reading = self.reading();
+        day.events.push(self.event(midnight, reading));
+        day.tally.counter_reads += 1;
+    }
+
+    fn reading(&self) -> EventBody {
         let c = &self.counters;
-        let reading = EventBody::Counter {
+        EventBody::Counter {
             total_cycles: c.total_cycles,
             mountings: c.mountings,
             trace_only: c.trace_only,
-        };
-        day.events.push(self.event(midnight + READ_AT, reading));
+        }
     }
 
     /// Sorted start times through opening hours, one per job.

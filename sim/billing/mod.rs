@@ -1,13 +1,27 @@
-//! The embedded billing engine: monthly invoices from metered usage and each shop's price.
+//! The embedded billing engine: monthly invoices from metered usage and each shop's contract.
 //!
-//! Billing is a pure function of (usage, price book): any invoice can be recomputed from the
-//! metering engine's public query. Money follows `money`'s rule: one rounding per line.
+//! Billing is a pure function of (usage, contract): the metering store calls it when a period
+//! closes and keeps the result; anyone can recompute an invoice from the public usage queries.
+//! Money follows `money`'s rule: one rounding per line.
+//!
+//! **Bases.** A contract bills either the per-mounting *events* or the cumulative *counters*
+//! (after VEE). Both are always metered; the contract picks which one is invoiced.
+//!
+//! **Late usage** (events basis): an event dated in a period that was already invoiced is
+//! billed on the next invoice, on its own line naming the period it belongs to
+//! ([`LineKind::LateUsage`]). An invoice is never edited after it is issued.
+//!
+//! **Counters basis**: a period bills the steps of the readings attributed to it, plus an
+//! estimate of its unread tail ([`LineKind::Estimate`]), minus the part of its steps that an
+//! earlier period already billed as an estimate ([`LineKind::TrueUp`], a credit). See
+//! `metering::vee` for the rules.
 
 use crate::event::ShopId;
+use crate::metering::vee::Channels;
 use crate::metering::{Period, UsageRow};
 use crate::money::{Cents, Currency, MoneyError, UnitPrice};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The price per billable mounting of every shop, indexed by shop id.
 #[derive(Clone, Debug)]
@@ -16,33 +30,166 @@ pub struct PriceBook {
     pub per_mounting: Vec<UnitPrice>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// Which usage a contract invoices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// One billable event per mounting.
+    Events,
+    /// Cumulative counter readings, validated and estimated (VEE).
+    Counters,
+}
+
+impl Basis {
+    pub fn name(self) -> &'static str {
+        match self {
+            Basis::Events => "events",
+            Basis::Counters => "counters",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Basis> {
+        match text {
+            "events" => Some(Basis::Events),
+            "counters" => Some(Basis::Counters),
+            _ => None,
+        }
+    }
+}
+
+/// What a shop pays and how its usage is measured.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contract {
+    pub shop: ShopId,
+    pub basis: Basis,
+    #[serde(with = "price_text")]
+    pub price_per_mounting: UnitPrice,
+    pub currency: Currency,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    /// Mountings metered by events in the invoiced period.
+    Usage,
+    /// Mountings metered by events of an earlier, already invoiced period.
+    LateUsage,
+    /// Mountings read from the counters.
+    CounterUsage,
+    /// Mountings estimated for the period's unread tail.
+    Estimate,
+    /// An earlier estimate reversed now that readings cover it (a credit).
+    TrueUp,
+    /// Frame tracing for remote-edged orders: shown, never billed.
+    TraceOnly,
+}
+
+impl LineKind {
+    pub fn description(self) -> &'static str {
+        match self {
+            LineKind::Usage => LINE_MOUNTINGS,
+            LineKind::LateUsage => "Mountings of an earlier period, metered after it was invoiced",
+            LineKind::CounterUsage => "Mountings read from the counters",
+            LineKind::Estimate => "Mountings estimated for days not yet read",
+            LineKind::TrueUp => "Estimate reversed: the counters have been read",
+            LineKind::TraceOnly => LINE_TRACE_ONLY,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LineKind::Usage => "usage",
+            LineKind::LateUsage => "late_usage",
+            LineKind::CounterUsage => "counter_usage",
+            LineKind::Estimate => "estimate",
+            LineKind::TrueUp => "true_up",
+            LineKind::TraceOnly => "trace_only",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<LineKind> {
+        LineKind::ALL.into_iter().find(|k| k.name() == text)
+    }
+
+    pub const ALL: [LineKind; 6] = [
+        LineKind::Usage,
+        LineKind::LateUsage,
+        LineKind::CounterUsage,
+        LineKind::Estimate,
+        LineKind::TrueUp,
+        LineKind::TraceOnly,
+    ];
+
+    /// Whether the line's quantity counts as billed mountings.
+    pub fn is_mountings(self) -> bool {
+        self != LineKind::TraceOnly
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceLine {
-    pub description: &'static str,
-    pub quantity: u64,
-    #[serde(serialize_with = "price_as_string")]
+    pub kind: LineKind,
+    /// The period the usage belongs to (an earlier one for late usage).
+    pub usage_period: Period,
+    /// Negative for a credit.
+    pub quantity: i64,
+    #[serde(with = "price_text")]
     pub unit_price: UnitPrice,
     pub amount_cents: Cents,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+impl InvoiceLine {
+    pub fn description(&self) -> &'static str {
+        self.kind.description()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invoice {
     pub shop: ShopId,
     pub period: Period,
+    pub basis: Basis,
+    pub currency: Currency,
     pub lines: Vec<InvoiceLine>,
     pub total_cents: Cents,
 }
 
 impl Invoice {
-    /// Billable mountings on the invoice.
-    pub fn billed_mountings(&self) -> u64 {
-        self.lines.first().map_or(0, |l| l.quantity)
+    /// Billed mountings on the invoice: every mountings line, credits included.
+    pub fn billed_mountings(&self) -> i64 {
+        self.lines
+            .iter()
+            .filter(|l| l.kind.is_mountings())
+            .map(|l| l.quantity)
+            .sum()
+    }
+
+    /// Billed mountings that belong to `period` (its own usage or a late correction).
+    pub fn billed_mountings_of(&self, period: Period) -> i64 {
+        self.lines
+            .iter()
+            .filter(|l| l.kind.is_mountings() && l.usage_period == period)
+            .map(|l| l.quantity)
+            .sum()
     }
 
     pub fn unit_price(&self) -> UnitPrice {
         self.lines
             .first()
             .map_or(UnitPrice(Decimal::ZERO), |l| l.unit_price)
+    }
+
+    /// Whether every line is `quantity × unit price` rounded once and the lines add up.
+    pub fn is_consistent(&self) -> bool {
+        let lines_ok = self.lines.iter().all(|l| {
+            let price = if l.kind.is_mountings() {
+                l.unit_price
+            } else {
+                UnitPrice(Decimal::ZERO)
+            };
+            price.signed_line_amount(l.quantity, &self.currency) == Ok(l.amount_cents)
+        });
+        lines_ok && self.lines.iter().map(|l| l.amount_cents).sum::<Cents>() == self.total_cents
     }
 }
 
@@ -61,8 +208,122 @@ pub enum BillingError {
 pub const LINE_MOUNTINGS: &str = "Mountings (pairs edged in store)";
 pub const LINE_TRACE_ONLY: &str = "Frame tracing for remote-edged orders (not billed)";
 
-/// Invoices for one period: one per shop in the price book, in shop order, zero-usage
-/// shops included. `usage` must be sorted by shop (as `MeteringEngine::usage` returns it).
+/// Event-metered usage of one shop not yet invoiced, when `period` closes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventDue {
+    /// (usage period, mountings, trace-only): the closing period's own usage and any usage of
+    /// earlier periods metered after they were invoiced, in period order.
+    pub by_period: Vec<(Period, u64, u64)>,
+}
+
+/// Counter-metered usage of one shop in one closed period (sums over its machines).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterDue {
+    pub actual: Channels<u64>,
+    pub estimate: Channels<u64>,
+    pub reversed: Channels<u64>,
+}
+
+/// The invoice of a closed period for an events-basis contract. The period's own usage always
+/// gets its lines (zero included); late usage gets a line only when there is some.
+pub fn invoice_from_events(
+    contract: &Contract,
+    period: Period,
+    due: &EventDue,
+) -> Result<Invoice, BillingError> {
+    let own = due.by_period.iter().find(|(p, ..)| *p == period);
+    let (mountings, trace) = own.map_or((0, 0), |&(_, m, t)| (m, t));
+    let mut lines = vec![(LineKind::Usage, period, count(mountings))];
+    for &(usage_period, m, _) in due.by_period.iter().filter(|(p, ..)| *p != period) {
+        if m > 0 {
+            lines.push((LineKind::LateUsage, usage_period, count(m)));
+        }
+    }
+    let late_trace: u64 = due
+        .by_period
+        .iter()
+        .filter(|(p, ..)| *p != period)
+        .map(|&(.., t)| t)
+        .sum();
+    lines.push((LineKind::TraceOnly, period, count(trace + late_trace)));
+    priced(contract, period, Basis::Events, &lines)
+}
+
+/// The invoice of a closed period for a counters-basis contract.
+pub fn invoice_from_counters(
+    contract: &Contract,
+    period: Period,
+    due: &CounterDue,
+) -> Result<Invoice, BillingError> {
+    let mut lines = vec![(LineKind::CounterUsage, period, count(due.actual.mountings))];
+    if due.estimate.mountings > 0 {
+        lines.push((LineKind::Estimate, period, count(due.estimate.mountings)));
+    }
+    if due.reversed.mountings > 0 {
+        lines.push((LineKind::TrueUp, period, -count(due.reversed.mountings)));
+    }
+    let trace = i128::from(due.actual.trace_only) + i128::from(due.estimate.trace_only)
+        - i128::from(due.reversed.trace_only);
+    lines.push((
+        LineKind::TraceOnly,
+        period,
+        i64::try_from(trace).unwrap_or(i64::MAX),
+    ));
+    priced(contract, period, Basis::Counters, &lines)
+}
+
+/// A count as a signed quantity (no real count reaches 2^63).
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn priced(
+    contract: &Contract,
+    period: Period,
+    basis: Basis,
+    lines: &[(LineKind, Period, i64)],
+) -> Result<Invoice, BillingError> {
+    let money = |source| BillingError::Money {
+        shop: contract.shop,
+        period,
+        source,
+    };
+    let lines = lines
+        .iter()
+        .map(|&(kind, usage_period, quantity)| {
+            let unit_price = if kind.is_mountings() {
+                contract.price_per_mounting
+            } else {
+                UnitPrice(Decimal::ZERO)
+            };
+            let amount_cents = unit_price
+                .signed_line_amount(quantity, &contract.currency)
+                .map_err(money)?;
+            Ok(InvoiceLine {
+                kind,
+                usage_period,
+                quantity,
+                unit_price,
+                amount_cents,
+            })
+        })
+        .collect::<Result<Vec<_>, BillingError>>()?;
+    let total_cents = lines
+        .iter()
+        .try_fold(0_i64, |sum, l| sum.checked_add(l.amount_cents))
+        .ok_or_else(|| money(MoneyError::Overflow))?;
+    Ok(Invoice {
+        shop: contract.shop,
+        period,
+        basis,
+        currency: contract.currency.clone(),
+        lines,
+        total_cents,
+    })
+}
+
+/// What `usage` would be invoiced on the events basis if nothing arrived late: the reference
+/// the simulator compares against (one invoice per shop in the book, in shop order).
 pub fn rate_period(
     period: Period,
     usage: &[UsageRow],
@@ -79,59 +340,35 @@ pub fn rate_period(
         .iter()
         .enumerate()
         .map(|(i, row)| {
-            invoice(
-                ShopId(i as u32),
-                period,
-                row,
-                book.per_mounting[i],
-                &book.currency,
-            )
+            let contract = Contract {
+                shop: ShopId(i as u32),
+                basis: Basis::Events,
+                price_per_mounting: book.per_mounting[i],
+                currency: book.currency.clone(),
+            };
+            let due = EventDue {
+                by_period: vec![(period, row.billable_mountings, row.trace_only)],
+            };
+            invoice_from_events(&contract, period, &due)
         })
         .collect()
 }
 
-fn invoice(
-    shop: ShopId,
-    period: Period,
-    usage: &UsageRow,
-    price: UnitPrice,
-    currency: &Currency,
-) -> Result<Invoice, BillingError> {
-    let money = |source| BillingError::Money {
-        shop,
-        period,
-        source,
-    };
-    let lines = vec![
-        InvoiceLine {
-            description: LINE_MOUNTINGS,
-            quantity: usage.billable_mountings,
-            unit_price: price,
-            amount_cents: price
-                .line_amount(usage.billable_mountings, currency)
-                .map_err(money)?,
-        },
-        InvoiceLine {
-            description: LINE_TRACE_ONLY,
-            quantity: usage.trace_only,
-            unit_price: UnitPrice(Decimal::ZERO),
-            amount_cents: 0,
-        },
-    ];
-    let total_cents = lines
-        .iter()
-        .try_fold(0_i64, |sum, l| sum.checked_add(l.amount_cents))
-        .ok_or_else(|| money(MoneyError::Overflow))?;
-    Ok(Invoice {
-        shop,
-        period,
-        lines,
-        total_cents,
-    })
-}
+/// Prices travel as decimal strings ("3.85"): JSON numbers would go through floats.
+mod price_text {
+    use crate::money::UnitPrice;
+    use serde::{Deserialize, Deserializer, Serializer};
 
-fn price_as_string<S: serde::Serializer>(p: &UnitPrice, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string())
+    pub fn serialize<S: Serializer>(p: &UnitPrice, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&p.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<UnitPrice, D::Error> {
+        let text = String::deserialize(d)?;
+        UnitPrice::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{text}` is not a decimal price such as \"3.85\""))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +425,118 @@ mod tests {
                 inv.total_cents
             );
         }
+    }
+
+    fn contract(basis: Basis) -> Contract {
+        Contract {
+            shop: ShopId(3),
+            basis,
+            price_per_mounting: UnitPrice::parse("3.85").unwrap(),
+            currency: Currency("EUR".into()),
+        }
+    }
+
+    #[test]
+    fn late_usage_is_a_line_of_its_own_naming_its_period() {
+        let (jan, feb) = (
+            Period {
+                year: 2024,
+                month: 1,
+            },
+            Period {
+                year: 2024,
+                month: 2,
+            },
+        );
+        let due = EventDue {
+            by_period: vec![(jan, 4, 1), (feb, 100, 20)],
+        };
+        let inv = invoice_from_events(&contract(Basis::Events), feb, &due).unwrap();
+        let kinds: Vec<_> = inv
+            .lines
+            .iter()
+            .map(|l| (l.kind, l.usage_period, l.quantity))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (LineKind::Usage, feb, 100),
+                (LineKind::LateUsage, jan, 4),
+                (LineKind::TraceOnly, feb, 21)
+            ]
+        );
+        assert_eq!(inv.total_cents, 104 * 385);
+        assert_eq!(inv.billed_mountings_of(jan), 4);
+        assert!(inv.is_consistent());
+    }
+
+    #[test]
+    fn counters_bill_actual_plus_estimate_minus_true_up() {
+        let feb = Period {
+            year: 2024,
+            month: 2,
+        };
+        let due = CounterDue {
+            actual: Channels {
+                total_cycles: 130,
+                mountings: 100,
+                trace_only: 30,
+            },
+            estimate: Channels {
+                total_cycles: 13,
+                mountings: 10,
+                trace_only: 3,
+            },
+            reversed: Channels {
+                total_cycles: 16,
+                mountings: 12,
+                trace_only: 4,
+            },
+        };
+        let inv = invoice_from_counters(&contract(Basis::Counters), feb, &due).unwrap();
+        let q: Vec<_> = inv
+            .lines
+            .iter()
+            .map(|l| (l.kind, l.quantity, l.amount_cents))
+            .collect();
+        assert_eq!(
+            q,
+            vec![
+                (LineKind::CounterUsage, 100, 38_500),
+                (LineKind::Estimate, 10, 3_850),
+                (LineKind::TrueUp, -12, -4_620),
+                (LineKind::TraceOnly, 29, 0),
+            ]
+        );
+        assert_eq!(inv.billed_mountings(), 98);
+        assert_eq!(inv.total_cents, 98 * 385);
+        assert!(inv.is_consistent());
+    }
+
+    #[test]
+    fn a_tampered_invoice_is_not_consistent() {
+        let feb = Period {
+            year: 2024,
+            month: 2,
+        };
+        let due = EventDue {
+            by_period: vec![(feb, 3, 0)],
+        };
+        let mut inv = invoice_from_events(&contract(Basis::Events), feb, &due).unwrap();
+        inv.lines[0].amount_cents += 1;
+        assert!(!inv.is_consistent());
+    }
+
+    #[test]
+    fn contracts_travel_as_json_with_prices_as_text() {
+        let c = contract(Basis::Counters);
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(
+            json,
+            r#"{"shop":3,"basis":"counters","price_per_mounting":"3.85","currency":"EUR"}"#
+        );
+        assert_eq!(serde_json::from_str::<Contract>(&json).unwrap(), c);
+        assert!(serde_json::from_str::<Contract>(&json.replace("3.85", "3,85")).is_err());
     }
 
     #[test]

@@ -7,11 +7,15 @@
 //! 4xx other than 429 is final. Every acknowledged batch is durable on a fleetsim server, so
 //! `commit` has nothing left to do.
 
+use super::billing_routes::{ContractBody, ContractsBody, CounterUsageBody, InvoicesBody};
 use super::server::{Binding, KeyBody, MachinesBody, ReceiptBody, UsageBody};
 use super::CLOUDEVENTS_BATCH_JSON;
 use crate::event::wire::to_cloudevent;
 use crate::event::{MachineId, ShopId, UsageEvent};
-use crate::metering::{IngestReceipt, MeteringEngine, MeteringError, Period, UsageRow};
+use crate::metering::{
+    Contract, CounterUsageRow, IngestReceipt, Invoice, MeteringEngine, MeteringError, Period,
+    UsageRow,
+};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -344,5 +348,90 @@ impl MeteringEngine for HttpEngine {
 
     fn receipt_totals(&self) -> IngestReceipt {
         self.totals
+    }
+
+    fn set_contracts(&mut self, contracts: &[Contract]) -> Result<(), MeteringError> {
+        let token = self.admin("PUT /v1/admin/contracts")?;
+        let body = ContractsBody {
+            contracts: contracts.iter().map(ContractBody::from_contract).collect(),
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| self.error(e.to_string()))?;
+        self.with_retries("PUT /v1/admin/contracts", || {
+            self.send_json("PUT", "/v1/admin/contracts", &body, &token)
+        })?;
+        Ok(())
+    }
+
+    /// Closing is idempotent on the server, so a retried close issues nothing twice.
+    fn close_period(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
+        let token = self.admin("POST /v1/admin/periods/…/close")?;
+        let path = format!("/v1/admin/periods/{period}/close");
+        let text = self.with_retries("POST /v1/admin/periods/…/close", || {
+            self.send_json("POST", &path, b"", &token)
+        })?;
+        self.parse_invoices(&text)
+    }
+
+    fn invoices(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
+        let path = format!("/v1/invoices/{period}");
+        let text = self.with_retries("GET /v1/invoices", || self.get(&path, &[]))?;
+        self.parse_invoices(&text)
+    }
+
+    fn counter_usage(&mut self, period: Period) -> Result<Vec<CounterUsageRow>, MeteringError> {
+        let label = period.to_string();
+        let text = self.with_retries("GET /v1/counter-usage", || {
+            self.get("/v1/counter-usage", &[("period", &label)])
+        })?;
+        let body: CounterUsageBody = serde_json::from_str(&text)
+            .map_err(|e| self.error(format!("unexpected counter usage answer: {e}")))?;
+        body.shops
+            .iter()
+            .map(|r| {
+                r.to_row()
+                    .ok_or_else(|| self.error(format!("bad shop id {:?}", r.shop)))
+            })
+            .collect()
+    }
+}
+
+/// Billing calls: they need the admin token (our server) and speak plain JSON.
+impl HttpEngine {
+    fn admin(&self, what: &str) -> Result<String, MeteringError> {
+        self.options.admin_token.clone().ok_or_else(|| {
+            self.error(format!(
+                "{what} needs the admin token (--admin-token or FLEETSIM_ADMIN_TOKEN)"
+            ))
+        })
+    }
+
+    fn send_json(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        token: &str,
+    ) -> Result<String, Failure> {
+        let url = format!("{}{path}", self.options.url);
+        let request = match method {
+            "PUT" => self.agent.put(url),
+            _ => self.agent.post(url),
+        };
+        let request = request
+            .header("Content-Type", "application/json")
+            .header("Authorization", format!("Bearer {token}"));
+        answer(request.send(body))
+    }
+
+    fn parse_invoices(&self, text: &str) -> Result<Vec<Invoice>, MeteringError> {
+        let body: InvoicesBody = serde_json::from_str(text)
+            .map_err(|e| self.error(format!("unexpected invoices answer: {e}")))?;
+        body.invoices
+            .iter()
+            .map(|i| {
+                i.to_invoice()
+                    .ok_or_else(|| self.error(format!("malformed invoice for {:?}", i.shop)))
+            })
+            .collect()
     }
 }

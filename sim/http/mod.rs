@@ -5,6 +5,7 @@
 //! interface the simulator uses in-process.
 
 pub mod access;
+pub mod billing_routes;
 pub mod client;
 mod metrics;
 mod problem;

@@ -5,6 +5,7 @@
 //! | `POST /v1/events` | CloudEvents, one (`application/cloudevents+json`) or a batch (`application/cloudevents-batch+json`); 200 after commit with the receipt |
 //! | `GET /v1/usage?period=YYYY-MM[&shop=S…]` | metered usage per shop |
 //! | `POST /v1/admin/machines` | bind machines to shops (admin token) |
+//! | `PUT /v1/admin/contracts`, `POST /v1/admin/periods/{YYYY-MM}/close`, `GET /v1/invoices/{YYYY-MM}`, `GET /v1/counter-usage`, `GET /v1/machines/{M…}/readings` | billing (`billing_routes`) |
 //! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
 //!
 //! Duplicates: a request whose events were already stored still gets 200 — ingestion is
@@ -70,11 +71,11 @@ pub enum ServeError {
     Access(#[from] AccessError),
 }
 
-struct App {
-    writer: Writer,
+pub(super) struct App {
+    pub(super) writer: Writer,
     metrics: Metrics,
     admin_token: Option<String>,
-    access: Mutex<AccessStore>,
+    pub(super) access: Mutex<AccessStore>,
     limiter: RateLimiter,
     max_batch_events: usize,
     max_future_seconds: u64,
@@ -121,6 +122,7 @@ fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
         .route("/v1/admin/tenants/{tenant}/keys", post(post_key))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(get_metrics))
+        .merge(super::billing_routes::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(app)
 }
@@ -496,7 +498,7 @@ async fn post_key(
 
 impl App {
     /// Authenticates the caller (admin token or a tenant's key) and applies its rate limit.
-    fn admit(&self, headers: &HeaderMap) -> Result<Caller, Problem> {
+    pub(super) fn admit(&self, headers: &HeaderMap) -> Result<Caller, Problem> {
         let caller = match (&self.admin_token, bearer(headers)) {
             (Some(admin), Some(t)) if constant_time_eq(t.as_bytes(), admin.as_bytes()) => {
                 Caller::Admin
@@ -557,7 +559,7 @@ impl App {
     }
 
     /// The shops a caller may read (`None`: all).
-    fn visible_shops(&self, caller: Caller) -> Option<BTreeSet<ShopId>> {
+    pub(super) fn visible_shops(&self, caller: Caller) -> Option<BTreeSet<ShopId>> {
         match caller {
             Caller::Admin => None,
             Caller::Tenant(t) => Some(
@@ -610,7 +612,7 @@ impl RateLimiter {
     }
 }
 
-fn check_admin(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
+pub(super) fn check_admin(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
     let Some(expected) = &app.admin_token else {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,

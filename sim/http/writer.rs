@@ -3,7 +3,7 @@
 //! once, and only then acknowledged. An acknowledged event is durable.
 
 use crate::event::{MachineId, ShopId, UsageEvent};
-use crate::metering::{IngestReceipt, MeteringEngine, Period, UsageRow};
+use crate::metering::{IngestReceipt, MeteringEngine, MeteringError, Period, UsageRow};
 use tokio::sync::{mpsc, oneshot};
 
 /// Requests per group commit at most (bounds the latency of the first one in the group).
@@ -22,7 +22,12 @@ pub enum Op {
         period: Period,
         reply: oneshot::Sender<Result<Vec<UsageRow>, String>>,
     },
+    /// Any other engine call (contracts, closes, invoices, counter usage): it answers itself.
+    Call(EngineCall),
 }
+
+/// A call run on the store thread; it sends its own answer.
+pub type EngineCall = Box<dyn FnOnce(&mut dyn MeteringEngine) + Send>;
 
 #[derive(Clone)]
 pub struct Writer {
@@ -50,6 +55,19 @@ impl Writer {
 
     pub async fn usage(&self, period: Period) -> Result<Vec<UsageRow>, String> {
         self.call(|reply| Op::Usage { period, reply }).await
+    }
+
+    /// Runs `f` on the engine, in order after the ingestions before it are committed.
+    pub async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn MeteringEngine) -> Result<T, MeteringError> + Send + 'static,
+    ) -> Result<T, String> {
+        self.call(|reply| {
+            Op::Call(Box::new(move |engine: &mut dyn MeteringEngine| {
+                let _ = reply.send(f(engine).map_err(|e| e.to_string()));
+            }))
+        })
+        .await
     }
 
     async fn call<T>(
@@ -101,6 +119,10 @@ fn process(engine: &mut dyn MeteringEngine, group: Vec<Op>) {
             Op::Usage { period, reply } => {
                 acknowledge(engine, &mut waiting);
                 let _ = reply.send(engine.usage(period).map_err(|e| e.to_string()));
+            }
+            Op::Call(f) => {
+                acknowledge(engine, &mut waiting);
+                f(engine);
             }
         }
     }

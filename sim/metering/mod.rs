@@ -4,17 +4,20 @@
 //! through `MeteringEngine`; nothing outside `metering::sqlite` knows its tables. A foreign
 //! engine plugs in by implementing this trait (or behind the HTTP transport).
 
+mod invoicing;
 pub mod seen;
 pub mod sqlite;
 pub mod vee;
+pub mod vee_book;
 
+pub use crate::billing::{Basis, Contract, CounterDue, Invoice};
 use crate::event::{MachineId, ShopId, UsageEvent};
 use chrono::{DateTime, Datelike};
 use serde::Serialize;
 use std::fmt;
 
-/// A billing period: a calendar month (UTC), e.g. 2024-01.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// A billing period: a calendar month (UTC), e.g. 2024-01. Serialised as `"2024-01"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Period {
     pub year: i32,
     pub month: u32,
@@ -49,6 +52,19 @@ impl Period {
             .map_or(i64::MAX, |t| t.and_utc().timestamp())
     }
 
+    /// Parses `YYYY-MM`.
+    pub fn parse(text: &str) -> Option<Period> {
+        let (year, month) = text.split_once('-')?;
+        if year.len() != 4 || month.len() != 2 {
+            return None;
+        }
+        let period = Period {
+            year: year.parse().ok()?,
+            month: month.parse().ok()?,
+        };
+        (1..=12).contains(&period.month).then_some(period)
+    }
+
     pub fn next(self) -> Period {
         if self.month == 12 {
             Period {
@@ -61,6 +77,23 @@ impl Period {
                 month: self.month + 1,
             }
         }
+    }
+}
+
+impl Serialize for Period {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Period {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Period, D::Error> {
+        let text = String::deserialize(d)?;
+        Period::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a period: write YYYY-MM, e.g. 2024-01"
+            ))
+        })
     }
 }
 
@@ -120,12 +153,29 @@ pub struct UsageRow {
     pub counter_reads: u64,
 }
 
+/// Counter-metered usage (after VEE) of one shop in one period: sums over its machines.
+/// For a period not closed yet, what is booked so far (no estimate).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CounterUsageRow {
+    pub shop: ShopId,
+    #[serde(flatten)]
+    pub usage: CounterDue,
+    /// Machines of the shop whose unread tail was estimated when the period closed.
+    pub estimated_machines: u32,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MeteringError {
     #[error("metering store: {0}")]
     Store(#[from] rusqlite::Error),
     #[error("metering store at {path}: {message}")]
     Open { path: String, message: String },
+    /// Invoicing failed (an amount overflowed); nothing of the close was kept.
+    #[error("billing: {0}")]
+    Billing(#[from] crate::billing::BillingError),
+    /// The store holds something this call contradicts (e.g. another counter width).
+    #[error("metering store: {0}")]
+    Conflict(String),
     /// The engine is remote and did not answer as it should (after retries).
     #[error("metering engine at {url}: {message}")]
     Remote { url: String, message: String },
@@ -148,6 +198,40 @@ pub trait MeteringEngine: Send {
 
     /// Counters since the store was opened.
     fn receipt_totals(&self) -> IngestReceipt;
+
+    /// Sets (or replaces) shops' contracts: basis, price, currency. Only shops with a contract
+    /// are invoiced.
+    fn set_contracts(&mut self, contracts: &[Contract]) -> Result<(), MeteringError>;
+
+    /// Closes every period not closed yet up to `period`, in order, and issues their invoices
+    /// (one per contracted shop and closed period, in (period, shop) order). Closing a period
+    /// already closed issues nothing: the call is idempotent. Durable when it returns.
+    fn close_period(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError>;
+
+    /// The invoices issued when `period` closed, in shop order (empty while it is open).
+    fn invoices(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError>;
+
+    /// Counter-metered usage per shop for one period, sorted by shop; shops without counter
+    /// usage are absent.
+    fn counter_usage(&mut self, period: Period) -> Result<Vec<CounterUsageRow>, MeteringError>;
+
+    /// Every reading of a machine with its validation and explanation, and the notes of each
+    /// closed period; `None` for an engine that cannot explain.
+    fn explain_machine(
+        &mut self,
+        _machine: MachineId,
+    ) -> Result<Option<MachineExplanation>, MeteringError> {
+        Ok(None)
+    }
+}
+
+/// A machine's readings validated again with explanations, and its period notes (estimates,
+/// true-ups): how each counter-billed quantity came from stored data.
+#[derive(Clone, Debug)]
+pub struct MachineExplanation {
+    pub machine: MachineId,
+    pub readings: Vec<vee::ValidatedReading>,
+    pub period_notes: Vec<(Period, String)>,
 }
 
 #[cfg(test)]

@@ -10,17 +10,27 @@
 //!   whole life of the store, not a window.
 //! - Usage per (period, shop) is maintained on every accepted event and upserted in that
 //!   same transaction too, so the aggregate always equals the sum of the stored events.
+//! - Counter readings are validated (VEE, `vee.rs`) as they are accepted; the validated steps,
+//!   flags and billing period are stored in the same `readings` row as the raw counters. The
+//!   VEE state itself is never stored: it is replayed from the log at open (`vee_book.rs`).
+//! - Closing a period (`close_period`) logs the close with the last reading it saw, takes the
+//!   event usage not invoiced yet (late usage included), closes VEE (estimates), prices each
+//!   contracted shop's invoice and stores it, all in one transaction.
 //! - Any store error rolls the open transaction back and reloads the in-memory state from
 //!   disk, so memory never runs ahead of what is durable.
 
+use super::invoicing;
 use super::seen::SeenSet;
+use super::vee::{Reading, VeeConfig};
+use super::vee_book::{LoggedClose, LoggedReading, VeeBook, VeeColumns};
 use super::*;
+use crate::billing::{invoice_from_counters, invoice_from_events};
 use crate::event::{EventBody, Frame, Material};
 use rusqlite::{params, Connection, OptionalExtension, Statement};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATIONS: &[&str] = &[
     // v1
@@ -40,6 +50,42 @@ const MIGRATIONS: &[&str] = &[
         billable_mountings INTEGER NOT NULL, trace_only INTEGER NOT NULL,
         remakes INTEGER NOT NULL, counter_reads INTEGER NOT NULL,
         PRIMARY KEY(period, shop)) WITHOUT ROWID;",
+    // v2: VEE beside each raw reading, contracts, period closes and invoices.
+    "ALTER TABLE readings ADD COLUMN vee_code INTEGER;
+     ALTER TABLE readings ADD COLUMN vee_period INTEGER;
+     ALTER TABLE readings ADD COLUMN step_tc INTEGER;
+     ALTER TABLE readings ADD COLUMN step_m INTEGER;
+     ALTER TABLE readings ADD COLUMN step_t INTEGER;
+     ALTER TABLE readings ADD COLUMN reversed_tc INTEGER;
+     ALTER TABLE readings ADD COLUMN reversed_m INTEGER;
+     ALTER TABLE readings ADD COLUMN reversed_t INTEGER;
+     ALTER TABLE usage ADD COLUMN invoiced_mountings INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE usage ADD COLUMN invoiced_trace_only INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE contracts(
+        shop INTEGER PRIMARY KEY, basis TEXT NOT NULL, price TEXT NOT NULL, currency TEXT NOT NULL);
+     CREATE TABLE closes(period INTEGER PRIMARY KEY, readings_through INTEGER NOT NULL);
+     CREATE TABLE counter_usage(
+        period INTEGER NOT NULL, shop INTEGER NOT NULL,
+        actual_tc INTEGER NOT NULL, actual_m INTEGER NOT NULL, actual_t INTEGER NOT NULL,
+        estimate_tc INTEGER NOT NULL, estimate_m INTEGER NOT NULL, estimate_t INTEGER NOT NULL,
+        reversed_tc INTEGER NOT NULL, reversed_m INTEGER NOT NULL, reversed_t INTEGER NOT NULL,
+        estimated_machines INTEGER NOT NULL,
+        PRIMARY KEY(period, shop)) WITHOUT ROWID;
+     CREATE TABLE vee_notes(
+        period INTEGER NOT NULL, machine INTEGER NOT NULL,
+        estimate_tc INTEGER NOT NULL, estimate_m INTEGER NOT NULL, estimate_t INTEGER NOT NULL,
+        notes TEXT NOT NULL, PRIMARY KEY(period, machine)) WITHOUT ROWID;
+     CREATE INDEX vee_notes_by_machine ON vee_notes(machine);
+     CREATE TABLE invoices(
+        period INTEGER NOT NULL, shop INTEGER NOT NULL, basis TEXT NOT NULL,
+        currency TEXT NOT NULL, total_cents INTEGER NOT NULL,
+        PRIMARY KEY(period, shop)) WITHOUT ROWID;
+     CREATE TABLE invoice_lines(
+        period INTEGER NOT NULL, shop INTEGER NOT NULL, line INTEGER NOT NULL,
+        kind TEXT NOT NULL, usage_period INTEGER NOT NULL, quantity INTEGER NOT NULL,
+        unit_price TEXT NOT NULL, amount_cents INTEGER NOT NULL,
+        PRIMARY KEY(period, shop, line)) WITHOUT ROWID;",
 ];
 
 /// Event type codes in the `type` column.
@@ -62,8 +108,10 @@ pub struct SqliteEngine {
     /// Usage accepted since the last flush, keyed (period, shop).
     pending: PendingUsage,
     /// Accepted job events and counter readings not yet written (partial multi-row chunks).
-    jobs: Log,
-    readings: Log,
+    jobs: Log<UsageEvent>,
+    readings: Log<(UsageEvent, VeeColumns)>,
+    /// VEE state of every machine, replayed from the log at open.
+    vee: VeeBook,
     /// Last (day number, period key) seen: events come day by day, so this saves a date
     /// conversion per event.
     period_cache: (i64, i64),
@@ -72,8 +120,16 @@ pub struct SqliteEngine {
 }
 
 impl SqliteEngine {
-    /// Opens (creating and migrating if needed) the store at `path`.
+    /// Opens (creating and migrating if needed) the store at `path`, with the VEE settings it
+    /// was created with (the defaults for a new store).
     pub fn open(path: &Path) -> Result<SqliteEngine, MeteringError> {
+        SqliteEngine::open_with(path, None)
+    }
+
+    /// Opens the store; a new one takes `vee` (or the defaults). An existing store keeps the
+    /// settings it was created with: asking for others is an error, since its validated
+    /// readings follow them.
+    pub fn open_with(path: &Path, vee: Option<VeeConfig>) -> Result<SqliteEngine, MeteringError> {
         let conn = Connection::open(path).map_err(|e| MeteringError::Open {
             path: path.display().to_string(),
             message: e.to_string(),
@@ -83,6 +139,7 @@ impl SqliteEngine {
              PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
         )?;
         migrate(&conn)?;
+        let config = settle_vee_config(&conn, vee)?;
         let mut engine = SqliteEngine {
             conn,
             bindings: Vec::new(),
@@ -92,12 +149,65 @@ impl SqliteEngine {
             pending: PendingUsage::default(),
             jobs: Log::jobs(),
             readings: Log::readings(),
+            vee: VeeBook::new(config, false),
             period_cache: (i64::MIN, 0),
             in_transaction: false,
             totals: IngestReceipt::default(),
         };
         engine.reload()?;
+        engine.replay_vee()?;
         Ok(engine)
+    }
+
+    pub fn vee_config(&self) -> VeeConfig {
+        *self.vee.config()
+    }
+
+    /// Rebuilds VEE from the readings log and the closes; validates rows stored before VEE
+    /// existed (schema v1) and writes their columns.
+    fn replay_vee(&mut self) -> Result<(), MeteringError> {
+        let closes = load_closes(&self.conn)?;
+        let readings = load_logged_readings(&self.conn, None)?;
+        let mut backfill = Vec::new();
+        let config = *self.vee.config();
+        self.vee = VeeBook::replay(
+            config,
+            false,
+            readings.iter().map(|(r, _)| *r),
+            &closes,
+            |logged, v| {
+                backfill.push((logged.rowid, VeeColumns::of(v)));
+            },
+        );
+        let stored: BTreeMap<i64, Option<VeeColumns>> =
+            readings.iter().map(|(r, c)| (r.rowid, *c)).collect();
+        backfill.retain(|(rowid, _)| stored.get(rowid).is_some_and(Option::is_none));
+        if !backfill.is_empty() {
+            write_vee_columns(&self.conn, &backfill)?;
+        }
+        Ok(())
+    }
+
+    /// Readings whose stored validation differs from a fresh replay of the log: always 0
+    /// unless the store was edited behind the engine's back or the VEE rules changed.
+    pub fn vee_differences(&mut self) -> Result<u64, MeteringError> {
+        self.guarded(|s| s.flush())?;
+        let closes = load_closes(&self.conn)?;
+        let readings = load_logged_readings(&self.conn, None)?;
+        let stored: Vec<Option<VeeColumns>> = readings.iter().map(|(_, c)| *c).collect();
+        let mut differences = 0;
+        let mut i = 0;
+        VeeBook::replay(
+            self.vee_config(),
+            false,
+            readings.iter().map(|(r, _)| *r),
+            &closes,
+            |_, v| {
+                differences += u64::from(stored[i] != Some(VeeColumns::of(v)));
+                i += 1;
+            },
+        );
+        Ok(differences)
     }
 
     /// Recomputes one period's usage from the stored events (a full scan): the invariant
@@ -196,6 +306,7 @@ impl SqliteEngine {
                     self.in_transaction = false;
                 }
                 self.reload()?;
+                self.replay_vee()?;
                 Err(e)
             }
         }
@@ -230,21 +341,19 @@ impl SqliteEngine {
         receipt.accepted += 1;
         let period = self.period_key(e.time);
         self.pending.add(period, e);
-        let reading = matches!(e.body, EventBody::Counter { .. });
-        let log = if reading {
-            &mut self.readings
+        if let Some(reading) = Reading::from_event(e) {
+            let validated = self.vee.apply(m, reading);
+            self.readings.rows.push((*e, VeeColumns::of(&validated)));
+            if self.readings.rows.len() == ROWS_PER_INSERT {
+                self.begin()?;
+                self.readings.write(&self.conn)?;
+            }
         } else {
-            &mut self.jobs
-        };
-        log.rows.push(*e);
-        if log.rows.len() == ROWS_PER_INSERT {
-            self.begin()?;
-            let log = if reading {
-                &mut self.readings
-            } else {
-                &mut self.jobs
-            };
-            log.write(&self.conn)?;
+            self.jobs.rows.push(*e);
+            if self.jobs.rows.len() == ROWS_PER_INSERT {
+                self.begin()?;
+                self.jobs.write(&self.conn)?;
+            }
         }
         Ok(())
     }
@@ -382,6 +491,276 @@ impl MeteringEngine for SqliteEngine {
     fn receipt_totals(&self) -> IngestReceipt {
         self.totals
     }
+
+    fn set_contracts(&mut self, contracts: &[Contract]) -> Result<(), MeteringError> {
+        self.guarded(|s| {
+            s.flush()?;
+            s.begin()?;
+            invoicing::store_contracts(&s.conn, contracts)?;
+            s.commit_open()
+        })
+    }
+
+    fn close_period(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
+        self.guarded(|s| {
+            s.flush()?;
+            s.begin()?;
+            let mut issued = Vec::new();
+            for p in s.periods_to_close(period)? {
+                issued.extend(s.close_one(p)?);
+            }
+            s.commit_open()?;
+            Ok(issued)
+        })
+    }
+
+    fn invoices(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
+        self.guarded(|s| s.flush())?;
+        invoicing::load_invoices(&self.conn, period)
+    }
+
+    fn counter_usage(&mut self, period: Period) -> Result<Vec<CounterUsageRow>, MeteringError> {
+        self.guarded(|s| s.flush())?;
+        if self.vee.closed_through().is_some_and(|c| period <= c) {
+            return invoicing::load_counter_usage(&self.conn, period);
+        }
+        let open: Vec<_> = self
+            .vee
+            .open_usage(period)
+            .map(|(m, u)| (m, u.clone()))
+            .collect();
+        let bindings = &self.bindings;
+        let rows = invoicing::counters_due(&open, |m| bindings.get(m).copied().flatten());
+        Ok(rows.into_values().collect())
+    }
+
+    /// Every reading of one machine, validated again with explanations, and the notes of each
+    /// closed period (estimates, true-ups): how each billed quantity came from stored data.
+    fn explain_machine(
+        &mut self,
+        machine: MachineId,
+    ) -> Result<Option<MachineExplanation>, MeteringError> {
+        self.guarded(|s| s.flush())?;
+        let closes = load_closes(&self.conn)?;
+        let readings = load_logged_readings(&self.conn, Some(machine.0))?;
+        let mut validated = Vec::new();
+        let replay = readings
+            .iter()
+            .map(|(r, _)| LoggedReading { machine: 0, ..*r });
+        VeeBook::replay(self.vee_config(), true, replay, &closes, |_, v| {
+            validated.push(v.clone())
+        });
+        let notes = invoicing::load_notes(&self.conn, machine.0 as usize)?;
+        Ok(Some(MachineExplanation {
+            machine,
+            readings: validated,
+            period_notes: notes,
+        }))
+    }
+}
+
+impl SqliteEngine {
+    fn commit_open(&mut self) -> Result<(), MeteringError> {
+        if self.in_transaction {
+            self.conn.execute_batch("COMMIT")?;
+            self.in_transaction = false;
+        }
+        Ok(())
+    }
+
+    /// The periods a close through `period` must close, in order: from the one after the last
+    /// closed (or the earliest period holding usage) to `period`; none if it is closed.
+    fn periods_to_close(&self, period: Period) -> Result<Vec<Period>, MeteringError> {
+        let first = match self.vee.closed_through() {
+            Some(closed) => closed.next(),
+            None => earliest_usage_period(&self.conn)?.map_or(period, |p| p.min(period)),
+        };
+        Ok(std::iter::successors(Some(first), |p| Some(p.next()))
+            .take_while(|p| *p <= period)
+            .collect())
+    }
+
+    /// Closes one period inside the open transaction and returns its invoices.
+    fn close_one(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
+        let readings_through: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(MAX(rowid), 0) FROM readings", [], |r| {
+                    r.get(0)
+                })?;
+        self.conn
+            .prepare_cached("INSERT INTO closes(period, readings_through) VALUES (?1, ?2)")?
+            .execute(params![period.key(), readings_through])?;
+        let closed = self.vee.close(period);
+        let bindings = &self.bindings;
+        let counters = invoicing::counters_due(&closed, |m| bindings.get(m).copied().flatten());
+        invoicing::store_counter_usage(&self.conn, period, &counters)?;
+        invoicing::store_notes(&self.conn, &closed)?;
+        let events = invoicing::take_events_due(&self.conn, period)?;
+        let mut invoices = Vec::new();
+        for contract in invoicing::load_contracts(&self.conn)? {
+            let invoice = match contract.basis {
+                Basis::Events => {
+                    let due = events.get(&contract.shop).cloned().unwrap_or_default();
+                    invoice_from_events(&contract, period, &due)?
+                }
+                Basis::Counters => {
+                    let due = counters
+                        .get(&contract.shop)
+                        .map(|r| r.usage)
+                        .unwrap_or_default();
+                    invoice_from_counters(&contract, period, &due)?
+                }
+            };
+            invoices.push(invoice);
+        }
+        invoicing::store_invoices(&self.conn, &invoices)?;
+        Ok(invoices)
+    }
+}
+
+fn earliest_usage_period(conn: &Connection) -> Result<Option<Period>, MeteringError> {
+    let key: Option<i64> = conn.query_row("SELECT MIN(period) FROM usage", [], |r| r.get(0))?;
+    Ok(key.map(Period::from_key))
+}
+
+fn load_closes(conn: &Connection) -> Result<Vec<LoggedClose>, MeteringError> {
+    let mut stmt = conn.prepare("SELECT period, readings_through FROM closes ORDER BY period")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(LoggedClose {
+            period: Period::from_key(r.get(0)?),
+            readings_through: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The readings log in arrival order (one machine's, or all), with their stored validation.
+fn load_logged_readings(
+    conn: &Connection,
+    machine: Option<u32>,
+) -> Result<Vec<(LoggedReading, Option<VeeColumns>)>, MeteringError> {
+    let sql = "SELECT rowid, source, seq, time, total_cycles, mountings, trace_only, vee_code, vee_period,
+                      step_tc, step_m, step_t, reversed_tc, reversed_m, reversed_t
+               FROM readings WHERE ?1 IS NULL OR source = ?1 ORDER BY rowid";
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params![machine], |r| {
+        let int = |i: usize| r.get::<_, i64>(i);
+        let logged = LoggedReading {
+            rowid: int(0)?,
+            machine: int(1)? as usize,
+            reading: Reading {
+                seq: int(2)? as u64,
+                time: int(3)?,
+                counters: vee::Channels {
+                    total_cycles: int(4)? as u64,
+                    mountings: int(5)? as u64,
+                    trace_only: int(6)? as u64,
+                },
+            },
+        };
+        let columns = match r.get::<_, Option<i64>>(7)? {
+            None => None,
+            Some(code) => Some(VeeColumns {
+                code,
+                period: r.get(8)?,
+                steps: [int(9)?, int(10)?, int(11)?],
+                reversed: [int(12)?, int(13)?, int(14)?],
+            }),
+        };
+        Ok((logged, columns))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn write_vee_columns(conn: &Connection, rows: &[(i64, VeeColumns)]) -> Result<(), MeteringError> {
+    conn.execute_batch("BEGIN")?;
+    {
+        let mut stmt = conn.prepare(
+            "UPDATE readings SET vee_code = ?2, vee_period = ?3, step_tc = ?4, step_m = ?5, step_t = ?6,
+                    reversed_tc = ?7, reversed_m = ?8, reversed_t = ?9 WHERE rowid = ?1",
+        )?;
+        for (rowid, c) in rows {
+            stmt.execute(params![
+                rowid,
+                c.code,
+                c.period,
+                c.steps[0],
+                c.steps[1],
+                c.steps[2],
+                c.reversed[0],
+                c.reversed[1],
+                c.reversed[2]
+            ])?;
+        }
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(())
+}
+
+/// VEE settings as stored in `settings`, one key per field.
+const VEE_KEYS: [&str; 6] = [
+    "vee.modulus",
+    "vee.spike_factor",
+    "vee.min_daily_allowance",
+    "vee.max_zero_days",
+    "vee.window_days",
+    "vee.read_grace_hours",
+];
+
+fn vee_values(c: &VeeConfig) -> [u64; 6] {
+    [
+        c.modulus,
+        c.spike_factor,
+        c.min_daily_allowance,
+        c.max_zero_days,
+        c.window_days,
+        c.read_grace_hours,
+    ]
+}
+
+/// The store's VEE settings: stored ones win; a new store records `asked` (or the defaults).
+fn settle_vee_config(
+    conn: &Connection,
+    asked: Option<VeeConfig>,
+) -> Result<VeeConfig, MeteringError> {
+    let mut stored = Vec::new();
+    for key in VEE_KEYS {
+        let value: Option<String> = conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        stored.push(value.and_then(|v| v.parse::<u64>().ok()));
+    }
+    if stored.iter().all(Option::is_some) {
+        let v: Vec<u64> = stored.into_iter().flatten().collect();
+        let config = VeeConfig {
+            modulus: v[0],
+            spike_factor: v[1],
+            min_daily_allowance: v[2],
+            max_zero_days: v[3],
+            window_days: v[4],
+            read_grace_hours: v[5],
+        };
+        return match asked {
+            Some(a) if a != config => Err(MeteringError::Conflict(format!(
+                "this store validates counters with {config:?}; it cannot switch to {a:?} (start a new store)"
+            ))),
+            _ => Ok(config),
+        };
+    }
+    let config = asked.unwrap_or_default();
+    conn.execute_batch("BEGIN")?;
+    for (key, value) in VEE_KEYS.iter().zip(vee_values(&config)) {
+        conn.execute(
+            "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value.to_string()],
+        )?;
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(config)
 }
 
 /// A row of (shop, billable mountings, trace-only, remakes, counter reads).
@@ -405,27 +784,32 @@ fn check_binding(bindings: &[Option<ShopId>], e: &UsageEvent) -> Result<(), Reje
 }
 
 /// One append-only table: rows accepted but not yet written, and how to write them.
-struct Log {
-    rows: Vec<UsageEvent>,
+struct Log<T> {
+    rows: Vec<T>,
     /// INSERT text for one row and for `ROWS_PER_INSERT` rows, built once.
     sql: [String; 2],
-    bind: Binder,
+    bind: Binder<T>,
 }
 
-type Binder = fn(&mut Statement<'_>, usize, &UsageEvent) -> rusqlite::Result<()>;
+type Binder<T> = fn(&mut Statement<'_>, usize, &T) -> rusqlite::Result<()>;
 
-impl Log {
-    fn jobs() -> Log {
+impl Log<UsageEvent> {
+    fn jobs() -> Self {
         let head = "INSERT INTO events(source, seq, time, subject, type, attrs) VALUES ";
         Log::new(head, JOB_COLUMNS, bind_job)
     }
+}
 
-    fn readings() -> Log {
-        let head = "INSERT INTO readings(source, seq, time, subject, total_cycles, mountings, trace_only) VALUES ";
+impl Log<(UsageEvent, VeeColumns)> {
+    fn readings() -> Self {
+        let head = "INSERT INTO readings(source, seq, time, subject, total_cycles, mountings, trace_only,
+                    vee_code, vee_period, step_tc, step_m, step_t, reversed_tc, reversed_m, reversed_t) VALUES ";
         Log::new(head, READING_COLUMNS, bind_reading)
     }
+}
 
-    fn new(head: &str, columns: usize, bind: Binder) -> Log {
+impl<T> Log<T> {
+    fn new(head: &str, columns: usize, bind: Binder<T>) -> Log<T> {
         let values = |rows: usize| {
             let row = format!("({})", vec!["?"; columns].join(","));
             format!("{head}{}", vec![row; rows].join(","))
@@ -459,7 +843,7 @@ impl Log {
 }
 
 const JOB_COLUMNS: usize = 6;
-const READING_COLUMNS: usize = 7;
+const READING_COLUMNS: usize = 15;
 
 /// Binds a mounting or trace-only event as row `row` of a statement.
 /// attrs = frame | material << 4 | remake << 8.
@@ -485,8 +869,12 @@ fn bind_job(stmt: &mut Statement<'_>, row: usize, e: &UsageEvent) -> rusqlite::R
     stmt.raw_bind_parameter(base + 6, attrs)
 }
 
-/// Binds a counter reading as row `row` of a statement.
-fn bind_reading(stmt: &mut Statement<'_>, row: usize, e: &UsageEvent) -> rusqlite::Result<()> {
+/// Binds a counter reading and its validation as row `row` of a statement.
+fn bind_reading(
+    stmt: &mut Statement<'_>,
+    row: usize,
+    (e, v): &(UsageEvent, VeeColumns),
+) -> rusqlite::Result<()> {
     let EventBody::Counter {
         total_cycles,
         mountings,
@@ -502,7 +890,13 @@ fn bind_reading(stmt: &mut Statement<'_>, row: usize, e: &UsageEvent) -> rusqlit
     stmt.raw_bind_parameter(base + 4, e.shop.0)?;
     stmt.raw_bind_parameter(base + 5, total_cycles as i64)?;
     stmt.raw_bind_parameter(base + 6, mountings as i64)?;
-    stmt.raw_bind_parameter(base + 7, trace_only as i64)
+    stmt.raw_bind_parameter(base + 7, trace_only as i64)?;
+    stmt.raw_bind_parameter(base + 8, v.code)?;
+    stmt.raw_bind_parameter(base + 9, v.period)?;
+    for (i, value) in v.steps.iter().chain(&v.reversed).enumerate() {
+        stmt.raw_bind_parameter(base + 10 + i, *value)?;
+    }
+    Ok(())
 }
 
 /// SQLite integers are signed: sequence numbers above i64::MAX are clamped (never reached:

@@ -99,7 +99,9 @@ impl Channel {
 }
 
 /// One value per channel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Channels<T> {
     pub total_cycles: T,
     pub mountings: T,
@@ -376,6 +378,9 @@ pub struct MachineVee {
     open: BTreeMap<Period, PeriodUsage>,
     closed_through: Option<Period>,
     outstanding: Option<Outstanding>,
+    /// Whether accepted readings get their explanation text (the store replays it on demand:
+    /// formatting it for every reading would cost more than the rest of VEE together).
+    explain: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -432,6 +437,16 @@ impl MachineVee {
             open: BTreeMap::new(),
             closed_through: None,
             outstanding: None,
+            explain: true,
+        }
+    }
+
+    /// The same machine without explanation texts on accepted readings (flags, steps and
+    /// bookings are unchanged; rejections and period notes keep their texts).
+    pub fn quiet(config: VeeConfig) -> MachineVee {
+        MachineVee {
+            explain: false,
+            ..MachineVee::new(config)
         }
     }
 
@@ -527,11 +542,15 @@ impl MachineVee {
             flags: Vec::new(),
             period: None,
             reversed_estimate: Channels::default(),
-            explanation: format!(
-                "{}: baseline ({}): the starting point, no usage",
-                heading(&raw),
-                raw.counters
-            ),
+            explanation: if self.explain {
+                format!(
+                    "{}: baseline ({}): the starting point, no usage",
+                    heading(&raw),
+                    raw.counters
+                )
+            } else {
+                String::new()
+            },
         }
     }
 
@@ -541,15 +560,11 @@ impl MachineVee {
         let units = steps.map(|s| s.units);
         let period = self.attribution_period(raw.time);
         let reversed = self.reverse_estimate(raw.time, units);
-        let mut lines = vec![format!(
-            "{}, {} after seq {}",
-            heading(&raw),
-            span(seconds_between(prev.time, raw.time)),
-            prev.seq
-        )];
-        lines.extend(Channel::ALL.map(|c| self.describe_step(c, &prev, &raw, &steps)));
-        lines.extend(findings.iter().map(|(_, why)| why.clone()));
-        lines.push(describe_booking(period, &reversed));
+        let explanation = if self.explain {
+            self.explain_step(&prev, &raw, &steps, &findings, period, &reversed)
+        } else {
+            String::new()
+        };
         self.book(period, units, reversed, &raw);
         let flags: Vec<Flag> = findings.into_iter().map(|(flag, _)| flag).collect();
         self.remember(prev, raw, units, &flags);
@@ -559,8 +574,29 @@ impl MachineVee {
             flags,
             period: Some(period),
             reversed_estimate: reversed,
-            explanation: lines.join("; "),
+            explanation,
         }
+    }
+
+    fn explain_step(
+        &self,
+        prev: &Reading,
+        raw: &Reading,
+        steps: &Channels<Step>,
+        findings: &[(Flag, String)],
+        period: Period,
+        reversed: &Channels<u64>,
+    ) -> String {
+        let mut lines = vec![format!(
+            "{}, {} after seq {}",
+            heading(raw),
+            span(seconds_between(prev.time, raw.time)),
+            prev.seq
+        )];
+        lines.extend(Channel::ALL.map(|c| self.describe_step(c, prev, raw, steps)));
+        lines.extend(findings.iter().map(|(_, why)| why.clone()));
+        lines.push(describe_booking(period, reversed));
+        lines.join("; ")
     }
 
     /// Each channel's step, judged against the average before this reading.

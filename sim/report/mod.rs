@@ -8,10 +8,10 @@ mod tables;
 pub use summary::Summary;
 
 use crate::actors::SimOutcome;
-use crate::billing::{Invoice, PriceBook};
+use crate::billing::{Contract, Invoice, PriceBook};
 use crate::calendar::Calendar;
 use crate::fleet::Fleet;
-use crate::metering::{IngestReceipt, Period, UsageRow};
+use crate::metering::{CounterUsageRow, IngestReceipt, Period, UsageRow};
 use crate::reconcile::Reconciliation;
 use crate::scenario::Scenario;
 use std::path::{Path, PathBuf};
@@ -38,7 +38,12 @@ pub struct RunData<'a> {
     pub periods: &'a [Period],
     pub outcome: &'a SimOutcome,
     pub usage: &'a [Vec<UsageRow>],
-    pub invoices: &'a [Vec<Invoice>],
+    /// Per period: counter usage after VEE, as the engine answered.
+    pub counters: &'a [Vec<CounterUsageRow>],
+    /// Per period, per shop id: the invoice the engine issued.
+    pub invoices: &'a [Vec<Option<Invoice>>],
+    /// Per shop id.
+    pub contracts: &'a [Contract],
     pub book: &'a PriceBook,
     pub receipt: IngestReceipt,
     pub reconciliation: &'a Reconciliation,

@@ -91,7 +91,8 @@ impl Summary {
             .map(|t| u64::from(t.open_shops))
             .sum();
         let sent = d.outcome.events_emitted + d.outcome.duplicates_sent;
-        let total_cents: i64 = d.invoices.iter().flatten().map(|i| i.total_cents).sum();
+        let issued = || d.invoices.iter().flatten().flatten();
+        let total_cents: i64 = issued().map(|i| i.total_cents).sum();
         let metered = d.usage.iter().flatten().fold(Tally::default(), |mut t, u| {
             t.mountings += u.billable_mountings;
             t.trace_only += u.trace_only;
@@ -130,7 +131,7 @@ impl Summary {
                 rejected: d.receipt.rejected_unknown_machine + d.receipt.rejected_wrong_shop,
             },
             billed: BilledSummary {
-                invoices: d.invoices.iter().map(|p| p.len() as u64).sum(),
+                invoices: issued().count() as u64,
                 total_cents,
                 total: format_cents(total_cents),
                 currency: d.book.currency.to_string(),

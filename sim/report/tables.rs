@@ -6,27 +6,33 @@ use crate::money::format_cents;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::fmt::Write;
 
+/// One row per invoice line: a notebook can sum by period, by usage period or by kind.
 pub fn invoices_csv(d: &RunData) -> String {
     let mut out = String::from(
-        "shop,segment,period,billable_mountings,trace_only,unit_price,amount_cents,amount,currency\n",
+        "shop,segment,period,basis,line,kind,usage_period,quantity,unit_price,amount_cents,amount,invoice_total_cents,currency\n",
     );
     for (s, shop) in d.fleet.shops.iter().enumerate() {
-        for (p, period) in d.periods.iter().enumerate() {
-            let inv = &d.invoices[p][s];
-            let trace = inv.lines.get(1).map_or(0, |l| l.quantity);
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{},{},{},{},{}",
-                shop.id,
-                shop.segment.as_str(),
-                period,
-                inv.billed_mountings(),
-                trace,
-                inv.unit_price(),
-                inv.total_cents,
-                format_cents(inv.total_cents),
-                d.book.currency
-            );
+        for per in d.invoices {
+            let Some(inv) = &per[s] else { continue };
+            for (i, line) in inv.lines.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    shop.id,
+                    shop.segment.as_str(),
+                    inv.period,
+                    inv.basis.name(),
+                    i,
+                    line.kind.name(),
+                    line.usage_period,
+                    line.quantity,
+                    line.unit_price,
+                    line.amount_cents,
+                    format_cents(line.amount_cents),
+                    inv.total_cents,
+                    inv.currency
+                );
+            }
         }
     }
     out
@@ -34,7 +40,7 @@ pub fn invoices_csv(d: &RunData) -> String {
 
 pub fn shops_csv(d: &RunData) -> String {
     let mut out = String::from(
-        "shop,segment,machines,level_pairs_per_day,in_store_share,open_days,jobs,mountings,remakes,trace_only,unit_price,invoiced_cents,effective_price_per_mounting,effective_price_per_job\n",
+        "shop,segment,machines,level_pairs_per_day,in_store_share,open_days,jobs,mountings,remakes,trace_only,basis,unit_price,invoiced_cents,effective_price_per_mounting,effective_price_per_job,events_mountings,counter_mountings,counter_estimated,counter_period_abs_error\n",
     );
     let truth = &d.outcome.truth;
     for (s, shop) in d.fleet.shops.iter().enumerate() {
@@ -42,10 +48,23 @@ pub fn shops_csv(d: &RunData) -> String {
         let open_days: u32 = (0..truth.periods())
             .map(|p| truth.open_days(s as u32, p))
             .sum();
-        let invoiced: i64 = d.invoices.iter().map(|per| per[s].total_cents).sum();
+        let invoiced: i64 = d
+            .invoices
+            .iter()
+            .filter_map(|per| per[s].as_ref())
+            .map(|i| i.total_cents)
+            .sum();
+        let events: u64 = d
+            .usage
+            .iter()
+            .flatten()
+            .filter(|r| r.shop.0 as usize == s)
+            .map(|r| r.billable_mountings)
+            .sum();
+        let counters = counter_totals(d, s);
         let _ = writeln!(
             out,
-            "{},{},{},{:.3},{:.3},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{:.3},{:.3},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             shop.id,
             shop.segment.as_str(),
             shop.machines.len(),
@@ -56,13 +75,36 @@ pub fn shops_csv(d: &RunData) -> String {
             t.mountings,
             t.remakes,
             t.trace_only,
+            d.contracts[s].basis.name(),
             shop.price,
             invoiced,
             per_unit(invoiced, t.mountings),
             per_unit(invoiced, t.jobs),
+            events,
+            counters.0,
+            counters.1,
+            counters.2,
         );
     }
     out
+}
+
+/// A shop's counter-basis mountings over the run (billed, estimated) and Σ over periods of
+/// |billed from counters − truth|.
+fn counter_totals(d: &RunData, shop: usize) -> (i64, u64, u64) {
+    let mut totals = (0_i64, 0_u64, 0_u64);
+    for (p, rows) in d.counters.iter().enumerate() {
+        let row = rows.iter().find(|r| r.shop.0 as usize == shop);
+        let billed = row.map_or(0, |r| {
+            r.usage.actual.mountings as i64 + r.usage.estimate.mountings as i64
+                - r.usage.reversed.mountings as i64
+        });
+        let truth = d.outcome.truth.cell(shop as u32, p as u32).mountings as i64;
+        totals.0 += billed;
+        totals.1 += row.map_or(0, |r| r.usage.estimate.mountings);
+        totals.2 += billed.abs_diff(truth);
+    }
+    totals
 }
 
 /// cents / count, in major units with 4 decimals (half away from zero); empty if count is 0.

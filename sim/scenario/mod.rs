@@ -7,6 +7,7 @@ mod validate;
 
 pub use error::ScenarioError;
 
+pub use crate::billing::Basis;
 use crate::money::{Currency, UnitPrice};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
@@ -85,6 +86,18 @@ pub struct PricingSpec {
     pub chain: UnitPrice,
     pub independent: UnitPrice,
     pub per_shop: BTreeMap<u32, UnitPrice>,
+    pub basis: Basis,
+    pub per_shop_basis: BTreeMap<u32, Basis>,
+    pub close_after_days: u32,
+}
+
+impl PricingSpec {
+    pub fn basis_of(&self, shop: u32) -> Basis {
+        self.per_shop_basis
+            .get(&shop)
+            .copied()
+            .unwrap_or(self.basis)
+    }
 }
 
 #[derive(Clone, Debug)]

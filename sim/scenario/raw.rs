@@ -203,6 +203,12 @@ pub struct RawPricing {
     /// Price per billable mounting (a pair), as a quoted decimal in major units.
     pub chain: String,
     pub independent: String,
+    /// What invoices bill: "counters" (monthly counter reads after VEE, as the offer is sold)
+    /// or "events" (one event per mounting).
+    pub basis: String,
+    /// A month is closed and invoiced this many days after it ends; usage metered later is
+    /// billed as late usage on the next invoice.
+    pub close_after_days: i64,
     /// Per-shop overrides, e.g. after an audit.
     pub shop: Vec<RawShopPrice>,
 }
@@ -213,6 +219,8 @@ impl Default for RawPricing {
             currency: "EUR".into(),
             chain: "3.20".into(),
             independent: "3.80".into(),
+            basis: "counters".into(),
+            close_after_days: 3,
             shop: Vec::new(),
         }
     }
@@ -223,6 +231,8 @@ impl Default for RawPricing {
 pub struct RawShopPrice {
     pub shop: i64,
     pub price: String,
+    /// This shop's contract basis, if not the scenario's.
+    pub basis: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

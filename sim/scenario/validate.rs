@@ -306,6 +306,7 @@ fn pricing(raw: &RawPricing, shops: i64, loc: &Locator) -> Result<PricingSpec> {
         ));
     }
     let mut per_shop = BTreeMap::new();
+    let mut per_shop_basis = BTreeMap::new();
     for (i, entry) in raw.shop.iter().enumerate() {
         let field = format!("pricing.shop.{i}.shop");
         if entry.shop >= 0 && entry.shop >= shops {
@@ -323,12 +324,25 @@ fn pricing(raw: &RawPricing, shops: i64, loc: &Locator) -> Result<PricingSpec> {
         if per_shop.insert(shop, price).is_some() {
             return Err(loc.at_field(&field, format!("shop {shop} is priced twice")));
         }
+        if let Some(text) = &entry.basis {
+            per_shop_basis.insert(shop, basis(text, &format!("pricing.shop.{i}.basis"), loc)?);
+        }
     }
     Ok(PricingSpec {
         currency: Currency(currency.to_string()),
         chain: price(&raw.chain, "pricing.chain", loc)?,
         independent: price(&raw.independent, "pricing.independent", loc)?,
         per_shop,
+        basis: basis(&raw.basis, "pricing.basis", loc)?,
+        per_shop_basis,
+        close_after_days: int_in(raw.close_after_days, 0, 27, "pricing.close_after_days", loc)?
+            as u32,
+    })
+}
+
+fn basis(text: &str, field: &str, loc: &Locator) -> Result<Basis> {
+    Basis::parse(text).ok_or_else(|| {
+        loc.at_field(field, format!("`{text}` is not a billing basis: use \"counters\" (monthly counter reads) or \"events\" (one event per mounting)"))
     })
 }
 
