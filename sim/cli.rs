@@ -90,6 +90,11 @@ pub enum Command {
         /// Refuse events dated more than this many seconds in the future (0: no check).
         #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_FUTURE_SECONDS, value_name = "SECONDS")]
         max_future_seconds: u64,
+        /// Decimal digits of the machines' counters: they wrap to 0 after 10^DIGITS − 1
+        /// (VEE tells a rollover from a reset by it). Default: 32-bit binary counters. Fixed
+        /// when the store is created.
+        #[arg(long, value_name = "DIGITS", value_parser = clap::value_parser!(u32).range(1..=19))]
+        counter_digits: Option<u32>,
     },
     /// Load-test a metering endpoint over HTTP: open-model rate (or --max), latency from each
     /// request's scheduled instant, exactly-once check afterwards, thresholds for CI.
@@ -158,6 +163,7 @@ pub fn main() -> i32 {
             max_batch,
             max_requests_per_second,
             max_future_seconds,
+            counter_digits,
         } => serve_command(ServerConfig {
             addr,
             db,
@@ -166,6 +172,7 @@ pub fn main() -> i32 {
             max_batch_events: max_batch,
             max_requests_per_second,
             max_future_seconds,
+            counter_modulus: counter_digits.map(|d| 10_u64.pow(d)),
         }),
         Command::Load(args) => crate::load::load_command(&args),
         Command::Check { files } => check_command(&files),

@@ -47,6 +47,8 @@ pub struct ServerConfig {
     /// Events dated more than this many seconds ahead of the server's clock are refused
     /// (0: no check, e.g. to replay a simulation dated in the future).
     pub max_future_seconds: u64,
+    /// Counters wrap to 0 at this value (VEE); `None`: the store's, or 2^32 for a new store.
+    pub counter_modulus: Option<u64>,
 }
 
 impl ServerConfig {
@@ -87,7 +89,11 @@ pub async fn serve(
     ready: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let engine = SqliteEngine::open(&config.db)?;
+    let vee = config.counter_modulus.map(|modulus| crate::metering::vee::VeeConfig {
+        modulus,
+        ..Default::default()
+    });
+    let engine = SqliteEngine::open_with(&config.db, vee)?;
     let access = AccessStore::open(&AccessStore::path_for(&config.db))?;
     let (writer, store_thread) = Writer::spawn(Box::new(engine));
     let app = Arc::new(App {
