@@ -89,10 +89,12 @@ pub async fn serve(
     ready: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let vee = config.counter_modulus.map(|modulus| crate::metering::vee::VeeConfig {
-        modulus,
-        ..Default::default()
-    });
+    let vee = config
+        .counter_modulus
+        .map(|modulus| crate::metering::vee::VeeConfig {
+            modulus,
+            ..Default::default()
+        });
     let engine = SqliteEngine::open_with(&config.db, vee)?;
     let access = AccessStore::open(&AccessStore::path_for(&config.db))?;
     let (writer, store_thread) = Writer::spawn(Box::new(engine));

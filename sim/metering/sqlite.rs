@@ -1157,20 +1157,30 @@ mod tests {
             .unwrap();
         }
         let mut e = SqliteEngine::open(&path).unwrap();
-        assert_eq!(e.vee_differences().unwrap(), 0, "every v1 reading was validated at open");
+        assert_eq!(
+            e.vee_differences().unwrap(),
+            0,
+            "every v1 reading was validated at open"
+        );
         let steps: i64 = e
             .conn
             .query_row("SELECT SUM(step_m) FROM readings", [], |r| r.get(0))
             .unwrap();
         assert_eq!(steps, 7);
-        let jan = Period { year: 2024, month: 1 };
+        let jan = Period {
+            year: 2024,
+            month: 1,
+        };
         assert_eq!(e.counter_usage(jan).unwrap()[0].usage.actual.mountings, 7);
     }
 
     #[test]
     fn vee_state_is_replayed_exactly_after_a_restart_and_closes_are_idempotent() {
         let dir = tempfile::tempdir().unwrap();
-        let jan = Period { year: 2024, month: 1 };
+        let jan = Period {
+            year: 2024,
+            month: 1,
+        };
         let mut e = engine(dir.path());
         e.set_contracts(&[Contract {
             shop: ShopId(0),
@@ -1179,19 +1189,33 @@ mod tests {
             currency: crate::money::Currency("EUR".into()),
         }])
         .unwrap();
-        e.ingest(&[counter(0, 1, 1_704_067_200, 0), counter(0, 2, 1_704_223_800, 5)]).unwrap();
+        e.ingest(&[
+            counter(0, 1, 1_704_067_200, 0),
+            counter(0, 2, 1_704_223_800, 5),
+        ])
+        .unwrap();
         let issued = e.close_period(jan).unwrap();
         assert_eq!(issued.len(), 1);
-        assert_eq!(issued[0].billed_mountings(), 5 + issued[0].lines[1].quantity, "usage plus the estimate");
+        assert_eq!(
+            issued[0].billed_mountings(),
+            5 + issued[0].lines[1].quantity,
+            "usage plus the estimate"
+        );
         assert!(e.close_period(jan).unwrap().is_empty());
         drop(e);
         let mut e = SqliteEngine::open(&dir.path().join("m.sqlite")).unwrap();
         assert_eq!(e.invoices(jan).unwrap(), issued);
-        assert!(e.close_period(jan).unwrap().is_empty(), "still closed after a restart");
+        assert!(
+            e.close_period(jan).unwrap().is_empty(),
+            "still closed after a restart"
+        );
         // The estimate is outstanding in the replayed state: February's first read reverses it.
         e.ingest(&[counter(0, 3, 1_707_000_000, 9)]).unwrap();
         let feb = e.counter_usage(jan.next()).unwrap();
-        assert_eq!(feb[0].usage.reversed.mountings, issued[0].lines[1].quantity as u64);
+        assert_eq!(
+            feb[0].usage.reversed.mountings,
+            issued[0].lines[1].quantity as u64
+        );
         assert_eq!(e.vee_differences().unwrap(), 0);
     }
 
@@ -1205,7 +1229,9 @@ mod tests {
         };
         drop(SqliteEngine::open_with(&path, Some(four_digits)).unwrap());
         assert_eq!(SqliteEngine::open(&path).unwrap().vee_config(), four_digits);
-        let err = SqliteEngine::open_with(&path, Some(VeeConfig::default())).err().unwrap();
+        let err = SqliteEngine::open_with(&path, Some(VeeConfig::default()))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("cannot switch"), "{err}");
     }
 
