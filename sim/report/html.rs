@@ -25,9 +25,10 @@ pub fn page(d: &RunData, s: &Summary) -> String {
     html.push_str(&facts_table(s));
     section(
         &mut html,
-        "Billable mountings per month: truth vs metered",
+        "Billable mountings per month: truth, metered events, billed from counters",
         monthly_chart(d),
     );
+    html.push_str(&bases_table(s));
     section(
         &mut html,
         "Fleet activity per day (mountings, all shops)",
@@ -106,6 +107,34 @@ fn facts_table(s: &Summary) -> String {
     t
 }
 
+/// Both billing bases against the truth: events must match it every month; counters may be
+/// off in a month (estimates, true-ups) and must match it over the run.
+fn bases_table(s: &Summary) -> String {
+    let b = &s.reconciliation.bases;
+    let mut t = String::from(
+        "<h2>Billing bases vs truth</h2><table><tr><th>basis</th><th>shops billed</th><th>mountings</th>\
+         <th>Σ |month − truth|</th><th>estimated</th><th>trued up</th><th>outstanding</th><th>late</th></tr>",
+    );
+    let _ = write!(
+        t,
+        "<tr><th>truth</th><td></td><td>{}</td><td></td><td></td><td></td><td></td><td></td></tr>\
+         <tr><th>events</th><td>{}</td><td>{}</td><td>{}</td><td></td><td></td><td></td><td>{}</td></tr>\
+         <tr><th>counters (VEE)</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td></td></tr></table>",
+        b.truth_mountings,
+        b.events.shops_billed,
+        b.events.mountings,
+        b.events.period_abs_error,
+        b.events.invoiced_late,
+        b.counters.shops_billed,
+        b.counters.mountings,
+        b.counters.period_abs_error,
+        b.counters.estimated,
+        b.counters.trued_up,
+        b.counters.outstanding,
+    );
+    t
+}
+
 fn section(html: &mut String, title: &str, svg: Result<String, String>) {
     let body = svg.unwrap_or_else(|e| format!("<p>chart unavailable: {}</p>", escape(&e)));
     let _ = write!(html, "<h2>{title}</h2>{body}");
@@ -123,6 +152,18 @@ fn monthly_chart(d: &RunData) -> Result<String, String> {
         .usage
         .iter()
         .map(|rows| rows.iter().map(|r| r.billable_mountings).sum())
+        .collect();
+    let counters: Vec<f64> = d
+        .counters
+        .iter()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    r.usage.actual.mountings as f64 + r.usage.estimate.mountings as f64
+                        - r.usage.reversed.mountings as f64
+                })
+                .sum()
+        })
         .collect();
     let top = truth
         .iter()
@@ -163,8 +204,19 @@ fn monthly_chart(d: &RunData) -> Result<String, String> {
                 RED.stroke_width(2),
             ))
             .map_err(|e| e.to_string())?
-            .label("metered")
+            .label("metered events")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], RED.stroke_width(2)));
+        chart
+            .draw_series(LineSeries::new(
+                counters
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i as f64 + 0.5, *v)),
+                GREEN.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label("billed from counters")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], GREEN.stroke_width(2)));
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))
