@@ -162,7 +162,8 @@ fn spread_by_shop(rows: &[UsageRow], shops: usize) -> Vec<UsageRow> {
     out
 }
 
-/// A shop's counter usage in one period: (billed, actual, estimate, reversed, estimated machines).
+/// A shop's counter usage in one period: (billed, actual, estimate, reversed, estimated
+/// machines). `rows` are sorted by shop, as `MeteringEngine::counter_usage` returns them.
 fn counter_cell(rows: &[CounterUsageRow], shop: usize) -> (i64, u64, u64, u64, u64) {
     rows.iter()
         .find(|r| r.shop.0 as usize == shop)
