@@ -1,7 +1,9 @@
 //! The coordinator: owns the virtual clock, advances it one day at a time behind a barrier,
-//! gathers each day's events in machine order, tallies the ground truth, and hands the
-//! day's batch to the ingestion pipeline (with back-pressure).
+//! gathers each day's events in machine order, tallies the ground truth, plays the transport
+//! (outages delay delivery, retries duplicate events), and hands the day's batch to the
+//! ingestion pipeline (with back-pressure).
 
+use super::faults::{FaultTally, Links};
 use super::shop::{ShopActor, ShopArgs, ShopMsg};
 use super::DayBoard;
 use crate::calendar::{Calendar, DayIndex};
@@ -18,8 +20,10 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// One simulated day's events for the metering engine, in (machine, seq) order with any
-/// re-sent duplicates at the end. `commit` asks the engine to make everything durable.
+/// The events delivered on simulated day `day`, in (machine, seq) order with any re-sent
+/// duplicates at the end. A machine back from an outage delivers its backlog (earlier days'
+/// events, with their own times) before the day's events. `commit` asks the engine to make
+/// everything durable.
 pub struct IngestBatch {
     pub day: DayIndex,
     pub events: Vec<UsageEvent>,
@@ -30,10 +34,13 @@ pub struct IngestBatch {
 #[derive(Debug)]
 pub struct SimOutcome {
     pub truth: Truth,
-    /// Distinct events the machines emitted.
+    /// Distinct events the machines emitted; by the end of the run every one was delivered
+    /// exactly once (plus `duplicates_sent`).
     pub events_emitted: u64,
     /// Extra copies the transport re-sent (fault injection).
     pub duplicates_sent: u64,
+    /// Field faults injected into the data (counters, reads, delivery).
+    pub faults: FaultTally,
 }
 
 pub enum CoordinatorMsg {
@@ -63,9 +70,13 @@ struct State {
     commit_every: u32,
     duplicate_share: f64,
     transport: ChaCha8Rng,
+    links: Links,
     truth: Option<Truth>,
     events_emitted: u64,
+    /// Distinct events handed to ingestion so far (the rest wait in outage buffers).
+    events_delivered: u64,
     duplicates_sent: u64,
+    faults: FaultTally,
     ingest: mpsc::Sender<IngestBatch>,
     progress: ProgressBar,
     done: Option<oneshot::Sender<Result<SimOutcome, String>>>,
@@ -90,6 +101,7 @@ impl Actor for Coordinator {
             let args = ShopArgs {
                 profile: profile.clone(),
                 seed: a.scenario.seed,
+                faults: a.scenario.faults,
                 demand: demand.clone(),
                 board: board.clone(),
             };
@@ -97,6 +109,14 @@ impl Actor for Coordinator {
             shops.push(shop);
         }
         let s = &a.scenario;
+        let mut faults = FaultTally::default();
+        let links = Links::new(
+            &s.faults,
+            s.seed,
+            a.fleet.machine_count(),
+            a.calendar.days(),
+            &mut faults,
+        );
         Ok(State {
             shops,
             board,
@@ -113,8 +133,11 @@ impl Actor for Coordinator {
             commit_every: s.engine.commit_every_days,
             duplicate_share: s.faults.duplicate_share,
             transport: stream(s.seed, Purpose::Transport, 0),
+            links,
             events_emitted: 0,
+            events_delivered: 0,
             duplicates_sent: 0,
+            faults,
             ingest: a.ingest,
             progress: a.progress,
             done: Some(a.done),
@@ -184,8 +207,8 @@ impl State {
         &mut self,
         myself: ActorRef<CoordinatorMsg>,
     ) -> Result<(), ActorProcessingErr> {
-        let events = self.collect_day();
         let last = self.day + 1 == self.calendar.days();
+        let events = self.collect_day(last);
         let commit = last || (self.day + 1) % self.commit_every == 0;
         let batch = IngestBatch {
             day: self.day,
@@ -204,10 +227,15 @@ impl State {
             myself.cast(CoordinatorMsg::Tick)?;
             return Ok(());
         }
+        assert_eq!(
+            self.events_delivered, self.events_emitted,
+            "every emitted event is delivered by the end of the run"
+        );
         let outcome = SimOutcome {
             truth: self.truth.take().expect("truth is taken once, at the end"),
             events_emitted: self.events_emitted,
             duplicates_sent: self.duplicates_sent,
+            faults: self.faults,
         };
         if let Some(done) = self.done.take() {
             let _ = done.send(Ok(outcome));
@@ -216,12 +244,25 @@ impl State {
         Ok(())
     }
 
-    /// Reads every machine's slot in machine order; tallies truth; injects duplicates.
-    fn collect_day(&mut self) -> Vec<UsageEvent> {
+    /// The day's delivery: every machine's slot read in machine order (truth tallied by the
+    /// day of use, events routed through the transport), then duplicates injected.
+    fn collect_day(&mut self, last: bool) -> Vec<UsageEvent> {
         let mut events = Vec::new();
         if self.skipped {
-            return events;
+            // No machine worked, but the run's end still flushes every outage backlog.
+            if last {
+                self.links
+                    .flush_all(self.day, &mut events, &mut self.faults);
+            }
+        } else {
+            self.collect_slots(last, &mut events);
         }
+        self.events_delivered += events.len() as u64;
+        self.inject_duplicates(&mut events);
+        events
+    }
+
+    fn collect_slots(&mut self, last: bool, events: &mut Vec<UsageEvent>) {
         let day = self.day;
         let period = self.calendar.period_of(day);
         let truth = self.truth.as_mut().expect("truth lives until the end");
@@ -236,15 +277,22 @@ impl State {
                 assert_eq!(
                     slot.tally.events(),
                     slot.events.len() as u64,
-                    "a machine's tally matches what it emitted"
+                    "a machine's tally matches what it emitted today"
                 );
-                events.extend_from_slice(&slot.events);
+                self.events_emitted += slot.events.len() as u64;
+                self.faults.add(&slot.faults);
+                self.links.route(
+                    m,
+                    day,
+                    slot.open,
+                    last,
+                    &slot.events,
+                    events,
+                    &mut self.faults,
+                );
             });
             last_shop = Some(shop);
         }
-        self.events_emitted += events.len() as u64;
-        self.inject_duplicates(&mut events);
-        events
     }
 
     /// Re-sends a share of the day's events with the same ids, as a retrying transport would.

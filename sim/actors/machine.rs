@@ -1,11 +1,14 @@
 //! A machine: turns a day's jobs into timed events with machine-issued ids and keeps its
-//! cumulative counters, which it reports at the end of each open day.
+//! cumulative counters, which it reports at the end of each open day — as a real board does:
+//! width-limited, restarted by a board swap, and now and then not read (`faults`).
 
+use super::faults::{BoardSwaps, Counters, LostReads};
 use super::{DayBoard, MachineDay};
+use crate::calendar::DayIndex;
 use crate::demand::{Job, JobKind};
 use crate::event::{EventBody, MachineId, ShopId, UsageEvent};
 use crate::rng::{stream, Purpose};
-use crate::truth::Tally;
+use crate::scenario::FaultSpec;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -18,15 +21,20 @@ const CLOSES: i64 = 19 * 3600;
 const READ_AT: i64 = 19 * 3600 + 1800;
 
 pub enum MachineMsg {
-    /// The day's jobs (possibly none) for an open day starting at `midnight` (unix seconds).
-    /// Closed days send no message: the shop reports them for its machines.
-    Work { midnight: i64, jobs: Vec<Job> },
+    /// The day's jobs (possibly none) for open day `day`, starting at `midnight` (unix
+    /// seconds). Closed days send no message: the shop reports them for its machines.
+    Work {
+        day: DayIndex,
+        midnight: i64,
+        jobs: Vec<Job>,
+    },
 }
 
 pub struct MachineArgs {
     pub id: MachineId,
     pub shop: ShopId,
     pub seed: u64,
+    pub faults: FaultSpec,
     pub board: Arc<DayBoard>,
 }
 
@@ -37,15 +45,10 @@ pub struct MachineState {
     /// Next sequence number: machine-issued, never reused.
     seq: u64,
     counters: Counters,
+    swaps: BoardSwaps,
+    lost_reads: LostReads,
     board: Arc<DayBoard>,
     offsets: Vec<i64>,
-}
-
-#[derive(Default)]
-struct Counters {
-    total_cycles: u64,
-    mountings: u64,
-    trace_only: u64,
 }
 
 pub struct MachineActor;
@@ -65,7 +68,9 @@ impl Actor for MachineActor {
             shop: a.shop,
             rng: stream(a.seed, Purpose::Machine, a.id.0),
             seq: 0,
-            counters: Counters::default(),
+            counters: Counters::new(&a.faults, a.seed, a.id),
+            swaps: BoardSwaps::new(&a.faults, a.seed, a.id),
+            lost_reads: LostReads::new(&a.faults, a.seed, a.id),
             board: a.board,
             offsets: Vec::new(),
         })
@@ -77,24 +82,40 @@ impl Actor for MachineActor {
         msg: MachineMsg,
         s: &mut MachineState,
     ) -> Result<(), ActorProcessingErr> {
-        let MachineMsg::Work { midnight, jobs } = msg;
+        let MachineMsg::Work {
+            day: index,
+            midnight,
+            jobs,
+        } = msg;
         let board = s.board.clone();
-        board.deposit(s.id.0 as usize, |day| s.work(midnight, &jobs, day));
+        board.deposit(s.id.0 as usize, |day| s.work(index, midnight, &jobs, day));
         Ok(())
     }
 }
 
 impl MachineState {
     /// Runs the day's jobs into `day` (an empty slot).
-    fn work(&mut self, midnight: i64, jobs: &[Job], day: &mut MachineDay) {
+    fn work(&mut self, index: DayIndex, midnight: i64, jobs: &[Job], day: &mut MachineDay) {
         day.open = true;
-        day.tally.counter_reads = 1;
+        // The technician comes in the morning: the old board's count ends with the previous
+        // reading, and today's reading counts from 0.
+        if self.swaps.due(index) {
+            self.counters.reset();
+            day.faults.board_swaps = 1;
+        }
         self.draw_offsets(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
-            let body = self.run_job(job, &mut day.tally);
+            let body = self.run_job(job, day);
             day.events
                 .push(self.event(midnight + self.offsets[i], body));
         }
+        // A lost read is never emitted: the machine's sequence numbers stay gapless, and the
+        // head-end simply has no reading for the day.
+        if self.lost_reads.next_is_lost() {
+            day.faults.lost_reads = 1;
+            return;
+        }
+        day.tally.counter_reads = 1;
         let c = &self.counters;
         let reading = EventBody::Counter {
             total_cycles: c.total_cycles,
@@ -112,11 +133,12 @@ impl MachineState {
         self.offsets.sort_unstable();
     }
 
-    fn run_job(&mut self, job: &Job, tally: &mut Tally) -> EventBody {
-        self.counters.total_cycles += 1;
+    /// Counts the job on the board and in the truth; the counters' wraps go to the day's faults.
+    fn run_job(&mut self, job: &Job, day: &mut MachineDay) -> EventBody {
+        let tally = &mut day.tally;
         match job.kind {
             JobKind::Mounting { material, remake } => {
-                self.counters.mountings += 1;
+                day.faults.rollovers += self.counters.count_mounting();
                 tally.mountings += 1;
                 tally.remakes += u64::from(remake);
                 tally.jobs += u64::from(!remake);
@@ -127,7 +149,7 @@ impl MachineState {
                 }
             }
             JobKind::TraceOnly => {
-                self.counters.trace_only += 1;
+                day.faults.rollovers += self.counters.count_trace_only();
                 tally.trace_only += 1;
                 tally.jobs += 1;
                 EventBody::TraceOnly { frame: job.frame }
