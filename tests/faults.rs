@@ -4,7 +4,7 @@
 //! These tests drive the actors directly (`actors::simulate`) and read the event batches the
 //! ingestion thread would get, so they see exactly what a metering engine receives.
 
-use fleetsim::actors::{simulate, FaultTally, IngestBatch, SimOutcome};
+use fleetsim::actors::{simulate, Counters, FaultTally, IngestBatch, SimOutcome};
 use fleetsim::calendar::{Calendar, DayIndex};
 use fleetsim::event::{EventBody, MachineId, UsageEvent};
 use fleetsim::fleet::Fleet;
@@ -239,6 +239,8 @@ fn faults_leave_demand_and_the_truth_by_day_of_use_alone() {
 /// counts from 0 (so it is at most those cycles).
 #[derive(Debug, Default, PartialEq)]
 struct Replay {
+    /// (total_cycles, mountings, trace_only) before the first job, inferred.
+    start: (u64, u64, u64),
     readings: u64,
     resets: u64,
     /// Wraps the counters went through, valid when no board was swapped.
@@ -265,6 +267,7 @@ fn replay(events: &[(DayIndex, UsageEvent)], modulus: u64) -> Replay {
     let mut m = back(mountings, m_before);
     let mut t = back(trace_only, t_before);
     let mut total = (m + t) % modulus;
+    r.start = (total, m, t);
     let mut since_reading = (0, 0);
     for (_, e) in events {
         let mut step = |v: &mut u64| {
@@ -318,8 +321,14 @@ fn reported_counters_follow_usage_modulo_their_width() {
     let (batches, outcome) = simulate_batches(&s, 2);
     let d = delivered(&batches);
     let mut total = Replay::default();
-    for events in d.machines.values() {
+    for (machine, events) in &d.machines {
         let r = replay(events, s.faults.counter_modulus());
+        let start = Counters::new(&s.faults, s.seed, *machine);
+        assert_eq!(
+            r.start,
+            (start.total_cycles, start.mountings, start.trace_only),
+            "{machine}: the installation reading is where its counters started"
+        );
         total.readings += r.readings;
         total.resets += r.resets;
         total.wraps += r.wraps;

@@ -76,6 +76,7 @@ struct State {
     /// Distinct events handed to ingestion so far (the rest wait in outage buffers).
     events_delivered: u64,
     duplicates_sent: u64,
+    /// The machines' faults, summed day by day (the transport's are in `links`).
     faults: FaultTally,
     ingest: mpsc::Sender<IngestBatch>,
     progress: ProgressBar,
@@ -109,13 +110,11 @@ impl Actor for Coordinator {
             shops.push(shop);
         }
         let s = &a.scenario;
-        let mut faults = FaultTally::default();
         let links = Links::new(
             &s.faults,
             s.seed,
             a.fleet.machine_count(),
             a.calendar.days(),
-            &mut faults,
         );
         Ok(State {
             shops,
@@ -137,7 +136,7 @@ impl Actor for Coordinator {
             events_emitted: 0,
             events_delivered: 0,
             duplicates_sent: 0,
-            faults,
+            faults: FaultTally::default(),
             ingest: a.ingest,
             progress: a.progress,
             done: Some(a.done),
@@ -235,13 +234,20 @@ impl State {
             truth: self.truth.take().expect("truth is taken once, at the end"),
             events_emitted: self.events_emitted,
             duplicates_sent: self.duplicates_sent,
-            faults: self.faults,
+            faults: self.faults_injected(),
         };
         if let Some(done) = self.done.take() {
             let _ = done.send(Ok(outcome));
         }
         myself.stop(None);
         Ok(())
+    }
+
+    /// The machines' faults (summed day by day) and the transport's.
+    fn faults_injected(&self) -> FaultTally {
+        let mut all = self.faults;
+        all.add(self.links.tally());
+        all
     }
 
     /// The day's delivery: every machine's slot read in machine order (truth tallied by the
@@ -251,8 +257,7 @@ impl State {
         if self.skipped {
             // No machine worked, but the run's end still flushes every outage backlog.
             if last {
-                self.links
-                    .flush_all(self.day, &mut events, &mut self.faults);
+                self.links.flush_all(self.day, &mut events);
             }
         } else {
             self.collect_slots(last, &mut events);
@@ -281,15 +286,8 @@ impl State {
                 );
                 self.events_emitted += slot.events.len() as u64;
                 self.faults.add(&slot.faults);
-                self.links.route(
-                    m,
-                    day,
-                    slot.open,
-                    last,
-                    &slot.events,
-                    events,
-                    &mut self.faults,
-                );
+                self.links
+                    .route(m, day, slot.open, last, &slot.events, events);
             });
             last_shop = Some(shop);
         }

@@ -57,7 +57,7 @@ impl FaultTally {
 /// 0..10^digits − 1 and wraps, and `total_cycles` = `mountings` + `trace_only` modulo the
 /// width, always (so a VEE may check the channels against each other).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Counters {
+pub struct Counters {
     pub total_cycles: u64,
     pub mountings: u64,
     pub trace_only: u64,
@@ -65,6 +65,8 @@ pub(super) struct Counters {
 }
 
 impl Counters {
+    /// What `machine` shows before its first job: the installation reading a VEE needs as
+    /// its baseline to bill the machine's first day.
     pub fn new(spec: &FaultSpec, seed: u64, machine: MachineId) -> Counters {
         let modulus = spec.counter_modulus();
         let (mountings, trace_only) = match spec.initial_counters {
@@ -84,17 +86,17 @@ impl Counters {
     }
 
     /// Counts a mounting cycle; returns the number of channels that wrapped.
-    pub fn count_mounting(&mut self) -> u64 {
+    pub(super) fn count_mounting(&mut self) -> u64 {
         advance(&mut self.total_cycles, self.modulus) + advance(&mut self.mountings, self.modulus)
     }
 
     /// Counts a trace-only cycle; returns the number of channels that wrapped.
-    pub fn count_trace_only(&mut self) -> u64 {
+    pub(super) fn count_trace_only(&mut self) -> u64 {
         advance(&mut self.total_cycles, self.modulus) + advance(&mut self.trace_only, self.modulus)
     }
 
     /// A new control board: every channel starts again from 0.
-    pub fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.total_cycles = 0;
         self.mountings = 0;
         self.trace_only = 0;
@@ -245,6 +247,8 @@ pub(super) fn outages(
 /// buffered while offline. Empty when the scenario has no outages (events pass straight on).
 pub(super) struct Links {
     machines: Vec<Link>,
+    /// Outages, late deliveries and the longest delay so far.
+    tally: FaultTally,
 }
 
 struct Link {
@@ -266,18 +270,13 @@ impl Link {
 }
 
 impl Links {
-    /// The links of `machines` machines over a run of `days`; the outages they will have are
-    /// counted into `tally` now.
-    pub fn new(
-        spec: &FaultSpec,
-        seed: u64,
-        machines: usize,
-        days: DayIndex,
-        tally: &mut FaultTally,
-    ) -> Links {
+    /// The links of `machines` machines over a run of `days` (their outages drawn now).
+    pub fn new(spec: &FaultSpec, seed: u64, machines: usize, days: DayIndex) -> Links {
+        let mut tally = FaultTally::default();
         if spec.outages.per_machine_year <= 0.0 {
             return Links {
                 machines: Vec::new(),
+                tally,
             };
         }
         let machines = (0..machines as u32)
@@ -293,13 +292,17 @@ impl Links {
                 }
             })
             .collect();
-        Links { machines }
+        Links { machines, tally }
+    }
+
+    /// The transport's faults: outages, events delivered late, the longest delay.
+    pub fn tally(&self) -> &FaultTally {
+        &self.tally
     }
 
     /// Hands on what `machine` emitted on `day` (`open`: it worked that day): appended to
     /// `out` when the machine is online, after anything it buffered; buffered while it is
     /// offline. On the `last` day everything still buffered is delivered.
-    #[allow(clippy::too_many_arguments)]
     pub fn route(
         &mut self,
         machine: usize,
@@ -308,7 +311,6 @@ impl Links {
         last: bool,
         emitted: &[UsageEvent],
         out: &mut Vec<UsageEvent>,
-        tally: &mut FaultTally,
     ) {
         let Some(link) = self.machines.get_mut(machine) else {
             out.extend_from_slice(emitted);
@@ -323,6 +325,7 @@ impl Links {
         }
         // Back online: the machine sends its backlog when it next runs (or at the run's end).
         if !link.buffer.is_empty() && (open || last) {
+            let tally = &mut self.tally;
             tally.events_delivered_late += link.buffer.len() as u64;
             tally.max_delay_days = tally.max_delay_days.max(day - link.buffered_since);
             out.append(&mut link.buffer);
@@ -331,9 +334,9 @@ impl Links {
     }
 
     /// The run's last day woke no machine: every backlog is delivered anyway.
-    pub fn flush_all(&mut self, day: DayIndex, out: &mut Vec<UsageEvent>, tally: &mut FaultTally) {
+    pub fn flush_all(&mut self, day: DayIndex, out: &mut Vec<UsageEvent>) {
         for m in 0..self.machines.len() {
-            self.route(m, day, false, true, &[], out, tally);
+            self.route(m, day, false, true, &[], out);
         }
     }
 }

@@ -12,7 +12,7 @@ mod machine;
 mod shop;
 
 pub use coordinator::{simulate, IngestBatch, SimOutcome};
-pub use faults::FaultTally;
+pub use faults::{Counters, FaultTally};
 
 use crate::event::UsageEvent;
 use crate::truth::Tally;
