@@ -74,6 +74,8 @@ pub struct CountersBasis {
     pub trued_up: u64,
     /// Estimated and not reversed yet: the last months' unread tails.
     pub outstanding: i64,
+    /// Mountings done after the machines' last sent reading: what `outstanding` estimates.
+    pub unread: u64,
     /// Σ over shops and periods of |billed from counters − truth|.
     pub period_abs_error: u64,
     /// (shop, period) cells where counters billed something other than the truth.
@@ -101,6 +103,9 @@ pub struct Inputs<'a> {
     pub invoices: &'a [Vec<Option<Invoice>>],
     /// Per shop (index = shop id).
     pub contracts: &'a [Contract],
+    /// Per shop: mountings done after the machines' last sent reading (the counters cannot
+    /// show them yet).
+    pub unread_mountings: &'a [u64],
     pub sent: Sent,
     pub receipt: IngestReceipt,
 }
@@ -261,7 +266,8 @@ impl Reconciliation {
     }
 
     /// Counters basis: over the run, the invoices bill what the counters' steps show plus
-    /// what is still estimated, and the steps show exactly what the machines did.
+    /// what is still estimated, and the steps show exactly what the machines did up to their
+    /// last sent reading.
     fn check_counters_billing(&mut self, inputs: &Inputs, shop: usize) {
         self.bases.counters.shops_billed += 1;
         let (mut actual, mut outstanding, mut invoiced) = (0_i64, 0_i64, 0_i64);
@@ -273,7 +279,8 @@ impl Reconciliation {
                 .as_ref()
                 .map_or(0, Invoice::billed_mountings);
         }
-        let truth = inputs.truth.shop_total(shop as u32).mountings as i64;
+        let unread = inputs.unread_mountings.get(shop).copied().unwrap_or(0) as i64;
+        let truth = inputs.truth.shop_total(shop as u32).mountings as i64 - unread;
         let whole_run = Period { year: 0, month: 0 };
         if invoiced != actual + outstanding {
             self.list(
@@ -302,6 +309,7 @@ impl Reconciliation {
     /// The counters basis for every shop (whatever it is billed on), against the truth.
     fn compare_counters(&mut self, inputs: &Inputs) {
         let c = &mut self.bases.counters;
+        c.unread = inputs.unread_mountings.iter().sum();
         for (p, rows) in inputs.counters.iter().enumerate() {
             for shop in 0..inputs.contracts.len() {
                 let (billed, a, e, rev, machines) = counter_cell(rows, shop);

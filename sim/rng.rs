@@ -20,6 +20,14 @@ pub enum Purpose {
     Machine = 3,
     /// The transport between machines and the metering engine (fault injection).
     Transport = 4,
+    /// A machine's counter values on the first day (an installed fleet).
+    CounterStart = 5,
+    /// When a machine's control board is replaced (its counters restart at 0).
+    BoardSwap = 6,
+    /// Which of a machine's daily readings never reach the head-end.
+    LostRead = 7,
+    /// When a machine is offline, and for how long.
+    Outage = 8,
 }
 
 /// The generator for `purpose` of entity `index` under the scenario `seed`.

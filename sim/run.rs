@@ -130,6 +130,7 @@ pub fn run_with_engine(
         counters: &billed.counters,
         invoices: &billed.invoices,
         contracts: &contracts,
+        unread_mountings: &outcome.unread_mountings,
         sent: Sent {
             emitted: outcome.events_emitted,
             duplicates: outcome.duplicates_sent,
@@ -333,8 +334,11 @@ fn contracts(scenario: &Scenario, fleet: &Fleet) -> Vec<Contract> {
 }
 
 /// The embedded engine validates counters with the scenario's counter width.
-fn vee_config(_scenario: &Scenario) -> VeeConfig {
-    VeeConfig::default()
+fn vee_config(scenario: &Scenario) -> VeeConfig {
+    VeeConfig {
+        modulus: scenario.faults.counter_modulus(),
+        ..VeeConfig::default()
+    }
 }
 
 fn price_book(scenario: &Scenario, fleet: &Fleet) -> PriceBook {

@@ -1,7 +1,9 @@
 //! The coordinator: owns the virtual clock, advances it one day at a time behind a barrier,
-//! gathers each day's events in machine order, tallies the ground truth, and hands the
-//! day's batch to the ingestion pipeline (with back-pressure).
+//! gathers each day's events in machine order, tallies the ground truth, plays the transport
+//! (outages delay delivery, retries duplicate events), and hands the day's batch to the
+//! ingestion pipeline (with back-pressure).
 
+use super::faults::{FaultTally, Links};
 use super::shop::{ShopActor, ShopArgs, ShopMsg};
 use super::DayBoard;
 use crate::calendar::{Calendar, DayIndex};
@@ -18,8 +20,10 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// One simulated day's events for the metering engine, in (machine, seq) order with any
-/// re-sent duplicates at the end. `commit` asks the engine to make everything durable.
+/// The events delivered on simulated day `day`, in (machine, seq) order with any re-sent
+/// duplicates at the end. A machine back from an outage delivers its backlog (earlier days'
+/// events, with their own times) before the day's events. `commit` asks the engine to make
+/// everything durable.
 pub struct IngestBatch {
     pub day: DayIndex,
     pub events: Vec<UsageEvent>,
@@ -30,10 +34,16 @@ pub struct IngestBatch {
 #[derive(Debug)]
 pub struct SimOutcome {
     pub truth: Truth,
-    /// Distinct events the machines emitted.
+    /// Distinct events the machines emitted; by the end of the run every one was delivered
+    /// exactly once (plus `duplicates_sent`).
     pub events_emitted: u64,
     /// Extra copies the transport re-sent (fault injection).
     pub duplicates_sent: u64,
+    /// Field faults injected into the data (counters, reads, delivery).
+    pub faults: FaultTally,
+    /// Per shop: mountings done after each machine's last reading that was sent, which the
+    /// counters have therefore not shown by the end of the run.
+    pub unread_mountings: Vec<u64>,
 }
 
 pub enum CoordinatorMsg {
@@ -63,9 +73,16 @@ struct State {
     commit_every: u32,
     duplicate_share: f64,
     transport: ChaCha8Rng,
+    links: Links,
     truth: Option<Truth>,
     events_emitted: u64,
+    /// Distinct events handed to ingestion so far (the rest wait in outage buffers).
+    events_delivered: u64,
     duplicates_sent: u64,
+    /// The machines' faults, summed day by day (the transport's are in `links`).
+    faults: FaultTally,
+    /// Per machine: mountings since its last sent reading, as of its last open day.
+    unread: Vec<u64>,
     ingest: mpsc::Sender<IngestBatch>,
     progress: ProgressBar,
     done: Option<oneshot::Sender<Result<SimOutcome, String>>>,
@@ -90,6 +107,7 @@ impl Actor for Coordinator {
             let args = ShopArgs {
                 profile: profile.clone(),
                 seed: a.scenario.seed,
+                faults: a.scenario.faults,
                 demand: demand.clone(),
                 board: board.clone(),
             };
@@ -97,6 +115,13 @@ impl Actor for Coordinator {
             shops.push(shop);
         }
         let s = &a.scenario;
+        let machines = a.fleet.machine_count();
+        let links = Links::new(
+            &s.faults,
+            s.seed,
+            a.fleet.machine_count(),
+            a.calendar.days(),
+        );
         Ok(State {
             shops,
             board,
@@ -113,8 +138,12 @@ impl Actor for Coordinator {
             commit_every: s.engine.commit_every_days,
             duplicate_share: s.faults.duplicate_share,
             transport: stream(s.seed, Purpose::Transport, 0),
+            links,
             events_emitted: 0,
+            events_delivered: 0,
             duplicates_sent: 0,
+            faults: FaultTally::default(),
+            unread: vec![0; machines],
             ingest: a.ingest,
             progress: a.progress,
             done: Some(a.done),
@@ -184,8 +213,8 @@ impl State {
         &mut self,
         myself: ActorRef<CoordinatorMsg>,
     ) -> Result<(), ActorProcessingErr> {
-        let events = self.collect_day();
         let last = self.day + 1 == self.calendar.days();
+        let events = self.collect_day(last);
         let commit = last || (self.day + 1) % self.commit_every == 0;
         let batch = IngestBatch {
             day: self.day,
@@ -204,10 +233,16 @@ impl State {
             myself.cast(CoordinatorMsg::Tick)?;
             return Ok(());
         }
+        assert_eq!(
+            self.events_delivered, self.events_emitted,
+            "every emitted event is delivered by the end of the run"
+        );
         let outcome = SimOutcome {
             truth: self.truth.take().expect("truth is taken once, at the end"),
             events_emitted: self.events_emitted,
             duplicates_sent: self.duplicates_sent,
+            faults: self.faults_injected(),
+            unread_mountings: self.unread_by_shop(),
         };
         if let Some(done) = self.done.take() {
             let _ = done.send(Ok(outcome));
@@ -216,12 +251,31 @@ impl State {
         Ok(())
     }
 
-    /// Reads every machine's slot in machine order; tallies truth; injects duplicates.
-    fn collect_day(&mut self) -> Vec<UsageEvent> {
+    /// The machines' faults (summed day by day) and the transport's.
+    fn faults_injected(&self) -> FaultTally {
+        let mut all = self.faults;
+        all.add(self.links.tally());
+        all
+    }
+
+    /// The day's delivery: every machine's slot read in machine order (truth tallied by the
+    /// day of use, events routed through the transport), then duplicates injected.
+    fn collect_day(&mut self, last: bool) -> Vec<UsageEvent> {
         let mut events = Vec::new();
         if self.skipped {
-            return events;
+            // No machine worked, but the run's end still flushes every outage backlog.
+            if last {
+                self.links.flush_all(self.day, &mut events);
+            }
+        } else {
+            self.collect_slots(last, &mut events);
         }
+        self.events_delivered += events.len() as u64;
+        self.inject_duplicates(&mut events);
+        events
+    }
+
+    fn collect_slots(&mut self, last: bool, events: &mut Vec<UsageEvent>) {
         let day = self.day;
         let period = self.calendar.period_of(day);
         let truth = self.truth.as_mut().expect("truth lives until the end");
@@ -236,15 +290,26 @@ impl State {
                 assert_eq!(
                     slot.tally.events(),
                     slot.events.len() as u64,
-                    "a machine's tally matches what it emitted"
+                    "a machine's tally matches what it emitted today"
                 );
-                events.extend_from_slice(&slot.events);
+                self.events_emitted += slot.events.len() as u64;
+                if slot.open {
+                    self.unread[m] = slot.unread_mountings;
+                }
+                self.faults.add(&slot.faults);
+                self.links
+                    .route(m, day, slot.open, last, &slot.events, events);
             });
             last_shop = Some(shop);
         }
-        self.events_emitted += events.len() as u64;
-        self.inject_duplicates(&mut events);
-        events
+    }
+
+    fn unread_by_shop(&self) -> Vec<u64> {
+        let mut by_shop = vec![0; self.fleet.shops.len()];
+        for (m, unread) in self.unread.iter().enumerate() {
+            by_shop[self.fleet.machine_shop[m].0 as usize] += unread;
+        }
+        by_shop
     }
 
     /// Re-sends a share of the day's events with the same ids, as a retrying transport would.

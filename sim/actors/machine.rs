@@ -1,11 +1,14 @@
 //! A machine: turns a day's jobs into timed events with machine-issued ids and keeps its
-//! cumulative counters, which it reports at the end of each open day.
+//! cumulative counters, which it reports at the end of each open day — as a real board does:
+//! width-limited, restarted by a board swap, and now and then not read (`faults`).
 
+use super::faults::{BoardSwaps, Counters, LostReads};
 use super::{DayBoard, MachineDay};
+use crate::calendar::DayIndex;
 use crate::demand::{Job, JobKind};
 use crate::event::{EventBody, MachineId, ShopId, UsageEvent};
 use crate::rng::{stream, Purpose};
-use crate::truth::Tally;
+use crate::scenario::FaultSpec;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -14,38 +17,43 @@ use std::sync::Arc;
 /// Opening hours used to spread jobs over the day (UTC seconds after midnight).
 const OPENS: i64 = 9 * 3600;
 const CLOSES: i64 = 19 * 3600;
+/// A board swap: the technician's visit, before opening.
+const SWAP_AT: i64 = 8 * 3600;
 /// The counter is read remotely after closing.
 const READ_AT: i64 = 19 * 3600 + 1800;
 
 pub enum MachineMsg {
-    /// The day's jobs (possibly none) for an open day starting at `midnight` (unix seconds).
-    /// Closed days send no message: the shop reports them for its machines.
-    Work { midnight: i64, jobs: Vec<Job> },
+    /// The day's jobs (possibly none) for open day `day`, starting at `midnight` (unix
+    /// seconds). Closed days send no message: the shop reports them for its machines.
+    Work {
+        day: DayIndex,
+        midnight: i64,
+        jobs: Vec<Job>,
+    },
 }
 
 pub struct MachineArgs {
     pub id: MachineId,
     pub shop: ShopId,
     pub seed: u64,
+    pub faults: FaultSpec,
     pub board: Arc<DayBoard>,
 }
 
 pub struct MachineState {
+    /// Mountings done since the last reading that left the machine: what the counters have
+    /// not told yet (the truth behind an estimate).
+    since_read: u64,
     id: MachineId,
     shop: ShopId,
     rng: ChaCha8Rng,
     /// Next sequence number: machine-issued, never reused.
     seq: u64,
     counters: Counters,
+    swaps: BoardSwaps,
+    lost_reads: LostReads,
     board: Arc<DayBoard>,
     offsets: Vec<i64>,
-}
-
-#[derive(Default)]
-struct Counters {
-    total_cycles: u64,
-    mountings: u64,
-    trace_only: u64,
 }
 
 pub struct MachineActor;
@@ -61,11 +69,14 @@ impl Actor for MachineActor {
         a: MachineArgs,
     ) -> Result<MachineState, ActorProcessingErr> {
         Ok(MachineState {
+            since_read: 0,
             id: a.id,
             shop: a.shop,
             rng: stream(a.seed, Purpose::Machine, a.id.0),
             seq: 0,
-            counters: Counters::default(),
+            counters: Counters::new(&a.faults, a.seed, a.id),
+            swaps: BoardSwaps::new(&a.faults, a.seed, a.id),
+            lost_reads: LostReads::new(&a.faults, a.seed, a.id),
             board: a.board,
             offsets: Vec::new(),
         })
@@ -77,40 +88,71 @@ impl Actor for MachineActor {
         msg: MachineMsg,
         s: &mut MachineState,
     ) -> Result<(), ActorProcessingErr> {
-        let MachineMsg::Work { midnight, jobs } = msg;
+        let MachineMsg::Work {
+            day: index,
+            midnight,
+            jobs,
+        } = msg;
         let board = s.board.clone();
-        board.deposit(s.id.0 as usize, |day| s.work(midnight, &jobs, day));
+        board.deposit(s.id.0 as usize, |day| s.work(index, midnight, &jobs, day));
         Ok(())
     }
 }
 
 impl MachineState {
     /// Runs the day's jobs into `day` (an empty slot).
-    fn work(&mut self, midnight: i64, jobs: &[Job], day: &mut MachineDay) {
+    fn work(&mut self, index: DayIndex, midnight: i64, jobs: &[Job], day: &mut MachineDay) {
+        self.work_day(index, midnight, jobs, day);
+        day.unread_mountings = self.since_read;
+    }
+
+    fn work_day(&mut self, index: DayIndex, midnight: i64, jobs: &[Job], day: &mut MachineDay) {
         day.open = true;
-        day.tally.counter_reads = 1;
         if self.seq == 0 {
             self.commissioning_reading(midnight, day);
         }
+        // The technician comes in the morning, reads the old board's counters (a final read,
+        // as at any meter exchange: the use since the last read is not lost even if that read
+        // was), fits the new board, which counts from 0, and reads it.
+        if self.swaps.due(index) {
+            let final_read = self.reading();
+            day.events.push(self.event(midnight + SWAP_AT, final_read));
+            self.counters.reset();
+            // The new board's first read, all zeros: tells VEE the drop is a reset.
+            let first_read = self.reading();
+            day.events
+                .push(self.event(midnight + SWAP_AT + 60, first_read));
+            day.tally.counter_reads += 2;
+            day.faults.board_swaps = 1;
+        }
         self.draw_offsets(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
-            let body = self.run_job(job, &mut day.tally);
+            let body = self.run_job(job, day);
             day.events
                 .push(self.event(midnight + self.offsets[i], body));
         }
+        // A lost read is never emitted: the machine's sequence numbers stay gapless, and the
+        // head-end simply has no reading for the day.
+        if self.lost_reads.next_is_lost() {
+            day.faults.lost_reads = 1;
+            return;
+        }
         let reading = self.reading();
         day.events.push(self.event(midnight + READ_AT, reading));
+        day.tally.counter_reads += 1;
     }
 
-    /// The counters as installed, read before the first job: the baseline that lets the first
-    /// day's use be billed from the counters.
+    /// The counters as installed (never lost: the installer checks it), read before the first
+    /// job: the baseline that lets the first day's use be billed from the counters.
     fn commissioning_reading(&mut self, midnight: i64, day: &mut MachineDay) {
         let reading = self.reading();
         day.events.push(self.event(midnight, reading));
         day.tally.counter_reads += 1;
     }
 
-    fn reading(&self) -> EventBody {
+    /// The counters as a reading that is sent: from now on, the counters have told everything.
+    fn reading(&mut self) -> EventBody {
+        self.since_read = 0;
         let c = &self.counters;
         EventBody::Counter {
             total_cycles: c.total_cycles,
@@ -127,11 +169,13 @@ impl MachineState {
         self.offsets.sort_unstable();
     }
 
-    fn run_job(&mut self, job: &Job, tally: &mut Tally) -> EventBody {
-        self.counters.total_cycles += 1;
+    /// Counts the job on the board and in the truth; the counters' wraps go to the day's faults.
+    fn run_job(&mut self, job: &Job, day: &mut MachineDay) -> EventBody {
+        let tally = &mut day.tally;
         match job.kind {
             JobKind::Mounting { material, remake } => {
-                self.counters.mountings += 1;
+                day.faults.rollovers += self.counters.count_mounting();
+                self.since_read += 1;
                 tally.mountings += 1;
                 tally.remakes += u64::from(remake);
                 tally.jobs += u64::from(!remake);
@@ -142,7 +186,7 @@ impl MachineState {
                 }
             }
             JobKind::TraceOnly => {
-                self.counters.trace_only += 1;
+                day.faults.rollovers += self.counters.count_trace_only();
                 tally.trace_only += 1;
                 tally.jobs += 1;
                 EventBody::TraceOnly { frame: job.frame }

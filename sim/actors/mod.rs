@@ -7,10 +7,12 @@
 //! machine order, so output order never depends on scheduling or on actor ids.
 
 mod coordinator;
+mod faults;
 mod machine;
 mod shop;
 
 pub use coordinator::{simulate, IngestBatch, SimOutcome};
+pub use faults::{Counters, FaultTally};
 
 use crate::event::UsageEvent;
 use crate::truth::Tally;
@@ -26,6 +28,10 @@ pub struct MachineDay {
     pub events: Vec<UsageEvent>,
     /// The machine's own count of what it did: the ground truth.
     pub tally: Tally,
+    /// The machine-side faults of the day (rollovers, board swap, lost read).
+    pub faults: FaultTally,
+    /// Mountings done since the machine's last reading that was sent (after today's work).
+    pub unread_mountings: u64,
 }
 
 /// The day barrier: one slot per machine and a countdown.
@@ -65,6 +71,7 @@ impl DayBoard {
             slot.open = false;
             slot.events.clear();
             slot.tally = Tally::default();
+            slot.faults = FaultTally::default();
             fill(&mut slot);
         }
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {

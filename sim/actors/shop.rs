@@ -7,6 +7,7 @@ use crate::calendar::DayInfo;
 use crate::demand::{DemandModel, Job};
 use crate::fleet::ShopProfile;
 use crate::rng::{stream, Purpose};
+use crate::scenario::FaultSpec;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub enum ShopMsg {
 pub struct ShopArgs {
     pub profile: ShopProfile,
     pub seed: u64,
+    pub faults: FaultSpec,
     pub demand: Arc<DemandModel>,
     pub board: Arc<DayBoard>,
 }
@@ -48,6 +50,7 @@ impl Actor for ShopActor {
                 id,
                 shop: a.profile.id,
                 seed: a.seed,
+                faults: a.faults,
                 board: a.board.clone(),
             };
             let (machine, _) =
@@ -81,6 +84,7 @@ impl Actor for ShopActor {
         s.demand.draw_day(&s.profile, &day, &mut s.rng, &mut jobs);
         if let [machine] = s.machines.as_slice() {
             machine.cast(MachineMsg::Work {
+                day: day.index,
                 midnight: day.midnight,
                 jobs,
             })?;
@@ -88,6 +92,7 @@ impl Actor for ShopActor {
         }
         for (i, m) in s.machines.iter().enumerate() {
             m.cast(MachineMsg::Work {
+                day: day.index,
                 midnight: day.midnight,
                 jobs: share_of(&jobs, i, s.machines.len()),
             })?;

@@ -26,7 +26,8 @@
 //! - `new < prev`: the rollover step is `modulus − prev + new` (from `prev` the counter takes
 //!   `modulus − 1 − prev` steps to its top value, one to wrap to 0, then `new`). It is chosen when
 //!   it is within the spike allowance below; otherwise the drop is a reset (board swap, loaner
-//!   machine: the counter restarted at 0) and step = `new`. Why: a genuine wrap only happens from
+//!   machine: the counter restarted at 0) and step = `new`. A reading with every counter at 0 (a
+//!   new board's first read, sent by the technician at a swap) is always a reset. Why: a genuine wrap only happens from
 //!   just under the top, so its step looks like ordinary use; a reset lands anywhere, and reading
 //!   it as a wrap would bill most of the counter's range. An 8-digit counter going
 //!   99_999_678 → 123 is a rollover of 321 + 1 + 123 = 445 units (the field notes' "444" leaves
@@ -603,9 +604,19 @@ impl MachineVee {
     fn steps(&self, prev: &Reading, raw: &Reading) -> Channels<Step> {
         let elapsed = seconds_between(prev.time, raw.time);
         let average = self.average_daily_use();
+        // A new board's first read: every counter at 0 is a reset, never a rollover.
+        let new_board = raw.counters.is_zero();
         Channels::from_fn(|c| {
             let allowance = self.config.allowance(average.get(c), elapsed);
-            self.step(prev.counters.get(c), raw.counters.get(c), allowance)
+            let allowance_for_wrap = if new_board { 0 } else { allowance };
+            Step {
+                allowance,
+                ..self.step(
+                    prev.counters.get(c),
+                    raw.counters.get(c),
+                    allowance_for_wrap,
+                )
+            }
         })
     }
 
@@ -1549,5 +1560,31 @@ mod tests {
                 prop_assert_eq!(estimated, reversed, "every estimate reversed exactly once");
             }
         }
+    }
+
+    #[test]
+    fn a_new_boards_zero_read_is_a_reset_even_just_under_the_top() {
+        let mut vee = MachineVee::new(VeeConfig {
+            modulus: 1_000,
+            ..VeeConfig::default()
+        });
+        vee.apply(reading(1, at(0), 990, 990, 0));
+        // Just under the top, a drop to 5 is read as a wrap of 15 (within the allowance)...
+        let wrap = vee.clone().apply(reading(2, at(1), 5, 5, 0));
+        assert_eq!(wrap.steps.unwrap().mountings.kind, StepKind::Rollover);
+        // ...but the new board's zero read says it restarted: the old count ended at 990.
+        let zero = vee.apply(reading(2, at(1), 0, 0, 0));
+        let steps = zero.steps.unwrap();
+        assert_eq!(
+            (steps.mountings.kind, steps.mountings.units),
+            (StepKind::Reset, 0)
+        );
+        let next = vee.apply(reading(3, at(1) + 3_600, 5, 5, 0));
+        assert_eq!(
+            next.steps.unwrap().mountings.units,
+            5,
+            "{}",
+            next.explanation
+        );
     }
 }

@@ -20,6 +20,8 @@ pub struct Summary {
     pub sent: SentSummary,
     pub metered: MeteredSummary,
     pub billed: BilledSummary,
+    /// Field faults the simulation injected into the data (counters, reads, delivery).
+    pub faults: crate::actors::FaultTally,
     pub reconciliation: Reconciliation,
     pub run: RunSummary,
 }
@@ -136,6 +138,7 @@ impl Summary {
                 total: format_cents(total_cents),
                 currency: d.book.currency.to_string(),
             },
+            faults: d.outcome.faults,
             reconciliation: d.reconciliation.clone(),
             run: RunSummary {
                 events: sent,

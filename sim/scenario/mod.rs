@@ -100,9 +100,41 @@ impl PricingSpec {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FaultSpec {
     pub duplicate_share: f64,
+    /// The counters a machine reports wrap to 0 after 10^counter_digits − 1.
+    pub counter_digits: u32,
+    pub initial_counters: InitialCounters,
+    pub board_swaps_per_machine_year: f64,
+    pub lost_read_share: f64,
+    pub outages: OutageSpec,
+}
+
+impl FaultSpec {
+    /// 10^counter_digits: the first value a counter never shows.
+    pub fn counter_modulus(&self) -> u64 {
+        10u64.pow(self.counter_digits)
+    }
+}
+
+/// Where a machine's counters stand on the first day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitialCounters {
+    /// New machines: every channel at 0.
+    Zero,
+    /// An installed fleet: mountings and trace-only uniform in [0, 10^digits), total their sum
+    /// modulo the width.
+    Random,
+}
+
+/// Connectivity outages: a Poisson process per machine, lognormal whole-day durations.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutageSpec {
+    pub per_machine_year: f64,
+    pub median_days: f64,
+    pub sigma: f64,
+    pub max_days: u32,
 }
 
 #[derive(Clone, Debug)]

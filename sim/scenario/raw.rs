@@ -235,11 +235,66 @@ pub struct RawShopPrice {
     pub basis: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Field faults. The random ones (initial counters, board swaps, lost reads, outages) are
+/// `None` when not written: their default depends on the demand mode (calibrated: the
+/// estimate below; fixed, for hand-checked examples: none).
+#[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawFaults {
     /// Share of events the transport sends twice (same id): the engine must count them once.
     pub duplicate_share: f64,
+    /// E: the counters wrap to 0 after 10^digits − 1. No public figure for edgers; 8 digits is
+    /// the width of the utility registers in the field notes (99 999 678 → 00 000 123).
+    pub counter_digits: i64,
+    /// `zero` (new machines) or `random` (an installed fleet: each channel starts anywhere in
+    /// its range).
+    pub initial_counters: Option<String>,
+    /// Control-board replacements per machine-year; the counters restart at 0.
+    pub board_swaps_per_machine_year: Option<f64>,
+    /// Share of daily counter readings the head-end never gets.
+    pub lost_read_share: Option<f64>,
+    /// Connectivity outages per machine-year: the machine works on, delivers nothing, then
+    /// everything it buffered when it is back.
+    pub outages_per_machine_year: Option<f64>,
+    /// E: an outage lasts a lognormal number of days (median, sigma), whole days, capped.
+    pub outage_median_days: f64,
+    pub outage_sigma: f64,
+    pub outage_max_days: i64,
+}
+
+/// Calibrated defaults of the random faults (used in `calibrated` demand mode).
+pub mod fault_defaults {
+    /// E: contracts start on an installed fleet, whose counters stand anywhere.
+    pub const INITIAL_COUNTERS: &str = "random";
+    /// E from calibration.md "Wear, failures, service": 1.5 incidents/yr at 3,000 pairs/yr;
+    /// software/comms (15%) and spindle/motor (10%) are the causes that can take the control
+    /// board; 70% of incidents need a visit; say half of those visits swap the board:
+    /// 1.5 × 0.25 × 0.7 × 0.5 ≈ 0.13/yr. The average machine edges 1,000–1,300 pairs/yr, not
+    /// 3,000, and fails less (the failure process grows with cycles): 0.1.
+    pub const BOARD_SWAPS_PER_MACHINE_YEAR: f64 = 0.1;
+    /// E: a failed nightly remote read (modem asleep, head-end timeout); no public figure.
+    pub const LOST_READ_SHARE: f64 = 0.005;
+    /// E: router replaced, Wi-Fi password changed, machine unplugged from the network; no
+    /// public figure. The field reports machines "back online after weeks".
+    pub const OUTAGES_PER_MACHINE_YEAR: f64 = 0.5;
+}
+
+impl Default for RawFaults {
+    fn default() -> Self {
+        RawFaults {
+            duplicate_share: 0.0,
+            counter_digits: 8,
+            initial_counters: None,
+            board_swaps_per_machine_year: None,
+            lost_read_share: None,
+            outages_per_machine_year: None,
+            // E: most outages are fixed within the week (median 5 days); sigma 1 puts one in
+            // ten beyond 18 days; after 6 weeks the service desk sends someone (cap 42).
+            outage_median_days: 5.0,
+            outage_sigma: 1.0,
+            outage_max_days: 42,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -36,9 +36,7 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
         demand: demand(&raw.demand, loc)?,
         closures: closures(&raw.closures, loc)?,
         pricing: pricing(&raw.pricing, raw.fleet.shops, loc)?,
-        faults: FaultSpec {
-            duplicate_share: share(raw.faults.duplicate_share, "faults.duplicate_share", loc)?,
-        },
+        faults: faults(&raw.faults, raw.demand.mode == "calibrated", loc)?,
         engine: EngineSpec {
             commit_every_days: int_in(
                 raw.engine.commit_every_days,
@@ -295,6 +293,86 @@ fn closures(raw: &RawClosures, loc: &Locator) -> Result<ClosureSpec> {
         summer_closure_weeks: (min_weeks as u32, max_weeks as u32),
         summer_closure_start: (earliest, latest),
     })
+}
+
+/// Counter widths: fewer than 3 digits would wrap more than once on a busy day; above 18 a
+/// counter no longer fits the engines' signed 64-bit columns.
+const COUNTER_DIGITS: (i64, i64) = (3, 18);
+/// At most one board swap or outage a day.
+const MAX_RATE_PER_YEAR: f64 = 365.0;
+
+/// Faults; the random ones default to their calibrated estimate, or to none in fixed mode
+/// (hand-checked examples stay exact, as with closures).
+fn faults(raw: &RawFaults, calibrated: bool, loc: &Locator) -> Result<FaultSpec> {
+    let or_default = |value: Option<f64>, calibrated_default: f64| {
+        value.unwrap_or(if calibrated { calibrated_default } else { 0.0 })
+    };
+    let initial = raw.initial_counters.as_deref().unwrap_or(if calibrated {
+        fault_defaults::INITIAL_COUNTERS
+    } else {
+        "zero"
+    });
+    Ok(FaultSpec {
+        duplicate_share: share(raw.duplicate_share, "faults.duplicate_share", loc)?,
+        counter_digits: int_in(
+            raw.counter_digits,
+            COUNTER_DIGITS.0,
+            COUNTER_DIGITS.1,
+            "faults.counter_digits",
+            loc,
+        )? as u32,
+        initial_counters: initial_counters(initial, loc)?,
+        board_swaps_per_machine_year: rate_per_year(
+            or_default(
+                raw.board_swaps_per_machine_year,
+                fault_defaults::BOARD_SWAPS_PER_MACHINE_YEAR,
+            ),
+            "faults.board_swaps_per_machine_year",
+            loc,
+        )?,
+        lost_read_share: share(
+            or_default(raw.lost_read_share, fault_defaults::LOST_READ_SHARE),
+            "faults.lost_read_share",
+            loc,
+        )?,
+        outages: OutageSpec {
+            per_machine_year: rate_per_year(
+                or_default(
+                    raw.outages_per_machine_year,
+                    fault_defaults::OUTAGES_PER_MACHINE_YEAR,
+                ),
+                "faults.outages_per_machine_year",
+                loc,
+            )?,
+            median_days: positive(raw.outage_median_days, "faults.outage_median_days", loc)?,
+            sigma: non_negative(raw.outage_sigma, "faults.outage_sigma", loc)?,
+            max_days: int_in(raw.outage_max_days, 1, 366, "faults.outage_max_days", loc)? as u32,
+        },
+    })
+}
+
+fn initial_counters(text: &str, loc: &Locator) -> Result<InitialCounters> {
+    match text {
+        "zero" => Ok(InitialCounters::Zero),
+        "random" => Ok(InitialCounters::Random),
+        other => Err(loc.at_field(
+            "faults.initial_counters",
+            format!(
+                "`{other}` is not allowed: use \"zero\" (new machines) or \"random\" \
+                 (an installed fleet, counters anywhere in their range)"
+            ),
+        )),
+    }
+}
+
+fn rate_per_year(v: f64, field: &str, loc: &Locator) -> Result<f64> {
+    if !v.is_finite() || !(0.0..=MAX_RATE_PER_YEAR).contains(&v) {
+        return Err(loc.at_field(
+            field,
+            format!("{v} is not allowed: a rate per machine-year is between 0 and {MAX_RATE_PER_YEAR} (one a day)"),
+        ));
+    }
+    Ok(v)
 }
 
 fn pricing(raw: &RawPricing, shops: i64, loc: &Locator) -> Result<PricingSpec> {
