@@ -72,7 +72,7 @@ pub enum ServeError {
 
 struct App {
     writer: Writer,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     admin_token: Option<String>,
     access: Mutex<AccessStore>,
     limiter: RateLimiter,
@@ -88,10 +88,11 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let engine = SqliteEngine::open(&config.db)?;
     let access = AccessStore::open(&AccessStore::path_for(&config.db))?;
-    let (writer, store_thread) = Writer::spawn(Box::new(engine));
+    let metrics = Arc::new(Metrics::default());
+    let (writer, store_thread) = Writer::spawn(Box::new(engine), metrics.clone());
     let app = Arc::new(App {
         writer,
-        metrics: Metrics::default(),
+        metrics,
         admin_token: config.admin_token.clone(),
         access: Mutex::new(access),
         limiter: RateLimiter::new(config.max_requests_per_second),
