@@ -352,6 +352,7 @@ pub mod wire {
     }
 
     pub mod decode;
+    mod scan;
 
     #[cfg(test)]
     mod tests {

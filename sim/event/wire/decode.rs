@@ -12,6 +12,7 @@
 //! whichever path takes it; the property tests check that whatever this path accepts, the
 //! reference accepts identically.
 
+use super::scan;
 use super::{
     identity, Attributes, EventBody, Frame, Material, UsageEvent, TYPE_COUNTER, TYPE_MOUNTING,
     TYPE_TRACE_ONLY,
@@ -27,6 +28,9 @@ const BYTES_PER_EVENT_GUESS: usize = 250;
 /// One structured-mode event (a JSON object); `None`: use the reference decoding.
 pub fn decode_event(bytes: &[u8]) -> Option<UsageEvent> {
     let text = std::str::from_utf8(bytes).ok()?;
+    if let Some(event) = scan::scan_event(text) {
+        return Some(event);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let event = de.deserialize_map(EventVisitor).ok()?;
     de.end().ok()?;
@@ -39,12 +43,12 @@ pub fn decode_batch(bytes: &[u8]) -> Option<Vec<UsageEvent>> {
     // validating it again (its `&str` reader), which the per-string check of the byte reader
     // costs on every key and value.
     let text = std::str::from_utf8(bytes).ok()?;
+    let capacity = bytes.len() / BYTES_PER_EVENT_GUESS;
+    if let Some(events) = scan::scan_batch(text, capacity) {
+        return Some(events);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
-    let events = de
-        .deserialize_seq(BatchVisitor {
-            capacity: bytes.len() / BYTES_PER_EVENT_GUESS,
-        })
-        .ok()?;
+    let events = de.deserialize_seq(BatchVisitor { capacity }).ok()?;
     de.end().ok()?;
     Some(events)
 }
@@ -217,20 +221,20 @@ impl Fields<'_> {
 /// Every field any event type's data may hold, in any order; which are required depends on
 /// the type, which may come after the data in the event's map.
 #[derive(Default)]
-struct Data {
-    frame: Option<Frame>,
-    material: Option<Material>,
-    remake: Option<bool>,
-    billable: Option<bool>,
-    total_cycles: Option<u64>,
-    mountings: Option<u64>,
-    trace_only: Option<u64>,
+pub(super) struct Data {
+    pub(super) frame: Option<Frame>,
+    pub(super) material: Option<Material>,
+    pub(super) remake: Option<bool>,
+    pub(super) billable: Option<bool>,
+    pub(super) total_cycles: Option<u64>,
+    pub(super) mountings: Option<u64>,
+    pub(super) trace_only: Option<u64>,
 }
 
 impl Data {
     /// The body for `kind`, if the data has every field that type requires (`billable` is
     /// required but, as in the reference, its value is not checked).
-    fn body_of(&self, kind: &str) -> Option<EventBody> {
+    pub(super) fn body_of(&self, kind: &str) -> Option<EventBody> {
         match kind {
             TYPE_MOUNTING => {
                 self.billable?;
@@ -343,6 +347,15 @@ pub(crate) mod tests {
 
     fn reference_event(bytes: &[u8]) -> Option<UsageEvent> {
         from_cloudevent(&serde_json::from_slice(bytes).ok()?).ok()
+    }
+
+    /// The scanner alone (the first of the fast path's two steps).
+    fn scanned_batch(bytes: &[u8]) -> Option<Vec<UsageEvent>> {
+        scan::scan_batch(std::str::from_utf8(bytes).ok()?, 0)
+    }
+
+    fn scanned_event(bytes: &[u8]) -> Option<UsageEvent> {
+        scan::scan_event(std::str::from_utf8(bytes).ok()?)
     }
 
     /// Events as the simulator emits them: any machine, sequence, shop and body, dated
@@ -519,6 +532,7 @@ pub(crate) mod tests {
             events in prop::collection::vec(emitted_event(), 0..20)
         ) {
             let body = batch_json(&events);
+            prop_assert_eq!(scanned_batch(&body), Some(events.clone()));
             prop_assert_eq!(decode_batch(&body), Some(events.clone()));
             prop_assert_eq!(reference_batch(&body), Some(events));
         }
@@ -526,6 +540,7 @@ pub(crate) mod tests {
         #[test]
         fn an_emitted_event_decodes_fast_and_as_the_reference_does(e in emitted_event()) {
             let body = serde_json::to_vec(&to_cloudevent(&e)).unwrap();
+            prop_assert_eq!(scanned_event(&body), Some(e));
             prop_assert_eq!(decode_event(&body), Some(e));
             prop_assert_eq!(reference_event(&body), Some(e));
         }
@@ -542,11 +557,14 @@ pub(crate) mod tests {
                 mutate(&mut value, m);
             }
             let single = serde_json::to_vec(&value).unwrap();
-            if let Some(fast) = decode_event(&single) {
-                prop_assert_eq!(Some(fast), reference_event(&single));
+            let pretty = serde_json::to_vec_pretty(&value).unwrap();
+            for body in [&single, &pretty] {
+                for fast in [scanned_event(body), decode_event(body)].into_iter().flatten() {
+                    prop_assert_eq!(Some(fast), reference_event(body));
+                }
             }
             let batch = serde_json::to_vec(&json!([event_value(&e), value])).unwrap();
-            if let Some(fast) = decode_batch(&batch) {
+            for fast in [scanned_batch(&batch), decode_batch(&batch)].into_iter().flatten() {
                 prop_assert_eq!(Some(fast), reference_batch(&batch));
             }
         }
@@ -555,6 +573,9 @@ pub(crate) mod tests {
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
             let _ = decode_batch(&bytes);
             let _ = decode_event(&bytes);
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = scan::scan_batch(&text, 0);
+            let _ = scan::scan_event(&text);
         }
 
         /// Valid bodies with a few bytes changed or cut reach deeper than random bytes.
@@ -570,7 +591,7 @@ pub(crate) mod tests {
                 body[i] = *byte;
             }
             body.truncate(cut.index(body.len() + 1).max(body.len() * 3 / 4));
-            if let Some(fast) = decode_batch(&body) {
+            for fast in [scanned_batch(&body), decode_batch(&body)].into_iter().flatten() {
                 prop_assert_eq!(Some(fast), reference_batch(&body));
             }
         }
@@ -600,6 +621,54 @@ pub(crate) mod tests {
         );
         assert_eq!(decode_event(body.as_bytes()), Some(e));
         assert_eq!(reference_event(body.as_bytes()), Some(e));
+        let without_extensions = body
+            .replace(r#","note":[1,{"x":null}]"#, "")
+            .replace(r#""traceparent":"00-abc","#, "");
+        assert_eq!(
+            scanned_event(without_extensions.as_bytes()),
+            Some(e),
+            "scanned"
+        );
+    }
+
+    #[test]
+    fn the_scanner_reads_only_plain_unsigned_integers() {
+        let counter = UsageEvent {
+            body: EventBody::Counter {
+                total_cycles: 1,
+                mountings: 0,
+                trace_only: 1,
+            },
+            ..sample()
+        };
+        let body = serde_json::to_string(&event_value(&counter)).unwrap();
+        let with = |n: &str| body.replace(r#""total_cycles":1"#, &format!(r#""total_cycles":{n}"#));
+        for declined in [
+            "01",
+            "1.0",
+            "1e2",
+            "-0",
+            "-1",
+            "18446744073709551616",
+            "+1",
+            "1x",
+        ] {
+            let text = with(declined);
+            assert_eq!(scanned_event(text.as_bytes()), None, "{declined}");
+        }
+        let max = with("18446744073709551615");
+        let scanned = scanned_event(max.as_bytes());
+        assert!(scanned.is_some());
+        assert_eq!(scanned, reference_event(max.as_bytes()));
+        let spaced = with(" 7 ").replace(',', " ,\n\t").replace("\":", "\"\r: ");
+        assert_eq!(
+            scanned_event(spaced.as_bytes()),
+            reference_event(spaced.as_bytes())
+        );
+        assert!(
+            scanned_event(spaced.as_bytes()).is_some(),
+            "JSON whitespace anywhere"
+        );
     }
 
     #[test]
