@@ -1,8 +1,9 @@
 //! HTTP ingestion: what one CloudEvents batch costs to build and to parse (criterion), and the
 //! ceilings over loopback measured with fleetsim's own load generator (`fleetsim::load`):
 //! a parse-and-discard axum handler (the HTTP + JSON ceiling, no store) and the real
-//! `fleetsim serve` (HTTP + JSON + SQLite group commit), each in a closed loop at 4, 16 and
-//! 64 connections, then the real server at a constant 80% of its best ceiling.
+//! `fleetsim serve` (HTTP + JSON + SQLite group commit), each in a closed loop at 4, 16,
+//! 64 and 128 connections (more connections, bigger group commits: each commit has a fixed
+//! cost), then the real server at a constant 80% of its best ceiling.
 //!
 //! Run: `cargo bench --bench http_ingest` (all), `-- batch` (criterion only), `-- ceiling`
 //! (ceilings only). `HTTP_INGEST_SECONDS` sets each ceiling run's length (default 5).
@@ -21,7 +22,7 @@ use fleetsim::metering::Period;
 use std::hint::black_box;
 
 const TOKEN: &str = "bench-admin-token";
-const CONNECTIONS: [usize; 3] = [4, 16, 64];
+const CONNECTIONS: [usize; 4] = [4, 16, 64, 128];
 const BATCH: u64 = 100;
 
 fn plan() -> EventPlan {
@@ -101,24 +102,35 @@ fn ceilings() {
         max_run(&discard.url, c, false);
     }
     println!("\n== fleetsim serve (HTTP + JSON + SQLite group commit) ==");
-    let mut best = 0.0f64;
+    let (mut best, mut best_connections) = (0.0f64, CONNECTIONS[0]);
     for c in CONNECTIONS {
         let server = Server::start();
-        best = best.max(max_run(&server.inner.url, c, true).rate.events_per_second);
+        let rate = max_run(&server.inner.url, c, true).rate.events_per_second;
+        if rate > best {
+            (best, best_connections) = (rate, c);
+        }
     }
     let rate = ((best * 0.8) as u64 / BATCH * BATCH).max(BATCH);
-    println!("\n== fleetsim serve at 80% of its best ceiling: {rate} events/s ==");
+    println!(
+        "\n== fleetsim serve at 80% of its best ceiling: {rate} events/s, {best_connections} connections =="
+    );
     let server = Server::start();
     let (rate, duration) = (rate.to_string(), seconds());
+    let connections = best_connections.to_string();
     let report = load(&[
         "--target",
         &server.inner.url,
         "--rate",
         &rate,
         "--connections",
-        "64",
+        &connections,
         "--duration",
         &duration,
+        // Every body built before the run, so that the sender's own cost stays off the clock.
+        "--bodies",
+        "prebuilt",
+        "--prebuild-mb",
+        "2048",
         "--admin-token",
         TOKEN,
     ]);

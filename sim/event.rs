@@ -352,6 +352,7 @@ pub mod wire {
     }
 
     pub mod decode;
+    pub mod encode;
     mod scan;
 
     #[cfg(test)]

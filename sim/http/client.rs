@@ -9,7 +9,7 @@
 
 use super::server::{Binding, KeyBody, MachinesBody, ReceiptBody, UsageBody};
 use super::CLOUDEVENTS_BATCH_JSON;
-use crate::event::wire::to_cloudevent;
+use crate::event::wire::encode::batch_json;
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::metering::{IngestReceipt, MeteringEngine, MeteringError, Period, UsageRow};
 use std::collections::BTreeMap;
@@ -257,8 +257,7 @@ impl HttpEngine {
         events: &[UsageEvent],
         key: Option<&str>,
     ) -> Result<IngestReceipt, MeteringError> {
-        let batch: Vec<_> = events.iter().map(to_cloudevent).collect();
-        let body = serde_json::to_vec(&batch).map_err(|e| self.error(e.to_string()))?;
+        let body = batch_json(events);
         let text = self.with_retries("POST /v1/events", || {
             self.post("/v1/events", CLOUDEVENTS_BATCH_JSON, &body, key)
         })?;
