@@ -15,6 +15,7 @@ use axum::Router;
 use clap::Parser;
 use criterion::{criterion_group, Criterion, Throughput};
 use fleetsim::event::wire::{from_cloudevent, CloudEvent};
+use fleetsim::http::access::AccessStore;
 use fleetsim::http::server::decode_fast;
 use fleetsim::load::events::EventPlan;
 use fleetsim::load::{exit_code, run_load, LoadArgs, LoadPlan, LoadReport};
@@ -76,7 +77,28 @@ fn parse_reference(body: &[u8]) -> usize {
     batch.iter().filter(|c| from_cloudevent(c).is_ok()).count()
 }
 
-criterion_group!(micro, batch_build);
+/// What admitting a tenant's request costs before its events are decoded: the key's SHA-256
+/// and lookup, then the tenant check of each of its 100 machines (under the access lock).
+fn authorization(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut access = AccessStore::open(&dir.path().join("a.sqlite")).expect("access store");
+    let tenant = access.ensure_tenant("T1").expect("tenant");
+    let key = access.mint_key(tenant).expect("key");
+    let machines: Vec<_> = plan().bindings().collect();
+    access.bind(&machines, tenant).expect("bind");
+    let events = plan().batch(7);
+    let mut group = c.benchmark_group("auth");
+    group.throughput(Throughput::Elements(BATCH));
+    group.bench_function("key_and_100_machines", |b| {
+        b.iter(|| {
+            let caller = access.authenticate(black_box(&key));
+            black_box(events.iter().all(|e| access.tenant_of(e.machine) == caller))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(micro, batch_build, authorization);
 
 fn main() {
     let filter = std::env::args()
