@@ -244,23 +244,14 @@ pub mod wire {
     }
 
     pub fn from_cloudevent(c: &CloudEvent) -> Result<UsageEvent, WireError> {
-        if c.specversion != "1.0" {
-            return Err(WireError::SpecVersion(c.specversion.clone()));
-        }
-        let machine = c
-            .source
-            .strip_prefix(SOURCE_PREFIX)
-            .and_then(MachineId::parse)
-            .ok_or_else(|| WireError::Source(c.source.clone()))?;
-        let seq =
-            c.id.strip_prefix(&format!("{machine}-"))
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| WireError::Id(c.id.clone()))?;
-        let shop =
-            ShopId::parse(&c.subject).ok_or_else(|| WireError::Subject(c.subject.clone()))?;
-        let time = DateTime::parse_from_rfc3339(&c.time)
-            .map_err(|_| WireError::Time(c.time.clone()))?
-            .timestamp();
+        let attributes = Attributes {
+            specversion: &c.specversion,
+            id: &c.id,
+            source: &c.source,
+            time: &c.time,
+            subject: &c.subject,
+        };
+        let identity = identity(&attributes)?;
         let data_err = |e: serde_json::Error| WireError::Data {
             kind: c.kind.clone(),
             message: e.to_string(),
@@ -288,14 +279,81 @@ pub mod wire {
             }
             other => return Err(WireError::Type(other.to_string())),
         };
-        Ok(UsageEvent {
+        Ok(identity.with_body(body))
+    }
+
+    /// An event's context attributes, borrowed: what both decodings (`from_cloudevent` and
+    /// the fast `decode`) check the same way.
+    struct Attributes<'a> {
+        specversion: &'a str,
+        id: &'a str,
+        source: &'a str,
+        time: &'a str,
+        subject: &'a str,
+    }
+
+    /// Who sent an event and when: everything but its body.
+    struct Identity {
+        machine: MachineId,
+        seq: u64,
+        time: i64,
+        shop: ShopId,
+    }
+
+    impl Identity {
+        fn with_body(self, body: EventBody) -> UsageEvent {
+            UsageEvent {
+                machine: self.machine,
+                seq: self.seq,
+                time: self.time,
+                shop: self.shop,
+                body,
+            }
+        }
+    }
+
+    /// Checks the attributes in a fixed order (the first failure is the error): specversion,
+    /// source, id, subject, time (the type and its data are checked by the caller, after).
+    fn identity(a: &Attributes) -> Result<Identity, WireError> {
+        if a.specversion != "1.0" {
+            return Err(WireError::SpecVersion(a.specversion.to_string()));
+        }
+        let machine = a
+            .source
+            .strip_prefix(SOURCE_PREFIX)
+            .and_then(MachineId::parse)
+            .ok_or_else(|| WireError::Source(a.source.to_string()))?;
+        let seq = sequence_in(a.id, machine).ok_or_else(|| WireError::Id(a.id.to_string()))?;
+        let shop =
+            ShopId::parse(a.subject).ok_or_else(|| WireError::Subject(a.subject.to_string()))?;
+        let time = DateTime::parse_from_rfc3339(a.time)
+            .map_err(|_| WireError::Time(a.time.to_string()))?
+            .timestamp();
+        Ok(Identity {
             machine,
             seq,
             time,
             shop,
-            body,
         })
     }
+
+    /// The sequence number of `id` if it reads `<machine>-<sequence>`, the machine rendered
+    /// exactly as `Display` does (`M` and at least six digits, zero-padded). The rendering
+    /// never holds a '-', so the id's first '-' ends it. Checked without formatting: this
+    /// runs for every event the server takes.
+    fn sequence_in(id: &str, machine: MachineId) -> Option<u64> {
+        let (head, seq) = id.split_once('-')?;
+        let digits = head.strip_prefix('M')?;
+        let width = (machine.0.checked_ilog10().unwrap_or(0) as usize + 1).max(6);
+        let canonical = digits.len() == width
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && digits.parse() == Ok(machine.0);
+        canonical.then(|| seq.parse().ok())?
+    }
+
+    pub mod decode;
+    pub mod encode;
+    mod scan;
 
     #[cfg(test)]
     mod tests {
@@ -365,6 +423,25 @@ pub mod wire {
             let mut c = to_cloudevent(&samples()[0]);
             c.id = "M000043-7".into();
             assert_eq!(from_cloudevent(&c), Err(WireError::Id("M000043-7".into())));
+            for id in [
+                "M42-7",
+                "M0000042-7",
+                "M000042",
+                "M00004x-7",
+                "M000042-x",
+                "-7",
+            ] {
+                let mut c = to_cloudevent(&samples()[0]);
+                c.id = id.into();
+                assert_eq!(from_cloudevent(&c), Err(WireError::Id(id.into())), "{id}");
+            }
+            let mut c = to_cloudevent(&samples()[0]);
+            c.source = "/fleetsim/machines/M1234567".into();
+            c.id = "M1234567-8".into();
+            assert_eq!(
+                from_cloudevent(&c).map(|e| (e.machine, e.seq)),
+                Ok((MachineId(1234567), 8))
+            );
             let mut c = to_cloudevent(&samples()[0]);
             c.source = "/elsewhere/M1".into();
             assert!(matches!(from_cloudevent(&c), Err(WireError::Source(_))));

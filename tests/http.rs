@@ -179,6 +179,15 @@ fn batches_are_ingested_and_duplicates_counted_once() {
         metrics.contains("fleetsim_events_duplicate_total 120"),
         "{metrics}"
     );
+    // Group commits: two sequential requests, 120 + 130 events, whatever the grouping.
+    assert!(
+        metrics.contains("fleetsim_commit_requests_total 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("fleetsim_commit_events_total 250\n"),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -202,8 +202,15 @@ fn digest(key: &str) -> String {
     hex(&Sha256::digest(key.as_bytes()))
 }
 
+/// Lower-case hex, without a `format!` per byte: this runs on every authenticated request.
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -225,6 +232,7 @@ mod tests {
         assert_eq!(store.authenticate("fsk_guess"), None);
         assert_eq!(store.tenant_of(MachineId(4)), Some(shop));
         assert!(store.shops_of(shop).contains(&ShopId(1)));
+        assert_eq!(hex(&[0x00, 0x9f, 0xa5, 0xff]), "009fa5ff");
         let raw = std::fs::read(&path).unwrap();
         assert!(
             !raw.windows(key.len()).any(|w| w == key.as_bytes()),

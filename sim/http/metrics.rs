@@ -20,6 +20,13 @@ pub struct Metrics {
     rejected_rate_limited: AtomicU64,
     /// Microseconds from a request's arrival to its acknowledgement (after commit).
     latency_us: Mutex<Option<Histogram<u64>>>,
+    /// Group commits, the ingestion requests and events they held, and the time the store
+    /// thread spent ingesting and committing them: the average group size and the store
+    /// thread's utilisation, which bound the server's ceiling.
+    commits: AtomicU64,
+    committed_requests: AtomicU64,
+    committed_events: AtomicU64,
+    store_busy_us: AtomicU64,
 }
 
 /// Why a request (not an event) was refused.
@@ -46,6 +53,16 @@ impl Metrics {
             Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds")
         });
         hist.saturating_record(micros.max(1));
+    }
+
+    /// One group commit of `requests` ingestion requests holding `events` events, which kept
+    /// the store thread busy for `busy_us` microseconds.
+    pub fn committed(&self, requests: u64, events: u64, busy_us: u64) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.committed_requests
+            .fetch_add(requests, Ordering::Relaxed);
+        self.committed_events.fetch_add(events, Ordering::Relaxed);
+        self.store_busy_us.fetch_add(busy_us, Ordering::Relaxed);
     }
 
     pub fn refused(&self, why: Refusal) {
@@ -111,7 +128,37 @@ impl Metrics {
             );
         }
         self.render_latency(&mut out);
+        self.render_commits(&mut out);
         out
+    }
+
+    fn render_commits(&self, out: &mut String) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        for (name, help, value) in [
+            (
+                "fleetsim_commits_total",
+                "Group commits of the store.",
+                get(&self.commits),
+            ),
+            (
+                "fleetsim_commit_requests_total",
+                "Ingestion requests committed, summed over commits.",
+                get(&self.committed_requests),
+            ),
+            (
+                "fleetsim_commit_events_total",
+                "Events (new or not) committed, summed over commits.",
+                get(&self.committed_events),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        let busy = get(&self.store_busy_us) as f64 / 1e6;
+        let _ = writeln!(out, "# HELP fleetsim_store_busy_seconds_total Time the store thread spent ingesting and committing.");
+        let _ = writeln!(out, "# TYPE fleetsim_store_busy_seconds_total counter\nfleetsim_store_busy_seconds_total {busy}");
     }
 
     fn render_latency(&self, out: &mut String) {

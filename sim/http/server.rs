@@ -16,7 +16,7 @@ use super::metrics::{Metrics, Refusal};
 use super::problem::Problem;
 use super::writer::Writer;
 use super::{CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON};
-use crate::event::wire::{from_cloudevent, CloudEvent};
+use crate::event::wire::{decode, from_cloudevent, CloudEvent};
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::metering::sqlite::SqliteEngine;
 use crate::metering::{IngestReceipt, MeteringError, Period, UsageRow};
@@ -75,7 +75,7 @@ pub enum ServeError {
 
 pub(super) struct App {
     pub(super) writer: Writer,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     admin_token: Option<String>,
     pub(super) access: Mutex<AccessStore>,
     limiter: RateLimiter,
@@ -97,10 +97,11 @@ pub async fn serve(
         });
     let engine = SqliteEngine::open_with(&config.db, vee)?;
     let access = AccessStore::open(&AccessStore::path_for(&config.db))?;
-    let (writer, store_thread) = Writer::spawn(Box::new(engine));
+    let metrics = Arc::new(Metrics::default());
+    let (writer, store_thread) = Writer::spawn(Box::new(engine), metrics.clone());
     let app = Arc::new(App {
         writer,
-        metrics: Metrics::default(),
+        metrics,
         admin_token: config.admin_token.clone(),
         access: Mutex::new(access),
         limiter: RateLimiter::new(config.max_requests_per_second),
@@ -223,17 +224,34 @@ fn read_events(
             detail,
         )
     })?;
-    let raw = parse_cloudevents(&bytes)?;
-    if raw.len() > max_batch {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Batch too large",
-            format!(
-                "the batch has {} events; at most {max_batch} per request",
-                raw.len()
-            ),
-        ));
+    decode_events(&bytes, max_batch)
+}
+
+/// The body's events: on the fast path if it takes them, else through the reference decoding,
+/// which gives the same events or says what is wrong (so both paths answer alike).
+fn decode_events(bytes: &[u8], max_batch: usize) -> Result<Vec<UsageEvent>, Problem> {
+    let Some(events) = decode_fast(bytes) else {
+        return decode_reporting_errors(bytes, max_batch);
+    };
+    check_batch_size(events.len(), max_batch)?;
+    Ok(events)
+}
+
+/// The happy path: JSON bytes straight to typed events (`event::wire::decode`); `None` for
+/// anything it does not take, which `decode_reporting_errors` then decodes or explains.
+pub fn decode_fast(bytes: &[u8]) -> Option<Vec<UsageEvent>> {
+    match first_byte(bytes) {
+        Some(b'[') => decode::decode_batch(bytes),
+        Some(b'{') => decode::decode_event(bytes).map(|e| vec![e]),
+        _ => None,
     }
+}
+
+/// The reference decoding, through `CloudEvent` and `serde_json::Value`: slower, and the one
+/// that says what is wrong and where (the first offending event's index).
+fn decode_reporting_errors(bytes: &[u8], max_batch: usize) -> Result<Vec<UsageEvent>, Problem> {
+    let raw = parse_cloudevents(bytes)?;
+    check_batch_size(raw.len(), max_batch)?;
     raw.iter()
         .enumerate()
         .map(|(i, c)| {
@@ -241,6 +259,21 @@ fn read_events(
                 .map_err(|e| Problem::bad_request(format!("event {i}: {e}")).at_index(i))
         })
         .collect()
+}
+
+fn check_batch_size(events: usize, max_batch: usize) -> Result<(), Problem> {
+    if events > max_batch {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Batch too large",
+            format!("the batch has {events} events; at most {max_batch} per request"),
+        ));
+    }
+    Ok(())
+}
+
+fn first_byte(bytes: &[u8]) -> Option<u8> {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()).copied()
 }
 
 /// Refuses the request if an event is dated more than `margin` seconds ahead of now.
@@ -274,11 +307,10 @@ fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
     Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", format!("Content-Type {media:?}: send {CLOUDEVENTS_JSON} (one event) or {CLOUDEVENTS_BATCH_JSON} (a JSON array)")))
 }
 
-/// One event (a JSON object) or a batch (a JSON array). The fast path parses typed events
-/// directly; on failure the slow path finds the first offending event's index.
+/// One event (a JSON object) or a batch (a JSON array), as `CloudEvent`s; if the batch does
+/// not parse, each element is parsed alone to find the first offending event's index.
 fn parse_cloudevents(bytes: &[u8]) -> Result<Vec<CloudEvent>, Problem> {
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    match first {
+    match first_byte(bytes) {
         Some(b'[') => {
             serde_json::from_slice::<Vec<CloudEvent>>(bytes).or_else(|_| locate_bad_event(bytes))
         }
@@ -694,5 +726,144 @@ mod tests {
         assert_eq!(err.status(), 400);
         let rendered = serde_json::to_value(&err).unwrap();
         assert_eq!(rendered["index"], 2);
+    }
+
+    use crate::event::wire::decode::tests::{
+        batch_json, emitted_event, event_value, mutate, mutation,
+    };
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn sample(seq: u64) -> UsageEvent {
+        UsageEvent {
+            machine: MachineId(3),
+            seq,
+            time: 1_709_287_200,
+            shop: ShopId(3),
+            body: crate::event::EventBody::TraceOnly {
+                frame: crate::event::Frame::Drilled,
+            },
+        }
+    }
+
+    /// What the server answers to a body: its events, or the problem+json it sends.
+    fn answer(bytes: &[u8], max_batch: usize) -> Result<Vec<UsageEvent>, Value> {
+        decode_events(bytes, max_batch).map_err(|p| serde_json::to_value(&p).unwrap())
+    }
+
+    /// What the server answered before the fast path: the reference decoding alone.
+    fn answer_before(bytes: &[u8], max_batch: usize) -> Result<Vec<UsageEvent>, Value> {
+        decode_reporting_errors(bytes, max_batch).map_err(|p| serde_json::to_value(&p).unwrap())
+    }
+
+    /// A batch of three good events with `bad` in place of the third.
+    fn batch_with(bad: Value) -> Vec<u8> {
+        let good = event_value(&sample(1));
+        serde_json::to_vec(&json!([good, event_value(&sample(2)), bad])).unwrap()
+    }
+
+    fn problem(status: u16, detail: &str, index: Option<usize>) -> Value {
+        let mut p = json!({"type": "about:blank", "status": status, "detail": detail});
+        p["title"] = json!(if status == 413 {
+            "Batch too large"
+        } else {
+            "Bad request"
+        });
+        if let Some(i) = index {
+            p["index"] = json!(i);
+        }
+        p
+    }
+
+    #[test]
+    fn malformed_events_are_refused_with_their_index_and_what_is_wrong() {
+        let mut missing = event_value(&sample(3));
+        missing.as_object_mut().unwrap().remove("time");
+        let mut wrong_type = event_value(&sample(3));
+        wrong_type["seq"] = json!("extension attributes are ignored");
+        wrong_type["subject"] = json!(41);
+        let mut unknown = event_value(&sample(3));
+        unknown["type"] = json!("com.example.other");
+        let mut bad_data = event_value(&sample(3));
+        bad_data["data"]["frame"] = json!("round");
+        let cases = [
+            (missing, "event 2 is not a CloudEvent: missing field `time`"),
+            (wrong_type, "event 2 is not a CloudEvent: invalid type: integer `41`, expected a string"),
+            (unknown, "event 2: type \"com.example.other\" is unknown"),
+            (bad_data, "event 2: data does not fit type com.fleetsim.edger.trace_only.v1: unknown variant `round`, expected one of `full_rim`, `grooved`, `drilled`"),
+        ];
+        for (bad, detail) in cases {
+            let body = batch_with(bad);
+            assert_eq!(answer(&body, 100), Err(problem(400, detail, Some(2))));
+            assert_eq!(answer(&body, 100), answer_before(&body, 100));
+        }
+    }
+
+    #[test]
+    fn extension_attributes_are_allowed() {
+        let mut extended = event_value(&sample(3));
+        extended["traceparent"] = json!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        extended["data"]["operator"] = json!({"badge": 17});
+        let body = batch_with(extended);
+        assert_eq!(
+            answer(&body, 100),
+            Ok(vec![sample(1), sample(2), sample(3)])
+        );
+        assert_eq!(
+            decode_fast(&body).map(|e| e.len()),
+            Some(3),
+            "on the fast path"
+        );
+    }
+
+    #[test]
+    fn one_event_alone_and_oversized_batches_answer_as_before() {
+        let single = serde_json::to_vec(&event_value(&sample(9))).unwrap();
+        assert_eq!(answer(&single, 1), Ok(vec![sample(9)]));
+        let body = batch_json(&[sample(1), sample(2)]);
+        assert_eq!(
+            answer(&body, 1),
+            Err(problem(
+                413,
+                "the batch has 2 events; at most 1 per request",
+                None
+            ))
+        );
+        let mut missing = event_value(&sample(9));
+        missing.as_object_mut().unwrap().remove("id");
+        let single = serde_json::to_vec(&missing).unwrap();
+        let refused = answer(&single, 1).unwrap_err();
+        assert!(refused["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("not a CloudEvent: missing field `id`"));
+        assert_eq!(refused["index"], 0);
+        assert_eq!(answer(b"  42", 1), answer_before(b"  42", 1));
+    }
+
+    proptest! {
+        /// Any damage to an event of a batch gets the answer the server gave before the fast
+        /// path: the same events, or the same status, detail and index.
+        #[test]
+        fn damaged_batches_get_the_same_answer_as_before(
+            events in prop::collection::vec(emitted_event(), 1..4),
+            mutations in prop::collection::vec(mutation(), 1..3),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let mut values: Vec<Value> = events.iter().map(event_value).collect();
+            let i = at.index(values.len());
+            for m in &mutations {
+                mutate(&mut values[i], m);
+            }
+            let body = serde_json::to_vec(&values).unwrap();
+            prop_assert_eq!(answer(&body, 100), answer_before(&body, 100));
+        }
+
+        #[test]
+        fn arbitrary_bodies_never_panic_and_answer_as_before(
+            bytes in prop::collection::vec(any::<u8>(), 0..300)
+        ) {
+            prop_assert_eq!(answer(&bytes, 100), answer_before(&bytes, 100));
+        }
     }
 }

@@ -2,8 +2,11 @@
 //! group-committed: all requests waiting when the thread wakes are ingested, then committed
 //! once, and only then acknowledged. An acknowledged event is durable.
 
+use super::metrics::Metrics;
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::metering::{IngestReceipt, MeteringEngine, MeteringError, Period, UsageRow};
+use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Requests per group commit at most (bounds the latency of the first one in the group).
@@ -35,12 +38,16 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the engine thread; it stops when every `Writer` is dropped.
-    pub fn spawn(engine: Box<dyn MeteringEngine>) -> (Writer, std::thread::JoinHandle<()>) {
+    /// Starts the engine thread; it stops when every `Writer` is dropped. Each group commit
+    /// is counted in `metrics`.
+    pub fn spawn(
+        engine: Box<dyn MeteringEngine>,
+        metrics: Arc<Metrics>,
+    ) -> (Writer, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
         let join = std::thread::Builder::new()
             .name("fleetsim-store".into())
-            .spawn(move || run(engine, rx))
+            .spawn(move || run(engine, rx, &metrics))
             .expect("spawning a thread");
         (Writer { tx }, join)
     }
@@ -85,7 +92,7 @@ impl Writer {
     }
 }
 
-fn run(mut engine: Box<dyn MeteringEngine>, mut rx: mpsc::Receiver<Op>) {
+fn run(mut engine: Box<dyn MeteringEngine>, mut rx: mpsc::Receiver<Op>, metrics: &Metrics) {
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -94,18 +101,34 @@ fn run(mut engine: Box<dyn MeteringEngine>, mut rx: mpsc::Receiver<Op>) {
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
+        let (requests, events) = ingestion_size(&group);
         process(engine.as_mut(), group);
+        metrics.committed(requests, events, started.elapsed().as_micros() as u64);
     }
     let _ = engine.commit();
 }
 
+/// Ingestion requests in the group, and their events.
+fn ingestion_size(group: &[Op]) -> (u64, u64) {
+    group
+        .iter()
+        .fold((0, 0), |(requests, events), op| match op {
+            Op::Ingest { events: e, .. } => (requests + 1, events + e.len() as u64),
+            _ => (requests, events),
+        })
+}
+
+/// An ingestion waiting for the commit: where to answer, and what its ingest did.
+type Waiting = (
+    oneshot::Sender<Result<IngestReceipt, String>>,
+    Result<IngestReceipt, String>,
+);
+
 /// Ingests the group's events, commits once, then answers. Queries and provisioning are
 /// answered in order, after the ingestions before them are committed.
 fn process(engine: &mut dyn MeteringEngine, group: Vec<Op>) {
-    let mut waiting: Vec<(
-        oneshot::Sender<Result<IngestReceipt, String>>,
-        Result<IngestReceipt, String>,
-    )> = Vec::new();
+    let mut waiting: Vec<Waiting> = Vec::new();
     for op in group {
         match op {
             Op::Ingest { events, reply } => {
@@ -132,13 +155,7 @@ fn process(engine: &mut dyn MeteringEngine, group: Vec<Op>) {
 /// Commits, then answers every waiting ingestion. If any ingestion or the commit failed, the
 /// engine rolled the whole open transaction back, so every waiting request fails (its sender
 /// retries with the same ids; nothing was stored twice).
-fn acknowledge(
-    engine: &mut dyn MeteringEngine,
-    waiting: &mut Vec<(
-        oneshot::Sender<Result<IngestReceipt, String>>,
-        Result<IngestReceipt, String>,
-    )>,
-) {
+fn acknowledge(engine: &mut dyn MeteringEngine, waiting: &mut Vec<Waiting>) {
     if waiting.is_empty() {
         return;
     }

@@ -7,7 +7,7 @@
 //! sequence numbers increase by one per round. Everything is a pure function of `k`, so any
 //! thread can build any batch, and the verification can recount what a batch held.
 
-use crate::event::wire::to_cloudevent;
+use crate::event::wire::encode::batch_json;
 use crate::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
 use crate::metering::Period;
 use chrono::{Months, NaiveDate};
@@ -112,9 +112,7 @@ impl EventPlan {
 
     /// The request body of fresh batch `batch`: a CloudEvents batch, rendered by `event::wire`.
     pub fn body(&self, batch: u64) -> Vec<u8> {
-        let cloud: Vec<_> = self.batch(batch).iter().map(to_cloudevent).collect();
-        // Serializing plain structs and JSON values into memory cannot fail.
-        serde_json::to_vec(&cloud).unwrap_or_default()
+        batch_json(&self.batch(batch))
     }
 
     /// The first sequence number a later run on the same store can use after `batches`
