@@ -70,11 +70,7 @@ pub fn with_bearer(headers: &[(String, String)], token: Option<&str>) -> Vec<(St
 impl Control {
     pub fn new(url: &str, headers: &[(String, String)]) -> Control {
         Control {
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(CONTROL_TIMEOUT))
-                .build()
-                .into(),
+            agent: crate::http::client::blocking_agent(CONTROL_TIMEOUT, 1),
             url: url.to_string(),
             headers: headers.to_vec(),
         }
