@@ -211,8 +211,12 @@ fn run_command(path: &std::path::Path, opts: &RunOptions, target: Option<HttpOpt
             s.run.events_per_second
         );
         println!(
-            "billed {} {} for {} mountings ({} trace-only cycles not billed)",
-            s.billed.total, s.billed.currency, s.metered.billable_mountings, s.metered.trace_only
+            "billed {} {} for {} mountings ({} done; {} trace-only cycles not billed)",
+            s.billed.total,
+            s.billed.currency,
+            s.billed.mountings,
+            s.truth.billable_mountings,
+            s.metered.trace_only
         );
     }
     if !result.reconciliation.ok {

@@ -58,6 +58,8 @@ pub struct MeteredSummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct BilledSummary {
     pub invoices: u64,
+    /// Mountings on the invoices (estimates and true-ups included).
+    pub mountings: i64,
     pub total_cents: i64,
     pub total: String,
     pub currency: String,
@@ -134,6 +136,7 @@ impl Summary {
             },
             billed: BilledSummary {
                 invoices: issued().count() as u64,
+                mountings: issued().map(|i| i.billed_mountings()).sum(),
                 total_cents,
                 total: format_cents(total_cents),
                 currency: d.book.currency.to_string(),
