@@ -354,12 +354,7 @@ impl MeteringEngine for HttpEngine {
     }
 
     fn usage(&mut self, period: Period) -> Result<Vec<UsageRow>, MeteringError> {
-        let label = period.to_string();
-        let text = self.with_retries("GET /v1/usage", || {
-            self.get("/v1/usage", &[("period", &label)])
-        })?;
-        let body: UsageBody = serde_json::from_str(&text)
-            .map_err(|e| self.error(format!("unexpected usage answer: {e}")))?;
+        let body: UsageBody = self.get_period("/v1/usage", period)?;
         body.shops
             .iter()
             .map(|r| {
@@ -402,12 +397,7 @@ impl MeteringEngine for HttpEngine {
     }
 
     fn counter_usage(&mut self, period: Period) -> Result<Vec<CounterUsageRow>, MeteringError> {
-        let label = period.to_string();
-        let text = self.with_retries("GET /v1/counter-usage", || {
-            self.get("/v1/counter-usage", &[("period", &label)])
-        })?;
-        let body: CounterUsageBody = serde_json::from_str(&text)
-            .map_err(|e| self.error(format!("unexpected counter usage answer: {e}")))?;
+        let body: CounterUsageBody = self.get_period("/v1/counter-usage", period)?;
         body.shops
             .iter()
             .map(|r| {
@@ -444,6 +434,19 @@ impl HttpEngine {
             .header("Content-Type", "application/json")
             .header("Authorization", format!("Bearer {token}"));
         answer(request.send(body))
+    }
+
+    /// `GET path?period=…`, retried, its JSON answer decoded.
+    fn get_period<B: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        period: Period,
+    ) -> Result<B, MeteringError> {
+        let label = period.to_string();
+        let what = format!("GET {path}");
+        let text = self.with_retries(&what, || self.get(path, &[("period", &label)]))?;
+        serde_json::from_str(&text)
+            .map_err(|e| self.error(format!("unexpected answer to {what}: {e}")))
     }
 
     fn parse_invoices(&self, text: &str) -> Result<Vec<Invoice>, MeteringError> {

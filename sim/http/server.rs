@@ -395,7 +395,7 @@ async fn get_usage(
         )
         .into_response();
     };
-    let Some(period) = parse_period(&q.period) else {
+    let Some(period) = Period::parse(&q.period) else {
         return Problem::bad_request(format!("period {:?} is not YYYY-MM", q.period))
             .into_response();
     };
@@ -433,12 +433,6 @@ async fn get_usage(
         .into_response(),
         Err(e) => Problem::unavailable(e).into_response(),
     }
-}
-
-fn parse_period(text: &str) -> Option<Period> {
-    let (year, month) = text.split_once('-')?;
-    let (year, month) = (year.parse().ok()?, month.parse().ok()?);
-    ((1..=12).contains(&month) && text.len() == 7).then_some(Period { year, month })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -691,15 +685,15 @@ mod tests {
     #[test]
     fn periods_parse_strictly() {
         assert_eq!(
-            parse_period("2024-01"),
+            Period::parse("2024-01"),
             Some(Period {
                 year: 2024,
                 month: 1
             })
         );
-        assert_eq!(parse_period("2024-13"), None);
-        assert_eq!(parse_period("2024-1"), None);
-        assert_eq!(parse_period("24-01"), None);
+        assert_eq!(Period::parse("2024-13"), None);
+        assert_eq!(Period::parse("2024-1"), None);
+        assert_eq!(Period::parse("24-01"), None);
     }
 
     #[test]
