@@ -5,11 +5,17 @@
 //! - `events` (mountings, trace-only cycles) and `readings` (cumulative counters) are
 //!   append-only logs in arrival order (rowid): one row per accepted event.
 //! - Idempotency comes from `seen`: per machine, the ranges of sequence numbers already
-//!   accepted (see `seen.rs`), kept in memory and written back, for the machines touched, in
-//!   the same transaction as the events. A restart reloads them: the dedup horizon is the
-//!   whole life of the store, not a window.
-//! - Usage per (period, shop) is maintained on every accepted event and upserted in that
-//!   same transaction too, so the aggregate always equals the sum of the stored events.
+//!   accepted (see `seen.rs`), kept in memory. The dedup horizon is the whole life of the
+//!   store, not a window.
+//! - Usage per (period, shop) is counted in memory on every accepted event.
+//! - A group commit writes only the logs (appends). `seen` and `usage` reach their tables at
+//!   a **checkpoint**, which also records how far into each log they are complete
+//!   (`checkpoint` table), in the same transaction: every `CHECKPOINT_EVENTS` accepted events,
+//!   and before anything reads the tables (usage queries, closes, provisioning). Opening the
+//!   store loads the tables and replays the log rows past the checkpoint, so after a crash
+//!   the state is exactly what was committed, and the aggregate always equals the sum of the
+//!   stored events. Rewriting the ranges of every machine touched at every commit cost
+//!   ≈ 3 ms per group commit and capped HTTP ingestion; now it is paid once per checkpoint.
 //! - Counter readings are validated (VEE, `vee.rs`) as they are accepted; the validated steps,
 //!   flags and billing period are stored in the same `readings` row as the raw counters. The
 //!   VEE state itself is never stored: it is replayed from the log at open (`vee_book.rs`).
@@ -30,7 +36,7 @@ use rusqlite::{params, Connection, OptionalExtension, Statement};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: &[&str] = &[
     // v1
@@ -86,7 +92,20 @@ const MIGRATIONS: &[&str] = &[
         kind TEXT NOT NULL, usage_period INTEGER NOT NULL, quantity INTEGER NOT NULL,
         unit_price TEXT NOT NULL, amount_cents INTEGER NOT NULL,
         PRIMARY KEY(period, shop, line)) WITHOUT ROWID;",
+    // v3: `seen` and `usage` are written at checkpoints; they cover the logs through these
+    // rowids (a v2 store wrote them at every commit, so they cover all of it).
+    "CREATE TABLE checkpoint(
+        id INTEGER PRIMARY KEY CHECK(id = 0),
+        events_through INTEGER NOT NULL, readings_through INTEGER NOT NULL);
+     INSERT INTO checkpoint VALUES (0,
+        (SELECT COALESCE(MAX(rowid), 0) FROM events),
+        (SELECT COALESCE(MAX(rowid), 0) FROM readings));",
 ];
+
+/// Accepted events between two checkpoints: bounds the log replayed at open (2²¹ rows,
+/// about a second and 80 MB held briefly) while keeping checkpoints (a write per machine and
+/// per shop touched) rare enough that they barely show in the ingestion latency.
+const CHECKPOINT_EVENTS: u64 = 1 << 21;
 
 /// Event type codes in the `type` column.
 const TYPE_MOUNTING: i64 = 1;
@@ -117,6 +136,9 @@ pub struct SqliteEngine {
     period_cache: (i64, i64),
     in_transaction: bool,
     totals: IngestReceipt,
+    /// Events accepted since the last checkpoint, and how many trigger the next one.
+    since_checkpoint: u64,
+    checkpoint_every: u64,
 }
 
 impl SqliteEngine {
@@ -153,6 +175,8 @@ impl SqliteEngine {
             period_cache: (i64::MIN, 0),
             in_transaction: false,
             totals: IngestReceipt::default(),
+            since_checkpoint: 0,
+            checkpoint_every: CHECKPOINT_EVENTS,
         };
         engine.reload()?;
         engine.replay_vee()?;
@@ -161,6 +185,12 @@ impl SqliteEngine {
 
     pub fn vee_config(&self) -> VeeConfig {
         *self.vee.config()
+    }
+
+    /// Checkpoints after every `events` accepted events instead of `CHECKPOINT_EVENTS`
+    /// (tests use small values to exercise both the checkpoint and the replay).
+    pub fn set_checkpoint_every(&mut self, events: u64) {
+        self.checkpoint_every = events.max(1);
     }
 
     /// Rebuilds VEE from the readings log and the closes; validates rows stored before VEE
@@ -191,7 +221,7 @@ impl SqliteEngine {
     /// Readings whose stored validation differs from a fresh replay of the log: always 0
     /// unless the store was edited behind the engine's back or the VEE rules changed.
     pub fn vee_differences(&mut self) -> Result<u64, MeteringError> {
-        self.guarded(|s| s.flush())?;
+        self.guarded(|s| s.write_buffer())?;
         let closes = load_closes(&self.conn)?;
         let readings = load_logged_readings(&self.conn, None)?;
         let stored: Vec<Option<VeeColumns>> = readings.iter().map(|(_, c)| *c).collect();
@@ -312,7 +342,8 @@ impl SqliteEngine {
         }
     }
 
-    /// Loads bindings and seen ranges from disk; drops anything not committed.
+    /// Loads bindings, seen ranges and usage as of the last checkpoint, then replays the
+    /// committed log rows past it; drops anything not committed.
     fn reload(&mut self) -> Result<(), MeteringError> {
         self.bindings = load_bindings(&self.conn)?;
         self.seen = load_seen(&self.conn, self.bindings.len())?;
@@ -321,7 +352,35 @@ impl SqliteEngine {
         self.pending = PendingUsage::for_shops(max_shop(&self.bindings));
         self.jobs.rows.clear();
         self.readings.rows.clear();
+        self.since_checkpoint = 0;
+        let (events_through, readings_through) = load_checkpoint(&self.conn)?;
+        for e in load_log_tail(&self.conn, events_through, readings_through)? {
+            self.replay_accepted(&e);
+        }
         Ok(())
+    }
+
+    /// Counts a committed event from the log past the checkpoint, as `accept` did.
+    fn replay_accepted(&mut self, e: &UsageEvent) {
+        let m = e.machine.0 as usize;
+        if m >= self.seen.len() {
+            // Its binding was removed since: nothing to dedup against any more.
+            return;
+        }
+        let fresh = self.seen[m].insert(e.seq);
+        debug_assert!(fresh, "the logs hold each (source, seq) once");
+        self.mark_dirty(e.machine.0);
+        let period = self.period_key(e.time);
+        self.pending.add(period, e);
+        self.since_checkpoint += 1;
+    }
+
+    fn mark_dirty(&mut self, machine: u32) {
+        let m = machine as usize;
+        if !self.dirty_flag[m] {
+            self.dirty_flag[m] = true;
+            self.dirty.push(machine);
+        }
     }
 
     fn accept(&mut self, e: &UsageEvent, receipt: &mut IngestReceipt) -> Result<(), MeteringError> {
@@ -334,11 +393,9 @@ impl SqliteEngine {
             receipt.duplicates += 1;
             return Ok(());
         }
-        if !self.dirty_flag[m] {
-            self.dirty_flag[m] = true;
-            self.dirty.push(e.machine.0);
-        }
+        self.mark_dirty(e.machine.0);
         receipt.accepted += 1;
+        self.since_checkpoint += 1;
         let period = self.period_key(e.time);
         self.pending.add(period, e);
         if let Some(reading) = Reading::from_event(e) {
@@ -377,15 +434,32 @@ impl SqliteEngine {
         self.readings.write(&self.conn)
     }
 
-    /// Writes everything held in memory (events, seen ranges, usage) into the open transaction.
-    fn flush(&mut self) -> Result<(), MeteringError> {
+    /// Writes everything held in memory (events, seen ranges, usage) into the open
+    /// transaction, with the log positions it covers.
+    fn checkpoint(&mut self) -> Result<(), MeteringError> {
         self.write_buffer()?;
+        self.since_checkpoint = 0;
         if self.dirty.is_empty() && self.pending.is_empty() {
             return Ok(());
         }
         self.begin()?;
         self.flush_seen()?;
-        self.flush_usage()
+        self.flush_usage()?;
+        self.conn.execute_batch(
+            "UPDATE checkpoint SET
+               events_through = (SELECT COALESCE(MAX(rowid), 0) FROM events),
+               readings_through = (SELECT COALESCE(MAX(rowid), 0) FROM readings)",
+        )?;
+        Ok(())
+    }
+
+    /// The group commit's writes: the logs always, a checkpoint when one is due.
+    fn flush(&mut self) -> Result<(), MeteringError> {
+        if self.since_checkpoint >= self.checkpoint_every {
+            self.checkpoint()
+        } else {
+            self.write_buffer()
+        }
     }
 
     fn flush_seen(&mut self) -> Result<(), MeteringError> {
@@ -395,6 +469,7 @@ impl SqliteEngine {
         let mut insert = self
             .conn
             .prepare_cached("INSERT INTO seen(source, lo, hi) VALUES (?1, ?2, ?3)")?;
+        // Key order: SQLite B-tree writes in order are ~10× cheaper than interleaved ones.
         self.dirty.sort_unstable();
         for &m in &self.dirty {
             clear.execute(params![m])?;
@@ -434,7 +509,7 @@ impl SqliteEngine {
 impl MeteringEngine for SqliteEngine {
     fn provision(&mut self, machines: &[(MachineId, ShopId)]) -> Result<(), MeteringError> {
         self.guarded(|s| {
-            s.flush()?;
+            s.checkpoint()?;
             s.begin()?;
             {
                 let mut stmt = s.conn.prepare_cached(
@@ -479,7 +554,7 @@ impl MeteringEngine for SqliteEngine {
     }
 
     fn usage(&mut self, period: Period) -> Result<Vec<UsageRow>, MeteringError> {
-        self.guarded(|s| s.flush())?;
+        self.guarded(|s| s.checkpoint())?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT shop, billable_mountings, trace_only, remakes, counter_reads
              FROM usage WHERE period = ?1 ORDER BY shop",
@@ -494,7 +569,7 @@ impl MeteringEngine for SqliteEngine {
 
     fn set_contracts(&mut self, contracts: &[Contract]) -> Result<(), MeteringError> {
         self.guarded(|s| {
-            s.flush()?;
+            s.write_buffer()?;
             s.begin()?;
             invoicing::store_contracts(&s.conn, contracts)?;
             s.commit_open()
@@ -503,7 +578,7 @@ impl MeteringEngine for SqliteEngine {
 
     fn close_period(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
         self.guarded(|s| {
-            s.flush()?;
+            s.checkpoint()?;
             s.begin()?;
             let mut issued = Vec::new();
             for p in s.periods_to_close(period)? {
@@ -515,12 +590,12 @@ impl MeteringEngine for SqliteEngine {
     }
 
     fn invoices(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
-        self.guarded(|s| s.flush())?;
+        self.guarded(|s| s.write_buffer())?;
         invoicing::load_invoices(&self.conn, period)
     }
 
     fn counter_usage(&mut self, period: Period) -> Result<Vec<CounterUsageRow>, MeteringError> {
-        self.guarded(|s| s.flush())?;
+        self.guarded(|s| s.write_buffer())?;
         if self.vee.closed_through().is_some_and(|c| period <= c) {
             return invoicing::load_counter_usage(&self.conn, period);
         }
@@ -540,7 +615,7 @@ impl MeteringEngine for SqliteEngine {
         &mut self,
         machine: MachineId,
     ) -> Result<Option<MachineExplanation>, MeteringError> {
-        self.guarded(|s| s.flush())?;
+        self.guarded(|s| s.write_buffer())?;
         let closes = load_closes(&self.conn)?;
         let readings = load_logged_readings(&self.conn, Some(machine.0))?;
         let mut validated = Vec::new();
@@ -936,7 +1011,16 @@ impl PendingUsage {
                 })
                 .collect()
         });
-        let row = &mut rows[e.shop.0 as usize];
+        let shop = e.shop.0 as usize;
+        if shop >= rows.len() {
+            // Only when replaying an event of a shop no machine is bound to any more.
+            let from = rows.len();
+            rows.extend((from..=shop).map(|s| UsageRow {
+                shop: ShopId(s as u32),
+                ..UsageRow::default()
+            }));
+        }
+        let row = &mut rows[shop];
         match e.body {
             EventBody::Mounting { remake, .. } => {
                 row.billable_mountings += 1;
@@ -1003,6 +1087,55 @@ fn load_bindings(conn: &Connection) -> Result<Vec<Option<ShopId>>, MeteringError
         bindings[id as usize] = Some(ShopId(shop as u32));
     }
     Ok(bindings)
+}
+
+/// Rowids of the last `events` and `readings` rows the stored `seen` and `usage` cover.
+fn load_checkpoint(conn: &Connection) -> Result<(i64, i64), MeteringError> {
+    Ok(conn.query_row(
+        "SELECT events_through, readings_through FROM checkpoint",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+/// The committed log rows past a checkpoint, as events (counters zeroed: only the identity,
+/// time, shop and kind matter to `seen` and `usage`).
+fn load_log_tail(
+    conn: &Connection,
+    events_through: i64,
+    readings_through: i64,
+) -> Result<Vec<UsageEvent>, MeteringError> {
+    let mut stmt = conn.prepare(
+        "SELECT source, seq, time, subject, type, attrs FROM events WHERE rowid > ?1
+         UNION ALL
+         SELECT source, seq, time, subject, 0, 0 FROM readings WHERE rowid > ?2",
+    )?;
+    let rows = stmt.query_map(params![events_through, readings_through], |r| {
+        let attrs: i64 = r.get(5)?;
+        let body = match r.get::<_, i64>(4)? {
+            TYPE_MOUNTING => EventBody::Mounting {
+                frame: Frame::from_index((attrs & 0xf) as usize),
+                material: Material::from_index(((attrs >> 4) & 0xf) as usize),
+                remake: (attrs >> 8) & 1 == 1,
+            },
+            TYPE_TRACE_ONLY => EventBody::TraceOnly {
+                frame: Frame::from_index((attrs & 0xf) as usize),
+            },
+            _ => EventBody::Counter {
+                total_cycles: 0,
+                mountings: 0,
+                trace_only: 0,
+            },
+        };
+        Ok(UsageEvent {
+            machine: MachineId(r.get::<_, i64>(0)? as u32),
+            seq: r.get::<_, i64>(1)? as u64,
+            time: r.get(2)?,
+            shop: ShopId(r.get::<_, i64>(3)? as u32),
+            body,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn load_seen(conn: &Connection, machines: usize) -> Result<Vec<SeenSet>, MeteringError> {
@@ -1252,5 +1385,89 @@ mod tests {
         assert_eq!(usage, e.recompute_usage(period).unwrap());
         assert_eq!(usage[0].billable_mountings, 77);
         assert_eq!(usage[1].billable_mountings, 5);
+    }
+
+    /// One step of a crash-and-restart history: a batch of (machine, seq, day) events,
+    /// committed or lost in a crash.
+    #[derive(Clone, Debug)]
+    struct Step {
+        events: Vec<(u32, u64, i64)>,
+        committed: bool,
+        reopen: bool,
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        (
+            proptest::collection::vec((0u32..2, 1u64..40, 0i64..60), 0..30),
+            proptest::bool::weighted(0.8),
+            proptest::bool::weighted(0.3),
+        )
+            .prop_map(|(events, committed, reopen)| Step {
+                events,
+                committed,
+                reopen,
+            })
+    }
+
+    /// Replays a history with a given checkpoint interval; returns the usage of both
+    /// periods and how a final resend of everything is received.
+    fn run_history(steps: &[Step], every: u64) -> (Vec<Vec<UsageRow>>, (u64, u64)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sqlite");
+        let mut e = engine(dir.path());
+        e.set_checkpoint_every(every);
+        let as_events = |events: &[(u32, u64, i64)]| -> Vec<UsageEvent> {
+            events
+                .iter()
+                .map(|&(m, seq, day)| UsageEvent {
+                    time: 1_704_186_000 + day * 86_400,
+                    ..mounting(m, seq, m)
+                })
+                .collect()
+        };
+        let mut all = Vec::new();
+        for s in steps {
+            let batch = as_events(&s.events);
+            e.ingest(&batch).unwrap();
+            all.extend(batch);
+            if s.committed {
+                e.commit().unwrap();
+            }
+            if s.reopen || !s.committed {
+                drop(e);
+                e = SqliteEngine::open(&path).unwrap();
+                e.set_checkpoint_every(every);
+            }
+        }
+        e.commit().unwrap();
+        let periods = [Period::from_key(202401), Period::from_key(202402)];
+        let usage: Vec<Vec<UsageRow>> = periods.iter().map(|p| e.usage(*p).unwrap()).collect();
+        for (p, u) in periods.iter().zip(&usage) {
+            assert_eq!(
+                u,
+                &e.recompute_usage(*p).unwrap(),
+                "aggregate = sum of events"
+            );
+        }
+        drop(e);
+        let mut e = SqliteEngine::open(&path).unwrap();
+        let resend = e.ingest(&all).unwrap();
+        (usage, (resend.accepted, resend.duplicates))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Checkpointing is invisible: whatever the interval and wherever the crashes fall,
+        /// usage and deduplication are those of a store that checkpoints at every commit.
+        #[test]
+        fn checkpoint_interval_and_crashes_do_not_change_what_is_stored(
+            steps in proptest::collection::vec(step(), 1..8)
+        ) {
+            let every_commit = run_history(&steps, 1);
+            for every in [3, 17, u64::MAX] {
+                proptest::prop_assert_eq!(&run_history(&steps, every), &every_commit);
+            }
+        }
     }
 }
