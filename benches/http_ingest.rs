@@ -83,7 +83,7 @@ fn authorization(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut access = AccessStore::open(&dir.path().join("a.sqlite")).expect("access store");
     let tenant = access.ensure_tenant("T1").expect("tenant");
-    let key = access.mint_key(tenant).expect("key");
+    let (_, key) = access.mint_key(tenant).expect("key");
     let machines: Vec<_> = plan().bindings().collect();
     access.bind(&machines, tenant).expect("bind");
     let events = plan().batch(7);

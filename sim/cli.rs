@@ -87,6 +87,10 @@ pub enum Command {
         /// Requests per second allowed to one API key (bursts up to a second's worth); 0: no limit.
         #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_REQUESTS_PER_SECOND, value_name = "N")]
         max_requests_per_second: u32,
+        /// Events per second allowed to one API key (bursts up to a second's worth, or one
+        /// batch); over it, 429 and nothing stored. 0: no limit.
+        #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_EVENTS_PER_SECOND, value_name = "N")]
+        max_events_per_second: u32,
         /// Refuse events dated more than this many seconds in the future (0: no check).
         #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_FUTURE_SECONDS, value_name = "SECONDS")]
         max_future_seconds: u64,
@@ -101,7 +105,7 @@ pub enum Command {
     ///
     /// Exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 events lost or counted twice,
     /// 99 a threshold failed.
-    Load(crate::load::LoadArgs),
+    Load(Box<crate::load::LoadArgs>),
     /// Validate scenario files without running them.
     Check {
         /// Scenario files (TOML).
@@ -162,6 +166,7 @@ pub fn main() -> i32 {
             max_body_bytes,
             max_batch,
             max_requests_per_second,
+            max_events_per_second,
             max_future_seconds,
             counter_digits,
         } => serve_command(ServerConfig {
@@ -171,6 +176,7 @@ pub fn main() -> i32 {
             max_body_bytes,
             max_batch_events: max_batch,
             max_requests_per_second,
+            max_events_per_second,
             max_future_seconds,
             counter_modulus: counter_digits.map(|d| 10_u64.pow(d)),
         }),

@@ -489,6 +489,127 @@ fn a_key_over_its_request_rate_gets_429() {
     );
 }
 
+fn delete_as(url: &str, bearer: &str) -> (u16, serde_json::Value) {
+    let mut response = agent()
+        .delete(url)
+        .header("Authorization", format!("Bearer {bearer}"))
+        .call()
+        .expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Mints a key and returns (key, key_id).
+fn mint_key_with_id(server: &server::Server, tenant: &str) -> (String, i64) {
+    let (status, body) = post(
+        &format!("{}/v1/admin/tenants/{tenant}/keys", server.url),
+        "application/json",
+        b"{}",
+        Some(TOKEN),
+    );
+    assert_eq!(status, 201, "{body}");
+    (
+        body["key"].as_str().expect("a key").to_string(),
+        body["key_id"].as_i64().expect("a key id"),
+    )
+}
+
+#[test]
+fn a_revoked_key_is_refused_at_once_and_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.sqlite");
+    let mut server = Server::start(&db, &[]);
+    provision(&server, 1);
+    let (old, old_id) = mint_key_with_id(&server, "S000000");
+    let (new, new_id) = mint_key_with_id(&server, "S000000");
+    assert_eq!(send_as(&server, &mountings(0, 1, 2), &old).0, 200);
+
+    let revoke = |server: &server::Server, id: i64, bearer: &str| {
+        delete_as(&format!("{}/v1/admin/keys/{id}", server.url), bearer)
+    };
+    assert_eq!(
+        revoke(&server, old_id, &new).0,
+        401,
+        "a tenant key cannot revoke"
+    );
+    assert_eq!(revoke(&server, old_id, TOKEN).0, 204);
+    let (status, problem) = send_as(&server, &mountings(0, 3, 2), &old);
+    assert_eq!(status, 401);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("revoked"),
+        "{problem}"
+    );
+    assert_eq!(
+        send_as(&server, &mountings(0, 3, 2), &new).0,
+        200,
+        "other keys still work"
+    );
+    assert_eq!(
+        revoke(&server, old_id, TOKEN).0,
+        204,
+        "revoking again is harmless"
+    );
+    let (status, problem) = revoke(&server, 9_999, TOKEN);
+    assert_eq!(status, 404, "{problem}");
+    assert_eq!(revoke(&server, -1, TOKEN).0, 404);
+    assert_eq!(
+        delete_as(&format!("{}/v1/admin/keys/abc", server.url), TOKEN).0,
+        400
+    );
+
+    let (status, listed) = get(&format!("{}/v1/admin/tenants/S000000/keys", server.url));
+    assert_eq!(status, 200, "{listed}");
+    let keys = listed["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0]["key_id"], old_id);
+    assert!(keys[0]["revoked_at"].is_i64());
+    assert_eq!(keys[1]["key_id"], new_id);
+    assert!(keys[1]["revoked_at"].is_null());
+    assert!(
+        !listed.to_string().contains(&new),
+        "the key itself is never shown again"
+    );
+    assert_eq!(
+        get(&format!("{}/v1/admin/tenants/nobody/keys", server.url)).0,
+        404
+    );
+
+    server.kill();
+    let server = Server::start(&db, &[]);
+    assert_eq!(send_as(&server, &mountings(0, 5, 1), &old).0, 401);
+    assert_eq!(send_as(&server, &mountings(0, 5, 1), &new).0, 200);
+    let (_, usage) = get(&format!("{}/v1/usage?period=2024-03", server.url));
+    assert_eq!(usage["shops"][0]["billable_mountings"], 5, "{usage}");
+}
+
+#[test]
+fn a_key_over_its_event_rate_gets_429_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("m.sqlite"),
+        &["--max-events-per-second", "10"],
+    );
+    provision(&server, 1);
+    let key = mint_key(&server, "S000000");
+    // The bucket holds 10 events; a batch of 100 passes once and leaves a debt of 90,
+    // which takes 10 s to repay: the next batch, sent at once, is refused.
+    assert_eq!(send_as(&server, &mountings(0, 1, 100), &key).0, 200);
+    let (status, problem) = send_as(&server, &mountings(0, 101, 5), &key);
+    assert_eq!(status, 429, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("event rate"));
+    assert_eq!(
+        send(&server, &mountings(0, 201, 5)).0,
+        200,
+        "the admin is not limited"
+    );
+    let (_, usage) = get(&format!("{}/v1/usage?period=2024-03", server.url));
+    assert_eq!(usage["shops"][0]["billable_mountings"], 105, "{usage}");
+}
+
 #[test]
 fn events_dated_too_far_in_the_future_are_refused() {
     let dir = tempfile::tempdir().unwrap();

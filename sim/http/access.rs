@@ -3,7 +3,10 @@
 //!
 //! Kept in its own SQLite file beside the metering store: the engine knows machines and shops,
 //! not callers. Keys are random 256-bit secrets shown once, when minted; only their SHA-256
-//! is stored. Lookups during requests read in-memory maps mirrored from the file.
+//! is stored, with a public id (`key_id`) by which the administrator lists and revokes them.
+//! A revoked key stays in the file (when, by whom it was used is an audit question) and is
+//! refused from the moment the revocation returns. Lookups during requests read in-memory maps
+//! mirrored from the file.
 
 use crate::event::{MachineId, ShopId};
 use rand::TryRngCore;
@@ -16,6 +19,27 @@ use std::path::{Path, PathBuf};
 /// A tenant, by its row id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TenantId(pub i64);
+
+/// An API key's public id (its row in `api_keys`): safe to show, log and pass in URLs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub i64);
+
+/// What the administrator may see of a key: never the key, nor its hash.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyInfo {
+    pub key_id: i64,
+    /// Unix seconds; absent for keys minted before fleetsim recorded it.
+    pub created_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// How a presented key fares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyCheck {
+    Valid(TenantId, KeyId),
+    Revoked,
+    Unknown,
+}
 
 /// Who is calling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,17 +62,26 @@ pub enum AccessError {
     Random(String),
 }
 
-const SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS tenants(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-    CREATE TABLE IF NOT EXISTS api_keys(sha256 TEXT PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id));
-    CREATE TABLE IF NOT EXISTS tenant_machines(
-        machine INTEGER PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id), shop INTEGER NOT NULL);";
+/// Versioned like the metering store (`PRAGMA user_version`): entry i brings version i to
+/// i + 1. Version 0's tables were created with `IF NOT EXISTS` before versions were counted,
+/// so the first entry is safe on a new file and on one from then.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS tenants(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+     CREATE TABLE IF NOT EXISTS api_keys(sha256 TEXT PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id));
+     CREATE TABLE IF NOT EXISTS tenant_machines(
+        machine INTEGER PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id), shop INTEGER NOT NULL);
+     ALTER TABLE api_keys ADD COLUMN created_at INTEGER;
+     ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;",
+];
 
 pub struct AccessStore {
     conn: Connection,
     path: PathBuf,
     tenants: HashMap<String, TenantId>,
-    keys: HashMap<String, TenantId>,
+    /// SHA-256 of each valid key → its tenant and id.
+    keys: HashMap<String, (TenantId, KeyId)>,
+    /// SHA-256 of each revoked key, to say why it is refused.
+    revoked: std::collections::HashSet<String>,
     /// Machine → (tenant, shop).
     machines: HashMap<u32, (TenantId, ShopId)>,
 }
@@ -65,15 +98,15 @@ impl AccessStore {
             source,
         };
         let conn = Connection::open(path).map_err(err)?;
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; {SCHEMA}"
-        ))
-        .map_err(err)?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+            .map_err(err)?;
+        migrate(&conn).map_err(err)?;
         let mut store = AccessStore {
             conn,
             path: path.to_path_buf(),
             tenants: HashMap::new(),
             keys: HashMap::new(),
+            revoked: Default::default(),
             machines: HashMap::new(),
         };
         store.load().map_err(err)?;
@@ -85,10 +118,27 @@ impl AccessStore {
         self.tenants = tenants
             .query_map([], |r| Ok((r.get(0)?, TenantId(r.get(1)?))))?
             .collect::<Result<_, _>>()?;
-        let mut keys = self.conn.prepare("SELECT sha256, tenant FROM api_keys")?;
-        self.keys = keys
-            .query_map([], |r| Ok((r.get(0)?, TenantId(r.get(1)?))))?
-            .collect::<Result<_, _>>()?;
+        let mut keys = self
+            .conn
+            .prepare("SELECT sha256, tenant, rowid, revoked_at IS NOT NULL FROM api_keys")?;
+        let rows = keys.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                TenantId(r.get(1)?),
+                KeyId(r.get(2)?),
+                r.get::<_, bool>(3)?,
+            ))
+        })?;
+        self.keys.clear();
+        self.revoked.clear();
+        for row in rows {
+            let (digest, tenant, id, revoked) = row?;
+            if revoked {
+                self.revoked.insert(digest);
+            } else {
+                self.keys.insert(digest, (tenant, id));
+            }
+        }
         let mut machines = self
             .conn
             .prepare("SELECT machine, tenant, shop FROM tenant_machines")?;
@@ -127,8 +177,8 @@ impl AccessStore {
             .ok_or_else(|| AccessError::UnknownTenant(name.to_string()))
     }
 
-    /// A new key for the tenant: returned once, stored only as its hash.
-    pub fn mint_key(&mut self, tenant: TenantId) -> Result<String, AccessError> {
+    /// A new key for the tenant: returned once (with its public id), stored only as its hash.
+    pub fn mint_key(&mut self, tenant: TenantId) -> Result<(KeyId, String), AccessError> {
         let mut secret = [0u8; 32];
         rand::rngs::OsRng
             .try_fill_bytes(&mut secret)
@@ -136,12 +186,56 @@ impl AccessStore {
         let key = format!("fsk_{}", hex(&secret));
         self.conn
             .execute(
-                "INSERT INTO api_keys(sha256, tenant) VALUES (?1, ?2)",
-                params![digest(&key), tenant.0],
+                "INSERT INTO api_keys(sha256, tenant, created_at) VALUES (?1, ?2, ?3)",
+                params![digest(&key), tenant.0, unix_now()],
             )
             .map_err(|e| self.store_err(e))?;
-        self.keys.insert(digest(&key), tenant);
-        Ok(key)
+        let id = KeyId(self.conn.last_insert_rowid());
+        self.keys.insert(digest(&key), (tenant, id));
+        Ok((id, key))
+    }
+
+    /// The tenant's keys, oldest first.
+    pub fn keys_of(&self, tenant: TenantId) -> Result<Vec<KeyInfo>, AccessError> {
+        let list = || -> rusqlite::Result<Vec<KeyInfo>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT rowid, created_at, revoked_at FROM api_keys WHERE tenant = ?1 ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map(params![tenant.0], |r| {
+                Ok(KeyInfo {
+                    key_id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    revoked_at: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        };
+        list().map_err(|e| self.store_err(e))
+    }
+
+    /// Revokes a key for good; `false` if there is no such key. Revoking twice is harmless
+    /// (the first time is kept).
+    pub fn revoke(&mut self, id: KeyId) -> Result<bool, AccessError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE rowid = ?1",
+                params![id.0, unix_now()],
+            )
+            .map_err(|e| self.store_err(e))?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        if let Some(digest) = self
+            .keys
+            .iter()
+            .find(|(_, (_, k))| *k == id)
+            .map(|(d, _)| d.clone())
+        {
+            self.keys.remove(&digest);
+            self.revoked.insert(digest);
+        }
+        Ok(true)
     }
 
     /// Binds machines (each with its shop) to a tenant; rebinding moves them.
@@ -181,7 +275,20 @@ impl AccessStore {
 
     /// The tenant whose key this is.
     pub fn authenticate(&self, key: &str) -> Option<TenantId> {
-        self.keys.get(&digest(key)).copied()
+        match self.check_key(key) {
+            KeyCheck::Valid(tenant, _) => Some(tenant),
+            _ => None,
+        }
+    }
+
+    /// Whether a presented key is valid (and whose, which one), revoked or unknown.
+    pub fn check_key(&self, key: &str) -> KeyCheck {
+        let digest = digest(key);
+        match self.keys.get(&digest) {
+            Some(&(tenant, id)) => KeyCheck::Valid(tenant, id),
+            None if self.revoked.contains(&digest) => KeyCheck::Revoked,
+            None => KeyCheck::Unknown,
+        }
     }
 
     pub fn tenant_of(&self, machine: MachineId) -> Option<TenantId> {
@@ -196,6 +303,23 @@ impl AccessStore {
             .map(|(_, s)| *s)
             .collect()
     }
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        conn.execute_batch(&format!(
+            "BEGIN; {sql} PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
+    }
+    Ok(())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn digest(key: &str) -> String {
@@ -224,7 +348,7 @@ mod tests {
         let mut store = AccessStore::open(&path).unwrap();
         let shop = store.ensure_tenant("S000001").unwrap();
         assert_eq!(store.ensure_tenant("S000001").unwrap(), shop, "idempotent");
-        let key = store.mint_key(shop).unwrap();
+        let (_, key) = store.mint_key(shop).unwrap();
         store.bind(&[(MachineId(4), ShopId(1))], shop).unwrap();
         drop(store);
         let store = AccessStore::open(&path).unwrap();
@@ -238,5 +362,59 @@ mod tests {
             !raw.windows(key.len()).any(|w| w == key.as_bytes()),
             "the key itself is never written"
         );
+    }
+
+    #[test]
+    fn a_revoked_key_is_refused_and_stays_revoked_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite");
+        let mut store = AccessStore::open(&path).unwrap();
+        let tenant = store.ensure_tenant("N1").unwrap();
+        let (old_id, old) = store.mint_key(tenant).unwrap();
+        let (new_id, new) = store.mint_key(tenant).unwrap();
+        assert_eq!(store.check_key(&old), KeyCheck::Valid(tenant, old_id));
+        assert!(store.revoke(old_id).unwrap());
+        assert!(store.revoke(old_id).unwrap(), "revoking again is harmless");
+        assert!(!store.revoke(KeyId(999)).unwrap(), "no such key");
+        assert_eq!(store.check_key(&old), KeyCheck::Revoked);
+        assert_eq!(store.check_key(&new), KeyCheck::Valid(tenant, new_id));
+        assert_eq!(store.check_key("fsk_guess"), KeyCheck::Unknown);
+        drop(store);
+        let store = AccessStore::open(&path).unwrap();
+        assert_eq!(store.check_key(&old), KeyCheck::Revoked);
+        assert_eq!(store.check_key(&new), KeyCheck::Valid(tenant, new_id));
+        let keys = store.keys_of(tenant).unwrap();
+        assert_eq!(
+            keys.iter()
+                .map(|k| (k.key_id, k.revoked_at.is_some()))
+                .collect::<Vec<_>>(),
+            vec![(old_id.0, true), (new_id.0, false)]
+        );
+    }
+
+    #[test]
+    fn a_store_from_before_versions_keeps_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tenants(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+             CREATE TABLE api_keys(sha256 TEXT PRIMARY KEY, tenant INTEGER NOT NULL);
+             CREATE TABLE tenant_machines(machine INTEGER PRIMARY KEY, tenant INTEGER NOT NULL, shop INTEGER NOT NULL);
+             INSERT INTO tenants VALUES (1, 'N1');",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO api_keys VALUES (?1, 1)",
+            params![digest("fsk_old")],
+        )
+        .unwrap();
+        drop(conn);
+        let store = AccessStore::open(&path).unwrap();
+        assert_eq!(
+            store.check_key("fsk_old"),
+            KeyCheck::Valid(TenantId(1), KeyId(1))
+        );
+        assert_eq!(store.keys_of(TenantId(1)).unwrap()[0].created_at, None);
     }
 }

@@ -8,7 +8,8 @@
 //! `commit` has nothing left to do.
 
 use super::billing_routes::{ContractBody, ContractsBody, CounterUsageBody, InvoicesBody};
-use super::server::{Binding, KeyBody, MachinesBody, ReceiptBody, UsageBody};
+use super::key_routes::KeyBody;
+use super::server::{Binding, MachinesBody, ReceiptBody, UsageBody};
 use super::CLOUDEVENTS_BATCH_JSON;
 use crate::event::wire::encode::batch_json;
 use crate::event::{MachineId, ShopId, UsageEvent};

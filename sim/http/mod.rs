@@ -7,6 +7,8 @@
 pub mod access;
 pub mod billing_routes;
 pub mod client;
+pub mod key_routes;
+mod limits;
 mod metrics;
 mod problem;
 pub mod server;

@@ -5,13 +5,15 @@
 //! | `POST /v1/events` | CloudEvents, one (`application/cloudevents+json`) or a batch (`application/cloudevents-batch+json`); 200 after commit with the receipt |
 //! | `GET /v1/usage?period=YYYY-MM[&shop=S…]` | metered usage per shop |
 //! | `POST /v1/admin/machines` | bind machines to shops (admin token) |
+//! | `POST`/`GET /v1/admin/tenants/{tenant}/keys`, `DELETE /v1/admin/keys/{key_id}` | API keys: mint, list, revoke (`key_routes`) |
 //! | `PUT /v1/admin/contracts`, `POST /v1/admin/periods/{YYYY-MM}/close`, `GET /v1/invoices/{YYYY-MM}`, `GET /v1/counter-usage`, `GET /v1/machines/{M…}/readings` | billing (`billing_routes`) |
 //! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
 //!
 //! Duplicates: a request whose events were already stored still gets 200 — ingestion is
 //! idempotent, so a retry must succeed — and its receipt counts them as `duplicates`.
 
-use super::access::{AccessError, AccessStore, Caller, TenantId};
+use super::access::{AccessError, AccessStore, Caller, KeyCheck, KeyId};
+use super::limits::TokenBuckets;
 use super::metrics::{Metrics, Refusal};
 use super::problem::Problem;
 use super::writer::Writer;
@@ -22,13 +24,13 @@ use crate::metering::sqlite::SqliteEngine;
 use crate::metering::{IngestReceipt, MeteringError, Period, UsageRow};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -44,6 +46,9 @@ pub struct ServerConfig {
     pub max_batch_events: usize,
     /// Requests per second allowed to one API key (burst: one second's worth); 0 = no limit.
     pub max_requests_per_second: u32,
+    /// Events per second allowed to one API key (burst: one second's worth, or one batch);
+    /// 0 = no limit.
+    pub max_events_per_second: u32,
     /// Events dated more than this many seconds ahead of the server's clock are refused
     /// (0: no check, e.g. to replay a simulation dated in the future).
     pub max_future_seconds: u64,
@@ -55,6 +60,9 @@ impl ServerConfig {
     pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
     pub const DEFAULT_MAX_BATCH_EVENTS: usize = 10_000;
     pub const DEFAULT_MAX_REQUESTS_PER_SECOND: u32 = 2_000;
+    /// Twice the durable ceiling measured on 2 cores: one key cannot starve the others, and
+    /// a fleet-wide replay through one key is still limited by the store, not by this.
+    pub const DEFAULT_MAX_EVENTS_PER_SECOND: u32 = 1_000_000;
     pub const DEFAULT_MAX_FUTURE_SECONDS: u64 = 86_400;
 }
 
@@ -75,10 +83,11 @@ pub enum ServeError {
 
 pub(super) struct App {
     pub(super) writer: Writer,
-    metrics: Arc<Metrics>,
+    pub(super) metrics: Arc<Metrics>,
     admin_token: Option<String>,
     pub(super) access: Mutex<AccessStore>,
-    limiter: RateLimiter,
+    request_limits: TokenBuckets,
+    event_limits: TokenBuckets,
     max_batch_events: usize,
     max_future_seconds: u64,
 }
@@ -104,7 +113,8 @@ pub async fn serve(
         metrics,
         admin_token: config.admin_token.clone(),
         access: Mutex::new(access),
-        limiter: RateLimiter::new(config.max_requests_per_second),
+        request_limits: TokenBuckets::new(config.max_requests_per_second),
+        event_limits: TokenBuckets::new(config.max_events_per_second),
         max_batch_events: config.max_batch_events,
         max_future_seconds: config.max_future_seconds,
     });
@@ -128,10 +138,10 @@ fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
         .route("/v1/events", post(post_events))
         .route("/v1/usage", get(get_usage))
         .route("/v1/admin/machines", post(post_machines))
-        .route("/v1/admin/tenants/{tenant}/keys", post(post_key))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(get_metrics))
         .merge(super::billing_routes::routes())
+        .merge(super::key_routes::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(app)
 }
@@ -169,8 +179,8 @@ async fn post_events(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let caller = match app.admit(&headers) {
-        Ok(caller) => caller,
+    let (caller, key) = match app.admit_key(&headers) {
+        Ok(admitted) => admitted,
         Err(problem) => return problem.into_response(),
     };
     let events = match read_events(&headers, body, app.max_batch_events) {
@@ -190,6 +200,9 @@ async fn post_events(
     }
     if let Err(problem) = app.authorize_events(caller, &events) {
         app.metrics.refused(Refusal::Forbidden);
+        return problem.into_response();
+    }
+    if let Err(problem) = app.limit_events(key, events.len()) {
         return problem.into_response();
     }
     match app.writer.ingest(events).await {
@@ -503,64 +516,62 @@ async fn post_machines(
     StatusCode::NO_CONTENT.into_response()
 }
 
-#[derive(Serialize, Deserialize)]
-pub struct KeyBody {
-    pub tenant: String,
-    /// Shown once; the server keeps only its hash.
-    pub key: String,
-}
-
-/// Mints an API key for a tenant (created if new).
-async fn post_key(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Path(tenant): Path<String>,
-) -> Response {
-    if let Err(problem) = check_admin(&app, &headers) {
-        app.metrics.refused(Refusal::Unauthorized);
-        return problem.into_response();
-    }
-    let mut access = app.access.lock().unwrap_or_else(|p| p.into_inner());
-    match access
-        .ensure_tenant(&tenant)
-        .and_then(|t| access.mint_key(t))
-    {
-        Ok(key) => (StatusCode::CREATED, Json(KeyBody { tenant, key })).into_response(),
-        Err(e) => Problem::unavailable(e.to_string()).into_response(),
-    }
-}
-
 impl App {
-    /// Authenticates the caller (admin token or a tenant's key) and applies its rate limit.
+    /// Authenticates the caller (admin token or a tenant's key) and applies its request rate.
     pub(super) fn admit(&self, headers: &HeaderMap) -> Result<Caller, Problem> {
-        let caller = match (&self.admin_token, bearer(headers)) {
+        self.admit_key(headers).map(|(caller, _)| caller)
+    }
+
+    /// `admit`, also saying which key was used (none for the administrator).
+    fn admit_key(&self, headers: &HeaderMap) -> Result<(Caller, Option<KeyId>), Problem> {
+        let (caller, key) = match (&self.admin_token, bearer(headers)) {
             (Some(admin), Some(t)) if constant_time_eq(t.as_bytes(), admin.as_bytes()) => {
-                Caller::Admin
+                (Caller::Admin, None)
             }
             (_, Some(t)) => {
-                let tenant = self
+                let check = self
                     .access
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .authenticate(t);
-                Caller::Tenant(
-                    tenant.ok_or_else(|| self.unauthorized("this API key is not valid"))?,
-                )
+                    .check_key(t);
+                match check {
+                    KeyCheck::Valid(tenant, key) => (Caller::Tenant(tenant), Some(key)),
+                    KeyCheck::Revoked => {
+                        return Err(self.unauthorized(
+                            "this API key was revoked; ask the administrator for a new one",
+                        ))
+                    }
+                    KeyCheck::Unknown => return Err(self.unauthorized("this API key is not valid")),
+                }
             }
             (_, None) => return Err(self.unauthorized("send Authorization: Bearer <API key>")),
         };
-        if let Caller::Tenant(t) = caller {
-            if let Err(wait) = self.limiter.admit(t) {
-                self.metrics.refused(Refusal::RateLimited);
-                return Err(Problem::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many requests",
+        if let Some(k) = key {
+            self.request_limits.take(k, 1).map_err(|wait| {
+                self.too_many(
+                    wait,
                     "this key is over its request rate (--max-requests-per-second); retry later",
                 )
-                .retry_after(wait));
-            }
+            })?;
         }
-        Ok(caller)
+        Ok((caller, key))
+    }
+
+    /// Takes the batch's events from the key's event budget; nothing is stored if refused.
+    fn limit_events(&self, key: Option<KeyId>, events: usize) -> Result<(), Problem> {
+        let Some(k) = key else { return Ok(()) };
+        self.event_limits.take(k, events as u64).map_err(|wait| {
+            self.too_many(
+                wait,
+                "this key is over its event rate (--max-events-per-second); nothing was stored, retry later",
+            )
+        })
+    }
+
+    fn too_many(&self, wait_seconds: u64, detail: &str) -> Problem {
+        self.metrics.refused(Refusal::RateLimited);
+        Problem::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests", detail)
+            .retry_after(wait_seconds)
     }
 
     fn unauthorized(&self, detail: &str) -> Problem {
@@ -611,39 +622,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-}
-
-/// Per-key token buckets: `rate` requests per second, bursts of up to one second's worth.
-struct RateLimiter {
-    rate: u32,
-    buckets: Mutex<HashMap<TenantId, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    fn new(rate: u32) -> RateLimiter {
-        RateLimiter {
-            rate,
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Takes a token, or says how many whole seconds until one is free.
-    fn admit(&self, key: TenantId) -> Result<(), u64> {
-        if self.rate == 0 {
-            return Ok(());
-        }
-        let rate = f64::from(self.rate);
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (tokens, last) = buckets.entry(key).or_insert((rate, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            return Ok(());
-        }
-        Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
-    }
 }
 
 pub(super) fn check_admin(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
