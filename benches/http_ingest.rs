@@ -3,7 +3,8 @@
 //! a parse-and-discard axum handler (the HTTP + JSON ceiling, no store) and the real
 //! `fleetsim serve` (HTTP + JSON + SQLite group commit), each in a closed loop at 4, 16,
 //! 64 and 128 connections (more connections, bigger group commits: each commit has a fixed
-//! cost), then the real server at a constant 80% of its best ceiling.
+//! cost), then the real server at a constant 80% of its best ceiling, with 8, 32 and 128
+//! connections.
 //!
 //! Run: `cargo bench --bench http_ingest` (all), `-- batch` (criterion only), `-- ceiling`
 //! (ceilings only). `HTTP_INGEST_SECONDS` sets each ceiling run's length (default 5).
@@ -24,6 +25,7 @@ use std::hint::black_box;
 
 const TOKEN: &str = "bench-admin-token";
 const CONNECTIONS: [usize; 4] = [4, 16, 64, 128];
+const RATE_CONNECTIONS: [usize; 3] = [8, 32, 128];
 const BATCH: u64 = 100;
 
 fn plan() -> EventPlan {
@@ -133,30 +135,34 @@ fn ceilings() {
         }
     }
     let rate = ((best * 0.8) as u64 / BATCH * BATCH).max(BATCH);
-    println!(
-        "\n== fleetsim serve at 80% of its best ceiling: {rate} events/s, {best_connections} connections =="
-    );
-    let server = Server::start();
-    let (rate, duration) = (rate.to_string(), seconds());
-    let connections = best_connections.to_string();
-    let report = load(&[
-        "--target",
-        &server.inner.url,
-        "--rate",
-        &rate,
-        "--connections",
-        &connections,
-        "--duration",
-        &duration,
-        // Every body built before the run, so that the sender's own cost stays off the clock.
-        "--bodies",
-        "prebuilt",
-        "--prebuild-mb",
-        "2048",
-        "--admin-token",
-        TOKEN,
-    ]);
-    print!("{}", report.human());
+    // Latency at a constant rate depends on how many requests share a group commit: fewer
+    // connections, smaller groups and shorter waits, as long as they keep up with the rate.
+    for connections in RATE_CONNECTIONS {
+        println!(
+            "\n== fleetsim serve at 80% of its best ceiling ({best_connections} connections): {rate} events/s, {connections} connections =="
+        );
+        let server = Server::start();
+        let (rate, duration) = (rate.to_string(), seconds());
+        let connections = connections.to_string();
+        let report = load(&[
+            "--target",
+            &server.inner.url,
+            "--rate",
+            &rate,
+            "--connections",
+            &connections,
+            "--duration",
+            &duration,
+            // Every body built before the run, so that the sender's own cost stays off the clock.
+            "--bodies",
+            "prebuilt",
+            "--prebuild-mb",
+            "2048",
+            "--admin-token",
+            TOKEN,
+        ]);
+        print!("{}", report.human());
+    }
 }
 
 /// A closed-loop run; `fleetsim` targets are provisioned and verified, the discard handler
