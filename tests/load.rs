@@ -171,7 +171,11 @@ fn a_tenant_key_minted_for_the_run_sends_the_events() {
         ],
     );
     assert_eq!(report.requests.failed, 0, "{:?}", report.first_error);
-    assert_eq!(report.verification.status, "ok");
+    assert_eq!(
+        report.verification.status, "ok",
+        "{}",
+        report.verification.detail
+    );
 }
 
 #[test]

@@ -206,6 +206,8 @@ async fn post_close(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(period): Path<String>,
+    // Read and ignored, so the connection stays reusable (see `key_routes::post_key`).
+    _body: axum::body::Bytes,
 ) -> Response {
     if let Err(problem) = check_admin(&app, &headers) {
         return problem.into_response();

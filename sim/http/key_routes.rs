@@ -52,11 +52,14 @@ fn admin_access<'a>(
     Ok(app.access.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
-/// Mints an API key for a tenant (created if new).
+/// Mints an API key for a tenant (created if new). The body is ignored, but read: a request
+/// whose body is left unread cannot share its connection with the next one, and hyper closes
+/// it, which a client's next request on the pooled connection sees as "peer disconnected".
 async fn post_key(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(tenant): Path<String>,
+    _body: axum::body::Bytes,
 ) -> Response {
     let mut access = match admin_access(&app, &headers) {
         Ok(access) => access,
