@@ -122,6 +122,59 @@ fn ingest(c: &mut Criterion) {
     group.finish();
 }
 
+/// What a checkpoint costs (the one commit in 2^21 events that writes `seen` and usage for
+/// every machine touched since the last one: here all 15,000 of a French-size fleet) against
+/// an ordinary group commit, and what opening a store costs when 2^21 events wait past its
+/// checkpoint (the most a crash leaves to replay).
+fn checkpoint(c: &mut Criterion) {
+    let machines = 15_000u32;
+    let bindings: Vec<_> = (0..machines).map(|m| (MachineId(m), ShopId(m))).collect();
+    let one_day = day_batches(machines, 1, 1).remove(0);
+    let mut group = c.benchmark_group("store");
+    group.sample_size(10);
+    for (name, every) in [
+        ("commit_15k_machines_checkpoint", 1),
+        ("commit_15k_machines_plain", u64::MAX),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let mut engine =
+                        SqliteEngine::open(&dir.path().join("m.sqlite")).expect("open");
+                    engine.provision(&bindings).expect("provision");
+                    engine.set_checkpoint_every(every);
+                    engine.ingest(&one_day).expect("ingest");
+                    (dir, engine)
+                },
+                |(dir, mut engine)| {
+                    engine.commit().expect("commit");
+                    (dir, engine)
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
+    // ≈ 2^21 events past the checkpoint: 1,000 machines × 21 days × 100 events.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("m.sqlite");
+    {
+        let mut engine = SqliteEngine::open(&path).expect("open");
+        let small: Vec<_> = bindings[..1000].to_vec();
+        engine.provision(&small).expect("provision");
+        engine.set_checkpoint_every(u64::MAX);
+        for batch in day_batches(1000, 21, 100) {
+            engine.ingest(&batch).expect("ingest");
+            engine.commit().expect("commit");
+        }
+    }
+    group.throughput(Throughput::Elements(2_100_000));
+    group.bench_function("open_replaying_2.1M_events", |b| {
+        b.iter(|| black_box(SqliteEngine::open(&path).expect("open")))
+    });
+    group.finish();
+}
+
 fn rating(c: &mut Criterion) {
     let shops = 13_144u32;
     let book = PriceBook {
@@ -158,5 +211,5 @@ fn rating(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, end_to_end, ingest, rating);
+criterion_group!(benches, end_to_end, ingest, checkpoint, rating);
 criterion_main!(benches);
