@@ -157,14 +157,14 @@ fn services(cat: &Catalogue, low: &ServiceTier, high: &ServiceTier, out: &mut Ve
             other: high.id.clone(),
             quantity: None,
             message: format!(
-                "service tier `{}` (level {}, {} a year) promises {} than higher tier `{}` (level {}, {} a year)",
+                "service tier `{}` (level {}, {} a year) gives more than higher tier `{}` (level {}, {} a year): {}",
                 low.id,
                 low.level,
                 format_cents(lc),
-                more.join(" and "),
                 high.id,
                 high.level,
-                format_cents(hc)
+                format_cents(hc),
+                more.join(", ")
             ),
         });
     }
