@@ -147,3 +147,14 @@ fn bad_catalogues_say_where_and_what_is_allowed() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+#[test]
+fn the_readme_example_is_a_working_consistent_catalogue() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Plans and the catalogue").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let cat = catalogue_file::parse(Path::new("README.md"), example).unwrap();
+    assert_eq!(cat.plans.len(), 4);
+    assert_eq!(consistency::check(&cat), vec![]);
+}

@@ -13,11 +13,12 @@
 //!   rounded net lines; VAT is one more line; the total is the sum of all lines, so lines always
 //!   add up (`Invoice::is_consistent`, asserted in debug builds).
 //! - **VAT** is computed on the net total, once per invoice (`vat`).
-//! - **Proration.** In a period the contract covers only partly (mid-month start, end of term,
-//!   early termination), monthly fees are prorated by days; the minimum commitment is prorated
-//!   (rounded once to cents, then the shortfall taken) and included mountings too (rounded
-//!   down). Tier bounds and package sizes are not prorated. Full-service instalments are never
-//!   prorated: instalment *k* is billed in the contract's *k*-th period.
+//! - **Proration.** Terms are calendar-aligned (`terms`): a start after the 1st makes a stub
+//!   month, then `term_months` full months, so only the stub (and a month cut by early
+//!   termination) is partial. There, monthly fees are prorated by days; the minimum commitment is
+//!   prorated (rounded once to cents, then the shortfall taken) and included mountings too
+//!   (rounded down). Tier bounds and package sizes are not prorated. Full-service instalments are
+//!   never prorated: instalment *k* is billed in the contract's *k*-th period (the stub counts).
 //! - **Indexation** (`terms`): unit prices, tier prices and fees, subscription and option fees,
 //!   minimum commitments, maintenance fees, hourly and travel rates rise by the contract's
 //!   percentage on each anniversary, compounding from the base price and rounded to 4 decimals.
