@@ -54,16 +54,29 @@ fn every_inconsistency_is_flagged_with_its_pair_and_quantity() {
         f,
         vec![
             // 50 × 4.00 = 200.00, then 51 × 3.50 = 178.50.
-            ("plan_not_monotone", s("volume_no_fees"), s("volume_no_fees"), Some(51)),
+            (
+                "plan_not_monotone",
+                s("volume_no_fees"),
+                s("volume_no_fees"),
+                Some(51)
+            ),
             // 99 × 4.00 = 396.00 per mounting, then 300.00 for 100 on the subscription.
-            ("ladder_not_monotone", s("per_mounting"), s("subscription_100"), Some(100)),
+            (
+                "ladder_not_monotone",
+                s("per_mounting"),
+                s("subscription_100"),
+                Some(100)
+            ),
             // basic answers in 24 h and repairs in 48 h with a loaner; premium: 48 h, 72 h.
             ("service_more_for_less", s("basic"), s("premium"), None),
             // premium: 6,000.00 / 4 = 1,500.00 a year; basic: 12 × 160.00 = 1,920.00.
             ("service_cheaper_above", s("premium"), s("basic"), None),
         ]
     );
-    let messages: Vec<String> = findings(INCONSISTENT).into_iter().map(|f| f.message).collect();
+    let messages: Vec<String> = findings(INCONSISTENT)
+        .into_iter()
+        .map(|f| f.message)
+        .collect();
     assert_eq!(
         messages[0],
         "plan `volume_no_fees`: 51 mountings cost 178.50 but 50 cost 200.00: buying more costs less"
@@ -108,7 +121,10 @@ fn the_check_command_prints_findings_and_exits_4() {
 fn a_missing_file_is_bad_input() {
     let (code, _, stderr) = check(&["tests/data/catalogue/nope.toml"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("nope.toml: cannot read the file"), "{stderr}");
+    assert!(
+        stderr.contains("nope.toml: cannot read the file"),
+        "{stderr}"
+    );
 }
 
 #[test]

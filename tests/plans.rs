@@ -178,7 +178,10 @@ fn per_mounting_with_minimum_true_up() {
             line(Vat, 1, "30.00", 3_000),
         ]
     );
-    assert_eq!((inv.net_cents, inv.vat_cents, inv.invoice.total_cents), (15_000, 3_000, 18_000));
+    assert_eq!(
+        (inv.net_cents, inv.vat_cents, inv.invoice.total_cents),
+        (15_000, 3_000, 18_000)
+    );
     assert!(inv.notes.contains(&"included: consumables".to_string()));
     assert!(inv
         .notes
@@ -191,12 +194,24 @@ fn per_mounting_with_minimum_true_up() {
 
     // A chain pays its segment's price: 100 × 3.40 = 340.00 + VAT 68.00 = 408.00.
     let chain = contract("ppm", d(2024, 1, 1), |s| s.segment = Some("chain".into()));
-    assert_eq!(rate(&chain, p(2024, 1), &usage(100)).unwrap().invoice.total_cents, 40_800);
+    assert_eq!(
+        rate(&chain, p(2024, 1), &usage(100))
+            .unwrap()
+            .invoice
+            .total_cents,
+        40_800
+    );
     // A shop's audited price overrides both: 100 × 2.95 = 295.00 + 59.00 = 354.00.
     let audited = contract("ppm", d(2024, 1, 1), |s| {
         s.price_override = fleetsim::money::UnitPrice::parse("2.95")
     });
-    assert_eq!(rate(&audited, p(2024, 1), &usage(100)).unwrap().invoice.total_cents, 35_400);
+    assert_eq!(
+        rate(&audited, p(2024, 1), &usage(100))
+            .unwrap()
+            .invoice
+            .total_cents,
+        35_400
+    );
 }
 
 #[test]
@@ -317,9 +332,9 @@ fn full_service_lump_sum_in_exact_instalments() {
     // January: 100 × 3.85 = 385.00 + 83.34 = 468.34; VAT 93.668 → 93.67; total 562.01.
     let inv = rate(&c, p(2024, 1), &usage(100)).unwrap();
     assert_eq!(inv.invoice.total_cents, 56_201);
-    assert!(inv
-        .notes
-        .contains(&"included: consumables, software updates, remote support, loaner machine".to_string()));
+    assert!(inv.notes.contains(
+        &"included: consumables, software updates, remote support, loaner machine".to_string()
+    ));
     assert!(inv.notes.contains(&"not included: nothing".to_string()));
 }
 
@@ -350,7 +365,9 @@ fn maintenance_with_parts_at_cost_plus_markup() {
             line(Vat, 1, "143.00", 14_300),
         ]
     );
-    assert!(inv.notes.contains(&"not included: loaner machine".to_string()));
+    assert!(inv
+        .notes
+        .contains(&"not included: loaner machine".to_string()));
 }
 
 #[test]
@@ -438,7 +455,11 @@ fn sla_credits_are_capped_per_month() {
     )
     .unwrap();
     assert_eq!(
-        inv.invoice.lines.iter().find(|l| l.kind == SlaCredit).map(|l| (l.quantity, l.amount_cents)),
+        inv.invoice
+            .lines
+            .iter()
+            .find(|l| l.kind == SlaCredit)
+            .map(|l| (l.quantity, l.amount_cents)),
         Some((-3, -3_000))
     );
 }
@@ -446,7 +467,11 @@ fn sla_credits_are_capped_per_month() {
 #[test]
 fn options_bought_separately() {
     let c = contract("ppm", d(2024, 1, 1), |s| {
-        s.options = vec!["loaner".into(), "consumables".into(), "remote_support".into()]
+        s.options = vec![
+            "loaner".into(),
+            "consumables".into(),
+            "remote_support".into(),
+        ]
     });
     // Consumables are in the plan: not billed twice. January: 385.00 + loaner 25.00 × 31/31
     // + remote support 19.00 = 429.00; VAT 85.80; total 514.80.
@@ -461,8 +486,12 @@ fn options_bought_separately() {
             line(Vat, 1, "85.80", 8_580),
         ]
     );
-    assert!(inv.notes.contains(&"options billed: loaner machine, remote support".to_string()));
-    assert!(inv.notes.contains(&"not included: software updates".to_string()));
+    assert!(inv
+        .notes
+        .contains(&"options billed: loaner machine, remote support".to_string()));
+    assert!(inv
+        .notes
+        .contains(&"not included: software updates".to_string()));
 }
 
 #[test]
@@ -476,7 +505,10 @@ fn vat_is_on_the_net_total_once() {
     assert_eq!(inv.vat_cents, 225);
     assert_eq!(inv.invoice.total_cents, 1_351);
     let vat = inv.invoice.lines.last().unwrap();
-    assert_eq!((vat.kind, vat.unit_price.to_string()), (Vat, "2.252".to_string()));
+    assert_eq!(
+        (vat.kind, vat.unit_price.to_string()),
+        (Vat, "2.252".to_string())
+    );
 }
 
 #[test]
@@ -515,18 +547,31 @@ fn mid_month_start_is_prorated_exactly() {
 fn indexation_after_12_months() {
     let c = contract("ppm", d(2024, 1, 1), |_| {});
     // December 2024: base price 3.85 × 100 = 385.00.
-    assert_eq!(rate(&c, p(2024, 12), &usage(100)).unwrap().net_cents, 38_500);
+    assert_eq!(
+        rate(&c, p(2024, 12), &usage(100)).unwrap().net_cents,
+        38_500
+    );
     // January 2025, first anniversary: 3.85 × 1.02 = 3.927; 100 × 3.927 = 392.70; VAT 78.54.
     let inv = rate(&c, p(2025, 1), &usage(100)).unwrap();
     assert_eq!(inv.invoice.lines[0].unit_price.to_string(), "3.927");
     assert_eq!(inv.invoice.total_cents, 39_270 + 7_854);
     // The minimum is indexed too: 150.00 × 1.02 = 153.00; 10 × 3.927 = 39.27 → true-up 113.73.
-    assert_eq!(rate(&c, p(2025, 1), &usage(10)).unwrap().amount_of(MinimumTrueUp), 11_373);
+    assert_eq!(
+        rate(&c, p(2025, 1), &usage(10))
+            .unwrap()
+            .amount_of(MinimumTrueUp),
+        11_373
+    );
     // February 2026, second: 3.85 × 1.02² = 4.00554 → 4.0055 (4 decimals); 100 × = 400.55.
     assert_eq!(rate(&c, p(2026, 2), &usage(100)).unwrap().net_cents, 40_055);
     // A subscription fee: 349.00 × 1.02 = 355.98 from January 2025.
     let s = contract("sub", d(2024, 1, 1), |_| {});
-    assert_eq!(rate(&s, p(2025, 1), &usage(0)).unwrap().amount_of(Subscription), 35_598);
+    assert_eq!(
+        rate(&s, p(2025, 1), &usage(0))
+            .unwrap()
+            .amount_of(Subscription),
+        35_598
+    );
 }
 
 #[test]
@@ -655,7 +700,12 @@ fn trace_only_cycles_are_shown_never_billed() {
         )
         .unwrap();
         assert_eq!(a.invoice.total_cents, b.invoice.total_cents, "{plan}");
-        let t = b.invoice.lines.iter().find(|l| l.kind == TraceOnly).unwrap();
+        let t = b
+            .invoice
+            .lines
+            .iter()
+            .find(|l| l.kind == TraceOnly)
+            .unwrap();
         assert_eq!((t.quantity, t.amount_cents), (1_000, 0));
     }
 }

@@ -36,7 +36,12 @@ const SERVICES: [Option<&str>; 4] = [
     Some("maintenance"),
     Some("full_service"),
 ];
-const OPTIONS: [&str; 4] = ["remote_support", "software_updates", "loaner", "consumables"];
+const OPTIONS: [&str; 4] = [
+    "remote_support",
+    "software_updates",
+    "loaner",
+    "consumables",
+];
 
 fn date(day_of_2024: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(u64::from(day_of_2024))

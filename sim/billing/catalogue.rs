@@ -222,13 +222,19 @@ impl Catalogue {
                     return Err(format!(
                         "plan `{}` has no price for segment `{seg}` (it has: {})",
                         plan.id,
-                        segment_prices.keys().cloned().collect::<Vec<_>>().join(", ")
+                        segment_prices
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ));
                 }
             }
         }
         let term_months = spec.term_months.unwrap_or(self.defaults.term_months);
-        if let Some(ServicePricing::FullService { years, .. }) = service.as_ref().map(|s| &s.pricing) {
+        if let Some(ServicePricing::FullService { years, .. }) =
+            service.as_ref().map(|s| &s.pricing)
+        {
             if years * 12 > term_months {
                 return Err(format!(
                     "a {years}-year full-service tier does not fit a {term_months}-month term"

@@ -152,15 +152,16 @@ struct RawStep {
     from: i64,
 }
 
-const PLAN_KINDS: &str = "\"per_mounting\", \"subscription\", \"graduated\", \"volume\", \"package\"";
+const PLAN_KINDS: &str =
+    "\"per_mounting\", \"subscription\", \"graduated\", \"volume\", \"package\"";
 const SERVICE_KINDS: &str = "\"full_service\", \"maintenance\", \"time_and_materials\"";
 
 /// Reads and validates a catalogue file.
 pub fn load(path: &Path) -> Result<Catalogue> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| file_error(path, format!("cannot read the file: {e}")))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| file_error(path, format!("not UTF-8 text: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| file_error(path, format!("cannot read the file: {e}")))?;
+    let text =
+        String::from_utf8(bytes).map_err(|e| file_error(path, format!("not UTF-8 text: {e}")))?;
     parse(path, &text)
 }
 
@@ -210,8 +211,13 @@ fn validate(raw: RawFile, loc: &Locator) -> Result<Catalogue> {
     };
     let c = &raw.consistency;
     let consistency = ConsistencySettings {
-        max_mountings: int_in(c.max_mountings, 1, 1_000_000, "consistency.max_mountings", loc)?
-            as u64,
+        max_mountings: int_in(
+            c.max_mountings,
+            1,
+            1_000_000,
+            "consistency.max_mountings",
+            loc,
+        )? as u64,
         incidents_per_year: decimal_in(
             &c.incidents_per_year,
             "consistency.incidents_per_year",
@@ -240,7 +246,10 @@ fn validate(raw: RawFile, loc: &Locator) -> Result<Catalogue> {
         let at = format!("option.{i}");
         ident(&o.id, &format!("{at}.id"), loc)?;
         if options.iter().any(|x: &OptionItem| x.id == o.id) {
-            return Err(loc.at_field(&format!("{at}.id"), format!("option `{}` is declared twice", o.id)));
+            return Err(loc.at_field(
+                &format!("{at}.id"),
+                format!("option `{}` is declared twice", o.id),
+            ));
         }
         options.push(OptionItem {
             id: o.id.clone(),
@@ -256,7 +265,11 @@ fn validate(raw: RawFile, loc: &Locator) -> Result<Catalogue> {
                     &format!("{at}.includes.{j}"),
                     format!(
                         "no option `{id}`: declare it as [[option]] (declared: {})",
-                        if option_ids.is_empty() { "none".to_string() } else { option_ids.join(", ") }
+                        if option_ids.is_empty() {
+                            "none".to_string()
+                        } else {
+                            option_ids.join(", ")
+                        }
                     ),
                 ));
             }
@@ -269,7 +282,10 @@ fn validate(raw: RawFile, loc: &Locator) -> Result<Catalogue> {
         let at = format!("plan.{i}");
         ident(&p.id, &format!("{at}.id"), loc)?;
         if plans.iter().any(|x| x.id == p.id) {
-            return Err(loc.at_field(&format!("{at}.id"), format!("plan `{}` is declared twice", p.id)));
+            return Err(loc.at_field(
+                &format!("{at}.id"),
+                format!("plan `{}` is declared twice", p.id),
+            ));
         }
         check_includes(&p.includes, &at)?;
         plans.push(plan(p, &at, loc)?);
@@ -280,7 +296,10 @@ fn validate(raw: RawFile, loc: &Locator) -> Result<Catalogue> {
         let at = format!("service.{i}");
         ident(&s.id, &format!("{at}.id"), loc)?;
         if services.iter().any(|x| x.id == s.id) {
-            return Err(loc.at_field(&format!("{at}.id"), format!("service tier `{}` is declared twice", s.id)));
+            return Err(loc.at_field(
+                &format!("{at}.id"),
+                format!("service tier `{}` is declared twice", s.id),
+            ));
         }
         check_includes(&s.includes, &at)?;
         services.push(service(s, &at, loc)?);
@@ -299,25 +318,41 @@ fn validate(raw: RawFile, loc: &Locator) -> Result<Catalogue> {
             if !plans.iter().any(|p| p.id == st.plan) {
                 return Err(loc.at_field(
                     &format!("{sat}.plan"),
-                    format!("no plan `{}` (declared: {})", st.plan, plans.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "no plan `{}` (declared: {})",
+                        st.plan,
+                        plans
+                            .iter()
+                            .map(|p| p.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ));
             }
             let from = int_in(st.from, 0, 1_000_000, &format!("{sat}.from"), loc)? as u64;
             match (j, steps.last()) {
                 (0, _) if from != 0 => {
-                    return Err(loc.at_field(&format!("{sat}.from"), "the first step must start `from = 0`"));
+                    return Err(loc.at_field(
+                        &format!("{sat}.from"),
+                        "the first step must start `from = 0`",
+                    ));
                 }
                 (_, Some(&(_, prev))) if from <= prev => {
                     return Err(loc.at_field(
                         &format!("{sat}.from"),
-                        format!("{from} is not above the previous step's {prev}: steps go up in `from`"),
+                        format!(
+                            "{from} is not above the previous step's {prev}: steps go up in `from`"
+                        ),
                     ));
                 }
                 _ => {}
             }
             steps.push((st.plan.clone(), from));
         }
-        ladders.push(Ladder { id: l.id.clone(), steps });
+        ladders.push(Ladder {
+            id: l.id.clone(),
+            steps,
+        });
     }
 
     Ok(Catalogue {
@@ -335,7 +370,12 @@ fn validate(raw: RawFile, loc: &Locator) -> Result<Catalogue> {
 /// Fields each plan kind accepts (besides `id`, `kind`, `includes`).
 fn plan_fields(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
-        "per_mounting" => &["price", "segment_prices", "included_mountings", "minimum_monthly"],
+        "per_mounting" => &[
+            "price",
+            "segment_prices",
+            "included_mountings",
+            "minimum_monthly",
+        ],
         "subscription" => &["monthly_fee", "included_mountings", "overage_price"],
         "graduated" | "volume" => &["tiers", "minimum_monthly"],
         "package" => &["package_size", "package_price", "minimum_monthly"],
@@ -378,18 +418,30 @@ fn plan(p: &RawPlan, at: &str, loc: &Locator) -> Result<Plan> {
             Some(t) => price(t, &format!("{at}.{name}"), loc),
             None => Err(loc.at_field(
                 &format!("{at}.{name}"),
-                format!("a {} plan needs `{name}` (a quoted decimal such as \"3.85\")", p.kind),
+                format!(
+                    "a {} plan needs `{name}` (a quoted decimal such as \"3.85\")",
+                    p.kind
+                ),
             )),
         }
     };
     let included = |loc: &Locator| -> Result<u64> {
-        Ok(int_in(p.included_mountings.unwrap_or(0), 0, 1_000_000, &format!("{at}.included_mountings"), loc)? as u64)
+        Ok(int_in(
+            p.included_mountings.unwrap_or(0),
+            0,
+            1_000_000,
+            &format!("{at}.included_mountings"),
+            loc,
+        )? as u64)
     };
     let pricing = match p.kind.as_str() {
         "per_mounting" => {
             let mut segment_prices = BTreeMap::new();
             for (seg, text) in p.segment_prices.iter().flatten() {
-                segment_prices.insert(seg.clone(), price(text, &format!("{at}.segment_prices.{seg}"), loc)?);
+                segment_prices.insert(
+                    seg.clone(),
+                    price(text, &format!("{at}.segment_prices.{seg}"), loc)?,
+                );
             }
             Pricing::PerMounting {
                 price: need(&p.price, "price")?,
@@ -419,12 +471,10 @@ fn plan(p: &RawPlan, at: &str, loc: &Locator) -> Result<Plan> {
         _ => Pricing::Package {
             size: match p.package_size {
                 Some(n) => int_in(n, 1, 1_000_000, &format!("{at}.package_size"), loc)? as u64,
-                None => {
-                    return Err(loc.at_field(
-                        &format!("{at}.package_size"),
-                        "a package plan needs `package_size` (mountings per package, an integer ≥ 1)",
-                    ))
-                }
+                None => return Err(loc.at_field(
+                    &format!("{at}.package_size"),
+                    "a package plan needs `package_size` (mountings per package, an integer ≥ 1)",
+                )),
             },
             price: need(&p.package_price, "package_price")?,
         },
@@ -467,7 +517,9 @@ fn tiers(raw: &[RawTier], at: &str, loc: &Locator) -> Result<Vec<Tier>> {
                 if u <= prev {
                     return Err(loc.at_field(
                         &format!("{tat}.up_to"),
-                        format!("{u} is not above the previous tier's {prev}: tiers go up in `up_to`"),
+                        format!(
+                            "{u} is not above the previous tier's {prev}: tiers go up in `up_to`"
+                        ),
                     ));
                 }
                 prev = int_in(u, 1, 1_000_000_000, &format!("{tat}.up_to"), loc)?;
@@ -501,7 +553,10 @@ fn service(s: &RawService, at: &str, loc: &Locator) -> Result<ServiceTier> {
     let Some(allowed) = service_fields(&s.kind) else {
         return Err(loc.at_field(
             &format!("{at}.kind"),
-            format!("`{}` is not a service kind: use one of {SERVICE_KINDS}", s.kind),
+            format!(
+                "`{}` is not a service kind: use one of {SERVICE_KINDS}",
+                s.kind
+            ),
         ));
     };
     let present = [
@@ -516,7 +571,11 @@ fn service(s: &RawService, at: &str, loc: &Locator) -> Result<ServiceTier> {
         if is && !allowed.contains(&name) {
             return Err(loc.at_field(
                 &format!("{at}.{name}"),
-                format!("not a field of a {} service tier (allowed: {})", s.kind, allowed.join(", ")),
+                format!(
+                    "not a field of a {} service tier (allowed: {})",
+                    s.kind,
+                    allowed.join(", ")
+                ),
             ));
         }
     }
@@ -525,13 +584,22 @@ fn service(s: &RawService, at: &str, loc: &Locator) -> Result<ServiceTier> {
             Some(t) => price(t, &format!("{at}.{name}"), loc),
             None => Err(loc.at_field(
                 &format!("{at}.{name}"),
-                format!("a {} service tier needs `{name}` (a quoted decimal such as \"85.00\")", s.kind),
+                format!(
+                    "a {} service tier needs `{name}` (a quoted decimal such as \"85.00\")",
+                    s.kind
+                ),
             )),
         }
     };
     let markup = |loc: &Locator| -> Result<Decimal> {
         match &s.parts_markup_percent {
-            Some(t) => decimal_in(t, &format!("{at}.parts_markup_percent"), Decimal::ZERO, Decimal::from(1000), loc),
+            Some(t) => decimal_in(
+                t,
+                &format!("{at}.parts_markup_percent"),
+                Decimal::ZERO,
+                Decimal::from(1000),
+                loc,
+            ),
             None => Ok(Decimal::ZERO),
         }
     };
@@ -539,11 +607,19 @@ fn service(s: &RawService, at: &str, loc: &Locator) -> Result<ServiceTier> {
         "full_service" => {
             let years = match s.years {
                 Some(y) => int_in(y, 1, 4, &format!("{at}.years"), loc)? as u32,
-                None => return Err(loc.at_field(&format!("{at}.years"), "a full_service tier needs `years` (1 to 4)")),
+                None => {
+                    return Err(loc.at_field(
+                        &format!("{at}.years"),
+                        "a full_service tier needs `years` (1 to 4)",
+                    ))
+                }
             };
             let lump_sum = need(&s.lump_sum, "lump_sum")?;
             if lump_sum.0.normalize().scale() > 2 {
-                return Err(loc.at_field(&format!("{at}.lump_sum"), "a lump sum is in whole cents (at most 2 decimals)"));
+                return Err(loc.at_field(
+                    &format!("{at}.lump_sum"),
+                    "a lump sum is in whole cents (at most 2 decimals)",
+                ));
             }
             ServicePricing::FullService { years, lump_sum }
         }
@@ -558,15 +634,35 @@ fn service(s: &RawService, at: &str, loc: &Locator) -> Result<ServiceTier> {
         },
     };
     let sla = SlaRule {
-        credit_percent: percent(s.sla_credit_percent.as_deref().unwrap_or("10"), &format!("{at}.sla_credit_percent"), loc)?,
-        cap_percent: percent(s.sla_cap_percent.as_deref().unwrap_or("50"), &format!("{at}.sla_cap_percent"), loc)?,
+        credit_percent: percent(
+            s.sla_credit_percent.as_deref().unwrap_or("10"),
+            &format!("{at}.sla_credit_percent"),
+            loc,
+        )?,
+        cap_percent: percent(
+            s.sla_cap_percent.as_deref().unwrap_or("50"),
+            &format!("{at}.sla_cap_percent"),
+            loc,
+        )?,
     };
     Ok(ServiceTier {
         id: s.id.clone(),
         level: int_in(s.level, 0, 1000, &format!("{at}.level"), loc)? as u32,
         pricing,
-        response_hours: int_in(s.response_hours, 1, 10_000, &format!("{at}.response_hours"), loc)? as u32,
-        repair_hours: int_in(s.repair_hours, 1, 10_000, &format!("{at}.repair_hours"), loc)? as u32,
+        response_hours: int_in(
+            s.response_hours,
+            1,
+            10_000,
+            &format!("{at}.response_hours"),
+            loc,
+        )? as u32,
+        repair_hours: int_in(
+            s.repair_hours,
+            1,
+            10_000,
+            &format!("{at}.repair_hours"),
+            loc,
+        )? as u32,
         includes: s.includes.clone(),
         sla,
     })
@@ -580,7 +676,10 @@ fn ident(id: &str, field: &str, loc: &Locator) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(loc.at_field(field, format!("`{id}` is not an id: use letters, digits, `-` and `_`")))
+        Err(loc.at_field(
+            field,
+            format!("`{id}` is not an id: use letters, digits, `-` and `_`"),
+        ))
     }
 }
 
@@ -588,7 +687,10 @@ fn int_in(v: i64, min: i64, max: i64, field: &str, loc: &Locator) -> Result<i64>
     if (min..=max).contains(&v) {
         Ok(v)
     } else {
-        Err(loc.at_field(field, format!("{v} is out of range: an integer from {min} to {max}")))
+        Err(loc.at_field(
+            field,
+            format!("{v} is out of range: an integer from {min} to {max}"),
+        ))
     }
 }
 
@@ -605,12 +707,24 @@ fn percent(text: &str, field: &str, loc: &Locator) -> Result<Decimal> {
     decimal_in(text, field, Decimal::ZERO, Decimal::ONE_HUNDRED, loc)
 }
 
-fn decimal_in(text: &str, field: &str, min: Decimal, max: Decimal, loc: &Locator) -> Result<Decimal> {
+fn decimal_in(
+    text: &str,
+    field: &str,
+    min: Decimal,
+    max: Decimal,
+    loc: &Locator,
+) -> Result<Decimal> {
     let d: Decimal = text.trim().parse().map_err(|_| {
-        loc.at_field(field, format!("`{text}` is not a decimal: write it quoted with a dot, e.g. \"3.85\""))
+        loc.at_field(
+            field,
+            format!("`{text}` is not a decimal: write it quoted with a dot, e.g. \"3.85\""),
+        )
     })?;
     if d < min || d > max {
-        return Err(loc.at_field(field, format!("{text} is out of range: a decimal from {min} to {max}")));
+        return Err(loc.at_field(
+            field,
+            format!("{text} is out of range: a decimal from {min} to {max}"),
+        ));
     }
     Ok(d)
 }
@@ -621,7 +735,10 @@ mod tests {
 
     #[test]
     fn the_default_catalogue_loads() {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/catalogue/default.toml"));
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/catalogue/default.toml"
+        ));
         let c = load(path).unwrap();
         assert!(c.plans.len() >= 5);
         assert!(c.services.len() >= 3);

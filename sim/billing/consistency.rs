@@ -16,7 +16,9 @@
 //!   incidents per year, labour per incident and visits per incident; parts are at cost and left
 //!   out).
 
-use super::catalogue::{Catalogue, ContractSpec, PlanContract, Pricing, ServicePricing, ServiceTier};
+use super::catalogue::{
+    Catalogue, ContractSpec, PlanContract, Pricing, ServicePricing, ServiceTier,
+};
 use super::plans::monthly_cost;
 use crate::event::ShopId;
 use crate::money::{format_cents, Cents};
@@ -148,7 +150,10 @@ fn services(cat: &Catalogue, low: &ServiceTier, high: &ServiceTier, out: &mut Ve
         .map(String::as_str)
         .collect();
     if !extra.is_empty() {
-        more.push(format!("options the higher tier lacks ({})", extra.join(", ")));
+        more.push(format!(
+            "options the higher tier lacks ({})",
+            extra.join(", ")
+        ));
     }
     if !more.is_empty() {
         out.push(Finding {
@@ -198,8 +203,8 @@ pub fn yearly_cost(cat: &Catalogue, tier: &ServiceTier) -> Cents {
             ..
         } => {
             let s = &cat.consistency;
-            let labour = hourly_rate.0 * Decimal::from(s.labour_minutes_per_incident)
-                / Decimal::from(60);
+            let labour =
+                hourly_rate.0 * Decimal::from(s.labour_minutes_per_incident) / Decimal::from(60);
             let travel = travel_per_visit.0 * s.visits_per_incident;
             s.incidents_per_year * (labour + travel)
         }
@@ -212,7 +217,8 @@ pub fn yearly_cost(cat: &Catalogue, tier: &ServiceTier) -> Cents {
 
 fn contract(cat: &Catalogue, plan: &str) -> Option<PlanContract> {
     let start = NaiveDate::from_ymd_opt(2001, 1, 1)?;
-    cat.contract(&ContractSpec::new(ShopId(0), plan, start)).ok()
+    cat.contract(&ContractSpec::new(ShopId(0), plan, start))
+        .ok()
 }
 
 /// Quantities checked: 0 ..= this.

@@ -200,7 +200,11 @@ pub fn usage_lines(
         } => {
             let base = c
                 .price_override
-                .or_else(|| c.segment.as_ref().and_then(|s| segment_prices.get(s).copied()))
+                .or_else(|| {
+                    c.segment
+                        .as_ref()
+                        .and_then(|s| segment_prices.get(s).copied())
+                })
                 .unwrap_or(*price);
             let included = prorate_count(*included_mountings, days, days_in_month);
             let free = quantity.min(included);
@@ -220,7 +224,11 @@ pub fn usage_lines(
             let free = quantity.min(included);
             vec![
                 (LineKind::Included, count(free), zero()),
-                (LineKind::Overage, count(quantity - free), ix(*overage_price)),
+                (
+                    LineKind::Overage,
+                    count(quantity - free),
+                    ix(*overage_price),
+                ),
             ]
         }
         Pricing::Graduated { tiers: t } => {
@@ -257,7 +265,15 @@ pub fn usage_lines(
 pub fn monthly_cost(c: &PlanContract, quantity: u64) -> Result<Cents, MoneyError> {
     let mut usage: Cents = 0;
     for (kind, q, price) in usage_lines(c, quantity, 0, 30, 30) {
-        usage += kind.amount(q, price, Period { year: 2001, month: 4 }, &c.currency)?;
+        usage += kind.amount(
+            q,
+            price,
+            Period {
+                year: 2001,
+                month: 4,
+            },
+            &c.currency,
+        )?;
     }
     let mut total = usage;
     if let Some(min) = c.plan.minimum_monthly {
@@ -352,7 +368,12 @@ pub fn rate(
     }
     let service_cents = service_lines(&mut b, &term, year, days, input, &mut notes)?;
     for o in &c.options {
-        b.push(LineKind::OptionFee, period, i64::from(days), ix(o.monthly_fee))?;
+        b.push(
+            LineKind::OptionFee,
+            period,
+            i64::from(days),
+            ix(o.monthly_fee),
+        )?;
     }
 
     // SLA credit.
@@ -373,7 +394,8 @@ pub fn rate(
                 format_cents(service_cents),
                 tier.sla.cap_percent
             ));
-            if let Some((q, price, capped)) = service::sla_credit(&tier.sla, breaches, service_cents)
+            if let Some((q, price, capped)) =
+                service::sla_credit(&tier.sla, breaches, service_cents)
             {
                 b.push(LineKind::SlaCredit, period, q, price)?;
                 if capped {
@@ -399,7 +421,10 @@ pub fn rate(
     if !bought.is_empty() {
         notes.push(format!("options billed: {}", bought.join(", ")));
     }
-    notes.push(format!("not included: {}", list_or_nothing(&c.not_included)));
+    notes.push(format!(
+        "not included: {}",
+        list_or_nothing(&c.not_included)
+    ));
 
     // VAT on the net total.
     let net_cents = b
@@ -407,7 +432,12 @@ pub fn rate(
         .iter()
         .try_fold(0_i64, |s, l| s.checked_add(l.amount_cents))
         .ok_or_else(|| money(c, period, MoneyError::Overflow))?;
-    let vat_cents = b.push(LineKind::Vat, period, 1, exact_vat(net_cents, c.vat_percent))?;
+    let vat_cents = b.push(
+        LineKind::Vat,
+        period,
+        1,
+        exact_vat(net_cents, c.vat_percent),
+    )?;
     notes.push(format!(
         "VAT {} % on the net total {}",
         c.vat_percent,
@@ -556,7 +586,12 @@ fn service_lines(
             monthly_fee,
             parts_markup_percent,
         } => {
-            base += b.push(LineKind::ServiceFee, period, i64::from(days), ix(*monthly_fee))?;
+            base += b.push(
+                LineKind::ServiceFee,
+                period,
+                i64::from(days),
+                ix(*monthly_fee),
+            )?;
             markup = Some(*parts_markup_percent);
         }
         ServicePricing::TimeAndMaterials {
@@ -575,7 +610,12 @@ fn service_lines(
                 base += b.push(LineKind::Labour, period, count(quarters), per_quarter)?;
             }
             if visits > 0 {
-                base += b.push(LineKind::Travel, period, count(visits), ix(*travel_per_visit))?;
+                base += b.push(
+                    LineKind::Travel,
+                    period,
+                    count(visits),
+                    ix(*travel_per_visit),
+                )?;
             }
             markup = Some(*parts_markup_percent);
         }
@@ -591,7 +631,11 @@ fn service_lines(
 }
 
 /// The full-service instalments in cents (largest-remainder split of the lump sum).
-pub fn instalments(c: &PlanContract, lump_sum: UnitPrice, n: usize) -> Result<Vec<Cents>, MoneyError> {
+pub fn instalments(
+    c: &PlanContract,
+    lump_sum: UnitPrice,
+    n: usize,
+) -> Result<Vec<Cents>, MoneyError> {
     let total = lump_sum.line_amount(1, &c.currency)?;
     Ok(split_evenly(total, n.max(1)))
 }

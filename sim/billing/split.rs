@@ -16,7 +16,10 @@ use crate::money::Cents;
 /// If `weights` is empty or they sum to zero (there is nothing to share in proportion to).
 pub fn split_largest_remainder(total: Cents, weights: &[u64]) -> Vec<Cents> {
     let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
-    assert!(sum > 0, "split_largest_remainder: weights must not all be zero");
+    assert!(
+        sum > 0,
+        "split_largest_remainder: weights must not all be zero"
+    );
     let magnitude = u128::from(total.unsigned_abs());
     let mut shares: Vec<u128> = Vec::with_capacity(weights.len());
     let mut remainders: Vec<(u128, usize)> = Vec::with_capacity(weights.len());
@@ -35,7 +38,10 @@ pub fn split_largest_remainder(total: Cents, weights: &[u64]) -> Vec<Cents> {
     }
     let sign = if total < 0 { -1 } else { 1 };
     let out: Vec<Cents> = shares.into_iter().map(|s| sign * s as Cents).collect();
-    debug_assert_eq!(out.iter().map(|&c| i128::from(c)).sum::<i128>(), i128::from(total));
+    debug_assert_eq!(
+        out.iter().map(|&c| i128::from(c)).sum::<i128>(),
+        i128::from(total)
+    );
     out
 }
 
@@ -72,7 +78,10 @@ mod tests {
 
     #[test]
     fn a_credit_splits_like_the_charge() {
-        assert_eq!(split_largest_remainder(-100, &[1, 1, 1]), vec![-34, -33, -33]);
+        assert_eq!(
+            split_largest_remainder(-100, &[1, 1, 1]),
+            vec![-34, -33, -33]
+        );
     }
 
     #[test]

@@ -54,7 +54,11 @@ pub fn graduated_exact(tiers: &[Tier], quantity: u64) -> Decimal {
     graduated(tiers, quantity)
         .into_iter()
         .map(|(i, q)| {
-            let fee = if q > 0 { tiers[i].flat_fee.0 } else { Decimal::ZERO };
+            let fee = if q > 0 {
+                tiers[i].flat_fee.0
+            } else {
+                Decimal::ZERO
+            };
             Decimal::from(q) * tiers[i].price.0 + fee
         })
         .sum()

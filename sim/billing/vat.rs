@@ -28,7 +28,10 @@ mod tests {
         assert_eq!(v.line_amount(1, &eur), Ok(1));
         // 417.29 × 20 % = 83.458 → 83.46; a credit of the same is -83.46.
         assert_eq!(exact_vat(41_729, pct).line_amount(1, &eur), Ok(8_346));
-        assert_eq!(exact_vat(-41_729, pct).signed_line_amount(1, &eur), Ok(-8_346));
+        assert_eq!(
+            exact_vat(-41_729, pct).signed_line_amount(1, &eur),
+            Ok(-8_346)
+        );
         // 5.5 %: 10.01 × 5.5 % = 0.55055 → 0.55.
         let reduced: Decimal = "5.5".parse().unwrap();
         assert_eq!(exact_vat(1_001, reduced).line_amount(1, &eur), Ok(55));
