@@ -709,3 +709,36 @@ fn trace_only_cycles_are_shown_never_billed() {
         assert_eq!((t.quantity, t.amount_cents), (1_000, 0));
     }
 }
+
+#[test]
+fn contracts_that_cannot_be_rated_are_refused() {
+    let cat = catalogue();
+    let spec = |edit: &dyn Fn(&mut ContractSpec)| {
+        let mut s = ContractSpec::new(ShopId(1), "ppm", d(2024, 3, 1));
+        edit(&mut s);
+        cat.contract(&s)
+    };
+    assert!(spec(&|_| {}).is_ok());
+    let err = |edit: &dyn Fn(&mut ContractSpec)| spec(edit).unwrap_err();
+    assert!(err(&|s| s.plan = "gold".into()).contains("no plan `gold`"));
+    assert!(err(&|s| s.service = Some("platinum".into())).contains("no service tier"));
+    assert!(err(&|s| s.options = vec!["coffee".into()]).contains("no option `coffee`"));
+    assert!(err(&|s| s.segment = Some("mall".into())).contains("no price for segment `mall`"));
+    assert!(err(&|s| s.terminated_on = Some(d(2024, 2, 1))).contains("before it starts"));
+    assert!(err(&|s| {
+        s.plan = "sub".into();
+        s.price_override = fleetsim::money::UnitPrice::parse("3.00");
+    })
+    .contains("only per_mounting plans"));
+    // A 1-year full-service tier fits a 12-month term, not an 11-month one.
+    assert!(spec(&|s| {
+        s.service = Some("full".into());
+        s.term_months = Some(12);
+    })
+    .is_ok());
+    assert!(err(&|s| {
+        s.service = Some("full".into());
+        s.term_months = Some(11);
+    })
+    .contains("does not fit"));
+}

@@ -231,7 +231,23 @@ impl Catalogue {
                 }
             }
         }
+        if spec.price_override.is_some() && !matches!(plan.pricing, Pricing::PerMounting { .. }) {
+            return Err(format!(
+                "a price per mounting is set for plan `{}`, a {} plan: only per_mounting plans take one",
+                plan.id,
+                plan.pricing.kind_name()
+            ));
+        }
+        if let Some(end) = spec.terminated_on.filter(|&end| end < spec.start) {
+            return Err(format!(
+                "the contract is terminated on {end}, before it starts on {}",
+                spec.start
+            ));
+        }
         let term_months = spec.term_months.unwrap_or(self.defaults.term_months);
+        if term_months == 0 {
+            return Err("a contract term is at least 1 month".to_string());
+        }
         if let Some(ServicePricing::FullService { years, .. }) =
             service.as_ref().map(|s| &s.pricing)
         {

@@ -500,33 +500,32 @@ fn tiers(raw: &[RawTier], at: &str, loc: &Locator) -> Result<Vec<Tier>> {
     for (i, t) in raw.iter().enumerate() {
         let tat = format!("{at}.{i}");
         let last = i + 1 == raw.len();
-        let up_to = match (t.up_to, last) {
-            (Some(_), true) => {
-                return Err(loc.at_field(
+        let up_to =
+            match (t.up_to, last) {
+                (Some(_), true) => return Err(loc.at_field(
                     &format!("{tat}.up_to"),
                     "the last tier has no `up_to`: it takes every mounting above the previous one",
-                ))
-            }
-            (None, false) => {
-                return Err(loc.at_field(
-                    &format!("{tat}.up_to"),
-                    "every tier but the last needs `up_to` (its last mounting, an integer)",
-                ))
-            }
-            (Some(u), false) => {
-                if u <= prev {
+                )),
+                (None, false) => {
                     return Err(loc.at_field(
                         &format!("{tat}.up_to"),
-                        format!(
+                        "every tier but the last needs `up_to` (its last mounting, an integer)",
+                    ))
+                }
+                (Some(u), false) => {
+                    if u <= prev {
+                        return Err(loc.at_field(
+                            &format!("{tat}.up_to"),
+                            format!(
                             "{u} is not above the previous tier's {prev}: tiers go up in `up_to`"
                         ),
-                    ));
+                        ));
+                    }
+                    prev = int_in(u, 1, 1_000_000_000, &format!("{tat}.up_to"), loc)?;
+                    Some(u as u64)
                 }
-                prev = int_in(u, 1, 1_000_000_000, &format!("{tat}.up_to"), loc)?;
-                Some(u as u64)
-            }
-            (None, true) => None,
-        };
+                (None, true) => None,
+            };
         out.push(Tier {
             up_to,
             price: price(&t.price, &format!("{tat}.price"), loc)?,

@@ -181,7 +181,7 @@ impl LineKind {
             LineKind::Labour => "labour",
             LineKind::Travel => "travel",
             LineKind::Parts => "parts",
-            LineKind::OptionFee => "option",
+            LineKind::OptionFee => "option_fee",
             LineKind::SlaCredit => "sla_credit",
             LineKind::EarlyTermination => "early_termination",
             LineKind::Vat => "vat",
@@ -648,6 +648,52 @@ mod tests {
         assert_eq!(inv.billed_mountings(), 98);
         assert_eq!(inv.total_cents, 98 * 385);
         assert!(inv.is_consistent());
+    }
+
+    #[test]
+    fn line_kind_names_are_stable_and_unique() {
+        // The store and the HTTP JSON keep these names: the first six must never change.
+        let names: Vec<&str> = LineKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(
+            names[..6],
+            [
+                "usage",
+                "late_usage",
+                "counter_usage",
+                "estimate",
+                "true_up",
+                "trace_only"
+            ]
+        );
+        for k in LineKind::ALL {
+            assert_eq!(LineKind::parse(k.name()), Some(k));
+            assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+        }
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+    }
+
+    #[test]
+    fn daily_lines_are_prorated_and_free_lines_are_zero() {
+        let eur = Currency("EUR".into());
+        let feb = Period {
+            year: 2024,
+            month: 2,
+        };
+        let fee = UnitPrice::parse("349.00").unwrap();
+        // 349.00 × 10 / 29 = 120.344… → 120.34.
+        assert_eq!(
+            LineKind::Subscription.amount(10, fee, feb, &eur),
+            Ok(12_034)
+        );
+        assert_eq!(
+            LineKind::Subscription.amount(29, fee, feb, &eur),
+            Ok(34_900)
+        );
+        assert_eq!(LineKind::Included.amount(10, fee, feb, &eur), Ok(0));
+        assert_eq!(LineKind::Overage.amount(10, fee, feb, &eur), Ok(349_000));
     }
 
     #[test]

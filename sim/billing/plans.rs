@@ -42,7 +42,7 @@
 
 use super::catalogue::{PlanContract, Pricing, ServicePricing};
 use super::service::{self, Incident};
-use super::split::split_evenly;
+use super::split::{even_share, split_evenly};
 use super::terms::{index_price, Term};
 use super::tiers;
 use super::vat::exact_vat;
@@ -311,7 +311,7 @@ pub fn rate(
     let mut b = Builder {
         contract: c,
         period,
-        lines: Vec::new(),
+        lines: Vec::with_capacity(8),
     };
     let mut notes = Vec::new();
     if days < dim {
@@ -564,11 +564,11 @@ fn service_lines(
         ServicePricing::FullService { years, lump_sum } => {
             let idx = term.period_index(period);
             let n = (*years as usize) * 12;
-            if let Some(share) = usize::try_from(idx).ok().and_then(|i| {
-                instalments(c, *lump_sum, n)
-                    .ok()
-                    .and_then(|v| v.get(i).copied())
-            }) {
+            let lump_cents = lump_sum
+                .line_amount(1, &c.currency)
+                .map_err(|e| money(c, period, e))?;
+            let index = usize::try_from(idx).ok().filter(|&i| i < n);
+            if let Some(share) = index.map(|i| even_share(lump_cents, n, i)) {
                 base += b.push(
                     LineKind::ServiceInstalment,
                     period,

@@ -50,6 +50,21 @@ pub fn split_evenly(total: Cents, parts: usize) -> Vec<Cents> {
     split_largest_remainder(total, &vec![1; parts])
 }
 
+/// Share `index` of [`split_evenly`]`(total, parts)` without building the others: with equal
+/// weights every remainder is equal, so the first `|total| mod parts` shares get the extra cent.
+pub fn even_share(total: Cents, parts: usize, index: usize) -> Cents {
+    assert!(parts > 0, "even_share: no parts");
+    let magnitude = total.unsigned_abs();
+    let n = parts as u64;
+    let share = magnitude / n + u64::from((index as u64) < magnitude % n);
+    let share = share as Cents;
+    if total < 0 {
+        -share
+    } else {
+        share
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +106,14 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn even_share_is_the_split_s_share(total in -10_000_000_i64..10_000_000, parts in 1_usize..60) {
+            let all = split_evenly(total, parts);
+            for (i, &s) in all.iter().enumerate() {
+                prop_assert_eq!(even_share(total, parts, i), s);
+            }
+        }
+
         #[test]
         fn shares_sum_exactly_and_are_deterministic(
             total in -10_000_000_000_i64..10_000_000_000,
