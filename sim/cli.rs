@@ -9,6 +9,8 @@ use crate::scenario;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod catalogue;
+
 #[derive(Parser, Debug)]
 #[command(name = "fleetsim", version, about = "Fleet simulator and load tester for pay-per-use machines", long_about = None)]
 pub struct Cli {
@@ -112,6 +114,9 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Plan catalogues (plans, service tiers, options): `catalogue check FILE`.
+    #[command(subcommand)]
+    Catalogue(catalogue::CatalogueCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -182,6 +187,7 @@ pub fn main() -> i32 {
         }),
         Command::Load(args) => crate::load::load_command(&args),
         Command::Check { files } => check_command(&files),
+        Command::Catalogue(cmd) => catalogue::run(&cmd),
     }
 }
 

@@ -8,3 +8,5 @@ pub const RUNTIME: i32 = 1;
 pub const BAD_INPUT: i32 = 2;
 /// Reconciliation failed: something was lost, counted twice or billed wrongly.
 pub const RECONCILIATION: i32 = 3;
+/// `catalogue check`: the catalogue is valid but inconsistent (buying more costs less somewhere).
+pub const INCONSISTENT: i32 = 4;

@@ -72,6 +72,43 @@ impl UnitPrice {
     }
 }
 
+impl UnitPrice {
+    /// `quantity × self × numerator / denominator` exact, rounded once half away from zero: a
+    /// prorated fee (`quantity` = days covered, `denominator` = days in the month). The exact
+    /// fraction is rounded directly, never a rounded daily rate times days.
+    pub fn signed_prorated_amount(
+        self,
+        quantity: i64,
+        denominator: u32,
+        currency: &Currency,
+    ) -> Result<Cents, MoneyError> {
+        if denominator == 0 {
+            return Err(MoneyError::Overflow);
+        }
+        let minor = Decimal::from(quantity)
+            .checked_mul(self.0)
+            .and_then(|d| d.checked_mul(Decimal::from(10_i64.pow(currency.minor_digits()))))
+            .ok_or(MoneyError::Overflow)?;
+        // `minor / denominator` may not terminate: round the exact quotient via integer
+        // arithmetic on the scaled mantissa instead of a truncated decimal.
+        round_div(minor, denominator).ok_or(MoneyError::Overflow)
+    }
+}
+
+/// `value / divisor` rounded half away from zero to an integer, exactly.
+fn round_div(value: Decimal, divisor: u32) -> Option<Cents> {
+    // value = mantissa / 10^scale; value / divisor = mantissa / (divisor × 10^scale).
+    let mantissa = value.mantissa();
+    let den = i128::from(divisor).checked_mul(10_i128.checked_pow(value.scale())?)?;
+    let (q, r) = (mantissa / den, mantissa % den);
+    let rounded = if 2 * r.abs() >= den {
+        q + mantissa.signum()
+    } else {
+        q
+    };
+    i64::try_from(rounded).ok()
+}
+
 /// At least two decimals (`3.20`), more only when the price has them (`4.455`).
 impl fmt::Display for UnitPrice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -145,6 +182,20 @@ mod tests {
         assert_eq!(UnitPrice::parse("3.2000").unwrap().to_string(), "3.20");
         assert_eq!(UnitPrice::parse("4.455").unwrap().to_string(), "4.455");
         assert_eq!(UnitPrice::parse("4").unwrap().to_string(), "4.00");
+    }
+
+    #[test]
+    fn prorated_amounts_round_the_exact_fraction_once() {
+        let fee = UnitPrice::parse("99.00").unwrap();
+        // 99 × 17 / 31 = 54.2903… → 54.29.
+        assert_eq!(fee.signed_prorated_amount(17, 31, &eur()), Ok(5_429));
+        assert_eq!(fee.signed_prorated_amount(31, 31, &eur()), Ok(9_900));
+        // 0.01 × 15 / 30 = 0.005 exactly → 1 cent (half away from zero), -1 for a credit.
+        let cent = UnitPrice::parse("0.01").unwrap();
+        assert_eq!(cent.signed_prorated_amount(15, 30, &eur()), Ok(1));
+        assert_eq!(cent.signed_prorated_amount(-15, 30, &eur()), Ok(-1));
+        // 0.01 × 14 / 30 = 0.00466… → 0.
+        assert_eq!(cent.signed_prorated_amount(14, 30, &eur()), Ok(0));
     }
 
     #[test]

@@ -15,6 +15,22 @@
 //! estimate of its unread tail ([`LineKind::Estimate`]), minus the part of its steps that an
 //! earlier period already billed as an estimate ([`LineKind::TrueUp`], a credit). See
 //! `metering::vee` for the rules.
+//!
+//! **Plans** (issue #4): the catalogue of plans, service tiers and options ([`catalogue`], read
+//! from TOML by [`catalogue_file`]), rated per contract and period by [`plans::rate`] into the
+//! same [`Invoice`] with more [`LineKind`]s; [`consistency`] checks a catalogue for prices that
+//! fall as the customer buys more. The rules (rounding, proration, indexation, split, SLA
+//! credits, VAT) are stated in [`plans`].
+
+pub mod catalogue;
+pub mod catalogue_file;
+pub mod consistency;
+pub mod plans;
+pub mod service;
+pub mod split;
+pub mod terms;
+pub mod tiers;
+pub mod vat;
 
 use crate::event::ShopId;
 use crate::metering::vee::Channels;
@@ -82,6 +98,39 @@ pub enum LineKind {
     TrueUp,
     /// Frame tracing for remote-edged orders: shown, never billed.
     TraceOnly,
+    // Plan lines (issue #4, `plans::rate`). Quantities are mountings unless said otherwise.
+    /// Mountings covered by the plan's included allowance or by packages: shown at zero.
+    Included,
+    /// Mountings above a subscription's allowance.
+    Overage,
+    /// Blocks of a package plan (quantity = blocks; a started block is billed whole).
+    Package,
+    /// The flat fee of a price tier reached this period (quantity 1).
+    TierFee,
+    /// Shortfall under the monthly minimum commitment (quantity 1, price = the shortfall).
+    MinimumTrueUp,
+    /// A re-rated correction of an earlier period's estimated usage (signed).
+    EstimateCorrection,
+    /// Subscription fee; quantity = days covered, amount = price × days / days in the month.
+    Subscription,
+    /// Maintenance fee; quantity = days covered, as for `Subscription`.
+    ServiceFee,
+    /// One monthly instalment of a full-service lump sum (quantity 1).
+    ServiceInstalment,
+    /// Labour on a service visit; quantity = started quarter hours, price = hourly rate / 4.
+    Labour,
+    /// Travel fee per service visit.
+    Travel,
+    /// Parts at cost plus markup (quantity 1, price = the exact marked-up cost).
+    Parts,
+    /// An option bought separately; quantity = days covered, as for `Subscription`.
+    OptionFee,
+    /// Credit for breached service promises (negative quantity).
+    SlaCredit,
+    /// Early termination fee; quantity = contract months left.
+    EarlyTermination,
+    /// VAT on the net total (quantity 1, price = the exact VAT before rounding).
+    Vat,
 }
 
 impl LineKind {
@@ -93,6 +142,22 @@ impl LineKind {
             LineKind::Estimate => "Mountings estimated for days not yet read",
             LineKind::TrueUp => "Estimate reversed: the counters have been read",
             LineKind::TraceOnly => LINE_TRACE_ONLY,
+            LineKind::Included => "Mountings included in the plan (not billed separately)",
+            LineKind::Overage => "Mountings above the subscription's allowance",
+            LineKind::Package => "Packages of mountings (a started package is billed whole)",
+            LineKind::TierFee => "Flat fee of a price tier",
+            LineKind::MinimumTrueUp => "Minimum monthly commitment: shortfall",
+            LineKind::EstimateCorrection => "Correction of an earlier period's estimated usage",
+            LineKind::Subscription => "Monthly subscription (days covered)",
+            LineKind::ServiceFee => "Maintenance contract (days covered)",
+            LineKind::ServiceInstalment => "Full-service contract: monthly instalment",
+            LineKind::Labour => "Service labour (quarter hours)",
+            LineKind::Travel => "Service travel (visits)",
+            LineKind::Parts => "Parts at cost plus markup",
+            LineKind::OptionFee => "Option (days covered)",
+            LineKind::SlaCredit => "Service-level credit: promised response or repair time missed",
+            LineKind::EarlyTermination => "Early termination fee (months left in the term)",
+            LineKind::Vat => "VAT on the net total",
         }
     }
 
@@ -104,6 +169,22 @@ impl LineKind {
             LineKind::Estimate => "estimate",
             LineKind::TrueUp => "true_up",
             LineKind::TraceOnly => "trace_only",
+            LineKind::Included => "included",
+            LineKind::Overage => "overage",
+            LineKind::Package => "package",
+            LineKind::TierFee => "tier_fee",
+            LineKind::MinimumTrueUp => "minimum_true_up",
+            LineKind::EstimateCorrection => "estimate_correction",
+            LineKind::Subscription => "subscription",
+            LineKind::ServiceFee => "service_fee",
+            LineKind::ServiceInstalment => "service_instalment",
+            LineKind::Labour => "labour",
+            LineKind::Travel => "travel",
+            LineKind::Parts => "parts",
+            LineKind::OptionFee => "option_fee",
+            LineKind::SlaCredit => "sla_credit",
+            LineKind::EarlyTermination => "early_termination",
+            LineKind::Vat => "vat",
         }
     }
 
@@ -111,18 +192,75 @@ impl LineKind {
         LineKind::ALL.into_iter().find(|k| k.name() == text)
     }
 
-    pub const ALL: [LineKind; 6] = [
+    pub const ALL: [LineKind; 22] = [
         LineKind::Usage,
         LineKind::LateUsage,
         LineKind::CounterUsage,
         LineKind::Estimate,
         LineKind::TrueUp,
         LineKind::TraceOnly,
+        LineKind::Included,
+        LineKind::Overage,
+        LineKind::Package,
+        LineKind::TierFee,
+        LineKind::MinimumTrueUp,
+        LineKind::EstimateCorrection,
+        LineKind::Subscription,
+        LineKind::ServiceFee,
+        LineKind::ServiceInstalment,
+        LineKind::Labour,
+        LineKind::Travel,
+        LineKind::Parts,
+        LineKind::OptionFee,
+        LineKind::SlaCredit,
+        LineKind::EarlyTermination,
+        LineKind::Vat,
     ];
 
     /// Whether the line's quantity counts as billed mountings.
     pub fn is_mountings(self) -> bool {
-        self != LineKind::TraceOnly
+        matches!(
+            self,
+            LineKind::Usage
+                | LineKind::LateUsage
+                | LineKind::CounterUsage
+                | LineKind::Estimate
+                | LineKind::TrueUp
+                | LineKind::Included
+                | LineKind::Overage
+                | LineKind::EstimateCorrection
+        )
+    }
+
+    /// Whether the line is informational: its amount is always zero, whatever its price.
+    pub fn is_free(self) -> bool {
+        matches!(self, LineKind::TraceOnly | LineKind::Included)
+    }
+
+    /// Whether the quantity is days covered out of the usage period's days (a prorated fee).
+    pub fn is_daily(self) -> bool {
+        matches!(
+            self,
+            LineKind::Subscription | LineKind::ServiceFee | LineKind::OptionFee
+        )
+    }
+
+    /// The amount of a line of this kind: `quantity × price` (× days covered / days in the
+    /// month for daily kinds), exact, rounded once half away from zero; zero for free kinds.
+    pub fn amount(
+        self,
+        quantity: i64,
+        unit_price: UnitPrice,
+        usage_period: Period,
+        currency: &Currency,
+    ) -> Result<Cents, MoneyError> {
+        if self.is_free() {
+            Ok(0)
+        } else if self.is_daily() {
+            unit_price.signed_prorated_amount(quantity, usage_period.days(), currency)
+        } else {
+            unit_price.signed_line_amount(quantity, currency)
+        }
     }
 }
 
@@ -182,12 +320,9 @@ impl Invoice {
     /// Whether every line is `quantity × unit price` rounded once and the lines add up.
     pub fn is_consistent(&self) -> bool {
         let lines_ok = self.lines.iter().all(|l| {
-            let price = if l.kind.is_mountings() {
-                l.unit_price
-            } else {
-                UnitPrice(Decimal::ZERO)
-            };
-            price.signed_line_amount(l.quantity, &self.currency) == Ok(l.amount_cents)
+            l.kind
+                .amount(l.quantity, l.unit_price, l.usage_period, &self.currency)
+                == Ok(l.amount_cents)
         });
         lines_ok && self.lines.iter().map(|l| l.amount_cents).sum::<Cents>() == self.total_cents
     }
@@ -203,6 +338,8 @@ pub enum BillingError {
     },
     #[error("usage names shop {0}, which has no price")]
     UnknownShop(ShopId),
+    #[error("shop {shop}: {message}")]
+    Plan { shop: ShopId, message: String },
 }
 
 pub const LINE_MOUNTINGS: &str = "Mountings (pairs edged in store)";
@@ -511,6 +648,52 @@ mod tests {
         assert_eq!(inv.billed_mountings(), 98);
         assert_eq!(inv.total_cents, 98 * 385);
         assert!(inv.is_consistent());
+    }
+
+    #[test]
+    fn line_kind_names_are_stable_and_unique() {
+        // The store and the HTTP JSON keep these names: the first six must never change.
+        let names: Vec<&str> = LineKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(
+            names[..6],
+            [
+                "usage",
+                "late_usage",
+                "counter_usage",
+                "estimate",
+                "true_up",
+                "trace_only"
+            ]
+        );
+        for k in LineKind::ALL {
+            assert_eq!(LineKind::parse(k.name()), Some(k));
+            assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+        }
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+    }
+
+    #[test]
+    fn daily_lines_are_prorated_and_free_lines_are_zero() {
+        let eur = Currency("EUR".into());
+        let feb = Period {
+            year: 2024,
+            month: 2,
+        };
+        let fee = UnitPrice::parse("349.00").unwrap();
+        // 349.00 × 10 / 29 = 120.344… → 120.34.
+        assert_eq!(
+            LineKind::Subscription.amount(10, fee, feb, &eur),
+            Ok(12_034)
+        );
+        assert_eq!(
+            LineKind::Subscription.amount(29, fee, feb, &eur),
+            Ok(34_900)
+        );
+        assert_eq!(LineKind::Included.amount(10, fee, feb, &eur), Ok(0));
+        assert_eq!(LineKind::Overage.amount(10, fee, feb, &eur), Ok(349_000));
     }
 
     #[test]

@@ -65,6 +65,28 @@ impl Period {
         (1..=12).contains(&period.month).then_some(period)
     }
 
+    /// The period's first day; `None` for a period that is not a real month.
+    pub fn first_day(self) -> Option<chrono::NaiveDate> {
+        chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1)
+    }
+
+    /// Days in the month (28–31); 30 for a period that is not a real month.
+    pub fn days(self) -> u32 {
+        match (self.first_day(), self.next().first_day()) {
+            (Some(a), Some(b)) => (b - a).num_days() as u32,
+            _ => 30,
+        }
+    }
+
+    /// The period of a date.
+    pub fn of_date(date: chrono::NaiveDate) -> Period {
+        use chrono::Datelike;
+        Period {
+            year: date.year(),
+            month: date.month(),
+        }
+    }
+
     pub fn next(self) -> Period {
         if self.month == 12 {
             Period {

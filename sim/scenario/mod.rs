@@ -6,6 +6,8 @@ mod raw;
 mod validate;
 
 pub use error::ScenarioError;
+/// For other TOML files that report errors the same way (the plan catalogue).
+pub use error::{file_error, Locator};
 
 pub use crate::billing::Basis;
 use crate::money::{Currency, UnitPrice};
