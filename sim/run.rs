@@ -351,10 +351,12 @@ fn spawn_ingest(
                     while let Some((_, period)) = closes.next_if(|(day, _)| *day <= batch.day) {
                         close_and_reprice(engine.as_mut(), period, &mut pending)?;
                     }
-                    if let (Some(audit), Some(r)) = (batch.audit, repricer.take()) {
-                        let (contracts, quotes) = (r.price)(audit);
-                        pending = Some((r.after, contracts.clone()));
-                        repriced = Some((contracts, quotes));
+                    if let Some(audit) = batch.audit {
+                        if let Some(r) = repricer.take() {
+                            let (contracts, quotes) = (r.price)(audit);
+                            pending = Some((r.after, contracts.clone()));
+                            repriced = Some((contracts, quotes));
+                        }
                     }
                     let started = Instant::now();
                     engine.ingest(&batch.events)?;

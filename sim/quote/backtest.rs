@@ -71,6 +71,19 @@ impl Outcome {
     pub fn error(&self) -> Option<Decimal> {
         self.realised_price().map(|r| self.quote.price - r)
     }
+
+    /// The price the calculator would have quoted knowing the billed months: the realised
+    /// cost plus margin within the bounds.
+    pub fn hindsight_price(&self) -> Option<Decimal> {
+        let t = &self.quote.terms;
+        self.realised_price()
+            .map(|r| r.clamp(t.min_price, t.max_price))
+    }
+
+    /// Quoted price − hindsight price.
+    pub fn hindsight_error(&self) -> Option<Decimal> {
+        self.hindsight_price().map(|r| self.quote.price - r)
+    }
 }
 
 /// Costs the months after the audit for every quoted shop.
@@ -118,24 +131,65 @@ pub struct QuoteSummary {
     pub shops_quoted: u64,
     /// Shops with a mounting in the billed months (the others have no realised price).
     pub shops_compared: u64,
-    /// |quoted − realised cost plus margin|, EUR per mounting, over the compared shops.
-    pub mean_abs_error: String,
-    pub p50_abs_error: String,
-    pub p90_abs_error: String,
-    pub max_abs_error: String,
-    /// Mean of quoted − realised (positive: prices too high on average).
-    pub mean_error: String,
-    pub under_priced: u64,
-    pub over_priced: u64,
-    pub exact: u64,
-    pub share_under_priced: String,
-    pub share_over_priced: String,
+    /// quoted − realised cost plus margin, EUR per mounting, over the compared shops.
+    #[serde(flatten)]
+    pub errors: ErrorStats,
+    /// quoted − the hindsight price (the realised cost plus margin within the bounds: what the
+    /// calculator would have quoted knowing the billed months): the estimation error alone.
+    pub hindsight: ErrorStats,
     pub clamped_min: u64,
     pub clamped_max: u64,
     pub mean_quoted_price: String,
     pub mean_realised_cost_plus_margin: String,
     /// Shops per machine model quoted, by model name.
     pub models: BTreeMap<String, u64>,
+}
+
+/// Errors of quoted prices against a reference price (positive: over-priced).
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorStats {
+    /// Mean |error|, EUR per mounting (4 decimals).
+    pub mean_abs_error: String,
+    /// Nearest-rank quantiles of |error|, EUR per mounting.
+    pub p50_abs_error: String,
+    pub p90_abs_error: String,
+    pub max_abs_error: String,
+    /// Mean error (positive: prices too high on average).
+    pub mean_error: String,
+    pub under_priced: u64,
+    pub over_priced: u64,
+    pub exact: u64,
+    pub share_under_priced: String,
+    pub share_over_priced: String,
+}
+
+impl ErrorStats {
+    fn of(errors: &[Decimal]) -> ErrorStats {
+        let mut abs: Vec<Decimal> = errors.iter().map(|e| e.abs()).collect();
+        abs.sort();
+        let n = errors.len() as u64;
+        let under = errors.iter().filter(|e| **e < Decimal::ZERO).count() as u64;
+        let over = errors.iter().filter(|e| **e > Decimal::ZERO).count() as u64;
+        let share = |k: u64| {
+            if n == 0 {
+                "0".to_string()
+            } else {
+                show(Decimal::from(k) / Decimal::from(n), 4)
+            }
+        };
+        ErrorStats {
+            mean_abs_error: money4(mean(&abs)),
+            p50_abs_error: money(quantile(&abs, Decimal::new(5, 1))),
+            p90_abs_error: money(quantile(&abs, Decimal::new(9, 1))),
+            max_abs_error: money(abs.last().copied().unwrap_or_default()),
+            mean_error: money4(mean(errors)),
+            under_priced: under,
+            over_priced: over,
+            exact: n - under - over,
+            share_under_priced: share(under),
+            share_over_priced: share(over),
+        }
+    }
 }
 
 fn round(d: Decimal, dp: u32) -> Decimal {
@@ -168,18 +222,10 @@ pub fn summary(
     model: &CostModel,
 ) -> QuoteSummary {
     let errors: Vec<Decimal> = outcomes.iter().filter_map(Outcome::error).collect();
-    let mut abs: Vec<Decimal> = errors.iter().map(|e| e.abs()).collect();
-    abs.sort();
-    let compared = errors.len() as u64;
-    let under = errors.iter().filter(|e| e.is_sign_negative() && !e.is_zero()).count() as u64;
-    let over = errors.iter().filter(|e| e.is_sign_positive() && !e.is_zero()).count() as u64;
-    let share = |n: u64| {
-        if compared == 0 {
-            "0".to_string()
-        } else {
-            show(Decimal::from(n) / Decimal::from(compared), 4)
-        }
-    };
+    let hindsight: Vec<Decimal> = outcomes
+        .iter()
+        .filter_map(Outcome::hindsight_error)
+        .collect();
     let mut models = BTreeMap::new();
     for o in outcomes {
         let name = model.models[o.quote.costing.config.model].name.to_string();
@@ -196,17 +242,9 @@ pub fn summary(
         min_price: money(t.min_price),
         max_price: money(t.max_price),
         shops_quoted: outcomes.len() as u64,
-        shops_compared: compared,
-        mean_abs_error: money4(mean(&abs)),
-        p50_abs_error: money(quantile(&abs, Decimal::new(5, 1))),
-        p90_abs_error: money(quantile(&abs, Decimal::new(9, 1))),
-        max_abs_error: money(abs.last().copied().unwrap_or_default()),
-        mean_error: money4(mean(&errors)),
-        under_priced: under,
-        over_priced: over,
-        exact: compared - under - over,
-        share_under_priced: share(under),
-        share_over_priced: share(over),
+        shops_compared: errors.len() as u64,
+        errors: ErrorStats::of(&errors),
+        hindsight: ErrorStats::of(&hindsight),
         clamped_min: outcomes.iter().filter(|o| o.quote.clamp == Clamp::Min).count() as u64,
         clamped_max: outcomes.iter().filter(|o| o.quote.clamp == Clamp::Max).count() as u64,
         mean_quoted_price: money4(mean(&quoted)),
@@ -225,14 +263,14 @@ fn money4(d: Decimal) -> String {
 /// `quotes.csv`: one row per shop.
 pub fn quotes_csv(outcomes: &[Outcome], fleet: &Fleet, model: &CostModel) -> String {
     let mut out = String::from(
-        "shop,segment,model,machines,audit_mountings,audit_open_days,audit_cost_per_mounting,quoted_price,clamped,billed_mountings,realised_cost_per_mounting,realised_cost_plus_margin,error\n",
+        "shop,segment,model,machines,audit_mountings,audit_open_days,audit_cost_per_mounting,quoted_price,clamped,billed_mountings,realised_cost_per_mounting,realised_cost_plus_margin,error,hindsight_price,hindsight_error\n",
     );
     for o in outcomes {
         let q = &o.quote;
         let opt = |d: Option<Decimal>, f: fn(Decimal) -> String| d.map(f).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             o.shop,
             fleet.shops[o.shop.0 as usize].segment.as_str(),
             model.models[q.costing.config.model].name,
@@ -249,6 +287,8 @@ pub fn quotes_csv(outcomes: &[Outcome], fleet: &Fleet, model: &CostModel) -> Str
             ),
             opt(o.realised_price(), money),
             opt(o.error(), money),
+            opt(o.hindsight_price(), money),
+            opt(o.hindsight_error(), money),
         );
     }
     out

@@ -44,7 +44,7 @@ impl Terms {
             return Err((
                 "min_price",
                 format!(
-                    "{} is above max_price ({}): the bounds must satisfy min_price ≤ max_price",
+                    "{} is above the maximum price ({}): the bounds must satisfy minimum ≤ maximum",
                     self.min_price, self.max_price
                 ),
             ));
