@@ -14,9 +14,9 @@ use crate::fleet::Fleet;
 use crate::metering::sqlite::SqliteEngine;
 use crate::metering::vee::VeeConfig;
 use crate::metering::{CounterUsageRow, MeteringEngine, MeteringError, Period, UsageRow};
-use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent};
 use crate::quote::backtest;
 use crate::quote::{Audit, CostModel, Quote};
+use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent};
 use crate::report::{self, QuoteData, RunData, Timing};
 use crate::scenario::{QuoteSpec, Scenario};
 use crate::truth::Activity;
@@ -310,14 +310,19 @@ pub fn audit_shop(
     let calendar = Arc::new(Calendar::new(scenario.start, scenario.months));
     let (tx, mut rx) = mpsc::channel::<IngestBatch>(4);
     let drain = std::thread::spawn(move || while rx.blocking_recv().is_some() {});
-    let outcome = run_actors(&scenario, &fleet, &calendar, tx, ProgressBar::hidden(), threads)
-        .map_err(RunError::Simulation)?;
+    let outcome = run_actors(
+        &scenario,
+        &fleet,
+        &calendar,
+        tx,
+        ProgressBar::hidden(),
+        threads,
+    )
+    .map_err(RunError::Simulation)?;
     drain
         .join()
         .map_err(|_| RunError::Simulation("the draining thread panicked".into()))?;
-    let activity = outcome
-        .truth
-        .activity(shop, 0..months, 0..calendar.days());
+    let activity = outcome.truth.activity(shop, 0..months, 0..calendar.days());
     Ok(Audit::from_activity(
         backtest::source(&scenario.name, ShopId(shop), &calendar, months),
         &calendar,

@@ -131,8 +131,8 @@ impl Truth {
         self.mixes[cell].add(mix);
         self.daily[day as usize].tally.add(tally);
         if day < self.shop_days_window {
-            let slot = &mut self.shop_days
-                [shop as usize * self.shop_days_window as usize + day as usize];
+            let slot =
+                &mut self.shop_days[shop as usize * self.shop_days_window as usize + day as usize];
             slot[0] += tally.mountings as u32;
             slot[1] += tally.trace_only as u32;
         }
@@ -144,7 +144,12 @@ impl Truth {
 
     /// A shop's activity over `periods`; `days` are the calendar days those periods cover
     /// (their day-by-day counts are included when they lie inside the daily window).
-    pub fn activity(&self, shop: u32, periods: Range<PeriodIndex>, days: Range<DayIndex>) -> Activity {
+    pub fn activity(
+        &self,
+        shop: u32,
+        periods: Range<PeriodIndex>,
+        days: Range<DayIndex>,
+    ) -> Activity {
         let months = periods
             .map(|p| MonthActivity {
                 tally: *self.cell(shop, p),

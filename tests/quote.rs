@@ -15,7 +15,10 @@ const SMALL: &str = "tests/data/quote_small.toml";
 
 #[test]
 fn quotes_a_csv_history_line_by_line() {
-    let out = fleetsim().args(["quote", "--history", HISTORY]).output().unwrap();
+    let out = fleetsim()
+        .args(["quote", "--history", HISTORY])
+        .output()
+        .unwrap();
     assert_exit(&out, 0, "quote --history");
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -122,17 +125,45 @@ fn bad_histories_are_bad_input_with_line_and_column() {
     // A header with an unknown column, a missing file, bad flags.
     let file = tmp.path().join("header.csv");
     std::fs::write(&file, "date,mountings,colour\n").unwrap();
-    let out = fleetsim().args(["quote", "--history"]).arg(&file).output().unwrap();
+    let out = fleetsim()
+        .args(["quote", "--history"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_exit(&out, 2, "unknown column");
     assert!(text(&out.stderr).contains(":1:16: column `colour`: unknown column"));
     for args in [
         vec!["quote", "--history", "tests/data/no-such.csv"],
         vec!["quote", "--history", HISTORY, "--margin", "-0.1"],
-        vec!["quote", "--history", HISTORY, "--min-price", "5", "--max-price", "4"],
-        vec!["quote", "--history", HISTORY, "--scenario", SMALL, "--shop", "1"],
+        vec![
+            "quote",
+            "--history",
+            HISTORY,
+            "--min-price",
+            "5",
+            "--max-price",
+            "4",
+        ],
+        vec![
+            "quote",
+            "--history",
+            HISTORY,
+            "--scenario",
+            SMALL,
+            "--shop",
+            "1",
+        ],
         vec!["quote", "--scenario", SMALL],
         vec!["quote", "--scenario", SMALL, "--shop", "40"],
-        vec!["quote", "--scenario", SMALL, "--shop", "1", "--audit-months", "5"],
+        vec![
+            "quote",
+            "--scenario",
+            SMALL,
+            "--shop",
+            "1",
+            "--audit-months",
+            "5",
+        ],
         vec!["quote"],
     ] {
         let out = fleetsim().args(&args).output().unwrap();
@@ -171,7 +202,11 @@ fn a_run_with_quote_prices_out_of_sample_deterministically() {
     ] {
         assert!(summary.pointer(key).is_some(), "{key}");
     }
-    assert!(q["mean_abs_error"].as_str().unwrap().parse::<Decimal>().is_ok());
+    assert!(q["mean_abs_error"]
+        .as_str()
+        .unwrap()
+        .parse::<Decimal>()
+        .is_ok());
 
     // Two runs, same bytes (summary.json minus its wall-clock /run section).
     for file in ["quotes.csv", "invoices.csv", "shops.csv"] {
@@ -211,7 +246,12 @@ fn a_run_with_quote_prices_out_of_sample_deterministically() {
                 } else {
                     "3.80"
                 };
-                assert_eq!(price, expected.parse().unwrap(), "{shop} {}", line["period"]);
+                assert_eq!(
+                    price,
+                    expected.parse().unwrap(),
+                    "{shop} {}",
+                    line["period"]
+                );
             } else {
                 assert_eq!(price, quoted.parse().unwrap(), "{shop} {}", line["period"]);
             }
@@ -246,7 +286,15 @@ fn a_run_with_quote_prices_out_of_sample_deterministically() {
 #[test]
 fn quoting_a_simulated_shop_explains_itself() {
     let out = fleetsim()
-        .args(["quote", "--scenario", SMALL, "--shop", "2", "--audit-months", "3"])
+        .args([
+            "quote",
+            "--scenario",
+            SMALL,
+            "--shop",
+            "2",
+            "--audit-months",
+            "3",
+        ])
         .output()
         .unwrap();
     assert_exit(&out, 0, "quote --scenario");
@@ -258,7 +306,11 @@ fn quoting_a_simulated_shop_explains_itself() {
         "{stdout}"
     );
     assert!(stdout.contains("busy days: p95 day "), "{stdout}");
-    assert!(stdout.lines().last().unwrap().contains("price per mounting: "));
+    assert!(stdout
+        .lines()
+        .last()
+        .unwrap()
+        .contains("price per mounting: "));
 }
 
 /// A shop audited over January–March 2024: `level` mountings a day on average with a weekly

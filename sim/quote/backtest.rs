@@ -232,7 +232,10 @@ pub fn summary(
         *models.entry(name).or_insert(0) += 1;
     }
     let quoted: Vec<Decimal> = outcomes.iter().map(|o| o.quote.price).collect();
-    let realised: Vec<Decimal> = outcomes.iter().filter_map(Outcome::realised_price).collect();
+    let realised: Vec<Decimal> = outcomes
+        .iter()
+        .filter_map(Outcome::realised_price)
+        .collect();
     let t = &spec.terms;
     QuoteSummary {
         audit_months: spec.audit_months,
@@ -245,8 +248,14 @@ pub fn summary(
         shops_compared: errors.len() as u64,
         errors: ErrorStats::of(&errors),
         hindsight: ErrorStats::of(&hindsight),
-        clamped_min: outcomes.iter().filter(|o| o.quote.clamp == Clamp::Min).count() as u64,
-        clamped_max: outcomes.iter().filter(|o| o.quote.clamp == Clamp::Max).count() as u64,
+        clamped_min: outcomes
+            .iter()
+            .filter(|o| o.quote.clamp == Clamp::Min)
+            .count() as u64,
+        clamped_max: outcomes
+            .iter()
+            .filter(|o| o.quote.clamp == Clamp::Max)
+            .count() as u64,
         mean_quoted_price: money4(mean(&quoted)),
         mean_realised_cost_plus_margin: money4(mean(&realised)),
         models,
@@ -282,7 +291,9 @@ pub fn quotes_csv(outcomes: &[Outcome], fleet: &Fleet, model: &CostModel) -> Str
             clamp_name(q.clamp),
             o.billed_mountings,
             opt(
-                o.realised.as_ref().and_then(|r| r.costing.cost_per_mounting),
+                o.realised
+                    .as_ref()
+                    .and_then(|r| r.costing.cost_per_mounting),
                 money4
             ),
             opt(o.realised_price(), money),

@@ -120,10 +120,7 @@ pub fn lines(q: &Quote, model: &CostModel) -> Vec<Line> {
     );
     push(
         "frame_mix",
-        format!(
-            "frame mix: {}",
-            shares(&a.frames, &super::costs::FRAMES)
-        ),
+        format!("frame mix: {}", shares(&a.frames, &super::costs::FRAMES)),
         String::new(),
         "",
     );

@@ -109,7 +109,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Audit, HistoryError> {
             0,
             0,
             "",
-            format!("no header: the first line names the columns: {}", COLUMNS.join(",")),
+            format!(
+                "no header: the first line names the columns: {}",
+                COLUMNS.join(",")
+            ),
         ));
     };
     // position of each known column in a row
@@ -121,7 +124,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Audit, HistoryError> {
                 header_line,
                 f.column,
                 f.text,
-                format!("unknown column `{}`: the columns are {}", f.text, COLUMNS.join(",")),
+                format!(
+                    "unknown column `{}`: the columns are {}",
+                    f.text,
+                    COLUMNS.join(",")
+                ),
             ));
         };
         if index[c] != usize::MAX {
@@ -169,7 +176,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Audit, HistoryError> {
                 n,
                 date_field.column,
                 "date",
-                format!("`{}` is not a date: write YYYY-MM-DD, e.g. 2024-01-31", date_field.text),
+                format!(
+                    "`{}` is not a date: write YYYY-MM-DD, e.g. 2024-01-31",
+                    date_field.text
+                ),
             )
         })?;
         if let Some((before, before_line)) = previous {
@@ -295,7 +305,10 @@ mod tests {
             "# a comment\n2024-01-02,3,1,1,2,1,0,1,1,0,1,0\n\n2024-01-04,2,0,0,2,0,0,2,0,0,0,0\n",
         )
         .unwrap();
-        assert_eq!((a.days, a.open_days, a.mountings, a.trace_only, a.remakes), (3, 2, 5, 1, 1));
+        assert_eq!(
+            (a.days, a.open_days, a.mountings, a.trace_only, a.remakes),
+            (3, 2, 5, 1, 1)
+        );
         assert_eq!(a.frames, [4, 1, 0]);
         assert_eq!(a.materials, [3, 1, 0, 1, 0]);
         assert_eq!(a.daily, vec![[3, 1], [2, 0]]);

@@ -35,7 +35,10 @@ impl Terms {
             return Err(("term_months", "a term is at least 1 month".into()));
         }
         if self.margin.is_sign_negative() {
-            return Err(("margin", format!("{} is negative: a margin is ≥ 0", self.margin)));
+            return Err((
+                "margin",
+                format!("{} is negative: a margin is ≥ 0", self.margin),
+            ));
         }
         if self.min_price.is_sign_negative() {
             return Err(("min_price", "a price is ≥ 0".into()));
@@ -148,10 +151,7 @@ pub fn quote(audit: &Audit, terms: &Terms, model: &CostModel) -> Quote {
             }
             _ => 1,
         };
-        let config = Config {
-            model: i,
-            machines,
-        };
+        let config = Config { model: i, machines };
         let c = cost(audit, terms, model, config);
         candidates.push(Candidate {
             config,
@@ -299,7 +299,13 @@ mod tests {
         // Every day: 4 × 4 min + 1 × 1 min = 17 min; design load 17 × 1.25 = 21.25 min.
         assert_eq!(c.design_load, Some(dec("21.25")));
         // One budget machine fits and is the cheaper: 250 × 48 = 12,000.
-        assert_eq!(c.config, Config { model: 0, machines: 1 });
+        assert_eq!(
+            c.config,
+            Config {
+                model: 0,
+                machines: 1
+            }
+        );
         assert_eq!(c.amortisation, dec("12000"));
         // Consumables per mounting: wheels 2 × 1 × 1200 / 11500 = 0.20869565…, tools 0,
         // sundries 0.15: 0.35869565… × 5157.835 = 1850.09298…
@@ -357,7 +363,13 @@ mod tests {
         assert_eq!(c.candidates.len(), 2);
         assert_eq!(c.candidates[0].config.machines, 2);
         assert_eq!(c.candidates[1].config.machines, 2);
-        assert_eq!(c.config, Config { model: 0, machines: 2 });
+        assert_eq!(
+            c.config,
+            Config {
+                model: 0,
+                machines: 2
+            }
+        );
     }
 
     #[test]

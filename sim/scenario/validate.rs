@@ -440,7 +440,8 @@ fn quote(raw: &RawQuote, months: u32, loc: &Locator) -> Result<QuoteSpec> {
         loc,
     )
     .map_err(|mut e| {
-        e.message.push_str(": the audit must leave at least one month to bill");
+        e.message
+            .push_str(": the audit must leave at least one month to bill");
         e
     })? as u32;
     let term_months = int_in(raw.term_months, 1, MAX_MONTHS, "quote.term_months", loc)? as u32;
@@ -453,7 +454,9 @@ fn quote(raw: &RawQuote, months: u32, loc: &Locator) -> Result<QuoteSpec> {
         min_price: min_price.0,
         max_price: max_price.0,
     };
-    terms.check().map_err(|(field, message)| loc.at_field(&format!("quote.{field}"), message))?;
+    terms
+        .check()
+        .map_err(|(field, message)| loc.at_field(&format!("quote.{field}"), message))?;
     Ok(QuoteSpec {
         audit_months,
         terms,
