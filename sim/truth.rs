@@ -204,3 +204,37 @@ impl Truth {
         shop as usize * self.periods as usize + period as usize
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_gathers_months_mix_and_days() {
+        // 2 shops, 2 periods, 4 days (days 0–1 in period 0, 2–3 in period 1), days 0–2 kept.
+        let mut t = Truth::with_shop_days(2, 2, 4, 3);
+        let day = |mountings, trace_only| Tally {
+            mountings,
+            trace_only,
+            ..Tally::default()
+        };
+        let mut mix = Mix::default();
+        mix.count(Frame::Grooved, Material::Mineral);
+        mix.count(Frame::FullRim, Material::Index150);
+        t.record(1, 0, 0, &day(2, 1), &mix);
+        t.record(1, 0, 1, &day(0, 0), &Mix::default());
+        t.record_open(1, 0, 0);
+        t.record(1, 1, 2, &day(2, 0), &mix);
+        t.record(0, 1, 2, &day(5, 5), &Mix::default());
+        let a = t.activity(1, 0..2, 0..3);
+        assert_eq!(a.months.len(), 2);
+        assert_eq!(a.months[0].tally.mountings, 2);
+        assert_eq!(a.months[0].open_days, 1);
+        assert_eq!(a.months[1].mix.frames, [1, 1, 0]);
+        assert_eq!(a.months[1].mix.materials, [1, 0, 0, 0, 1]);
+        assert_eq!(a.daily, vec![[2, 1], [0, 0], [2, 0]]);
+        // Beyond the kept days, no day-by-day counts.
+        assert!(t.activity(1, 1..2, 2..4).daily.is_empty());
+        assert_eq!(t.activity(0, 1..2, 2..3).daily, vec![[5, 5]]);
+    }
+}
