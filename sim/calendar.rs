@@ -78,6 +78,17 @@ impl Calendar {
         }
     }
 
+    /// The first day of a period (the day after the calendar for `period == months`).
+    pub fn first_day_of(&self, period: PeriodIndex) -> DayIndex {
+        let first = self.start + Months::new(period);
+        (first - self.start).num_days() as DayIndex
+    }
+
+    /// Days of a period.
+    pub fn days_of(&self, period: PeriodIndex) -> std::ops::Range<DayIndex> {
+        self.first_day_of(period)..self.first_day_of(period + 1)
+    }
+
     /// `YYYY-MM` label of a period.
     pub fn period_label(&self, period: PeriodIndex) -> String {
         let first = self.start + Months::new(period);

@@ -108,6 +108,11 @@ pub enum Command {
     /// Exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 events lost or counted twice,
     /// 99 a threshold failed.
     Load(Box<crate::load::LoadArgs>),
+    /// Price a shop per mounting from its audited activity (a CSV history, or a simulated
+    /// shop's first months) and explain the computation line by line.
+    ///
+    /// Exit codes: 0 ok, 1 runtime failure, 2 bad input.
+    Quote(Box<crate::quote::command::QuoteArgs>),
     /// Validate scenario files without running them.
     Check {
         /// Scenario files (TOML).
@@ -186,6 +191,7 @@ pub fn main() -> i32 {
             counter_modulus: counter_digits.map(|d| 10_u64.pow(d)),
         }),
         Command::Load(args) => crate::load::load_command(&args),
+        Command::Quote(args) => crate::quote::command::quote_command(&args),
         Command::Check { files } => check_command(&files),
         Command::Catalogue(cmd) => catalogue::run(&cmd),
     }

@@ -101,13 +101,25 @@ pub struct Inputs<'a> {
     pub counters: &'a [Vec<CounterUsageRow>],
     /// Per period, per shop: the invoice the engine issued.
     pub invoices: &'a [Vec<Option<Invoice>>],
-    /// Per shop (index = shop id).
+    /// Per shop (index = shop id): the contracts the run started with.
     pub contracts: &'a [Contract],
+    /// `[quote]`: from this period index on, these contracts (per shop) apply instead.
+    pub repriced: Option<(usize, &'a [Contract])>,
     /// Per shop: mountings done after the machines' last sent reading (the counters cannot
     /// show them yet).
     pub unread_mountings: &'a [u64],
     pub sent: Sent,
     pub receipt: IngestReceipt,
+}
+
+impl Inputs<'_> {
+    /// The contract in force for `shop` when period index `p` was invoiced.
+    fn contract(&self, shop: usize, p: usize) -> &Contract {
+        match self.repriced {
+            Some((from, contracts)) if p >= from => &contracts[shop],
+            _ => &self.contracts[shop],
+        }
+    }
 }
 
 pub fn reconcile(inputs: &Inputs) -> Reconciliation {
@@ -139,7 +151,11 @@ pub fn reconcile(inputs: &Inputs) -> Reconciliation {
                 m.counter_reads,
                 false,
             );
-            r.check_invoice(place, inputs.invoices[p][shop].as_ref(), contract);
+            r.check_invoice(
+                place,
+                inputs.invoices[p][shop].as_ref(),
+                inputs.contract(shop, p),
+            );
             r.bases.events.period_abs_error += truth.mountings.abs_diff(m.billable_mountings);
             r.bases.events.mountings += m.billable_mountings;
             r.bases.truth_mountings += truth.mountings;
@@ -236,9 +252,9 @@ impl Reconciliation {
     /// or (late usage) on a later one.
     fn check_events_billing(&mut self, inputs: &Inputs, shop: usize) {
         self.bases.events.shops_billed += 1;
-        let price = inputs.contracts[shop].price_per_mounting;
-        let currency = &inputs.contracts[shop].currency;
         for (q, &period) in inputs.periods.iter().enumerate() {
+            let price = inputs.contract(shop, q).price_per_mounting;
+            let currency = &inputs.contract(shop, q).currency;
             let truth = inputs.truth.cell(shop as u32, q as u32).mountings as i64;
             let mut invoiced = 0;
             for per in inputs.invoices {

@@ -14,9 +14,12 @@ use crate::fleet::Fleet;
 use crate::metering::sqlite::SqliteEngine;
 use crate::metering::vee::VeeConfig;
 use crate::metering::{CounterUsageRow, MeteringEngine, MeteringError, Period, UsageRow};
+use crate::quote::backtest;
+use crate::quote::{Audit, CostModel, Quote};
 use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent};
-use crate::report::{self, RunData, Timing};
-use crate::scenario::Scenario;
+use crate::report::{self, QuoteData, RunData, Timing};
+use crate::scenario::{QuoteSpec, Scenario};
+use crate::truth::Activity;
 use chrono::Datelike;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -98,7 +101,17 @@ pub fn run_with_engine(
     let closes = close_schedule(&periods, scenario.pricing.close_after_days);
     let progress = progress_bar(calendar.days(), opts.quiet);
     let (tx, rx) = mpsc::channel(4);
-    let ingest = spawn_ingest(engine, rx, closes);
+    let repricer = scenario.quote.as_ref().map(|spec| Repricer {
+        after: periods[spec.audit_months as usize - 1],
+        price: {
+            let (scenario, calendar, contracts) =
+                (scenario.clone(), calendar.clone(), contracts.clone());
+            Box::new(move |activities: Vec<Activity>| {
+                reprice(&scenario, &calendar, &contracts, &activities)
+            })
+        },
+    });
+    let ingest = spawn_ingest(engine, rx, closes, repricer);
     let sim = run_actors(
         &scenario,
         &fleet,
@@ -111,6 +124,7 @@ pub fn run_with_engine(
         mut engine,
         latency,
         result,
+        repriced,
     } = ingest
         .join()
         .map_err(|_| RunError::Simulation("the ingestion thread panicked".into()))?;
@@ -123,7 +137,30 @@ pub fn run_with_engine(
     let simulated = started.elapsed();
 
     let billed = read_back(engine.as_mut(), &periods, contracts.len())?;
+    let quotes = match (&scenario.quote, repriced) {
+        (Some(spec), Some((new_contracts, quotes))) => {
+            let model = CostModel::default();
+            let outcomes = backtest::realise(quotes, &outcome.truth, &calendar, spec, &model);
+            let summary = backtest::summary(spec, &calendar, &outcomes, &model);
+            Some(QuoteData {
+                first_period: spec.audit_months as usize,
+                contracts: new_contracts,
+                outcomes,
+                summary,
+                model,
+            })
+        }
+        (Some(_), None) => {
+            return Err(RunError::Simulation(
+                "the [quote] audit never reached the ingestion thread".into(),
+            ))
+        }
+        _ => None,
+    };
     let reconciliation = reconcile(&Inputs {
+        repriced: quotes
+            .as_ref()
+            .map(|q| (q.first_period, q.contracts.as_slice())),
         truth: &outcome.truth,
         periods: &periods,
         usage: &billed.usage,
@@ -161,6 +198,7 @@ pub fn run_with_engine(
         receipt,
         reconciliation: &reconciliation,
         timing,
+        quotes: quotes.as_ref(),
     };
     let summary = report::write_all(&scenario.output.dir, &data)
         .map_err(|(path, source)| RunError::Io { path, source })?;
@@ -211,6 +249,86 @@ struct IngestOutput {
     /// Microseconds each day batch spent in the engine (ingest, plus commit when asked).
     latency: Histogram<u64>,
     result: Result<(), MeteringError>,
+    /// `[quote]`: the contracts set after the audit, and the quotes behind them.
+    repriced: Option<(Vec<Contract>, Vec<Quote>)>,
+}
+
+/// New contracts from the audit's activities, and the quotes behind them.
+type PriceFn = Box<dyn FnOnce(Vec<Activity>) -> (Vec<Contract>, Vec<Quote>) + Send>;
+
+/// `[quote]`: prices every shop when the audit arrives (with the batch of its last day);
+/// the new contracts take effect once period `after` (the audit's last) is closed, so the
+/// audit's invoices keep the scenario's prices.
+struct Repricer {
+    after: Period,
+    price: PriceFn,
+}
+
+/// Every shop's quote from its audit, and its contract at the quoted price (same basis and
+/// currency as before).
+fn reprice(
+    scenario: &Scenario,
+    calendar: &Calendar,
+    contracts: &[Contract],
+    activities: &[Activity],
+) -> (Vec<Contract>, Vec<Quote>) {
+    let spec: &QuoteSpec = scenario.quote.as_ref().expect("a repricer has a [quote]");
+    let quotes = backtest::price_fleet(
+        &scenario.name,
+        activities,
+        calendar,
+        spec,
+        &CostModel::default(),
+    );
+    let contracts = contracts
+        .iter()
+        .zip(&quotes)
+        .map(|(c, q)| Contract {
+            price_per_mounting: crate::money::UnitPrice(q.price),
+            ..c.clone()
+        })
+        .collect();
+    (contracts, quotes)
+}
+
+/// Simulates the first `months` of a scenario for shops `0..=shop` only (shop i is the same
+/// shop whatever the fleet size) with no engine, and returns `shop`'s audit, day by day.
+pub fn audit_shop(
+    mut scenario: Scenario,
+    shop: u32,
+    months: u32,
+    threads: usize,
+) -> Result<Audit, RunError> {
+    scenario.months = months;
+    scenario.fleet.shops = shop + 1;
+    scenario.quote = Some(QuoteSpec {
+        audit_months: months,
+        terms: crate::quote::Terms::default(),
+    });
+    let scenario = Arc::new(scenario);
+    let fleet = Arc::new(Fleet::generate(&scenario));
+    let calendar = Arc::new(Calendar::new(scenario.start, scenario.months));
+    let (tx, mut rx) = mpsc::channel::<IngestBatch>(4);
+    let drain = std::thread::spawn(move || while rx.blocking_recv().is_some() {});
+    let outcome = run_actors(
+        &scenario,
+        &fleet,
+        &calendar,
+        tx,
+        ProgressBar::hidden(),
+        threads,
+    )
+    .map_err(RunError::Simulation)?;
+    drain
+        .join()
+        .map_err(|_| RunError::Simulation("the draining thread panicked".into()))?;
+    let activity = outcome.truth.activity(shop, 0..months, 0..calendar.days());
+    Ok(Audit::from_activity(
+        backtest::source(&scenario.name, ShopId(shop), &calendar, months),
+        &calendar,
+        0..months,
+        &activity,
+    ))
 }
 
 /// The engine lives on its own thread, fed day batches through a bounded channel, so that
@@ -220,6 +338,7 @@ fn spawn_ingest(
     mut engine: Box<dyn MeteringEngine>,
     mut rx: mpsc::Receiver<IngestBatch>,
     closes: Vec<(DayIndex, Period)>,
+    mut repricer: Option<Repricer>,
 ) -> std::thread::JoinHandle<IngestOutput> {
     std::thread::Builder::new()
         .name("fleetsim-ingest".into())
@@ -228,11 +347,21 @@ fn spawn_ingest(
             // under `saturating_record`, and a run may start with an empty day.
             let mut latency =
                 Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+            // `[quote]`: (period after whose close they apply, contracts), then the result.
+            let mut pending: Option<(Period, Vec<Contract>)> = None;
+            let mut repriced = None;
             let result = (|| {
                 let mut closes = closes.into_iter().peekable();
                 while let Some(batch) = rx.blocking_recv() {
                     while let Some((_, period)) = closes.next_if(|(day, _)| *day <= batch.day) {
-                        close(engine.as_mut(), period)?;
+                        close_and_reprice(engine.as_mut(), period, &mut pending)?;
+                    }
+                    if let Some(audit) = batch.audit {
+                        if let Some(r) = repricer.take() {
+                            let (contracts, quotes) = (r.price)(audit);
+                            pending = Some((r.after, contracts.clone()));
+                            repriced = Some((contracts, quotes));
+                        }
                     }
                     let started = Instant::now();
                     engine.ingest(&batch.events)?;
@@ -243,7 +372,7 @@ fn spawn_ingest(
                 }
                 engine.commit()?;
                 for (_, period) in closes {
-                    close(engine.as_mut(), period)?;
+                    close_and_reprice(engine.as_mut(), period, &mut pending)?;
                 }
                 Ok(())
             })();
@@ -251,9 +380,24 @@ fn spawn_ingest(
                 engine,
                 latency,
                 result,
+                repriced,
             }
         })
         .expect("spawning a thread")
+}
+
+/// Closes `period`; if it is the audit's last, the quoted contracts take effect now, before
+/// any later period closes.
+fn close_and_reprice(
+    engine: &mut dyn MeteringEngine,
+    period: Period,
+    pending: &mut Option<(Period, Vec<Contract>)>,
+) -> Result<(), MeteringError> {
+    close(engine, period)?;
+    if let Some((_, contracts)) = pending.take_if(|(after, _)| *after == period) {
+        engine.set_contracts(&contracts)?;
+    }
+    Ok(())
 }
 
 /// Sends everything queued, then closes the period (the engine issues its invoices).

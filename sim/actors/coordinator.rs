@@ -12,7 +12,7 @@ use crate::event::UsageEvent;
 use crate::fleet::Fleet;
 use crate::rng::{stream, Purpose};
 use crate::scenario::Scenario;
-use crate::truth::Truth;
+use crate::truth::{Activity, Truth};
 use indicatif::ProgressBar;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rand::Rng;
@@ -28,6 +28,9 @@ pub struct IngestBatch {
     pub day: DayIndex,
     pub events: Vec<UsageEvent>,
     pub commit: bool,
+    /// On the last day of a `[quote]` audit: every shop's activity over the audit's months
+    /// (by shop id), for the calculator to price the months that follow.
+    pub audit: Option<Vec<Activity>>,
 }
 
 /// What the simulation produced besides the events.
@@ -75,6 +78,8 @@ struct State {
     transport: ChaCha8Rng,
     links: Links,
     truth: Option<Truth>,
+    /// `[quote]`: the audit's months and the day that follows them.
+    audit: Option<(u32, DayIndex)>,
     events_emitted: u64,
     /// Distinct events handed to ingestion so far (the rest wait in outage buffers).
     events_delivered: u64,
@@ -122,14 +127,20 @@ impl Actor for Coordinator {
             a.fleet.machine_count(),
             a.calendar.days(),
         );
+        let audit = s
+            .quote
+            .as_ref()
+            .map(|q| (q.audit_months, a.calendar.first_day_of(q.audit_months)));
         Ok(State {
             shops,
             board,
-            truth: Some(Truth::new(
+            truth: Some(Truth::with_shop_days(
                 s.fleet.shops,
                 a.calendar.months(),
                 a.calendar.days(),
+                audit.map_or(0, |(_, end)| end),
             )),
+            audit,
             calendar: a.calendar,
             fleet: a.fleet,
             day: 0,
@@ -220,6 +231,7 @@ impl State {
             day: self.day,
             events,
             commit,
+            audit: self.audit_snapshot(),
         };
         if self.ingest.send(batch).await.is_err() {
             return self.fail(
@@ -249,6 +261,20 @@ impl State {
         }
         myself.stop(None);
         Ok(())
+    }
+
+    /// Every shop's audit, on the audit's last day.
+    fn audit_snapshot(&self) -> Option<Vec<Activity>> {
+        let (months, end) = self.audit?;
+        if self.day + 1 != end {
+            return None;
+        }
+        let truth = self.truth.as_ref()?;
+        Some(
+            (0..self.fleet.shops.len() as u32)
+                .map(|shop| truth.activity(shop, 0..months, 0..end))
+                .collect(),
+        )
     }
 
     /// The machines' faults (summed day by day) and the transport's.
@@ -286,7 +312,7 @@ impl State {
                 if slot.open && last_shop != Some(shop) {
                     truth.record_open(shop, period, day);
                 }
-                truth.record(shop, period, day, &slot.tally);
+                truth.record(shop, period, day, &slot.tally, &slot.mix);
                 assert_eq!(
                     slot.tally.events(),
                     slot.events.len() as u64,

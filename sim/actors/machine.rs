@@ -179,6 +179,7 @@ impl MachineState {
                 tally.mountings += 1;
                 tally.remakes += u64::from(remake);
                 tally.jobs += u64::from(!remake);
+                day.mix.count(job.frame, material);
                 EventBody::Mounting {
                     frame: job.frame,
                     material,

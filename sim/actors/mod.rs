@@ -15,7 +15,7 @@ pub use coordinator::{simulate, IngestBatch, SimOutcome};
 pub use faults::{Counters, FaultTally};
 
 use crate::event::UsageEvent;
-use crate::truth::Tally;
+use crate::truth::{Mix, Tally};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -28,6 +28,8 @@ pub struct MachineDay {
     pub events: Vec<UsageEvent>,
     /// The machine's own count of what it did: the ground truth.
     pub tally: Tally,
+    /// The mountings of the day by frame and material (part of the truth).
+    pub mix: Mix,
     /// The machine-side faults of the day (rollovers, board swap, lost read).
     pub faults: FaultTally,
     /// Mountings done since the machine's last reading that was sent (after today's work).
@@ -71,6 +73,7 @@ impl DayBoard {
             slot.open = false;
             slot.events.clear();
             slot.tally = Tally::default();
+            slot.mix = Mix::default();
             slot.faults = FaultTally::default();
             fill(&mut slot);
         }

@@ -20,6 +20,19 @@ pub const SUMMARY_JSON: &str = "summary.json";
 pub const INVOICES_CSV: &str = "invoices.csv";
 pub const SHOPS_CSV: &str = "shops.csv";
 pub const INDEX_HTML: &str = "index.html";
+/// Written when the scenario has `[quote]`.
+pub const QUOTES_CSV: &str = "quotes.csv";
+
+/// `[quote]`: the quotes, the contracts they set, and how they fared out of sample.
+pub struct QuoteData {
+    /// Index of the first period billed at the quoted prices.
+    pub first_period: usize,
+    /// Per shop, from `first_period` on.
+    pub contracts: Vec<Contract>,
+    pub outcomes: Vec<crate::quote::backtest::Outcome>,
+    pub summary: crate::quote::backtest::QuoteSummary,
+    pub model: crate::quote::CostModel,
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
@@ -48,6 +61,8 @@ pub struct RunData<'a> {
     pub receipt: IngestReceipt,
     pub reconciliation: &'a Reconciliation,
     pub timing: Timing,
+    /// `[quote]` runs only.
+    pub quotes: Option<&'a QuoteData>,
 }
 
 /// Writes summary.json, invoices.csv, shops.csv and (unless disabled) index.html.
@@ -58,6 +73,10 @@ pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::i
     write(dir, SUMMARY_JSON, &(json + "\n"))?;
     write(dir, INVOICES_CSV, &tables::invoices_csv(data))?;
     write(dir, SHOPS_CSV, &tables::shops_csv(data))?;
+    if let Some(q) = data.quotes {
+        let csv = crate::quote::backtest::quotes_csv(&q.outcomes, data.fleet, &q.model);
+        write(dir, QUOTES_CSV, &csv)?;
+    }
     if data.scenario.output.html {
         write(dir, INDEX_HTML, &html::page(data, &summary))?;
     }

@@ -23,6 +23,9 @@ pub struct Summary {
     /// Field faults the simulation injected into the data (counters, reads, delivery).
     pub faults: crate::actors::FaultTally,
     pub reconciliation: Reconciliation,
+    /// `[quote]` runs only: the calculator out of sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quote: Option<crate::quote::backtest::QuoteSummary>,
     pub run: RunSummary,
 }
 
@@ -143,6 +146,7 @@ impl Summary {
             },
             faults: d.outcome.faults,
             reconciliation: d.reconciliation.clone(),
+            quote: d.quotes.map(|q| q.summary.clone()),
             run: RunSummary {
                 events: sent,
                 wall_seconds: round4(d.timing.wall_seconds),

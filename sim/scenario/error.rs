@@ -98,9 +98,12 @@ fn humanize(field: &str, message: &str) -> String {
         .replace("expected f64", "expected a number")
         .replace("expected a boolean", "expected true or false");
     let is_price =
-        field == "pricing.chain" || field == "pricing.independent" || field.ends_with(".price");
+        field == "pricing.chain" || field == "pricing.independent" || field.ends_with("price");
     if is_price && text.contains("expected a string") {
         text.push_str(": write prices quoted, e.g. \"3.80\" (a float cannot hold cents exactly)");
+    }
+    if field == "quote.margin" && text.contains("expected a string") {
+        text.push_str(": write the margin quoted, e.g. \"0.15\" for 15% (money is never a float)");
     }
     text
 }

@@ -30,6 +30,16 @@ pub struct Scenario {
     pub faults: FaultSpec,
     pub engine: EngineSpec,
     pub output: OutputSpec,
+    /// `[quote]`: price every shop from its first months, bill the rest at that price.
+    pub quote: Option<QuoteSpec>,
+}
+
+/// The calculator's settings for a run (`[quote]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuoteSpec {
+    /// 1 ≤ audit_months < months: the audit's months are billed at the scenario's prices.
+    pub audit_months: u32,
+    pub terms: crate::quote::Terms,
 }
 
 #[derive(Clone, Debug)]

@@ -15,6 +15,35 @@ pub struct RawScenario {
     pub faults: RawFaults,
     pub engine: RawEngine,
     pub output: RawOutput,
+    /// `[quote]`: price every shop with the calculator from its first months (absent: no).
+    pub quote: Option<RawQuote>,
+}
+
+/// `[quote]`: the click-price calculator judged out of sample. Defaults: `fleetsim quote`'s.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawQuote {
+    /// Months audited (from the start); the quoted price bills the months after them.
+    pub audit_months: i64,
+    /// Term of the contract the price is computed for (the offer: 4 years).
+    pub term_months: i64,
+    /// Target margin on the cost to serve, a quoted decimal ("0.15" = 15%).
+    pub margin: String,
+    /// Bounds of a price per mounting, quoted decimals (seed document: 2–6 EUR).
+    pub min_price: String,
+    pub max_price: String,
+}
+
+impl Default for RawQuote {
+    fn default() -> Self {
+        RawQuote {
+            audit_months: 6,
+            term_months: 48,
+            margin: "0.15".into(),
+            min_price: "2".into(),
+            max_price: "6".into(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

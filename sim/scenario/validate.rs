@@ -26,12 +26,18 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
             .unwrap_or_else(|| Path::new("reports").join(&name)),
         html: raw.output.html,
     };
+    let months = int_in(raw.calendar.months, 1, MAX_MONTHS, "calendar.months", loc)? as u32;
+    let quote = match &raw.quote {
+        Some(q) => Some(quote(q, months, loc)?),
+        None => None,
+    };
     Ok(Scenario {
+        quote,
         seed: seed(&raw.scenario, loc)?,
         description: raw.scenario.description,
         name,
         start: start_date(&raw.calendar.start, loc)?,
-        months: int_in(raw.calendar.months, 1, MAX_MONTHS, "calendar.months", loc)? as u32,
+        months,
         fleet: fleet(&raw.fleet, loc)?,
         demand: demand(&raw.demand, loc)?,
         closures: closures(&raw.closures, loc)?,
@@ -416,6 +422,62 @@ fn pricing(raw: &RawPricing, shops: i64, loc: &Locator) -> Result<PricingSpec> {
         close_after_days: int_in(raw.close_after_days, 0, 27, "pricing.close_after_days", loc)?
             as u32,
     })
+}
+
+/// `[quote]`: the audit leaves at least one month to bill; margin and bounds are decimals.
+fn quote(raw: &RawQuote, months: u32, loc: &Locator) -> Result<QuoteSpec> {
+    if months < 2 {
+        return Err(loc.at_field(
+            "quote.audit_months",
+            "a quote needs at least 2 months (`calendar.months`): the audit's and one to bill",
+        ));
+    }
+    let audit_months = int_in(
+        raw.audit_months,
+        1,
+        i64::from(months) - 1,
+        "quote.audit_months",
+        loc,
+    )
+    .map_err(|mut e| {
+        e.message
+            .push_str(": the audit must leave at least one month to bill");
+        e
+    })? as u32;
+    let term_months = int_in(raw.term_months, 1, MAX_MONTHS, "quote.term_months", loc)? as u32;
+    let margin = rate(&raw.margin, "quote.margin", loc)?;
+    let min_price = price(&raw.min_price, "quote.min_price", loc)?;
+    let max_price = price(&raw.max_price, "quote.max_price", loc)?;
+    let terms = crate::quote::Terms {
+        term_months,
+        margin,
+        min_price: min_price.0,
+        max_price: max_price.0,
+    };
+    terms
+        .check()
+        .map_err(|(field, message)| loc.at_field(&format!("quote.{field}"), message))?;
+    Ok(QuoteSpec {
+        audit_months,
+        terms,
+    })
+}
+
+/// A rate such as a margin: a quoted decimal between 0 and 10 (1000%).
+fn rate(text: &str, field: &str, loc: &Locator) -> Result<Decimal> {
+    let v = text.trim().parse::<Decimal>().map_err(|_| {
+        loc.at_field(
+            field,
+            format!("`{text}` is not a decimal: write it quoted, e.g. \"0.15\" for 15%"),
+        )
+    })?;
+    if v.is_sign_negative() || v > Decimal::from(10) || v.scale() > 6 {
+        return Err(loc.at_field(
+            field,
+            format!("`{text}`: a margin is between 0 and 10 (1000%) with at most 6 decimals"),
+        ));
+    }
+    Ok(v)
 }
 
 fn basis(text: &str, field: &str, loc: &Locator) -> Result<Basis> {
