@@ -1,9 +1,11 @@
 //! index.html: a self-contained page (inline SVG charts drawn with plotters, no scripts).
 
-use super::{RunData, Summary};
+use super::{QuoteData, RunData, Summary};
 use crate::money::format_cents;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
 use std::fmt::Write;
 
 const WIDTH: u32 = 900;
@@ -39,7 +41,14 @@ pub fn page(d: &RunData, s: &Summary) -> String {
         "Shops by level (mean pairs per open day)",
         level_histogram(d),
     );
-    html.push_str("<p>Data: <a href=\"summary.json\">summary.json</a>, <a href=\"invoices.csv\">invoices.csv</a>, <a href=\"shops.csv\">shops.csv</a>.</p></body></html>\n");
+    if let Some(q) = d.quotes {
+        quote_section(&mut html, q);
+    }
+    html.push_str("<p>Data: <a href=\"summary.json\">summary.json</a>, <a href=\"invoices.csv\">invoices.csv</a>, <a href=\"shops.csv\">shops.csv</a>");
+    if d.quotes.is_some() {
+        html.push_str(", <a href=\"quotes.csv\">quotes.csv</a>");
+    }
+    html.push_str(".</p></body></html>\n");
     html
 }
 
@@ -277,6 +286,125 @@ fn level_histogram(d: &RunData) -> Result<String, String> {
                     GREEN.mix(0.5).filled(),
                 )
             }))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// `[quote]` runs: who the quoted prices subsidise and who pays over the cost to serve.
+fn quote_section(html: &mut String, q: &QuoteData) {
+    let s = &q.summary;
+    let compared: Vec<_> = q
+        .outcomes
+        .iter()
+        .filter(|o| o.realised_price().is_some())
+        .collect();
+    let subsidised = compared
+        .iter()
+        .filter(|o| o.error().is_some_and(|e| e < Decimal::ZERO))
+        .count();
+    let rows = [
+        (
+            "Shops quoted / compared out of sample",
+            format!("{} / {}", s.shops_quoted, s.shops_compared),
+        ),
+        (
+            "Audit / billed months",
+            format!("{} / {}", s.audit_months, s.billed_months),
+        ),
+        (
+            "Bounds, margin",
+            format!("{}–{} EUR, {}", s.min_price, s.max_price, s.margin),
+        ),
+        (
+            "Capped at the maximum / raised to the minimum",
+            format!("{} / {}", s.clamped_max, s.clamped_min),
+        ),
+        (
+            "Mean quoted price / mean realised cost + margin",
+            format!(
+                "{} / {} EUR",
+                s.mean_quoted_price, s.mean_realised_cost_plus_margin
+            ),
+        ),
+        (
+            "Subsidised (quoted below realised cost + margin)",
+            format!("{subsidised} shops"),
+        ),
+        (
+            "|quoted − realised cost + margin|: mean, p50, p90",
+            format!(
+                "{}, {}, {} EUR",
+                s.errors.mean_abs_error, s.errors.p50_abs_error, s.errors.p90_abs_error
+            ),
+        ),
+        (
+            "Estimation error alone (vs the hindsight price within bounds): mean, p90",
+            format!(
+                "{}, {} EUR",
+                s.hindsight.mean_abs_error, s.hindsight.p90_abs_error
+            ),
+        ),
+    ];
+    html.push_str("<h2>Quoted prices, out of sample</h2><table>");
+    for (name, value) in rows {
+        let _ = write!(html, "<tr><th>{name}</th><td>{}</td></tr>", escape(&value));
+    }
+    html.push_str("</table>");
+    section(
+        html,
+        "Price per mounting by shop volume: quoted (blue) vs realised cost + margin (red; clipped at the top)",
+        quote_chart(q),
+    );
+}
+
+/// One point per shop at its billed mountings per month: the quoted price and the realised
+/// cost plus margin, with the bounds as lines. Floats here only place points on a chart.
+fn quote_chart(q: &QuoteData) -> Result<String, String> {
+    let months = f64::from(q.summary.billed_months.max(1));
+    let per_month = |o: &crate::quote::backtest::Outcome| o.billed_mountings as f64 / months;
+    let eur = |x: Decimal| x.to_f64().unwrap_or(0.0);
+    let max_price = eur(q
+        .outcomes
+        .first()
+        .map_or(Decimal::ZERO, |o| o.quote.terms.max_price));
+    let min_price = eur(q
+        .outcomes
+        .first()
+        .map_or(Decimal::ZERO, |o| o.quote.terms.min_price));
+    let top = (max_price * 3.0).max(1.0);
+    let right = q.outcomes.iter().map(per_month).fold(1.0, f64::max) * 1.05;
+    draw(|root| {
+        let mut chart = axes(&root, 0f64..right, top)?;
+        chart
+            .configure_mesh()
+            .x_desc("billed mountings per month")
+            .y_desc("EUR per mounting")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for bound in [min_price, max_price] {
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, bound), (right, bound)],
+                    BLACK.mix(0.4),
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+        let realised = q.outcomes.iter().filter_map(|o| {
+            o.realised_price()
+                .map(|r| (per_month(o), eur(r).min(top * 0.99)))
+        });
+        chart
+            .draw_series(realised.map(|p| Circle::new(p, 2, RED.mix(0.6).filled())))
+            .map_err(|e| e.to_string())?;
+        let quoted = q
+            .outcomes
+            .iter()
+            .map(|o| (per_month(o), eur(o.quote.price)));
+        chart
+            .draw_series(quoted.map(|p| Circle::new(p, 2, BLUE.mix(0.8).filled())))
             .map_err(|e| e.to_string())?;
         Ok(())
     })
