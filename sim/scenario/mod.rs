@@ -92,12 +92,35 @@ pub struct ClosureSpec {
     pub summer_closure_start: (u32, u32),
 }
 
+/// A plan catalogue a scenario bills from: where it is, its text (the engine is given the
+/// text, as a remote engine would be) and what it says.
+#[derive(Clone, Debug)]
+pub struct CatalogueSpec {
+    pub path: PathBuf,
+    pub source: String,
+    pub catalogue: crate::billing::catalogue::Catalogue,
+}
+
+/// What a shop signs from the catalogue, by ids (checked against it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanChoice {
+    pub plan: String,
+    pub service: Option<String>,
+    pub options: Vec<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct PricingSpec {
     pub currency: Currency,
     pub chain: UnitPrice,
     pub independent: UnitPrice,
     pub per_shop: BTreeMap<u32, UnitPrice>,
+    /// `pricing.catalogue`, loaded; plans need one.
+    pub catalogue: Option<CatalogueSpec>,
+    /// The plan every shop signs (`None`: the per-mounting prices, no catalogue plan).
+    pub plan: Option<PlanChoice>,
+    /// Shops whose plan, service or options differ from `plan`.
+    pub per_shop_plan: BTreeMap<u32, PlanChoice>,
     pub basis: Basis,
     pub per_shop_basis: BTreeMap<u32, Basis>,
     pub close_after_days: u32,
@@ -109,6 +132,11 @@ impl PricingSpec {
             .get(&shop)
             .copied()
             .unwrap_or(self.basis)
+    }
+
+    /// The catalogue plan the shop signs, if the scenario bills plans.
+    pub fn plan_of(&self, shop: u32) -> Option<&PlanChoice> {
+        self.per_shop_plan.get(&shop).or(self.plan.as_ref())
     }
 }
 

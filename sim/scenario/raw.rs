@@ -240,6 +240,14 @@ pub struct RawPricing {
     pub close_after_days: i64,
     /// Per-shop overrides, e.g. after an audit.
     pub shop: Vec<RawShopPrice>,
+    /// A plan catalogue (TOML, path relative to the scenario file) to bill plans from.
+    pub catalogue: Option<String>,
+    /// The catalogue plan every shop signs (default: none, the per-mounting prices above).
+    pub plan: Option<String>,
+    /// The catalogue service tier every shop signs, if any.
+    pub service: Option<String>,
+    /// Catalogue options every shop buys.
+    pub options: Vec<String>,
 }
 
 impl Default for RawPricing {
@@ -251,6 +259,10 @@ impl Default for RawPricing {
             basis: "counters".into(),
             close_after_days: 3,
             shop: Vec::new(),
+            catalogue: None,
+            plan: None,
+            service: None,
+            options: Vec::new(),
         }
     }
 }
@@ -259,9 +271,13 @@ impl Default for RawPricing {
 #[serde(deny_unknown_fields)]
 pub struct RawShopPrice {
     pub shop: i64,
-    pub price: String,
+    pub price: Option<String>,
     /// This shop's contract basis, if not the scenario's.
     pub basis: Option<String>,
+    /// This shop's catalogue plan, service tier and options, if not the scenario's.
+    pub plan: Option<String>,
+    pub service: Option<String>,
+    pub options: Option<Vec<String>>,
 }
 
 /// Field faults. The random ones (initial counters, board swaps, lost reads, outages) are

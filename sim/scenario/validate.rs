@@ -41,7 +41,7 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
         fleet: fleet(&raw.fleet, loc)?,
         demand: demand(&raw.demand, loc)?,
         closures: closures(&raw.closures, loc)?,
-        pricing: pricing(&raw.pricing, raw.fleet.shops, loc)?,
+        pricing: pricing(&raw.pricing, raw.fleet.shops, path, loc)?,
         faults: faults(&raw.faults, raw.demand.mode == "calibrated", loc)?,
         engine: EngineSpec {
             commit_every_days: int_in(
@@ -381,7 +381,7 @@ fn rate_per_year(v: f64, field: &str, loc: &Locator) -> Result<f64> {
     Ok(v)
 }
 
-fn pricing(raw: &RawPricing, shops: i64, loc: &Locator) -> Result<PricingSpec> {
+fn pricing(raw: &RawPricing, shops: i64, path: &Path, loc: &Locator) -> Result<PricingSpec> {
     let currency = raw.currency.trim();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
         return Err(loc.at_field(
@@ -391,6 +391,7 @@ fn pricing(raw: &RawPricing, shops: i64, loc: &Locator) -> Result<PricingSpec> {
     }
     let mut per_shop = BTreeMap::new();
     let mut per_shop_basis = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (i, entry) in raw.shop.iter().enumerate() {
         let field = format!("pricing.shop.{i}.shop");
         if entry.shop >= 0 && entry.shop >= shops {
@@ -404,15 +405,95 @@ fn pricing(raw: &RawPricing, shops: i64, loc: &Locator) -> Result<PricingSpec> {
             ));
         }
         let shop = int_in(entry.shop, 0, MAX_SHOPS - 1, &field, loc)? as u32;
-        let price = price(&entry.price, &format!("pricing.shop.{i}.price"), loc)?;
-        if per_shop.insert(shop, price).is_some() {
+        if !seen.insert(shop) {
             return Err(loc.at_field(&field, format!("shop {shop} is priced twice")));
+        }
+        if let Some(text) = &entry.price {
+            per_shop.insert(shop, price(text, &format!("pricing.shop.{i}.price"), loc)?);
         }
         if let Some(text) = &entry.basis {
             per_shop_basis.insert(shop, basis(text, &format!("pricing.shop.{i}.basis"), loc)?);
         }
+        if entry.price.is_none()
+            && entry.basis.is_none()
+            && entry.plan.is_none()
+            && entry.service.is_none()
+            && entry.options.is_none()
+        {
+            return Err(loc.at_field(
+                &field,
+                format!("shop {shop}'s entry changes nothing: give it a `price`, `basis`, `plan`, `service` or `options`"),
+            ));
+        }
+    }
+    let catalogue = match &raw.catalogue {
+        Some(file) => Some(catalogue(file, path, loc)?),
+        None => None,
+    };
+    let default_plan = match &raw.plan {
+        Some(plan) => Some(PlanChoice {
+            plan: plan.clone(),
+            service: raw.service.clone(),
+            options: raw.options.clone(),
+        }),
+        None if raw.service.is_some() || !raw.options.is_empty() => {
+            return Err(loc.at_field(
+                if raw.service.is_some() { "pricing.service" } else { "pricing.options" },
+                "a service tier or options come with a plan: set `pricing.plan` too",
+            ))
+        }
+        None => None,
+    };
+    let mut per_shop_plan = BTreeMap::new();
+    for (i, entry) in raw.shop.iter().enumerate() {
+        if entry.plan.is_none() && entry.service.is_none() && entry.options.is_none() {
+            continue;
+        }
+        let Some(plan) = entry.plan.clone().or_else(|| raw.plan.clone()) else {
+            return Err(loc.at_field(
+                &format!("pricing.shop.{i}.service"),
+                "a service tier or options come with a plan: set this shop's `plan` or `pricing.plan`",
+            ));
+        };
+        let choice = PlanChoice {
+            plan,
+            service: entry.service.clone().or_else(|| raw.service.clone()),
+            options: entry.options.clone().unwrap_or_else(|| raw.options.clone()),
+        };
+        per_shop_plan.insert(entry.shop as u32, (i, choice));
+    }
+    if default_plan.is_some() || !per_shop_plan.is_empty() {
+        let Some(c) = &catalogue else {
+            return Err(loc.at_field(
+                if raw.plan.is_some() { "pricing.plan" } else { "pricing.shop" },
+                "plans come from a catalogue: set `pricing.catalogue` to a catalogue file (e.g. \"catalogue/default.toml\")",
+            ));
+        };
+        if let Some(choice) = &default_plan {
+            check_choice(choice, &c.catalogue, "pricing", loc)?;
+        }
+        for (i, choice) in per_shop_plan.values() {
+            check_choice(choice, &c.catalogue, &format!("pricing.shop.{i}"), loc)?;
+        }
+        if c.catalogue.currency.0 != currency {
+            return Err(loc.at_field(
+                "pricing.catalogue",
+                format!(
+                    "the catalogue prices in {}, the scenario in {currency}: they must agree",
+                    c.catalogue.currency
+                ),
+            ));
+        }        // Until the run bills plans through the engine (issue #4), say so rather than bill
+        // per-mounting prices behind a plan the user asked for.
+        return Err(loc.at_field(
+            if raw.plan.is_some() { "pricing.plan" } else { "pricing.shop" },
+            "runs do not bill catalogue plans yet (the engine and `fleetsim catalogue check` do); remove the plan to bill per-mounting prices",
+        ));
     }
     Ok(PricingSpec {
+        catalogue,
+        plan: default_plan,
+        per_shop_plan: per_shop_plan.into_iter().map(|(s, (_, c))| (s, c)).collect(),
         currency: Currency(currency.to_string()),
         chain: price(&raw.chain, "pricing.chain", loc)?,
         independent: price(&raw.independent, "pricing.independent", loc)?,
@@ -422,6 +503,55 @@ fn pricing(raw: &RawPricing, shops: i64, loc: &Locator) -> Result<PricingSpec> {
         close_after_days: int_in(raw.close_after_days, 0, 27, "pricing.close_after_days", loc)?
             as u32,
     })
+}
+
+/// Loads `pricing.catalogue`, relative to the scenario file; its own errors point into it.
+fn catalogue(file: &str, scenario: &Path, loc: &Locator) -> Result<CatalogueSpec> {
+    let path = scenario.parent().unwrap_or(Path::new("")).join(file);
+    let source = std::fs::read_to_string(&path).map_err(|e| {
+        loc.at_field(
+            "pricing.catalogue",
+            format!("cannot read the catalogue `{file}` (a path relative to the scenario's folder): {e}"),
+        )
+    })?;
+    let catalogue = crate::billing::catalogue_file::parse(&path, &source)?;
+    Ok(CatalogueSpec {
+        path,
+        source,
+        catalogue,
+    })
+}
+
+/// Every id a shop signs exists in the catalogue; the error lists the ones that do.
+fn check_choice(
+    choice: &PlanChoice,
+    catalogue: &crate::billing::catalogue::Catalogue,
+    at: &str,
+    loc: &Locator,
+) -> Result<()> {
+    let unknown = |field: &str, id: &str, known: Vec<&str>| {
+        loc.at_field(
+            &format!("{at}.{field}"),
+            format!("`{id}` is not in the catalogue; it has: {}", known.join(", ")),
+        )
+    };
+    if catalogue.plan(&choice.plan).is_none() {
+        let known = catalogue.plans.iter().map(|p| p.id.as_str()).collect();
+        return Err(unknown("plan", &choice.plan, known));
+    }
+    if let Some(service) = &choice.service {
+        if catalogue.service(service).is_none() {
+            let known = catalogue.services.iter().map(|s| s.id.as_str()).collect();
+            return Err(unknown("service", service, known));
+        }
+    }
+    for option in &choice.options {
+        if catalogue.option(option).is_none() {
+            let known = catalogue.options.iter().map(|o| o.id.as_str()).collect();
+            return Err(unknown("options", option, known));
+        }
+    }
+    Ok(())
 }
 
 /// `[quote]`: the audit leaves at least one month to bill; margin and bounds are decimals.
