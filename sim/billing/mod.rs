@@ -83,6 +83,58 @@ pub struct Contract {
     pub currency: Currency,
 }
 
+/// The plan part of a shop's contract (issue #4): catalogue ids and dates, resolved against
+/// the engine's catalogue at each close (`Catalogue::contract`). Travels as JSON with dates as
+/// `"YYYY-MM-DD"` and the price as decimal text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanTerms {
+    pub plan: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    #[serde(
+        default,
+        with = "opt_price_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub price_override: Option<UnitPrice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    pub start: chrono::NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term_months: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated_on: Option<chrono::NaiveDate>,
+}
+
+impl PlanTerms {
+    /// The catalogue's view of these terms for `shop`.
+    pub fn spec(&self, shop: ShopId) -> catalogue::ContractSpec {
+        catalogue::ContractSpec {
+            shop,
+            plan: self.plan.clone(),
+            segment: self.segment.clone(),
+            price_override: self.price_override,
+            service: self.service.clone(),
+            options: self.options.clone(),
+            start: self.start,
+            term_months: self.term_months,
+            terminated_on: self.terminated_on,
+        }
+    }
+}
+
+/// A shop's contract on a catalogue plan: which usage it bills, and the plan it signed.
+/// Its invoices come from `plans::rate` (currency and prices from the catalogue).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanAgreement {
+    pub shop: ShopId,
+    pub basis: Basis,
+    pub terms: PlanTerms,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
@@ -505,6 +557,33 @@ mod price_text {
         UnitPrice::parse(&text).ok_or_else(|| {
             serde::de::Error::custom(format!("`{text}` is not a decimal price such as \"3.85\""))
         })
+    }
+}
+
+/// Optional prices as decimal text, like `price_text`.
+mod opt_price_text {
+    use crate::money::UnitPrice;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(p: &Option<UnitPrice>, s: S) -> Result<S::Ok, S::Error> {
+        match p {
+            Some(p) => s.serialize_str(&p.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<UnitPrice>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        UnitPrice::parse(&text)
+            .filter(|p| !p.0.is_sign_negative())
+            .map(Some)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a decimal price ≥ 0 such as \"3.85\""
+                ))
+            })
     }
 }
 
