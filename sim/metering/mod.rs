@@ -207,7 +207,7 @@ pub enum MeteringError {
     Remote { url: String, message: String },
     /// A catalogue that does not parse or validate (the message places the problem at
     /// line:column), or a plan contract without a catalogue to resolve it.
-    #[error("catalogue: {0}")]
+    #[error("{0}")]
     Catalogue(String),
     /// One contract of a batch names something the catalogue does not have; nothing was stored.
     #[error("contract {index} (shop {shop}): {message}")]

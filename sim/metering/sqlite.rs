@@ -851,9 +851,11 @@ impl SqliteEngine {
                 "shop {shop} has a plan contract but the store holds no catalogue"
             ))
         })?;
-        let pc = catalogue
-            .contract(&terms.spec(shop))
-            .map_err(|m| MeteringError::Catalogue(format!("contract of shop {shop}: {m}")))?;
+        let pc = catalogue.contract(&terms.spec(shop)).map_err(|m| {
+            MeteringError::Catalogue(format!(
+                "the catalogue does not resolve the contract of shop {shop}: {m}"
+            ))
+        })?;
         let term = pc.term();
         if term.days_covered(period) == 0 {
             return Ok(None);
