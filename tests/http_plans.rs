@@ -454,3 +454,77 @@ fn bad_catalogues_and_plan_contracts_are_refused_with_where_and_why() {
     );
     assert_eq!(status, 401);
 }
+
+/// `HttpEngine` (what `run --target` drives) speaks the plan routes: catalogue, plan contracts,
+/// incidents and notes, through the same `MeteringEngine` calls as the embedded engine.
+#[test]
+fn the_http_client_drives_plan_contracts_through_the_engine_interface() {
+    use fleetsim::http::client::{HttpEngine, HttpOptions};
+    use fleetsim::metering::{Basis, Incident, MeteringEngine, Period, PlanAgreement, PlanTerms};
+    use rust_decimal::Decimal;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let api = Api::start(&tmp.path().join("client.sqlite"));
+    let mut options = HttpOptions::new(&api.server.url);
+    options.admin_token = Some(TOKEN.to_string());
+    let mut engine = HttpEngine::new(options);
+    assert_eq!(engine.catalogue().unwrap(), None);
+    assert!(engine
+        .set_catalogue("[catalogue]\nvat_percent = 20\n")
+        .is_err());
+    engine.set_catalogue(CATALOGUE).unwrap();
+    assert_eq!(engine.catalogue().unwrap().as_deref(), Some(CATALOGUE));
+    engine.provision(&[(MachineId(0), ShopId(0))]).unwrap();
+    let terms = PlanTerms {
+        plan: "package_50".into(),
+        segment: None,
+        price_override: None,
+        service: Some("time_and_materials".into()),
+        options: Vec::new(),
+        start: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+        term_months: Some(12),
+        terminated_on: None,
+    };
+    engine
+        .set_plan_contracts(&[PlanAgreement {
+            shop: ShopId(0),
+            basis: Basis::Events,
+            terms,
+        }])
+        .unwrap();
+    let jan = Period {
+        year: 2024,
+        month: 1,
+    };
+    engine
+        .record_incidents(
+            ShopId(0),
+            jan,
+            &[Incident {
+                response_hours: Decimal::from(10),
+                repair_hours: Decimal::from(20),
+                labour_minutes: 50,
+                visits: 1,
+                parts_cost: Decimal::ZERO,
+            }],
+        )
+        .unwrap();
+    engine.ingest(&mountings(0, 1, 51, JAN_1)).unwrap();
+    engine.commit().unwrap();
+    let issued = engine.close_period(jan).unwrap();
+    // 51 mountings: 2 packages of 50 at 180.00 = 360.00; labour 50 min = 4 started quarter
+    // hours at 85.00 / 4 = 21.25 → 85.00; travel 1 × 95.00; no breach (72 h / 168 h promised).
+    // Net 540.00, VAT 108.00, total 648.00.
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].total_cents, 64_800);
+    assert_eq!(engine.invoices(jan).unwrap(), issued);
+    let notes = engine.invoice_notes(jan).unwrap();
+    assert!(
+        notes[&ShopId(0)]
+            .iter()
+            .any(|n| n == "VAT 20 % on the net total 540.00"),
+        "{notes:?}"
+    );
+    let late = engine.record_incidents(ShopId(0), jan, &[Incident::default()]);
+    assert!(late.unwrap_err().to_string().contains("HTTP 409"), "closed");
+}
