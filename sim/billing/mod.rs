@@ -802,6 +802,24 @@ mod tests {
     }
 
     #[test]
+    fn plan_terms_travel_as_json_with_dates_and_prices_as_text() {
+        let json = r#"{"plan":"per_mounting","price_override":"3.10","options":["loaner"],"start":"2024-01-15","terminated_on":"2025-06-30"}"#;
+        let terms: PlanTerms = serde_json::from_str(json).unwrap();
+        assert_eq!(terms.price_override, UnitPrice::parse("3.10"));
+        assert_eq!(terms.start.to_string(), "2024-01-15");
+        assert_eq!(terms.term_months, None);
+        assert_eq!(serde_json::to_string(&terms).unwrap(), json);
+        for bad in [
+            json.replace(r#""3.10""#, "3.10"),
+            json.replace(r#""3.10""#, r#""-1""#),
+            json.replace("2024-01-15", "15/01/2024"),
+            json.replace(r#""plan""#, r#""plam""#),
+        ] {
+            assert!(serde_json::from_str::<PlanTerms>(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn usage_for_an_unknown_shop_is_an_error() {
         let usage = [UsageRow {
             shop: ShopId(9),

@@ -1597,6 +1597,40 @@ mod tests {
     }
 
     #[test]
+    fn a_version_3_store_keeps_its_price_contracts_when_migrated_to_plans() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..3] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 3;
+                 INSERT INTO machines VALUES (0, 0);
+                 INSERT INTO contracts VALUES (0, 'events', '3.85', 'EUR');",
+            )
+            .unwrap();
+        }
+        let mut e = SqliteEngine::open(&path).unwrap();
+        let version: i64 = e
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(e.catalogue().unwrap(), None);
+        e.ingest(&[mounting(0, 1, 0), mounting(0, 2, 0)]).unwrap();
+        e.commit().unwrap();
+        let jan = Period {
+            year: 2024,
+            month: 1,
+        };
+        let issued = e.close_period(jan).unwrap();
+        assert_eq!(issued[0].total_cents, 770, "2 × 3.85, as before");
+        assert!(e.invoice_notes(jan).unwrap().is_empty());
+    }
+
+    #[test]
     fn another_counter_width_on_an_existing_store_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.sqlite");
