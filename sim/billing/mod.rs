@@ -83,6 +83,58 @@ pub struct Contract {
     pub currency: Currency,
 }
 
+/// The plan part of a shop's contract (issue #4): catalogue ids and dates, resolved against
+/// the engine's catalogue at each close (`Catalogue::contract`). Travels as JSON with dates as
+/// `"YYYY-MM-DD"` and the price as decimal text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanTerms {
+    pub plan: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    #[serde(
+        default,
+        with = "opt_price_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub price_override: Option<UnitPrice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    pub start: chrono::NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term_months: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated_on: Option<chrono::NaiveDate>,
+}
+
+impl PlanTerms {
+    /// The catalogue's view of these terms for `shop`.
+    pub fn spec(&self, shop: ShopId) -> catalogue::ContractSpec {
+        catalogue::ContractSpec {
+            shop,
+            plan: self.plan.clone(),
+            segment: self.segment.clone(),
+            price_override: self.price_override,
+            service: self.service.clone(),
+            options: self.options.clone(),
+            start: self.start,
+            term_months: self.term_months,
+            terminated_on: self.terminated_on,
+        }
+    }
+}
+
+/// A shop's contract on a catalogue plan: which usage it bills, and the plan it signed.
+/// Its invoices come from `plans::rate` (currency and prices from the catalogue).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanAgreement {
+    pub shop: ShopId,
+    pub basis: Basis,
+    pub terms: PlanTerms,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
@@ -508,6 +560,33 @@ mod price_text {
     }
 }
 
+/// Optional prices as decimal text, like `price_text`.
+mod opt_price_text {
+    use crate::money::UnitPrice;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(p: &Option<UnitPrice>, s: S) -> Result<S::Ok, S::Error> {
+        match p {
+            Some(p) => s.serialize_str(&p.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<UnitPrice>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        UnitPrice::parse(&text)
+            .filter(|p| !p.0.is_sign_negative())
+            .map(Some)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a decimal price ≥ 0 such as \"3.85\""
+                ))
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -720,6 +799,24 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<Contract>(&json).unwrap(), c);
         assert!(serde_json::from_str::<Contract>(&json.replace("3.85", "3,85")).is_err());
+    }
+
+    #[test]
+    fn plan_terms_travel_as_json_with_dates_and_prices_as_text() {
+        let json = r#"{"plan":"per_mounting","price_override":"3.10","options":["loaner"],"start":"2024-01-15","terminated_on":"2025-06-30"}"#;
+        let terms: PlanTerms = serde_json::from_str(json).unwrap();
+        assert_eq!(terms.price_override, UnitPrice::parse("3.10"));
+        assert_eq!(terms.start.to_string(), "2024-01-15");
+        assert_eq!(terms.term_months, None);
+        assert_eq!(serde_json::to_string(&terms).unwrap(), json);
+        for bad in [
+            json.replace(r#""3.10""#, "3.10"),
+            json.replace(r#""3.10""#, r#""-1""#),
+            json.replace("2024-01-15", "15/01/2024"),
+            json.replace(r#""plan""#, r#""plam""#),
+        ] {
+            assert!(serde_json::from_str::<PlanTerms>(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

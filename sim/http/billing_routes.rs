@@ -4,19 +4,22 @@
 //!
 //! | route | who | what |
 //! |---|---|---|
-//! | `PUT /v1/admin/contracts` | admin | set shops' contracts (basis, price, currency) |
+//! | `PUT /v1/admin/contracts` | admin | set shops' contracts (basis, price, currency; or a catalogue `plan`) |
 //! | `POST /v1/admin/periods/{YYYY-MM}/close` | admin | close every period up to it, issue invoices (idempotent) |
 //! | `GET /v1/invoices/{YYYY-MM}[?shop=S…]` | tenant, admin | the invoices issued for a closed period |
 //! | `GET /v1/counter-usage?period=YYYY-MM[&shop=S…]` | tenant, admin | usage from the counters after VEE |
 //! | `GET /v1/machines/{M…}/readings` | tenant, admin | every reading with its validation and why, and period notes |
 
 use super::access::Caller;
+use super::plan_routes::problem_of;
 use super::problem::Problem;
 use super::server::{check_admin, App};
-use crate::billing::{Basis, Contract, CounterDue, Invoice, InvoiceLine, LineKind};
+use crate::billing::{
+    Basis, Contract, CounterDue, Invoice, InvoiceLine, LineKind, PlanAgreement, PlanTerms,
+};
 use crate::event::{MachineId, ShopId};
 use crate::metering::vee_book::flag_name;
-use crate::metering::{CounterUsageRow, Period};
+use crate::metering::{CounterUsageRow, MeteringError, Period};
 use crate::money::{Currency, UnitPrice};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -25,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub(super) fn routes() -> Router<Arc<App>> {
@@ -42,14 +45,23 @@ pub struct ContractsBody {
     pub contracts: Vec<ContractBody>,
 }
 
+/// A price contract (`price_per_mounting`, `currency`) or, with `plan`, a contract on a
+/// catalogue plan (prices and currency then come from the catalogue).
 #[derive(Serialize, Deserialize)]
 pub struct ContractBody {
     pub shop: String,
     pub basis: Basis,
     /// Decimal text, e.g. "3.85": prices never travel as JSON numbers (floats).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub price_per_mounting: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanTerms>,
 }
+
+/// A body's contracts, by kind, each with its index in the body.
+type Parsed = (Vec<(usize, Contract)>, Vec<(usize, PlanAgreement)>);
 
 impl ContractBody {
     pub fn from_contract(c: &Contract) -> ContractBody {
@@ -58,7 +70,42 @@ impl ContractBody {
             basis: c.basis,
             price_per_mounting: c.price_per_mounting.to_string(),
             currency: c.currency.0.clone(),
+            plan: None,
         }
+    }
+
+    pub fn from_agreement(a: &PlanAgreement) -> ContractBody {
+        ContractBody {
+            shop: a.shop.to_string(),
+            basis: a.basis,
+            price_per_mounting: String::new(),
+            currency: String::new(),
+            plan: Some(a.terms.clone()),
+        }
+    }
+
+    fn to_agreement(&self, index: usize, terms: &PlanTerms) -> Result<PlanAgreement, Problem> {
+        let bad = |what: String| {
+            Problem::bad_request(format!("contract {index}: {what}")).at_index(index)
+        };
+        let shop = ShopId::parse(&self.shop).ok_or_else(|| {
+            bad(format!(
+                "shop {:?} is not a shop id such as S000042",
+                self.shop
+            ))
+        })?;
+        if !self.price_per_mounting.is_empty() || !self.currency.is_empty() {
+            return Err(bad(
+                "a plan contract takes its prices and currency from the catalogue: drop \
+                 price_per_mounting and currency (a per-shop price is plan.price_override)"
+                    .to_string(),
+            ));
+        }
+        Ok(PlanAgreement {
+            shop,
+            basis: self.basis,
+            terms: terms.clone(),
+        })
     }
 
     fn to_contract(&self, index: usize) -> Result<Contract, Problem> {
@@ -106,23 +153,51 @@ async fn put_contracts(
         Ok(body) => body,
         Err(e) => return Problem::bad_request(format!("body: {e}; expected {{\"contracts\": [{{\"shop\": \"S000001\", \"basis\": \"counters\", \"price_per_mounting\": \"3.85\", \"currency\": \"EUR\"}}]}}")).into_response(),
     };
-    let contracts = match body
-        .contracts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| c.to_contract(i))
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(c) => c,
-        Err(problem) => return problem.into_response(),
-    };
-    let count = contracts.len();
-    match app
+    let mut parsed: Parsed = (Vec::new(), Vec::new());
+    for (i, c) in body.contracts.iter().enumerate() {
+        let done = match &c.plan {
+            None => c.to_contract(i).map(|c| parsed.0.push((i, c))),
+            Some(terms) => c.to_agreement(i, terms).map(|a| parsed.1.push((i, a))),
+        };
+        if let Err(problem) = done {
+            return problem.into_response();
+        }
+    }
+    let count = body.contracts.len();
+    let (contracts, agreements) = parsed;
+    // Plan contracts first: they are checked against the catalogue, and a refusal must leave
+    // every contract of the body unset.
+    let indices: Vec<usize> = agreements.iter().map(|(i, _)| *i).collect();
+    let done = app
         .writer
-        .with(move |engine| engine.set_contracts(&contracts))
-        .await
-    {
-        Ok(()) => Json(serde_json::json!({ "contracts": count })).into_response(),
+        .with(move |engine| {
+            if !agreements.is_empty() {
+                let plans: Vec<PlanAgreement> = agreements.into_iter().map(|(_, a)| a).collect();
+                if let Err(e) = engine.set_plan_contracts(&plans) {
+                    return Ok(Err(e));
+                }
+            }
+            let prices: Vec<Contract> = contracts.into_iter().map(|(_, c)| c).collect();
+            Ok(engine.set_contracts(&prices))
+        })
+        .await;
+    match done {
+        Ok(Ok(())) => Json(serde_json::json!({ "contracts": count })).into_response(),
+        Ok(Err(MeteringError::Contract {
+            index,
+            shop,
+            message,
+        })) => {
+            // Report the position in the body, not among its plan contracts.
+            let index = indices.get(index).copied().unwrap_or(index);
+            problem_of(MeteringError::Contract {
+                index,
+                shop,
+                message,
+            })
+            .into_response()
+        }
+        Ok(Err(e)) => problem_of(e).into_response(),
         Err(e) => Problem::unavailable(e).into_response(),
     }
 }
@@ -141,6 +216,10 @@ pub struct InvoiceBody {
     pub currency: String,
     pub lines: Vec<LineBody>,
     pub total_cents: i64,
+    /// A plan invoice's notes (what is included and not, proration, corrections, SLA
+    /// breaches, VAT); empty for a price contract.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -173,6 +252,15 @@ impl InvoiceBody {
                 })
                 .collect(),
             total_cents: inv.total_cents,
+            notes: Vec::new(),
+        }
+    }
+
+    /// The body of an invoice with its notes (if any).
+    pub fn with_notes(inv: &Invoice, notes: &BTreeMap<ShopId, Vec<String>>) -> InvoiceBody {
+        InvoiceBody {
+            notes: notes.get(&inv.shop).cloned().unwrap_or_default(),
+            ..InvoiceBody::from_invoice(inv)
         }
     }
 
@@ -218,12 +306,23 @@ async fn post_close(
     };
     match app
         .writer
-        .with(move |engine| engine.close_period(period))
+        .with(move |engine| {
+            let invoices = engine.close_period(period)?;
+            // A close may issue several periods' invoices: each with its period's notes.
+            let mut notes = BTreeMap::new();
+            for p in invoices.iter().map(|i| i.period).collect::<BTreeSet<_>>() {
+                notes.insert(p, engine.invoice_notes(p)?);
+            }
+            Ok((invoices, notes))
+        })
         .await
     {
-        Ok(invoices) => Json(InvoicesBody {
+        Ok((invoices, notes)) => Json(InvoicesBody {
             period,
-            invoices: invoices.iter().map(InvoiceBody::from_invoice).collect(),
+            invoices: invoices
+                .iter()
+                .map(|i| InvoiceBody::with_notes(i, &notes[&i.period]))
+                .collect(),
         })
         .into_response(),
         Err(e) => Problem::unavailable(e).into_response(),
@@ -249,12 +348,15 @@ async fn get_invoices(
         Ok(p) => p,
         Err(problem) => return problem.into_response(),
     };
-    match app.writer.with(move |engine| engine.invoices(period)).await {
-        Ok(invoices) => {
+    let read = move |engine: &mut dyn crate::metering::MeteringEngine| {
+        Ok((engine.invoices(period)?, engine.invoice_notes(period)?))
+    };
+    match app.writer.with(read).await {
+        Ok((invoices, notes)) => {
             let invoices = invoices
                 .iter()
                 .filter(|i| scope.shows(i.shop))
-                .map(InvoiceBody::from_invoice)
+                .map(|i| InvoiceBody::with_notes(i, &notes))
                 .collect();
             Json(InvoicesBody { period, invoices }).into_response()
         }

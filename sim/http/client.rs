@@ -9,13 +9,14 @@
 
 use super::billing_routes::{ContractBody, ContractsBody, CounterUsageBody, InvoicesBody};
 use super::key_routes::KeyBody;
+use super::plan_routes::{IncidentBody, IncidentsBody, TOML};
 use super::server::{Binding, MachinesBody, ReceiptBody, UsageBody};
 use super::CLOUDEVENTS_BATCH_JSON;
 use crate::event::wire::encode::batch_json;
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::metering::{
-    Contract, CounterUsageRow, IngestReceipt, Invoice, MeteringEngine, MeteringError, Period,
-    UsageRow,
+    Contract, CounterUsageRow, Incident, IngestReceipt, Invoice, MeteringEngine, MeteringError,
+    Period, PlanAgreement, UsageRow,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -407,6 +408,89 @@ impl MeteringEngine for HttpEngine {
             })
             .collect()
     }
+
+    fn set_catalogue(&mut self, source: &str) -> Result<(), MeteringError> {
+        let token = self.admin("PUT /v1/admin/catalogue")?;
+        self.with_retries("PUT /v1/admin/catalogue", || {
+            self.send(
+                "PUT",
+                "/v1/admin/catalogue",
+                TOML,
+                source.as_bytes(),
+                &token,
+            )
+        })?;
+        Ok(())
+    }
+
+    fn catalogue(&mut self) -> Result<Option<String>, MeteringError> {
+        let url = format!("{}/v1/admin/catalogue", self.options.url);
+        let mut request = self.agent.get(url);
+        for (name, value) in &self.options.headers {
+            request = request.header(name, value);
+        }
+        if let Some(token) = &self.options.admin_token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let mut response = request.call().map_err(|e| self.error(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        match status {
+            200 => Ok(Some(body)),
+            404 => Ok(None),
+            _ => Err(self.error(format!("GET /v1/admin/catalogue: HTTP {status}: {body}"))),
+        }
+    }
+
+    fn set_plan_contracts(&mut self, contracts: &[PlanAgreement]) -> Result<(), MeteringError> {
+        let token = self.admin("PUT /v1/admin/contracts")?;
+        let body = ContractsBody {
+            contracts: contracts.iter().map(ContractBody::from_agreement).collect(),
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| self.error(e.to_string()))?;
+        self.with_retries("PUT /v1/admin/contracts", || {
+            self.send_json("PUT", "/v1/admin/contracts", &body, &token)
+        })?;
+        Ok(())
+    }
+
+    /// The server sets (replaces) each shop and period's incidents, so a retry is harmless.
+    fn record_incidents(
+        &mut self,
+        shop: ShopId,
+        period: Period,
+        incidents: &[Incident],
+    ) -> Result<(), MeteringError> {
+        let token = self.admin("POST /v1/admin/incidents")?;
+        let body = IncidentsBody {
+            incidents: incidents
+                .iter()
+                .map(|i| IncidentBody::from_incident(shop, period, i))
+                .collect(),
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| self.error(e.to_string()))?;
+        self.with_retries("POST /v1/admin/incidents", || {
+            self.send_json("POST", "/v1/admin/incidents", &body, &token)
+        })?;
+        Ok(())
+    }
+
+    fn invoice_notes(
+        &mut self,
+        period: Period,
+    ) -> Result<BTreeMap<ShopId, Vec<String>>, MeteringError> {
+        let path = format!("/v1/invoices/{period}");
+        let text = self.with_retries("GET /v1/invoices", || self.get(&path, &[]))?;
+        let body: InvoicesBody = serde_json::from_str(&text)
+            .map_err(|e| self.error(format!("unexpected invoices answer: {e}")))?;
+        let mut notes = BTreeMap::new();
+        for i in body.invoices.into_iter().filter(|i| !i.notes.is_empty()) {
+            let shop = ShopId::parse(&i.shop)
+                .ok_or_else(|| self.error(format!("bad shop id {:?}", i.shop)))?;
+            notes.insert(shop, i.notes);
+        }
+        Ok(notes)
+    }
 }
 
 /// Billing calls: they need the admin token (our server) and speak plain JSON.
@@ -426,13 +510,24 @@ impl HttpEngine {
         body: &[u8],
         token: &str,
     ) -> Result<String, Failure> {
+        self.send(method, path, "application/json", body, token)
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+        token: &str,
+    ) -> Result<String, Failure> {
         let url = format!("{}{path}", self.options.url);
         let request = match method {
             "PUT" => self.agent.put(url),
             _ => self.agent.post(url),
         };
         let request = request
-            .header("Content-Type", "application/json")
+            .header("Content-Type", content_type)
             .header("Authorization", format!("Bearer {token}"));
         answer(request.send(body))
     }

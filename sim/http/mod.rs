@@ -10,6 +10,7 @@ pub mod client;
 pub mod key_routes;
 mod limits;
 mod metrics;
+pub mod plan_routes;
 mod problem;
 pub mod server;
 mod writer;

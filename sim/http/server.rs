@@ -142,6 +142,7 @@ fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
         .route("/metrics", get(get_metrics))
         .merge(super::billing_routes::routes())
         .merge(super::key_routes::routes())
+        .merge(super::plan_routes::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(app)
 }

@@ -4,11 +4,16 @@
 
 use super::vee::{Channel, Channels, PeriodUsage};
 use super::{CounterUsageRow, MeteringError, Period};
-use crate::billing::{Basis, Contract, CounterDue, EventDue, Invoice, InvoiceLine, LineKind};
+use crate::billing::service::Incident;
+use crate::billing::{
+    Basis, Contract, CounterDue, EventDue, Invoice, InvoiceLine, LineKind, PlanAgreement, PlanTerms,
+};
 use crate::event::ShopId;
 use crate::money::{Currency, UnitPrice};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
+use rust_decimal::Decimal;
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
 /// Event-metered usage not invoiced yet, of `through` and every earlier period, per shop;
 /// then marks it invoiced. Late usage shows here as a difference in an earlier period.
@@ -175,8 +180,9 @@ fn columns(c: Channels<u64>) -> [i64; 3] {
 
 pub fn store_contracts(conn: &Connection, contracts: &[Contract]) -> Result<(), MeteringError> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO contracts(shop, basis, price, currency) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(shop) DO UPDATE SET basis = excluded.basis, price = excluded.price, currency = excluded.currency",
+        "INSERT INTO contracts(shop, basis, price, currency, plan) VALUES (?1, ?2, ?3, ?4, NULL)
+         ON CONFLICT(shop) DO UPDATE SET basis = excluded.basis, price = excluded.price,
+                                         currency = excluded.currency, plan = NULL",
     )?;
     for c in contracts {
         stmt.execute(params![
@@ -189,33 +195,239 @@ pub fn store_contracts(conn: &Connection, contracts: &[Contract]) -> Result<(), 
     Ok(())
 }
 
-pub fn load_contracts(conn: &Connection) -> Result<Vec<Contract>, MeteringError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT shop, basis, price, currency FROM contracts ORDER BY shop")?;
+/// Plan contracts: the basis and the plan terms (JSON in `plan`); the price column holds 0 and
+/// the currency the catalogue's.
+pub fn store_plan_contracts(
+    conn: &Connection,
+    contracts: &[PlanAgreement],
+    currency: &Currency,
+) -> Result<(), MeteringError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO contracts(shop, basis, price, currency, plan) VALUES (?1, ?2, '0', ?3, ?4)
+         ON CONFLICT(shop) DO UPDATE SET basis = excluded.basis, price = excluded.price,
+                                         currency = excluded.currency, plan = excluded.plan",
+    )?;
+    for c in contracts {
+        let terms = serde_json::to_string(&c.terms)
+            .map_err(|e| MeteringError::Conflict(format!("contract of shop {}: {e}", c.shop)))?;
+        stmt.execute(params![c.shop.0, c.basis.name(), currency.0, terms])?;
+    }
+    Ok(())
+}
+
+/// Every contract in shop order, with its plan terms for a plan contract.
+pub fn load_contracts(
+    conn: &Connection,
+) -> Result<Vec<(Contract, Option<PlanTerms>)>, MeteringError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT shop, basis, price, currency, plan FROM contracts ORDER BY shop")?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
         ))
     })?;
     let mut contracts = Vec::new();
     for row in rows {
-        let (shop, basis, price, currency) = row?;
+        let (shop, basis, price, currency, plan) = row?;
         let corrupt = |what: &str| {
             MeteringError::Conflict(format!(
                 "contract of shop {shop}: stored {what} is not valid"
             ))
         };
-        contracts.push(Contract {
-            shop: ShopId(shop as u32),
-            basis: Basis::parse(&basis).ok_or_else(|| corrupt("basis"))?,
-            price_per_mounting: UnitPrice::parse(&price).ok_or_else(|| corrupt("price"))?,
-            currency: Currency(currency),
-        });
+        let plan = match plan {
+            None => None,
+            Some(text) => Some(serde_json::from_str(&text).map_err(|_| corrupt("plan"))?),
+        };
+        contracts.push((
+            Contract {
+                shop: ShopId(shop as u32),
+                basis: Basis::parse(&basis).ok_or_else(|| corrupt("basis"))?,
+                price_per_mounting: UnitPrice::parse(&price).ok_or_else(|| corrupt("price"))?,
+                currency: Currency(currency),
+            },
+            plan,
+        ));
     }
     Ok(contracts)
+}
+
+/// A value of the `settings` table.
+pub fn setting(conn: &Connection, key: &str) -> Result<Option<String>, MeteringError> {
+    Ok(conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            params![key],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub fn set_setting(conn: &Connection, key: &str, value: &str) -> Result<(), MeteringError> {
+    conn.prepare_cached(
+        "INSERT INTO settings(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
+}
+
+/// Mountings billed for one usage period of a plan contract (its own invoice plus every
+/// correction since), and the part of it that is an estimate not reversed yet; (0, 0) if none.
+pub fn plan_billed(
+    conn: &Connection,
+    shop: ShopId,
+    period: Period,
+) -> Result<(u64, u64), MeteringError> {
+    let row: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT mountings, estimate_left FROM plan_billed WHERE shop = ?1 AND period = ?2",
+        )?
+        .query_row(params![shop.0, period.key()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    Ok(row.map_or((0, 0), |(m, e)| (m.max(0) as u64, e.max(0) as u64)))
+}
+
+/// A shop's usage periods with an estimate not reversed yet, oldest first:
+/// (period, mountings billed for it, estimate left).
+pub fn open_estimates(
+    conn: &Connection,
+    shop: ShopId,
+) -> Result<Vec<(Period, u64, u64)>, MeteringError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT period, mountings, estimate_left FROM plan_billed
+         WHERE shop = ?1 AND estimate_left > 0 ORDER BY period",
+    )?;
+    let rows = stmt.query_map(params![shop.0], |r| {
+        Ok((
+            Period::from_key(r.get(0)?),
+            r.get::<_, i64>(1)?.max(0) as u64,
+            r.get::<_, i64>(2)?.max(0) as u64,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Adds to the mountings billed for a usage period and to its estimate left.
+pub fn add_plan_billed(
+    conn: &Connection,
+    shop: ShopId,
+    period: Period,
+    mountings: i64,
+    estimate: i64,
+) -> Result<(), MeteringError> {
+    conn.prepare_cached(
+        "INSERT INTO plan_billed(shop, period, mountings, estimate_left) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(shop, period) DO UPDATE SET mountings = mountings + excluded.mountings,
+                                                 estimate_left = estimate_left + excluded.estimate_left",
+    )?
+    .execute(params![shop.0, period.key(), mountings, estimate])?;
+    Ok(())
+}
+
+/// Replaces the incidents of one shop in one period.
+pub fn store_incidents(
+    conn: &Connection,
+    shop: ShopId,
+    period: Period,
+    incidents: &[Incident],
+) -> Result<(), MeteringError> {
+    conn.prepare_cached("DELETE FROM incidents WHERE period = ?1 AND shop = ?2")?
+        .execute(params![period.key(), shop.0])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO incidents(period, shop, seq, response_hours, repair_hours, labour_minutes, visits, parts_cost)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (i, inc) in incidents.iter().enumerate() {
+        stmt.execute(params![
+            period.key(),
+            shop.0,
+            i as i64,
+            inc.response_hours.to_string(),
+            inc.repair_hours.to_string(),
+            inc.labour_minutes,
+            inc.visits,
+            inc.parts_cost.to_string()
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn load_incidents(
+    conn: &Connection,
+    shop: ShopId,
+    period: Period,
+) -> Result<Vec<Incident>, MeteringError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT response_hours, repair_hours, labour_minutes, visits, parts_cost
+         FROM incidents WHERE period = ?1 AND shop = ?2 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![period.key(), shop.0], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, String>(4)?,
+        ))
+    })?;
+    let mut incidents = Vec::new();
+    for row in rows {
+        let (response, repair, labour, visits, parts) = row?;
+        let dec = |t: &str| {
+            Decimal::from_str(t).map_err(|_| {
+                MeteringError::Conflict(format!(
+                    "an incident of shop {shop} in {period}: stored `{t}` is not a decimal"
+                ))
+            })
+        };
+        incidents.push(Incident {
+            response_hours: dec(&response)?,
+            repair_hours: dec(&repair)?,
+            labour_minutes: labour as u32,
+            visits: visits as u32,
+            parts_cost: dec(&parts)?,
+        });
+    }
+    Ok(incidents)
+}
+
+pub fn store_invoice_notes(
+    conn: &Connection,
+    period: Period,
+    shop: ShopId,
+    notes: &[String],
+) -> Result<(), MeteringError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO invoice_notes(period, shop, line, text) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (i, text) in notes.iter().enumerate() {
+        stmt.execute(params![period.key(), shop.0, i as i64, text])?;
+    }
+    Ok(())
+}
+
+pub fn load_invoice_notes(
+    conn: &Connection,
+    period: Period,
+) -> Result<BTreeMap<ShopId, Vec<String>>, MeteringError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT shop, text FROM invoice_notes WHERE period = ?1 ORDER BY shop, line",
+    )?;
+    let rows = stmt.query_map(params![period.key()], |r| {
+        Ok((ShopId(r.get::<_, i64>(0)? as u32), r.get::<_, String>(1)?))
+    })?;
+    let mut notes: BTreeMap<ShopId, Vec<String>> = BTreeMap::new();
+    for row in rows {
+        let (shop, text) = row?;
+        notes.entry(shop).or_default().push(text);
+    }
+    Ok(notes)
 }
 
 pub fn store_invoices(conn: &Connection, invoices: &[Invoice]) -> Result<(), MeteringError> {

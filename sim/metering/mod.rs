@@ -5,15 +5,19 @@
 //! engine plugs in by implementing this trait (or behind the HTTP transport).
 
 mod invoicing;
+#[cfg(test)]
+mod plan_tests;
 pub mod seen;
 pub mod sqlite;
 pub mod vee;
 pub mod vee_book;
 
-pub use crate::billing::{Basis, Contract, CounterDue, Invoice};
+pub use crate::billing::service::Incident;
+pub use crate::billing::{Basis, Contract, CounterDue, Invoice, PlanAgreement, PlanTerms};
 use crate::event::{MachineId, ShopId, UsageEvent};
 use chrono::{DateTime, Datelike};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A billing period: a calendar month (UTC), e.g. 2024-01. Serialised as `"2024-01"`.
@@ -201,6 +205,23 @@ pub enum MeteringError {
     /// The engine is remote and did not answer as it should (after retries).
     #[error("metering engine at {url}: {message}")]
     Remote { url: String, message: String },
+    /// A catalogue that does not parse or validate (the message places the problem at
+    /// line:column), or a plan contract without a catalogue to resolve it.
+    #[error("{0}")]
+    Catalogue(String),
+    /// One contract of a batch names something the catalogue does not have; nothing was stored.
+    #[error("contract {index} (shop {shop}): {message}")]
+    Contract {
+        index: usize,
+        shop: ShopId,
+        message: String,
+    },
+    /// Input for a period that is already closed (its invoices are issued and never change).
+    #[error("{period} is already closed: {what}")]
+    PeriodClosed { period: Period, what: String },
+    /// The engine does not implement this call.
+    #[error("this metering engine does not support {0}")]
+    Unsupported(&'static str),
 }
 
 /// The engine as the simulator (and the HTTP server) sees it.
@@ -236,6 +257,47 @@ pub trait MeteringEngine: Send {
     /// Counter-metered usage per shop for one period, sorted by shop; shops without counter
     /// usage are absent.
     fn counter_usage(&mut self, period: Period) -> Result<Vec<CounterUsageRow>, MeteringError>;
+
+    /// Sets (or replaces) the plan catalogue from its TOML text (`billing::catalogue_file`).
+    /// Refused, and nothing changed, if the text does not validate or if a stored plan contract
+    /// no longer resolves against it. Plan contracts resolve against the catalogue current at
+    /// each close; invoices already issued never change.
+    fn set_catalogue(&mut self, _source: &str) -> Result<(), MeteringError> {
+        Err(MeteringError::Unsupported("plan catalogues"))
+    }
+
+    /// The catalogue's TOML text as last set; `None` if none was.
+    fn catalogue(&mut self) -> Result<Option<String>, MeteringError> {
+        Ok(None)
+    }
+
+    /// Sets (or replaces) shops' contracts on catalogue plans, each checked against the
+    /// catalogue first (`MeteringError::Contract` names the first bad one; nothing is stored).
+    /// `set_contracts` on the same shop later makes it a price-per-mounting contract again.
+    fn set_plan_contracts(&mut self, _contracts: &[PlanAgreement]) -> Result<(), MeteringError> {
+        Err(MeteringError::Unsupported("plan contracts"))
+    }
+
+    /// Sets the service incidents of one shop in one period (replacing any recorded before, so
+    /// sending them again is harmless), read when that period closes. Refused for a period
+    /// already closed (`MeteringError::PeriodClosed`).
+    fn record_incidents(
+        &mut self,
+        _shop: ShopId,
+        _period: Period,
+        _incidents: &[Incident],
+    ) -> Result<(), MeteringError> {
+        Err(MeteringError::Unsupported("service incidents"))
+    }
+
+    /// The notes of the plan invoices issued for `period` (what is included and not, proration,
+    /// indexation, corrections, SLA breaches, VAT), by shop; price contracts have none.
+    fn invoice_notes(
+        &mut self,
+        _period: Period,
+    ) -> Result<BTreeMap<ShopId, Vec<String>>, MeteringError> {
+        Ok(BTreeMap::new())
+    }
 
     /// Every reading of a machine with its validation and explanation, and the notes of each
     /// closed period; `None` for an engine that cannot explain.

@@ -30,13 +30,15 @@ use super::seen::SeenSet;
 use super::vee::{Reading, VeeConfig};
 use super::vee_book::{LoggedClose, LoggedReading, VeeBook, VeeColumns};
 use super::*;
-use crate::billing::{invoice_from_counters, invoice_from_events};
+use crate::billing::catalogue::Catalogue;
+use crate::billing::plans::{self, Correction, CorrectionCause, PlanInvoice};
+use crate::billing::{catalogue_file, invoice_from_counters, invoice_from_events, EventDue};
 use crate::event::{EventBody, Frame, Material};
 use rusqlite::{params, Connection, OptionalExtension, Statement};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     // v1
@@ -100,7 +102,27 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO checkpoint VALUES (0,
         (SELECT COALESCE(MAX(rowid), 0) FROM events),
         (SELECT COALESCE(MAX(rowid), 0) FROM readings));",
+    // v4: plan contracts (issue #4). The catalogue's TOML text is the `catalogue` setting; a
+    // plan contract keeps its terms as JSON in `contracts.plan` (NULL: price per mounting);
+    // `plan_billed` is what plan invoices billed per usage period (the base corrections are
+    // re-rated from) and the estimate not reversed yet; notes and service incidents.
+    "ALTER TABLE contracts ADD COLUMN plan TEXT;
+     CREATE TABLE plan_billed(
+        shop INTEGER NOT NULL, period INTEGER NOT NULL,
+        mountings INTEGER NOT NULL, estimate_left INTEGER NOT NULL,
+        PRIMARY KEY(shop, period)) WITHOUT ROWID;
+     CREATE TABLE invoice_notes(
+        period INTEGER NOT NULL, shop INTEGER NOT NULL, line INTEGER NOT NULL, text TEXT NOT NULL,
+        PRIMARY KEY(period, shop, line)) WITHOUT ROWID;
+     CREATE TABLE incidents(
+        period INTEGER NOT NULL, shop INTEGER NOT NULL, seq INTEGER NOT NULL,
+        response_hours TEXT NOT NULL, repair_hours TEXT NOT NULL,
+        labour_minutes INTEGER NOT NULL, visits INTEGER NOT NULL, parts_cost TEXT NOT NULL,
+        PRIMARY KEY(period, shop, seq)) WITHOUT ROWID;",
 ];
+
+/// The `settings` key holding the plan catalogue's TOML text.
+const CATALOGUE_KEY: &str = "catalogue";
 
 /// Accepted events between two checkpoints: bounds the log replayed at open (2²¹ rows,
 /// about a second and 80 MB held briefly) while keeping checkpoints (a write per machine and
@@ -139,6 +161,8 @@ pub struct SqliteEngine {
     /// Events accepted since the last checkpoint, and how many trigger the next one.
     since_checkpoint: u64,
     checkpoint_every: u64,
+    /// The plan catalogue, parsed from its stored text at open and when set.
+    catalogue: Option<Catalogue>,
 }
 
 impl SqliteEngine {
@@ -162,6 +186,15 @@ impl SqliteEngine {
         )?;
         migrate(&conn)?;
         let config = settle_vee_config(&conn, vee)?;
+        let catalogue = match invoicing::setting(&conn, CATALOGUE_KEY)? {
+            None => None,
+            Some(text) => Some(
+                parse_catalogue(&text).map_err(|message| MeteringError::Open {
+                    path: path.display().to_string(),
+                    message: format!("stored catalogue: {message}"),
+                })?,
+            ),
+        };
         let mut engine = SqliteEngine {
             conn,
             bindings: Vec::new(),
@@ -177,6 +210,7 @@ impl SqliteEngine {
             totals: IngestReceipt::default(),
             since_checkpoint: 0,
             checkpoint_every: CHECKPOINT_EVENTS,
+            catalogue,
         };
         engine.reload()?;
         engine.replay_vee()?;
@@ -609,6 +643,90 @@ impl MeteringEngine for SqliteEngine {
         Ok(rows.into_values().collect())
     }
 
+    fn set_catalogue(&mut self, source: &str) -> Result<(), MeteringError> {
+        let catalogue = parse_catalogue(source).map_err(MeteringError::Catalogue)?;
+        self.guarded(|s| {
+            s.write_buffer()?;
+            for (contract, terms) in invoicing::load_contracts(&s.conn)? {
+                if let Some(terms) = terms {
+                    catalogue
+                        .contract(&terms.spec(contract.shop))
+                        .map_err(|m| {
+                            MeteringError::Conflict(format!(
+                                "the new catalogue would break the plan contract of shop {}: {m}",
+                                contract.shop
+                            ))
+                        })?;
+                }
+            }
+            s.begin()?;
+            invoicing::set_setting(&s.conn, CATALOGUE_KEY, source)?;
+            s.commit_open()
+        })?;
+        self.catalogue = Some(catalogue);
+        Ok(())
+    }
+
+    fn catalogue(&mut self) -> Result<Option<String>, MeteringError> {
+        self.guarded(|s| s.write_buffer())?;
+        invoicing::setting(&self.conn, CATALOGUE_KEY)
+    }
+
+    fn set_plan_contracts(&mut self, contracts: &[PlanAgreement]) -> Result<(), MeteringError> {
+        let Some(catalogue) = &self.catalogue else {
+            return Err(MeteringError::Catalogue(
+                "plan contracts need a catalogue: set one first (PUT /v1/admin/catalogue)"
+                    .to_string(),
+            ));
+        };
+        for (index, c) in contracts.iter().enumerate() {
+            catalogue
+                .contract(&c.terms.spec(c.shop))
+                .map_err(|message| MeteringError::Contract {
+                    index,
+                    shop: c.shop,
+                    message,
+                })?;
+        }
+        let currency = catalogue.currency.clone();
+        self.guarded(|s| {
+            s.write_buffer()?;
+            s.begin()?;
+            invoicing::store_plan_contracts(&s.conn, contracts, &currency)?;
+            s.commit_open()
+        })
+    }
+
+    fn record_incidents(
+        &mut self,
+        shop: ShopId,
+        period: Period,
+        incidents: &[Incident],
+    ) -> Result<(), MeteringError> {
+        if self.vee.closed_through().is_some_and(|c| period <= c) {
+            return Err(MeteringError::PeriodClosed {
+                period,
+                what: format!(
+                    "its invoices are issued, so incidents of shop {shop} can no longer change them"
+                ),
+            });
+        }
+        self.guarded(|s| {
+            s.write_buffer()?;
+            s.begin()?;
+            invoicing::store_incidents(&s.conn, shop, period, incidents)?;
+            s.commit_open()
+        })
+    }
+
+    fn invoice_notes(
+        &mut self,
+        period: Period,
+    ) -> Result<BTreeMap<ShopId, Vec<String>>, MeteringError> {
+        self.guarded(|s| s.write_buffer())?;
+        invoicing::load_invoice_notes(&self.conn, period)
+    }
+
     /// Every reading of one machine, validated again with explanations, and the notes of each
     /// closed period (estimates, true-ups): how each billed quantity came from stored data.
     fn explain_machine(
@@ -672,7 +790,21 @@ impl SqliteEngine {
         invoicing::store_notes(&self.conn, &closed)?;
         let events = invoicing::take_events_due(&self.conn, period)?;
         let mut invoices = Vec::new();
-        for contract in invoicing::load_contracts(&self.conn)? {
+        for (contract, terms) in invoicing::load_contracts(&self.conn)? {
+            if let Some(terms) = terms {
+                if let Some(rated) =
+                    self.plan_invoice(&contract, &terms, period, &events, &counters)?
+                {
+                    invoicing::store_invoice_notes(
+                        &self.conn,
+                        period,
+                        contract.shop,
+                        &rated.notes,
+                    )?;
+                    invoices.push(rated.invoice);
+                }
+                continue;
+            }
             let invoice = match contract.basis {
                 Basis::Events => {
                     let due = events.get(&contract.shop).cloned().unwrap_or_default();
@@ -691,6 +823,118 @@ impl SqliteEngine {
         invoicing::store_invoices(&self.conn, &invoices)?;
         Ok(invoices)
     }
+}
+
+impl SqliteEngine {
+    /// The invoice of a plan contract for `period` (inside the open close transaction), or
+    /// `None` when the period lies outside the contract's term. Records what it billed per usage
+    /// period in `plan_billed`, the base later corrections re-rate from:
+    /// - events basis: the period's own mountings; usage of an earlier period of the term
+    ///   metered after it closed is a `Late` correction from what was billed for it (usage
+    ///   dated outside the term is never billed);
+    /// - counters basis: actual + estimated mountings of the period; a reversed estimate is an
+    ///   `Estimate` correction of the oldest periods whose estimate is not reversed yet (VEE
+    ///   pools a machine's outstanding estimates, so oldest-first is the attribution); a
+    ///   reversal with no plan estimate left (one billed before the plan contract) is taken off
+    ///   the period's own mountings, as a price contract would.
+    fn plan_invoice(
+        &self,
+        contract: &Contract,
+        terms: &PlanTerms,
+        period: Period,
+        events: &BTreeMap<ShopId, EventDue>,
+        counters: &BTreeMap<ShopId, CounterUsageRow>,
+    ) -> Result<Option<PlanInvoice>, MeteringError> {
+        let shop = contract.shop;
+        let catalogue = self.catalogue.as_ref().ok_or_else(|| {
+            MeteringError::Catalogue(format!(
+                "shop {shop} has a plan contract but the store holds no catalogue"
+            ))
+        })?;
+        let pc = catalogue.contract(&terms.spec(shop)).map_err(|m| {
+            MeteringError::Catalogue(format!(
+                "the catalogue does not resolve the contract of shop {shop}: {m}"
+            ))
+        })?;
+        let term = pc.term();
+        if term.days_covered(period) == 0 {
+            return Ok(None);
+        }
+        let mut usage = plans::PeriodUsage::default();
+        let mut estimate = 0;
+        let mut unattributed = 0;
+        match contract.basis {
+            Basis::Events => {
+                for &(p, m, t) in events.get(&shop).map_or(&[][..], |d| &d.by_period[..]) {
+                    usage.trace_only += t;
+                    if p == period {
+                        usage.mountings = m;
+                    } else if m > 0 && term.days_covered(p) > 0 {
+                        let (billed, _) = invoicing::plan_billed(&self.conn, shop, p)?;
+                        usage.corrections.push(Correction {
+                            usage_period: p,
+                            billed,
+                            delta: i64::try_from(m).unwrap_or(i64::MAX),
+                            cause: CorrectionCause::Late,
+                        });
+                    }
+                }
+            }
+            Basis::Counters => {
+                let due = counters.get(&shop).map(|r| r.usage).unwrap_or_default();
+                estimate = due.estimate.mountings;
+                let mut to_reverse = due.reversed.mountings;
+                for (p, billed, left) in invoicing::open_estimates(&self.conn, shop)? {
+                    if to_reverse == 0 {
+                        break;
+                    }
+                    let take = left.min(to_reverse);
+                    to_reverse -= take;
+                    usage.corrections.push(Correction {
+                        usage_period: p,
+                        billed,
+                        delta: -i64::try_from(take).unwrap_or(i64::MAX),
+                        cause: CorrectionCause::Estimate,
+                    });
+                }
+                unattributed = to_reverse;
+                usage.mountings =
+                    (due.actual.mountings + due.estimate.mountings).saturating_sub(to_reverse);
+                usage.trace_only = (due.actual.trace_only + due.estimate.trace_only)
+                    .saturating_sub(due.reversed.trace_only);
+            }
+        }
+        usage.incidents = invoicing::load_incidents(&self.conn, shop, period)?;
+        let mut rated = plans::rate(&pc, period, &usage)?;
+        rated.invoice.basis = contract.basis;
+        if unattributed > 0 {
+            rated.notes.push(format!(
+                "{unattributed} mountings of an estimate billed before this plan contract reversed on this period's usage"
+            ));
+        }
+        let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        invoicing::add_plan_billed(
+            &self.conn,
+            shop,
+            period,
+            signed(usage.mountings),
+            signed(estimate),
+        )?;
+        for c in &usage.corrections {
+            let estimate = if c.cause == CorrectionCause::Estimate {
+                c.delta
+            } else {
+                0
+            };
+            invoicing::add_plan_billed(&self.conn, shop, c.usage_period, c.delta, estimate)?;
+        }
+        Ok(Some(rated))
+    }
+}
+
+/// Parses catalogue text with the file loader; the message places errors at line:column.
+fn parse_catalogue(text: &str) -> Result<Catalogue, String> {
+    catalogue_file::parse(Path::new("catalogue"), text).map_err(|e| e.to_string())
 }
 
 fn earliest_usage_period(conn: &Connection) -> Result<Option<Period>, MeteringError> {
@@ -1350,6 +1594,40 @@ mod tests {
             issued[0].lines[1].quantity as u64
         );
         assert_eq!(e.vee_differences().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_version_3_store_keeps_its_price_contracts_when_migrated_to_plans() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..3] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 3;
+                 INSERT INTO machines VALUES (0, 0);
+                 INSERT INTO contracts VALUES (0, 'events', '3.85', 'EUR');",
+            )
+            .unwrap();
+        }
+        let mut e = SqliteEngine::open(&path).unwrap();
+        let version: i64 = e
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(e.catalogue().unwrap(), None);
+        e.ingest(&[mounting(0, 1, 0), mounting(0, 2, 0)]).unwrap();
+        e.commit().unwrap();
+        let jan = Period {
+            year: 2024,
+            month: 1,
+        };
+        let issued = e.close_period(jan).unwrap();
+        assert_eq!(issued[0].total_cents, 770, "2 × 3.85, as before");
+        assert!(e.invoice_notes(jan).unwrap().is_empty());
     }
 
     #[test]
