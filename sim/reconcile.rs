@@ -103,6 +103,9 @@ pub struct Inputs<'a> {
     pub invoices: &'a [Vec<Option<Invoice>>],
     /// Per shop (index = shop id): the contracts the run started with.
     pub contracts: &'a [Contract],
+    /// Per shop: billed from a catalogue plan, whose lines carry the plan's prices (tiers,
+    /// overage, included mountings at zero) rather than the contract's one price.
+    pub on_plan: &'a [bool],
     /// `[quote]`: from this period index on, these contracts (per shop) apply instead.
     pub repriced: Option<(usize, &'a [Contract])>,
     /// Per shop: mountings done after the machines' last sent reading (the counters cannot
@@ -155,6 +158,7 @@ pub fn reconcile(inputs: &Inputs) -> Reconciliation {
                 place,
                 inputs.invoices[p][shop].as_ref(),
                 inputs.contract(shop, p),
+                inputs.on_plan.get(shop).copied().unwrap_or(false),
             );
             r.bases.events.period_abs_error += truth.mountings.abs_diff(m.billable_mountings);
             r.bases.events.mountings += m.billable_mountings;
@@ -224,12 +228,14 @@ impl Reconciliation {
         self.list(place, what, truth as i64, observed as i64);
     }
 
-    /// The invoice exists, bills at the contract's price and basis, and adds up.
+    /// The invoice exists, bills at the contract's price (a plan's prices are checked by
+    /// `Invoice::is_consistent`, line kind by line kind) and basis, and adds up.
     fn check_invoice(
         &mut self,
         place: (ShopId, Period),
         invoice: Option<&Invoice>,
         contract: &Contract,
+        on_plan: bool,
     ) {
         let Some(inv) = invoice else {
             self.list(place, "invoice_missing", 1, 0);
@@ -239,10 +245,11 @@ impl Reconciliation {
             let lines: i64 = inv.lines.iter().map(|l| l.amount_cents).sum();
             self.list(place, "invoice_arithmetic", lines, inv.total_cents);
         }
-        let off_price = inv
-            .lines
-            .iter()
-            .any(|l| l.kind.is_mountings() && l.unit_price != contract.price_per_mounting);
+        let off_price = !on_plan
+            && inv
+                .lines
+                .iter()
+                .any(|l| l.kind.is_mountings() && l.unit_price != contract.price_per_mounting);
         if off_price || inv.basis != contract.basis || inv.currency != contract.currency {
             self.list(place, "invoice_terms", 1, 0);
         }

@@ -7,7 +7,8 @@
 //! is billed as late usage, and counters not read by then are estimated.
 
 use crate::actors::{simulate, IngestBatch, SimOutcome};
-use crate::billing::{BillingError, Contract, Invoice, PriceBook};
+use crate::billing::catalogue::Pricing;
+use crate::billing::{BillingError, Contract, Invoice, PlanAgreement, PlanTerms, PriceBook};
 use crate::calendar::{Calendar, DayIndex};
 use crate::event::ShopId;
 use crate::fleet::Fleet;
@@ -96,6 +97,11 @@ pub fn run_with_engine(
     engine.provision(&bindings)?;
     let contracts = contracts(&scenario, &fleet);
     engine.set_contracts(&contracts)?;
+    let plans = plan_agreements(&scenario, &fleet);
+    if let Some(catalogue) = &scenario.pricing.catalogue {
+        engine.set_catalogue(&catalogue.source)?;
+        engine.set_plan_contracts(&plans)?;
+    }
 
     let periods = periods(&calendar, &scenario);
     let closes = close_schedule(&periods, scenario.pricing.close_after_days);
@@ -167,6 +173,7 @@ pub fn run_with_engine(
         counters: &billed.counters,
         invoices: &billed.invoices,
         contracts: &contracts,
+        on_plan: &on_plan(&plans, contracts.len()),
         unread_mountings: &outcome.unread_mountings,
         sent: Sent {
             emitted: outcome.events_emitted,
@@ -460,6 +467,47 @@ fn read_back(
         billed.invoices.push(by_shop);
     }
     Ok(billed)
+}
+
+/// Per shop: billed from a catalogue plan (its lines carry the plan's prices, not one price).
+fn on_plan(plans: &[PlanAgreement], shops: usize) -> Vec<bool> {
+    let mut on = vec![false; shops];
+    for p in plans {
+        on[p.shop.0 as usize] = true;
+    }
+    on
+}
+
+/// The shops billed from catalogue plans: the terms they signed, from the scenario's first
+/// day, in the shop's segment (the price per mounting of an audited shop overrides the plan's).
+fn plan_agreements(scenario: &Scenario, fleet: &Fleet) -> Vec<PlanAgreement> {
+    let pricing = &scenario.pricing;
+    let Some(catalogue) = &pricing.catalogue else {
+        return Vec::new();
+    };
+    (0..scenario.fleet.shops)
+        .filter_map(|s| {
+            let choice = pricing.plan_of(s)?;
+            let segment = fleet.shops[s as usize].segment.as_str();
+            let priced_by_segment = catalogue.catalogue.plan(&choice.plan).is_some_and(|p| {
+                matches!(&p.pricing, Pricing::PerMounting { segment_prices, .. } if segment_prices.contains_key(segment))
+            });
+            Some(PlanAgreement {
+                shop: ShopId(s),
+                basis: pricing.basis_of(s),
+                terms: PlanTerms {
+                    plan: choice.plan.clone(),
+                    segment: priced_by_segment.then(|| segment.to_string()),
+                    price_override: pricing.per_shop.get(&s).copied(),
+                    service: choice.service.clone(),
+                    options: choice.options.clone(),
+                    start: scenario.start,
+                    term_months: None,
+                    terminated_on: None,
+                },
+            })
+        })
+        .collect()
 }
 
 fn contracts(scenario: &Scenario, fleet: &Fleet) -> Vec<Contract> {

@@ -213,7 +213,11 @@ fn a_run_with_quote_prices_out_of_sample_deterministically() {
     assert!(html.contains("<h2>Quoted prices, out of sample</h2>"));
     assert!(html.contains("Subsidised (quoted below realised cost + margin)"));
     assert!(html.contains("href=\"quotes.csv\""));
-    assert_eq!(html.matches("<svg").count(), 4, "three run charts and the quote chart");
+    assert_eq!(
+        html.matches("<svg").count(),
+        4,
+        "three run charts and the quote chart"
+    );
 
     // Two runs, same bytes (summary.json minus its wall-clock /run section).
     for file in ["quotes.csv", "invoices.csv", "shops.csv"] {

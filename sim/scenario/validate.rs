@@ -31,6 +31,14 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
         Some(q) => Some(quote(q, months, loc)?),
         None => None,
     };
+    let pricing = pricing(&raw.pricing, raw.fleet.shops, path, loc)?;
+    if quote.is_some() && (pricing.plan.is_some() || !pricing.per_shop_plan.is_empty()) {
+        // A quote sets each shop's price per mounting, which would replace its plan.
+        return Err(loc.at_field(
+            "quote",
+            "`[quote]` prices every shop per mounting after its audit: it cannot be combined with catalogue plans (`pricing.plan`, or a shop's `plan`)",
+        ));
+    }
     Ok(Scenario {
         quote,
         seed: seed(&raw.scenario, loc)?,
@@ -41,7 +49,7 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
         fleet: fleet(&raw.fleet, loc)?,
         demand: demand(&raw.demand, loc)?,
         closures: closures(&raw.closures, loc)?,
-        pricing: pricing(&raw.pricing, raw.fleet.shops, path, loc)?,
+        pricing,
         faults: faults(&raw.faults, raw.demand.mode == "calibrated", loc)?,
         engine: EngineSpec {
             commit_every_days: int_in(
@@ -438,7 +446,11 @@ fn pricing(raw: &RawPricing, shops: i64, path: &Path, loc: &Locator) -> Result<P
         }),
         None if raw.service.is_some() || !raw.options.is_empty() => {
             return Err(loc.at_field(
-                if raw.service.is_some() { "pricing.service" } else { "pricing.options" },
+                if raw.service.is_some() {
+                    "pricing.service"
+                } else {
+                    "pricing.options"
+                },
                 "a service tier or options come with a plan: set `pricing.plan` too",
             ))
         }
@@ -483,17 +495,15 @@ fn pricing(raw: &RawPricing, shops: i64, path: &Path, loc: &Locator) -> Result<P
                     c.catalogue.currency
                 ),
             ));
-        }        // Until the run bills plans through the engine (issue #4), say so rather than bill
-        // per-mounting prices behind a plan the user asked for.
-        return Err(loc.at_field(
-            if raw.plan.is_some() { "pricing.plan" } else { "pricing.shop" },
-            "runs do not bill catalogue plans yet (the engine and `fleetsim catalogue check` do); remove the plan to bill per-mounting prices",
-        ));
+        }
     }
     Ok(PricingSpec {
         catalogue,
         plan: default_plan,
-        per_shop_plan: per_shop_plan.into_iter().map(|(s, (_, c))| (s, c)).collect(),
+        per_shop_plan: per_shop_plan
+            .into_iter()
+            .map(|(s, (_, c))| (s, c))
+            .collect(),
         currency: Currency(currency.to_string()),
         chain: price(&raw.chain, "pricing.chain", loc)?,
         independent: price(&raw.independent, "pricing.independent", loc)?,
@@ -532,7 +542,10 @@ fn check_choice(
     let unknown = |field: &str, id: &str, known: Vec<&str>| {
         loc.at_field(
             &format!("{at}.{field}"),
-            format!("`{id}` is not in the catalogue; it has: {}", known.join(", ")),
+            format!(
+                "`{id}` is not in the catalogue; it has: {}",
+                known.join(", ")
+            ),
         )
     };
     if catalogue.plan(&choice.plan).is_none() {

@@ -1,0 +1,117 @@
+//! A run billed from the plan catalogue: the simulator's traffic through the engine's plan
+//! contracts, reconciled like any run, deterministic, every plan kind on real invoices.
+
+mod common;
+
+use common::*;
+
+const SMALL: &str = "tests/data/plans_small.toml";
+
+#[test]
+fn a_run_bills_every_plan_kind_from_the_catalogue_and_reconciles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for dir in [&a, &b] {
+        assert_exit(&run_quiet(SMALL, dir, &[]), 0, "run plans_small");
+    }
+    let summary = read_json(&a.join("summary.json"));
+    assert_eq!(summary["reconciliation"]["ok"], true, "{summary}");
+    for file in ["invoices.csv", "shops.csv"] {
+        assert!(
+            std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap(),
+            "{file} differs between two runs"
+        );
+    }
+    let invoices = read_csv(&a.join("invoices.csv"));
+    let kinds_of = |shop: &str| -> std::collections::BTreeSet<String> {
+        invoices
+            .rows
+            .iter()
+            .filter(|r| r["shop"] == shop)
+            .map(|r| r["kind"].clone())
+            .collect()
+    };
+    let has = |shop: &str, kinds: &[&str]| {
+        let found = kinds_of(shop);
+        for k in kinds {
+            assert!(found.contains(*k), "{shop} has no `{k}` line: {found:?}");
+        }
+    };
+    has(
+        "S000000",
+        &["usage", "service_instalment", "vat", "trace_only"],
+    );
+    has(
+        "S000001",
+        &[
+            "included",
+            "subscription",
+            "service_fee",
+            "option_fee",
+            "vat",
+        ],
+    );
+    has("S000002", &["usage", "service_instalment", "vat"]);
+    has("S000003", &["usage", "service_fee", "vat"]);
+    has("S000004", &["package", "option_fee", "vat"]);
+    // The audited shop's own price overrides the plan's per-mounting price.
+    let audited: Vec<_> = invoices
+        .rows
+        .iter()
+        .filter(|r| r["shop"] == "S000005" && r["kind"] == "usage")
+        .collect();
+    assert!(!audited.is_empty());
+    assert!(
+        audited.iter().all(|r| r["unit_price"] == "4.25"),
+        "{audited:?}"
+    );
+    // Chains and independents pay the plan's segment prices.
+    for row in invoices
+        .rows
+        .iter()
+        .filter(|r| r["kind"] == "usage" && r["shop"].as_str() >= "S000006")
+    {
+        let expected = if row["segment"] == "chain" {
+            "3.40"
+        } else {
+            "3.85"
+        };
+        assert_eq!(row["unit_price"], expected, "{row:?}");
+    }
+    // Every invoice adds up: its lines sum to its total.
+    let mut totals: std::collections::BTreeMap<(String, String), (i64, i64)> = Default::default();
+    for r in &invoices.rows {
+        let e = totals
+            .entry((r["shop"].clone(), r["period"].clone()))
+            .or_insert((0, r["invoice_total_cents"].parse().unwrap()));
+        e.0 += r["amount_cents"].parse::<i64>().unwrap();
+    }
+    assert_eq!(totals.len(), 30 * 3, "one invoice per shop and month");
+    for (key, (lines, total)) in totals {
+        assert_eq!(lines, total, "{key:?}");
+    }
+}
+
+#[test]
+fn quote_and_plans_do_not_mix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("both.toml");
+    let scenario = std::fs::read_to_string(root().join(SMALL))
+        .unwrap()
+        .replace(
+            "../../scenarios",
+            &root().join("scenarios").display().to_string(),
+        )
+        + "\n[quote]\naudit_months = 1\n";
+    std::fs::write(&path, scenario).unwrap();
+    let out = fleetsim()
+        .args(["check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2, "check");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("field `quote`") && err.contains("cannot be combined"),
+        "{err}"
+    );
+}
