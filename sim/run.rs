@@ -24,6 +24,7 @@ use crate::truth::Activity;
 use chrono::Datelike;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -200,6 +201,7 @@ pub fn run_with_engine(
         usage: &billed.usage,
         counters: &billed.counters,
         invoices: &billed.invoices,
+        notes: &billed.notes,
         contracts: &contracts,
         book: &book,
         receipt,
@@ -434,6 +436,8 @@ struct Billed {
     counters: Vec<Vec<CounterUsageRow>>,
     /// Per period, per shop id.
     invoices: Vec<Vec<Option<Invoice>>>,
+    /// Per period: the notes of plan invoices (included, not included, proration, …), by shop.
+    notes: Vec<BTreeMap<ShopId, Vec<String>>>,
 }
 
 /// Reads usage (both bases) and the issued invoices back through the engine's interface.
@@ -449,6 +453,7 @@ fn read_back(
         usage: Vec::new(),
         counters: Vec::new(),
         invoices: Vec::new(),
+        notes: Vec::new(),
     };
     for &period in periods {
         let mut rows = engine.usage(period)?;
@@ -465,6 +470,9 @@ fn read_back(
             }
         }
         billed.invoices.push(by_shop);
+        let mut notes = engine.invoice_notes(period)?;
+        notes.retain(|shop, _| ours(*shop));
+        billed.notes.push(notes);
     }
     Ok(billed)
 }

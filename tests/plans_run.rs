@@ -78,6 +78,26 @@ fn a_run_bills_every_plan_kind_from_the_catalogue_and_reconciles() {
         };
         assert_eq!(row["unit_price"], expected, "{row:?}");
     }
+    // Each plan invoice says what its contract includes and what it does not.
+    let notes = read_csv(&a.join("invoice_notes.csv"));
+    for shop in ["S000000", "S000001", "S000004"] {
+        for period in ["2024-01", "2024-02", "2024-03"] {
+            let mine: Vec<_> = notes
+                .rows
+                .iter()
+                .filter(|r| r["shop"] == shop && r["period"] == period)
+                .map(|r| r["note"].as_str())
+                .collect();
+            assert!(
+                mine.iter().any(|n| n.starts_with("included: ")),
+                "{shop} {period}: {mine:?}"
+            );
+            assert!(
+                mine.iter().any(|n| n.starts_with("not included: ")),
+                "{shop} {period}: {mine:?}"
+            );
+        }
+    }
     // Every invoice adds up: its lines sum to its total.
     let mut totals: std::collections::BTreeMap<(String, String), (i64, i64)> = Default::default();
     for r in &invoices.rows {

@@ -22,6 +22,8 @@ pub const SHOPS_CSV: &str = "shops.csv";
 pub const INDEX_HTML: &str = "index.html";
 /// Written when the scenario has `[quote]`.
 pub const QUOTES_CSV: &str = "quotes.csv";
+/// Written when plan invoices carry notes.
+pub const INVOICE_NOTES_CSV: &str = "invoice_notes.csv";
 
 /// `[quote]`: the quotes, the contracts they set, and how they fared out of sample.
 pub struct QuoteData {
@@ -55,6 +57,8 @@ pub struct RunData<'a> {
     pub counters: &'a [Vec<CounterUsageRow>],
     /// Per period, per shop id: the invoice the engine issued.
     pub invoices: &'a [Vec<Option<Invoice>>],
+    /// Per period: plan invoices' notes (what is included and not, proration, …), by shop.
+    pub notes: &'a [std::collections::BTreeMap<crate::event::ShopId, Vec<String>>],
     /// Per shop id.
     pub contracts: &'a [Contract],
     pub book: &'a PriceBook,
@@ -73,6 +77,9 @@ pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::i
     write(dir, SUMMARY_JSON, &(json + "\n"))?;
     write(dir, INVOICES_CSV, &tables::invoices_csv(data))?;
     write(dir, SHOPS_CSV, &tables::shops_csv(data))?;
+    if data.notes.iter().any(|per| !per.is_empty()) {
+        write(dir, INVOICE_NOTES_CSV, &tables::invoice_notes_csv(data))?;
+    }
     if let Some(q) = data.quotes {
         let csv = crate::quote::backtest::quotes_csv(&q.outcomes, data.fleet, &q.model);
         write(dir, QUOTES_CSV, &csv)?;

@@ -7,6 +7,28 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use std::fmt::Write;
 
 /// One row per invoice line: a notebook can sum by period, by usage period or by kind.
+/// The notes printed on plan invoices, one row per note, in shop then period order.
+pub fn invoice_notes_csv(d: &RunData) -> String {
+    let mut out = String::from("shop,period,line,note\n");
+    for shop in &d.fleet.shops {
+        for (period, per) in d.periods.iter().zip(d.notes) {
+            for (i, note) in per.get(&shop.id).into_iter().flatten().enumerate() {
+                let _ = writeln!(out, "{},{},{},{}", shop.id, period, i, csv_field(note));
+            }
+        }
+    }
+    out
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
 pub fn invoices_csv(d: &RunData) -> String {
     let mut out = String::from(
         "shop,segment,period,basis,line,kind,usage_period,quantity,unit_price,amount_cents,amount,invoice_total_cents,currency\n",

@@ -71,20 +71,36 @@ pub fn parse_csv(content: &str) -> Csv {
         .collect();
     let rows = lines
         .map(|line| {
-            let fields: Vec<&str> = line.split(',').collect();
+            let fields = split_csv_line(line);
             assert_eq!(
                 fields.len(),
                 header.len(),
                 "row has as many fields as the header: {line}"
             );
-            header
-                .iter()
-                .cloned()
-                .zip(fields.into_iter().map(str::to_string))
-                .collect()
+            header.iter().cloned().zip(fields).collect()
         })
         .collect();
     Csv { header, rows }
+}
+
+/// One CSV line's fields (RFC 4180 quoting: `"a, b"` is one field, `""` a quote inside it).
+/// fleetsim writes no line breaks inside fields, so a line is a row.
+fn split_csv_line(line: &str) -> Vec<String> {
+    let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            _ => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {
