@@ -158,6 +158,8 @@ pub struct SqliteEngine {
     period_cache: (i64, i64),
     in_transaction: bool,
     totals: IngestReceipt,
+    /// Copies the WAL into the database from its own connection, off the commit path.
+    _wal_checkpointer: WalCheckpointer,
     /// Events accepted since the last checkpoint, and how many trigger the next one.
     since_checkpoint: u64,
     checkpoint_every: u64,
@@ -182,9 +184,11 @@ impl SqliteEngine {
         })?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-             PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+             PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;
+             PRAGMA wal_autocheckpoint=65536;",
         )?;
         migrate(&conn)?;
+        let wal_checkpointer = WalCheckpointer::start(path);
         let config = settle_vee_config(&conn, vee)?;
         let catalogue = match invoicing::setting(&conn, CATALOGUE_KEY)? {
             None => None,
@@ -210,6 +214,7 @@ impl SqliteEngine {
             totals: IngestReceipt::default(),
             since_checkpoint: 0,
             checkpoint_every: CHECKPOINT_EVENTS,
+            _wal_checkpointer: wal_checkpointer,
             catalogue,
         };
         engine.reload()?;
@@ -1331,6 +1336,50 @@ fn load_bindings(conn: &Connection) -> Result<Vec<Option<ShopId>>, MeteringError
         bindings[id as usize] = Some(ShopId(shop as u32));
     }
     Ok(bindings)
+}
+
+/// SQLite's automatic WAL checkpoint runs inside a commit, every 1000 pages by default: a
+/// stall of several ms on the commit path that every request in the next group waits for. A
+/// background connection copies the WAL into the database instead (PASSIVE: it never blocks
+/// the writer), every `WAL_CHECKPOINT_EVERY`; the writer's own automatic checkpoint is kept
+/// only as a backstop, at 65,536 pages (256 MB of WAL), if the background one falls behind.
+struct WalCheckpointer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+const WAL_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+impl WalCheckpointer {
+    /// Starts the background checkpoints; without a second connection (a store that cannot be
+    /// opened twice), the writer's automatic checkpoint does the work alone.
+    fn start(path: &Path) -> WalCheckpointer {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = Connection::open(path).ok().and_then(|conn| {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("fleetsim-wal".into())
+                .spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::park_timeout(WAL_CHECKPOINT_EVERY);
+                        // A busy or failed checkpoint is retried at the next tick.
+                        let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                    }
+                })
+                .ok()
+        });
+        WalCheckpointer { stop, thread }
+    }
+}
+
+impl Drop for WalCheckpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Rowids of the last `events` and `readings` rows the stored `seen` and `usage` cover.
