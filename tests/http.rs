@@ -12,8 +12,18 @@ use std::time::Duration;
 const TOKEN: &str = "test-admin-token";
 const BATCH: &str = "application/cloudevents-batch+json";
 
+#[path = "common/http_call.rs"]
+mod http_call;
 #[path = "common/server.rs"]
 mod server;
+
+fn get_as(url: &str, bearer: &str) -> (u16, serde_json::Value) {
+    http_call::call_json("GET", url, None, bearer)
+}
+
+fn delete_as(url: &str, bearer: &str) -> (u16, serde_json::Value) {
+    http_call::call_json("DELETE", url, None, bearer)
+}
 
 /// A running `fleetsim serve` with this file's admin token.
 struct Server;
@@ -54,20 +64,6 @@ fn post(
 /// GET with the admin token.
 fn get(url: &str) -> (u16, serde_json::Value) {
     get_as(url, TOKEN)
-}
-
-fn get_as(url: &str, bearer: &str) -> (u16, serde_json::Value) {
-    let mut response = agent()
-        .get(url)
-        .header("Authorization", format!("Bearer {bearer}"))
-        .call()
-        .expect("request sent");
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-    )
 }
 
 fn provision(server: &server::Server, machines: u32) {
@@ -487,20 +483,6 @@ fn a_key_over_its_request_rate_gets_429() {
         refused.headers().get("retry-after").is_some(),
         "429 says when to retry"
     );
-}
-
-fn delete_as(url: &str, bearer: &str) -> (u16, serde_json::Value) {
-    let mut response = agent()
-        .delete(url)
-        .header("Authorization", format!("Bearer {bearer}"))
-        .call()
-        .expect("request sent");
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-    )
 }
 
 /// Mints a key and returns (key, key_id).

@@ -6,10 +6,12 @@
 use fleetsim::event::wire::to_cloudevent;
 use fleetsim::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
 use serde_json::{json, Value};
-use std::time::Duration;
 
+#[path = "common/http_call.rs"]
+mod http_call;
 #[path = "common/server.rs"]
 mod server;
+use http_call::call_json as call;
 
 const TOKEN: &str = "billing-admin-token";
 /// 2024-01-01T00:00:00Z.
@@ -17,35 +19,6 @@ const JAN_1: i64 = 1_704_067_200;
 const DAY: i64 = 86_400;
 /// End-of-day counter read, 19:30 UTC.
 const READ: i64 = 19 * 3600 + 1800;
-
-/// One HTTP call; the answer's status and JSON body (Null if none).
-fn call(method: &str, url: &str, body: Option<(&str, Vec<u8>)>, bearer: &str) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let auth = format!("Bearer {bearer}");
-    let result = match (method, body) {
-        ("GET", _) => agent.get(url).header("Authorization", &auth).call(),
-        (m, body) => {
-            let (kind, bytes) = body.unwrap_or(("application/json", Vec::new()));
-            let request = if m == "PUT" {
-                agent.put(url)
-            } else {
-                agent.post(url)
-            };
-            request
-                .header("Authorization", &auth)
-                .header("Content-Type", kind)
-                .send(&bytes[..])
-        }
-    };
-    let mut response = result.expect("request sent");
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 struct Api {
     server: server::Server,

@@ -7,47 +7,18 @@
 use fleetsim::event::wire::to_cloudevent;
 use fleetsim::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
 use serde_json::{json, Value};
-use std::time::Duration;
 
+#[path = "common/http_call.rs"]
+mod http_call;
 #[path = "common/server.rs"]
 mod server;
+use http_call::call;
 
 const TOKEN: &str = "plans-admin-token";
 /// 2024-01-01T00:00:00Z.
 const JAN_1: i64 = 1_704_067_200;
 const DAY: i64 = 86_400;
 const CATALOGUE: &str = include_str!("../scenarios/catalogue/default.toml");
-
-/// One HTTP call: the status and the body as text.
-fn call(method: &str, url: &str, body: Option<(&str, Vec<u8>)>, bearer: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let auth = format!("Bearer {bearer}");
-    let result = match (method, body) {
-        ("GET", _) => agent.get(url).header("Authorization", &auth).call(),
-        (m, body) => {
-            let (kind, bytes) = body.unwrap_or(("application/json", Vec::new()));
-            let request = if m == "PUT" {
-                agent.put(url)
-            } else {
-                agent.post(url)
-            };
-            request
-                .header("Authorization", &auth)
-                .header("Content-Type", kind)
-                .send(&bytes[..])
-        }
-    };
-    let mut response = result.expect("request sent");
-    let status = response.status().as_u16();
-    (
-        status,
-        response.body_mut().read_to_string().unwrap_or_default(),
-    )
-}
 
 struct Api {
     server: server::Server,
