@@ -16,6 +16,19 @@ fn a_run_bills_every_plan_kind_from_the_catalogue_and_reconciles() {
     }
     let summary = read_json(&a.join("summary.json"));
     assert_eq!(summary["reconciliation"]["ok"], true, "{summary}");
+    // What the revenue is made of adds up to it, and shows the plans' kinds.
+    let by_kind = summary["billed"]["by_kind"].as_object().unwrap();
+    let sum: i64 = by_kind.values().map(|v| v.as_i64().unwrap()).sum();
+    assert_eq!(sum, summary["billed"]["total_cents"].as_i64().unwrap());
+    for kind in [
+        "usage",
+        "service_instalment",
+        "subscription",
+        "package",
+        "vat",
+    ] {
+        assert!(by_kind[kind].as_i64().unwrap() > 0, "{kind}: {by_kind:?}");
+    }
     for file in ["invoices.csv", "shops.csv"] {
         assert!(
             std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap(),

@@ -31,6 +31,7 @@ pub fn page(d: &RunData, s: &Summary) -> String {
         monthly_chart(d),
     );
     html.push_str(&bases_table(s));
+    html.push_str(&revenue_table(s));
     section(
         &mut html,
         "Fleet activity per day (mountings, all shops)",
@@ -142,6 +143,27 @@ fn bases_table(s: &Summary) -> String {
         b.counters.outstanding,
     );
     t
+}
+
+/// What the billed total is made of, line kind by line kind (usage, service, credits, VAT…).
+fn revenue_table(s: &Summary) -> String {
+    let mut html = String::from("<h2>Billed, by invoice line kind</h2><table><tr><th>kind</th><th>amount</th><th>share</th></tr>");
+    let total = s.billed.total_cents.max(1) as i128;
+    for (kind, cents) in &s.billed.by_kind {
+        // Per mille, in integers: a share to read, not money.
+        let permille = i128::from(*cents).abs() * 1000 / total;
+        let sign = if *cents < 0 { "−" } else { "" };
+        let _ = write!(
+            html,
+            "<tr><th>{kind}</th><td>{} {}</td><td>{sign}{}.{} %</td></tr>",
+            format_cents(*cents),
+            escape(&s.billed.currency),
+            permille / 10,
+            permille % 10
+        );
+    }
+    html.push_str("</table>");
+    html
 }
 
 fn section(html: &mut String, title: &str, svg: Result<String, String>) {

@@ -66,6 +66,9 @@ pub struct BilledSummary {
     pub total_cents: i64,
     pub total: String,
     pub currency: String,
+    /// Cents per invoice line kind over all invoices (usage, service, options, credits,
+    /// VAT…): what the revenue is made of. Sums to `total_cents`.
+    pub by_kind: std::collections::BTreeMap<&'static str, i64>,
 }
 
 /// The only section that varies between identical runs.
@@ -143,6 +146,7 @@ impl Summary {
                 total_cents,
                 total: format_cents(total_cents),
                 currency: d.book.currency.to_string(),
+                by_kind: cents_by_kind(issued()),
             },
             faults: d.outcome.faults,
             reconciliation: d.reconciliation.clone(),
@@ -165,4 +169,15 @@ impl Summary {
 
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
+}
+
+/// Cents per line kind, kinds by name; a kind no invoice used is left out.
+fn cents_by_kind<'a>(
+    invoices: impl Iterator<Item = &'a crate::billing::Invoice>,
+) -> std::collections::BTreeMap<&'static str, i64> {
+    let mut by_kind = std::collections::BTreeMap::new();
+    for line in invoices.flat_map(|i| &i.lines) {
+        *by_kind.entry(line.kind.name()).or_insert(0) += line.amount_cents;
+    }
+    by_kind
 }
