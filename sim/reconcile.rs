@@ -190,8 +190,9 @@ fn spread_by_shop(rows: &[UsageRow], shops: usize) -> Vec<UsageRow> {
 /// A shop's counter usage in one period: (billed, actual, estimate, reversed, estimated
 /// machines). `rows` are sorted by shop, as `MeteringEngine::counter_usage` returns them.
 fn counter_cell(rows: &[CounterUsageRow], shop: usize) -> (i64, u64, u64, u64, u64) {
-    rows.iter()
-        .find(|r| r.shop.0 as usize == shop)
+    rows.binary_search_by_key(&shop, |r| r.shop.0 as usize)
+        .ok()
+        .map(|i| &rows[i])
         .map_or((0, 0, 0, 0, 0), |r| {
             let u = r.usage;
             let billed = u.actual.mountings as i64 + u.estimate.mountings as i64

@@ -461,6 +461,9 @@ fn read_back(
         billed.usage.push(rows);
         let mut rows = engine.counter_usage(period)?;
         rows.retain(|r| ours(r.shop));
+        // Reports and reconciliation look shops up by binary search; another engine need not
+        // answer in shop order.
+        rows.sort_by_key(|r| r.shop);
         billed.counters.push(rows);
         let mut by_shop = vec![None; shops];
         for invoice in engine.invoices(period)? {
