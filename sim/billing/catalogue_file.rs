@@ -383,6 +383,44 @@ fn plan_fields(kind: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// Refuses a field written that `what` (e.g. "volume plan") does not take, naming the ones it does.
+fn only_allowed(
+    present: &[(&str, bool)],
+    allowed: &[&str],
+    what: &str,
+    at: &str,
+    loc: &Locator,
+) -> Result<()> {
+    match present
+        .iter()
+        .find(|(name, is)| *is && !allowed.contains(name))
+    {
+        None => Ok(()),
+        Some((name, _)) => Err(loc.at_field(
+            &format!("{at}.{name}"),
+            format!("not a field of a {what} (allowed: {})", allowed.join(", ")),
+        )),
+    }
+}
+
+/// A price `what` cannot do without, e.g. a subscription's `monthly_fee`.
+fn required_price(
+    value: &Option<String>,
+    name: &str,
+    what: &str,
+    example: &str,
+    at: &str,
+    loc: &Locator,
+) -> Result<UnitPrice> {
+    match value {
+        Some(t) => price(t, &format!("{at}.{name}"), loc),
+        None => Err(loc.at_field(
+            &format!("{at}.{name}"),
+            format!("a {what} needs `{name}` (a quoted decimal such as \"{example}\")"),
+        )),
+    }
+}
+
 fn plan(p: &RawPlan, at: &str, loc: &Locator) -> Result<Plan> {
     let Some(allowed) = plan_fields(&p.kind) else {
         return Err(loc.at_field(
@@ -401,30 +439,9 @@ fn plan(p: &RawPlan, at: &str, loc: &Locator) -> Result<Plan> {
         ("package_size", p.package_size.is_some()),
         ("package_price", p.package_price.is_some()),
     ];
-    for (name, is) in present {
-        if is && !allowed.contains(&name) {
-            return Err(loc.at_field(
-                &format!("{at}.{name}"),
-                format!(
-                    "not a field of a {} plan (allowed: {})",
-                    p.kind,
-                    allowed.join(", ")
-                ),
-            ));
-        }
-    }
-    let need = |v: &Option<String>, name: &str| -> Result<UnitPrice> {
-        match v {
-            Some(t) => price(t, &format!("{at}.{name}"), loc),
-            None => Err(loc.at_field(
-                &format!("{at}.{name}"),
-                format!(
-                    "a {} plan needs `{name}` (a quoted decimal such as \"3.85\")",
-                    p.kind
-                ),
-            )),
-        }
-    };
+    let what = format!("{} plan", p.kind);
+    only_allowed(&present, allowed, &what, at, loc)?;
+    let need = |v: &Option<String>, name: &str| required_price(v, name, &what, "3.85", at, loc);
     let included = |loc: &Locator| -> Result<u64> {
         Ok(int_in(
             p.included_mountings.unwrap_or(0),
@@ -566,30 +583,9 @@ fn service(s: &RawService, at: &str, loc: &Locator) -> Result<ServiceTier> {
         ("travel_per_visit", s.travel_per_visit.is_some()),
         ("parts_markup_percent", s.parts_markup_percent.is_some()),
     ];
-    for (name, is) in present {
-        if is && !allowed.contains(&name) {
-            return Err(loc.at_field(
-                &format!("{at}.{name}"),
-                format!(
-                    "not a field of a {} service tier (allowed: {})",
-                    s.kind,
-                    allowed.join(", ")
-                ),
-            ));
-        }
-    }
-    let need = |v: &Option<String>, name: &str| -> Result<UnitPrice> {
-        match v {
-            Some(t) => price(t, &format!("{at}.{name}"), loc),
-            None => Err(loc.at_field(
-                &format!("{at}.{name}"),
-                format!(
-                    "a {} service tier needs `{name}` (a quoted decimal such as \"85.00\")",
-                    s.kind
-                ),
-            )),
-        }
-    };
+    let what = format!("{} service tier", s.kind);
+    only_allowed(&present, allowed, &what, at, loc)?;
+    let need = |v: &Option<String>, name: &str| required_price(v, name, &what, "85.00", at, loc);
     let markup = |loc: &Locator| -> Result<Decimal> {
         match &s.parts_markup_percent {
             Some(t) => decimal_in(

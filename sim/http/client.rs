@@ -98,6 +98,17 @@ enum Failure {
 }
 
 impl HttpEngine {
+    /// `PUT /v1/admin/contracts` (price and plan contracts travel in the same body).
+    fn put_contracts(&self, contracts: Vec<ContractBody>) -> Result<(), MeteringError> {
+        let token = self.admin("PUT /v1/admin/contracts")?;
+        let body = serde_json::to_vec(&ContractsBody { contracts })
+            .map_err(|e| self.error(e.to_string()))?;
+        self.with_retries("PUT /v1/admin/contracts", || {
+            self.send_json("PUT", "/v1/admin/contracts", &body, &token)
+        })?;
+        Ok(())
+    }
+
     pub fn new(options: HttpOptions) -> HttpEngine {
         let agent = blocking_agent(REQUEST_PHASE_TIMEOUT, options.connections);
         HttpEngine {
@@ -371,15 +382,7 @@ impl MeteringEngine for HttpEngine {
     }
 
     fn set_contracts(&mut self, contracts: &[Contract]) -> Result<(), MeteringError> {
-        let token = self.admin("PUT /v1/admin/contracts")?;
-        let body = ContractsBody {
-            contracts: contracts.iter().map(ContractBody::from_contract).collect(),
-        };
-        let body = serde_json::to_vec(&body).map_err(|e| self.error(e.to_string()))?;
-        self.with_retries("PUT /v1/admin/contracts", || {
-            self.send_json("PUT", "/v1/admin/contracts", &body, &token)
-        })?;
-        Ok(())
+        self.put_contracts(contracts.iter().map(ContractBody::from_contract).collect())
     }
 
     /// Closing is idempotent on the server, so a retried close issues nothing twice.
@@ -443,15 +446,7 @@ impl MeteringEngine for HttpEngine {
     }
 
     fn set_plan_contracts(&mut self, contracts: &[PlanAgreement]) -> Result<(), MeteringError> {
-        let token = self.admin("PUT /v1/admin/contracts")?;
-        let body = ContractsBody {
-            contracts: contracts.iter().map(ContractBody::from_agreement).collect(),
-        };
-        let body = serde_json::to_vec(&body).map_err(|e| self.error(e.to_string()))?;
-        self.with_retries("PUT /v1/admin/contracts", || {
-            self.send_json("PUT", "/v1/admin/contracts", &body, &token)
-        })?;
-        Ok(())
+        self.put_contracts(contracts.iter().map(ContractBody::from_agreement).collect())
     }
 
     /// The server sets (replaces) each shop and period's incidents, so a retry is harmless.

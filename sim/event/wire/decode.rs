@@ -358,10 +358,9 @@ pub(crate) mod tests {
         scan::scan_event(std::str::from_utf8(bytes).ok()?)
     }
 
-    /// Events as the simulator emits them: any machine, sequence, shop and body, dated
-    /// between 2000 and 2100.
-    pub(crate) fn emitted_event() -> impl Strategy<Value = UsageEvent> {
-        let body = prop_oneof![
+    /// Any event body: every kind, frame and material, any counters.
+    pub(crate) fn any_body() -> impl Strategy<Value = EventBody> {
+        prop_oneof![
             (0..3usize, 0..5usize, any::<bool>()).prop_map(|(f, m, remake)| {
                 EventBody::Mounting {
                     frame: Frame::from_index(f),
@@ -379,7 +378,13 @@ pub(crate) mod tests {
                     trace_only: o,
                 }
             }),
-        ];
+        ]
+    }
+
+    /// Events as the simulator emits them: any machine, sequence, shop and body, dated
+    /// between 2000 and 2100.
+    pub(crate) fn emitted_event() -> impl Strategy<Value = UsageEvent> {
+        let body = any_body();
         (
             any::<u32>(),
             any::<u64>(),

@@ -170,25 +170,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn any_event() -> impl Strategy<Value = UsageEvent> {
-        let body = prop_oneof![
-            (0..3usize, 0..5usize, any::<bool>()).prop_map(|(f, m, remake)| {
-                EventBody::Mounting {
-                    frame: Frame::from_index(f),
-                    material: Material::from_index(m),
-                    remake,
-                }
-            }),
-            (0..3usize).prop_map(|f| EventBody::TraceOnly {
-                frame: Frame::from_index(f)
-            }),
-            (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(t, m, o)| {
-                EventBody::Counter {
-                    total_cycles: t,
-                    mountings: m,
-                    trace_only: o,
-                }
-            }),
-        ];
+        let body = super::super::decode::tests::any_body();
         // Any instant at all, so that chrono's own cases (signed years, out of range) show.
         let time = prop_oneof![
             946_684_800i64..4_102_444_800,
