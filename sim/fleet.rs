@@ -3,10 +3,13 @@
 //! Each shop draws from its own `ShopProfile` stream, so shop 17 is the same shop whatever
 //! the fleet size or thread count.
 
+use crate::billing::terms::Term;
+use crate::calendar::DayIndex;
 use crate::event::{MachineId, ShopId};
 use crate::money::UnitPrice;
 use crate::rng::{stream, Purpose};
 use crate::scenario::{DemandMode, Scenario};
+use chrono::{Days, Months, NaiveDate};
 use rand::Rng;
 use rand_distr::{Beta, Distribution, LogNormal};
 
@@ -42,6 +45,35 @@ pub struct ShopProfile {
     pub summer_closure: Option<(u32, u32)>,
     pub machines: Vec<MachineId>,
     pub price: UnitPrice,
+    /// The days the shop's machines are installed.
+    pub in_service: InService,
+}
+
+/// When a shop's machines work: from its contract's start to the contract's last day covered
+/// (or the run's end). A plan contract that ends within the run (early termination, or the
+/// term's natural end) removes the machines on its last day, with a final counter read.
+/// Shops without a catalogue plan work the whole run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InService {
+    /// The contract's first day (the run's first day unless the scenario says otherwise).
+    pub start: NaiveDate,
+    /// The early termination the contract records, if any (its last day covered).
+    pub terminated_on: Option<NaiveDate>,
+    pub first_day: DayIndex,
+    /// Last day the machines work (inclusive).
+    pub last_day: DayIndex,
+    /// The machines are removed on `last_day`: the contract ends within the run.
+    pub removed: bool,
+}
+
+impl InService {
+    pub fn covers(&self, day: DayIndex) -> bool {
+        (self.first_day..=self.last_day).contains(&day)
+    }
+
+    pub fn removal_day(&self) -> Option<DayIndex> {
+        self.removed.then_some(self.last_day)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -148,7 +180,61 @@ fn draw_shop(s: &Scenario, index: u32) -> ShopProfile {
         summer_closure: (calibrated && closes_in_summer && weeks > 0).then_some((start, weeks * 7)),
         machines: Vec::new(),
         price,
+        in_service: in_service(s, index),
     }
+}
+
+/// The shop's contract dates: its own, else drawn (rollout, early termination) from its
+/// `Contract` stream, which is drawn in the same order whatever is used, so one shop's dates
+/// never depend on another's or on the scenario's other keys.
+fn in_service(s: &Scenario, index: u32) -> InService {
+    let run_last = s.start + Days::new(u64::from(run_days(s)) - 1);
+    let whole_run = InService {
+        start: s.start,
+        terminated_on: None,
+        first_day: 0,
+        last_day: run_days(s) - 1,
+        removed: false,
+    };
+    let p = &s.pricing;
+    let (Some(_), Some(catalogue)) = (p.plan_of(index), &p.catalogue) else {
+        return whole_run;
+    };
+    let mut rng = stream(s.seed, Purpose::Contract, index);
+    let rollout = rng.random_range(0..p.rollout_days.max(1));
+    let terminates = rng.random_bool(p.early_termination_share);
+    let share_of_rest: f64 = rng.random();
+    let own = p.per_shop_dates.get(&index).copied().unwrap_or_default();
+    let start = own.start.unwrap_or(s.start + Days::new(u64::from(rollout)));
+    let terminated_on = own.terminated_on.or_else(|| {
+        // A uniform day after the start, up to the run's last day.
+        let after = (run_last - start).num_days();
+        (terminates && after > 0).then(|| {
+            let offset = 1 + ((after as f64) * share_of_rest) as i64;
+            start + Days::new(offset.min(after) as u64)
+        })
+    });
+    let months = p
+        .term_months
+        .unwrap_or(catalogue.catalogue.defaults.term_months);
+    let last = Term {
+        start,
+        months,
+        terminated_on,
+    }
+    .last_day();
+    let day_of = |d: NaiveDate| (d - s.start).num_days() as DayIndex;
+    InService {
+        start,
+        terminated_on,
+        first_day: day_of(start),
+        last_day: day_of(last.min(run_last)),
+        removed: last <= run_last,
+    }
+}
+
+fn run_days(s: &Scenario) -> u32 {
+    (s.start + Months::new(s.months) - s.start).num_days() as u32
 }
 
 /// A Beta draw with the given mean and concentration (alpha + beta); the ends are constant.
@@ -157,4 +243,94 @@ fn beta_by_mean<R: Rng>(rng: &mut R, mean: f64, concentration: f64) -> f64 {
         return mean.clamp(0.0, 1.0);
     }
     Beta::new(mean * concentration, (1.0 - mean) * concentration).map_or(mean, |b| b.sample(rng))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// A scenario in the tests' data folder, so its catalogue path resolves.
+    fn scenario(shops: u32, pricing: &str) -> Scenario {
+        let text = format!(
+            "[calendar]\nstart = \"2024-01-01\"\nmonths = 15\n[fleet]\nshops = {shops}\n[pricing]\ncatalogue = \"../../scenarios/catalogue/default.toml\"\n{pricing}"
+        );
+        crate::scenario::parse(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/x.toml"),
+            &text,
+        )
+        .unwrap()
+    }
+
+    fn services(s: &Scenario) -> Vec<InService> {
+        Fleet::generate(s)
+            .shops
+            .iter()
+            .map(|s| s.in_service)
+            .collect()
+    }
+
+    #[test]
+    fn a_rollout_starts_every_shop_within_its_days_and_not_all_on_the_first() {
+        let all = services(&scenario(
+            200,
+            "plan = \"per_mounting\"\nrollout_days = 30\n",
+        ));
+        assert!(all.iter().all(|s| s.first_day < 30 && !s.removed));
+        assert!(all.iter().filter(|s| s.first_day > 0).count() > 150);
+        assert!(
+            all.iter().all(|s| s.last_day == 456 - 1),
+            "a 48-month term outlasts the run"
+        );
+    }
+
+    #[test]
+    fn a_shop_s_dates_do_not_depend_on_the_fleet_size() {
+        let keys = "plan = \"per_mounting\"\nrollout_days = 60\nearly_termination_share = 0.5\n";
+        let small = services(&scenario(10, keys));
+        let large = services(&scenario(300, keys));
+        assert_eq!(small[..], large[..10]);
+        let ended = large.iter().filter(|s| s.terminated_on.is_some()).count();
+        assert!(
+            (100..200).contains(&ended),
+            "{ended} of 300 terminate early"
+        );
+        for s in large.iter().filter(|s| s.terminated_on.is_some()) {
+            assert!(s.removed && s.last_day > s.first_day);
+        }
+    }
+
+    #[test]
+    fn a_term_that_ends_within_the_run_removes_the_machines_on_its_last_day() {
+        let s = scenario(
+            3,
+            "plan = \"per_mounting\"\nterm_months = 12\n[[pricing.shop]]\nshop = 1\nstart = \"2024-04-20\"\n[[pricing.shop]]\nshop = 2\nplan = \"graduated\"\nterminated_on = \"2024-05-31\"\n",
+        );
+        let d =
+            |m, day| (NaiveDate::from_ymd_opt(2024, m, day).unwrap() - s.start).num_days() as u32;
+        let all = services(&s);
+        // From 1 January: 12 full months, to 31 December 2024.
+        assert_eq!(
+            (all[0].first_day, all[0].last_day, all[0].removed),
+            (0, d(12, 31), true)
+        );
+        // From 20 April: a stub, then May 2024 to April 2025, beyond the run's last day.
+        assert_eq!(
+            (all[1].first_day, all[1].last_day, all[1].removed),
+            (d(4, 20), 456 - 1, false)
+        );
+        assert_eq!((all[2].last_day, all[2].removed), (d(5, 31), true));
+        assert!(all[2].covers(d(5, 31)) && !all[2].covers(d(6, 1)));
+    }
+
+    #[test]
+    fn shops_without_a_plan_work_the_whole_run() {
+        let s = scenario(2, "");
+        for service in services(&s) {
+            assert_eq!(
+                (service.first_day, service.last_day, service.removed),
+                (0, 456 - 1, false)
+            );
+        }
+    }
 }

@@ -92,6 +92,17 @@ pub struct Sent {
     pub duplicates: u64,
 }
 
+/// When a shop's contract applies, as the simulator ran it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShopTerm {
+    /// The period indexes the contract covers: each has one invoice; the others have none
+    /// (the machines are not installed then, so the truth there is 0 too).
+    pub periods: std::ops::Range<usize>,
+    /// The machines were removed within the run, with a final read: nothing of theirs may
+    /// still be estimated at the end.
+    pub removed: bool,
+}
+
 pub struct Inputs<'a> {
     pub truth: &'a Truth,
     pub periods: &'a [Period],
@@ -106,6 +117,8 @@ pub struct Inputs<'a> {
     /// Per shop: billed from a catalogue plan, whose lines carry the plan's prices (tiers,
     /// overage, included mountings at zero) rather than the contract's one price.
     pub on_plan: &'a [bool],
+    /// Per shop: the periods its contract covers and whether its machines were removed.
+    pub terms: &'a [ShopTerm],
     /// `[quote]`: from this period index on, these contracts (per shop) apply instead.
     pub repriced: Option<(usize, &'a [Contract])>,
     /// Per shop: mountings done after the machines' last sent reading (the counters cannot
@@ -116,6 +129,11 @@ pub struct Inputs<'a> {
 }
 
 impl Inputs<'_> {
+    /// Whether `shop`'s contract covers period index `p` (every period, if not said).
+    fn in_term(&self, shop: usize, p: usize) -> bool {
+        self.terms.get(shop).is_none_or(|t| t.periods.contains(&p))
+    }
+
     /// The contract in force for `shop` when period index `p` was invoiced.
     fn contract(&self, shop: usize, p: usize) -> &Contract {
         match self.repriced {
@@ -154,12 +172,17 @@ pub fn reconcile(inputs: &Inputs) -> Reconciliation {
                 m.counter_reads,
                 false,
             );
-            r.check_invoice(
-                place,
-                inputs.invoices[p][shop].as_ref(),
-                inputs.contract(shop, p),
-                inputs.on_plan.get(shop).copied().unwrap_or(false),
-            );
+            let invoice = inputs.invoices[p][shop].as_ref();
+            if inputs.in_term(shop, p) {
+                r.check_invoice(
+                    place,
+                    invoice,
+                    inputs.contract(shop, p),
+                    inputs.on_plan.get(shop).copied().unwrap_or(false),
+                );
+            } else if invoice.is_some() {
+                r.list(place, "invoice_outside_term", 0, 1);
+            }
             r.bases.events.period_abs_error += truth.mountings.abs_diff(m.billable_mountings);
             r.bases.events.mountings += m.billable_mountings;
             r.bases.truth_mountings += truth.mountings;
@@ -312,6 +335,16 @@ impl Reconciliation {
                 "counter_invoiced_vs_booked",
                 actual + outstanding,
                 invoiced,
+            );
+        }
+        let removed = inputs.terms.get(shop).is_some_and(|t| t.removed);
+        if removed && outstanding != 0 {
+            // A final read leaves no unread tail: an estimate here bills use that never was.
+            self.list(
+                (ShopId(shop as u32), whole_run),
+                "estimate_after_removal",
+                0,
+                outstanding,
             );
         }
         if actual != truth {

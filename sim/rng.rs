@@ -28,6 +28,8 @@ pub enum Purpose {
     LostRead = 7,
     /// When a machine is offline, and for how long.
     Outage = 8,
+    /// When a shop's plan contract starts (a staggered rollout) and whether it ends early.
+    Contract = 9,
 }
 
 /// The generator for `purpose` of entity `index` under the scenario `seed`.

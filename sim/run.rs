@@ -17,7 +17,7 @@ use crate::metering::vee::VeeConfig;
 use crate::metering::{CounterUsageRow, MeteringEngine, MeteringError, Period, UsageRow};
 use crate::quote::backtest;
 use crate::quote::{Audit, CostModel, Quote};
-use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent};
+use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent, ShopTerm};
 use crate::report::{self, QuoteData, RunData, Timing};
 use crate::scenario::{QuoteSpec, Scenario};
 use crate::truth::Activity;
@@ -175,6 +175,7 @@ pub fn run_with_engine(
         invoices: &billed.invoices,
         contracts: &contracts,
         on_plan: &on_plan(&plans, contracts.len()),
+        terms: &shop_terms(&fleet, &calendar),
         unread_mountings: &outcome.unread_mountings,
         sent: Sent {
             emitted: outcome.events_emitted,
@@ -481,6 +482,23 @@ fn read_back(
 }
 
 /// Per shop: billed from a catalogue plan (its lines carry the plan's prices, not one price).
+/// Per shop, the periods (by index) its contract covers (those holding a day of service;
+/// outside them the engine issues no invoice) and whether its machines were removed.
+fn shop_terms(fleet: &Fleet, calendar: &Calendar) -> Vec<ShopTerm> {
+    fleet
+        .shops
+        .iter()
+        .map(|shop| {
+            let s = shop.in_service;
+            ShopTerm {
+                periods: calendar.period_of(s.first_day) as usize
+                    ..calendar.period_of(s.last_day) as usize + 1,
+                removed: s.removed,
+            }
+        })
+        .collect()
+}
+
 fn on_plan(plans: &[PlanAgreement], shops: usize) -> Vec<bool> {
     let mut on = vec![false; shops];
     for p in plans {
@@ -499,7 +517,8 @@ fn plan_agreements(scenario: &Scenario, fleet: &Fleet) -> Vec<PlanAgreement> {
     (0..scenario.fleet.shops)
         .filter_map(|s| {
             let choice = pricing.plan_of(s)?;
-            let segment = fleet.shops[s as usize].segment.as_str();
+            let shop = &fleet.shops[s as usize];
+            let segment = shop.segment.as_str();
             let priced_by_segment = catalogue.catalogue.plan(&choice.plan).is_some_and(|p| {
                 matches!(&p.pricing, Pricing::PerMounting { segment_prices, .. } if segment_prices.contains_key(segment))
             });
@@ -512,9 +531,9 @@ fn plan_agreements(scenario: &Scenario, fleet: &Fleet) -> Vec<PlanAgreement> {
                     price_override: pricing.per_shop.get(&s).copied(),
                     service: choice.service.clone(),
                     options: choice.options.clone(),
-                    start: scenario.start,
-                    term_months: None,
-                    terminated_on: None,
+                    start: shop.in_service.start,
+                    term_months: pricing.term_months,
+                    terminated_on: shop.in_service.terminated_on,
                 },
             })
         })

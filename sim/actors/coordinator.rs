@@ -73,6 +73,8 @@ struct State {
     skipped: bool,
     /// Weekdays (Monday first) on which the scenario closes every shop.
     closed_weekdays: [bool; 7],
+    /// Days on which some shop's machines are removed: never skipped (a final read is due).
+    removal_days: std::collections::BTreeSet<DayIndex>,
     commit_every: u32,
     duplicate_share: f64,
     transport: ChaCha8Rng,
@@ -127,6 +129,12 @@ impl Actor for Coordinator {
             a.fleet.machine_count(),
             a.calendar.days(),
         );
+        let removal_days = a
+            .fleet
+            .shops
+            .iter()
+            .filter_map(|shop| shop.in_service.removal_day())
+            .collect();
         let audit = s
             .quote
             .as_ref()
@@ -146,6 +154,7 @@ impl Actor for Coordinator {
             day: 0,
             skipped: false,
             closed_weekdays: s.closures.closed_weekdays,
+            removal_days,
             commit_every: s.engine.commit_every_days,
             duplicate_share: s.faults.duplicate_share,
             transport: stream(s.seed, Purpose::Transport, 0),
@@ -203,7 +212,7 @@ impl State {
     fn start_day(&mut self, myself: ActorRef<CoordinatorMsg>) -> Result<(), ActorProcessingErr> {
         // Time compression: a day on which the scenario closes every shop needs no actor.
         let info = self.calendar.info(self.day);
-        self.skipped = self.closed_weekdays[info.weekday];
+        self.skipped = self.closed_weekdays[info.weekday] && !self.removal_days.contains(&self.day);
         if self.skipped {
             myself.cast(CoordinatorMsg::DayDone)?;
             return Ok(());
@@ -319,12 +328,19 @@ impl State {
                     "a machine's tally matches what it emitted today"
                 );
                 self.events_emitted += slot.events.len() as u64;
-                if slot.open {
+                if slot.open || slot.removed {
                     self.unread[m] = slot.unread_mountings;
                 }
                 self.faults.add(&slot.faults);
-                self.links
-                    .route(m, day, slot.open, last, &slot.events, events);
+                // A removed machine hands over its backlog (the technician reads it out).
+                self.links.route(
+                    m,
+                    day,
+                    slot.open,
+                    last || slot.removed,
+                    &slot.events,
+                    events,
+                );
             });
             last_shop = Some(shop);
         }

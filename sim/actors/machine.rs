@@ -23,12 +23,16 @@ const SWAP_AT: i64 = 8 * 3600;
 const READ_AT: i64 = 19 * 3600 + 1800;
 
 pub enum MachineMsg {
-    /// The day's jobs (possibly none) for open day `day`, starting at `midnight` (unix
-    /// seconds). Closed days send no message: the shop reports them for its machines.
+    /// The day's jobs (possibly none) for day `day`, starting at `midnight` (unix seconds).
+    /// Closed days send no message (the shop reports them for its machines), except the day of
+    /// the machine's removal (`open` false, no jobs).
     Work {
         day: DayIndex,
         midnight: i64,
         jobs: Vec<Job>,
+        open: bool,
+        /// The machine is removed today, after any work: a final read, which is never lost.
+        removal: bool,
     },
 }
 
@@ -92,25 +96,37 @@ impl Actor for MachineActor {
             day: index,
             midnight,
             jobs,
+            open,
+            removal,
         } = msg;
         let board = s.board.clone();
-        board.deposit(s.id.0 as usize, |day| s.work(index, midnight, &jobs, day));
+        board.deposit(s.id.0 as usize, |day| {
+            if s.seq == 0 {
+                s.commissioning_reading(midnight, day);
+            }
+            if open {
+                s.work_day(index, midnight, &jobs, removal, day);
+            }
+            if removal {
+                s.removal_reading(midnight, day);
+            }
+            day.unread_mountings = s.since_read;
+        });
         Ok(())
     }
 }
 
 impl MachineState {
-    /// Runs the day's jobs into `day` (an empty slot).
-    fn work(&mut self, index: DayIndex, midnight: i64, jobs: &[Job], day: &mut MachineDay) {
-        self.work_day(index, midnight, jobs, day);
-        day.unread_mountings = self.since_read;
-    }
-
-    fn work_day(&mut self, index: DayIndex, midnight: i64, jobs: &[Job], day: &mut MachineDay) {
+    /// Runs the day's jobs into `day` (an empty slot); a removal day's read is `removal_reading`.
+    fn work_day(
+        &mut self,
+        index: DayIndex,
+        midnight: i64,
+        jobs: &[Job],
+        removal: bool,
+        day: &mut MachineDay,
+    ) {
         day.open = true;
-        if self.seq == 0 {
-            self.commissioning_reading(midnight, day);
-        }
         // The technician comes in the morning, reads the old board's counters (a final read,
         // as at any meter exchange: the use since the last read is not lost even if that read
         // was), fits the new board, which counts from 0, and reads it.
@@ -131,6 +147,9 @@ impl MachineState {
             day.events
                 .push(self.event(midnight + self.offsets[i], body));
         }
+        if removal {
+            return;
+        }
         // A lost read is never emitted: the machine's sequence numbers stay gapless, and the
         // head-end simply has no reading for the day.
         if self.lost_reads.next_is_lost() {
@@ -148,6 +167,16 @@ impl MachineState {
         let reading = self.reading();
         day.events.push(self.event(midnight, reading));
         day.tally.counter_reads += 1;
+    }
+
+    /// The technician reads the counters as the machine is taken out (never lost): the last
+    /// reading, after which the engine must estimate nothing more for this machine.
+    fn removal_reading(&mut self, midnight: i64, day: &mut MachineDay) {
+        let reading = self.reading();
+        // REMOVAL-FLAG: mark the reading as the removal read once the event carries it.
+        day.events.push(self.event(midnight + READ_AT, reading));
+        day.tally.counter_reads += 1;
+        day.removed = true;
     }
 
     /// The counters as a reading that is sent: from now on, the counters have told everything.

@@ -34,6 +34,8 @@ pub struct MachineDay {
     pub faults: FaultTally,
     /// Mountings done since the machine's last reading that was sent (after today's work).
     pub unread_mountings: u64,
+    /// The machine was removed today (its final read is among the events).
+    pub removed: bool,
 }
 
 /// The day barrier: one slot per machine and a countdown.
@@ -75,6 +77,7 @@ impl DayBoard {
             slot.tally = Tally::default();
             slot.mix = Mix::default();
             slot.faults = FaultTally::default();
+            slot.removed = false;
             fill(&mut slot);
         }
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {

@@ -1,5 +1,7 @@
 //! A shop: decides each day whether it opens and what jobs come in, and hands each of its
-//! machines (child actors) that day's work in one message.
+//! machines (child actors) that day's work in one message. Outside its contract's days
+//! (`InService`) it stays closed; on the day its machines are removed it wakes them for their
+//! final read even if closed.
 
 use super::machine::{MachineActor, MachineArgs, MachineMsg};
 use super::DayBoard;
@@ -73,7 +75,10 @@ impl Actor for ShopActor {
         s: &mut ShopState,
     ) -> Result<(), ActorProcessingErr> {
         let ShopMsg::Day(day) = msg;
-        if !s.demand.is_open(&s.profile, &day) {
+        let service = s.profile.in_service;
+        let removal = service.removal_day() == Some(day.index);
+        let open = service.covers(day.index) && s.demand.is_open(&s.profile, &day);
+        if !open && !removal {
             // Nothing for the machines to do: report their (empty) day without waking them.
             for id in &s.profile.machines {
                 s.board.deposit_closed(id.0 as usize);
@@ -81,21 +86,22 @@ impl Actor for ShopActor {
             return Ok(());
         }
         let mut jobs = Vec::new();
-        s.demand.draw_day(&s.profile, &day, &mut s.rng, &mut jobs);
+        if open {
+            s.demand.draw_day(&s.profile, &day, &mut s.rng, &mut jobs);
+        }
+        let work = |jobs| MachineMsg::Work {
+            day: day.index,
+            midnight: day.midnight,
+            jobs,
+            open,
+            removal,
+        };
         if let [machine] = s.machines.as_slice() {
-            machine.cast(MachineMsg::Work {
-                day: day.index,
-                midnight: day.midnight,
-                jobs,
-            })?;
+            machine.cast(work(jobs))?;
             return Ok(());
         }
         for (i, m) in s.machines.iter().enumerate() {
-            m.cast(MachineMsg::Work {
-                day: day.index,
-                midnight: day.midnight,
-                jobs: share_of(&jobs, i, s.machines.len()),
-            })?;
+            m.cast(work(share_of(&jobs, i, s.machines.len())))?;
         }
         Ok(())
     }

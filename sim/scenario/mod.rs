@@ -124,6 +124,21 @@ pub struct PricingSpec {
     pub basis: Basis,
     pub per_shop_basis: BTreeMap<u32, Basis>,
     pub close_after_days: u32,
+    /// Plan contracts' term (`None`: the catalogue's default).
+    pub term_months: Option<u32>,
+    /// Plan shops without their own start start within the run's first `rollout_days` days.
+    pub rollout_days: u32,
+    /// Share of plan shops (without their own termination) that terminate early.
+    pub early_termination_share: f64,
+    /// Plan shops' own contract dates.
+    pub per_shop_dates: BTreeMap<u32, ContractDates>,
+}
+
+/// A shop's own contract dates, as the scenario writes them (checked to lie within the run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ContractDates {
+    pub start: Option<NaiveDate>,
+    pub terminated_on: Option<NaiveDate>,
 }
 
 impl PricingSpec {

@@ -248,6 +248,14 @@ pub struct RawPricing {
     pub service: Option<String>,
     /// Catalogue options every shop buys.
     pub options: Vec<String>,
+    /// Plan contracts' term in months (default: the catalogue's `defaults.term_months`).
+    pub term_months: Option<i64>,
+    /// A staggered rollout: each plan shop without its own `start` starts on a day drawn
+    /// uniformly from the run's first `rollout_days` days (0: every contract starts on day 1).
+    pub rollout_days: i64,
+    /// Share of plan shops without their own `terminated_on` that terminate early, on a day
+    /// drawn uniformly after their start within the run.
+    pub early_termination_share: f64,
 }
 
 impl Default for RawPricing {
@@ -263,6 +271,9 @@ impl Default for RawPricing {
             plan: None,
             service: None,
             options: Vec::new(),
+            term_months: None,
+            rollout_days: 0,
+            early_termination_share: 0.0,
         }
     }
 }
@@ -278,6 +289,12 @@ pub struct RawShopPrice {
     pub plan: Option<String>,
     pub service: Option<String>,
     pub options: Option<Vec<String>>,
+    /// The day this shop's plan contract starts ("YYYY-MM-DD"): its machines are installed
+    /// that day, and a start after the 1st prorates the first month.
+    pub start: Option<String>,
+    /// The last day this shop's plan contract covers, when it ends early ("YYYY-MM-DD"): its
+    /// machines are removed that day, and the invoice carries the early termination fee.
+    pub terminated_on: Option<String>,
 }
 
 /// Field faults. The random ones (initial counters, board swaps, lost reads, outages) are

@@ -31,7 +31,9 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
         Some(q) => Some(quote(q, months, loc)?),
         None => None,
     };
-    let pricing = pricing(&raw.pricing, raw.fleet.shops, path, loc)?;
+    let start = start_date(&raw.calendar.start, loc)?;
+    let run = Run { start, months };
+    let pricing = pricing(&raw.pricing, raw.fleet.shops, run, path, loc)?;
     if quote.is_some() && (pricing.plan.is_some() || !pricing.per_shop_plan.is_empty()) {
         // A quote sets each shop's price per mounting, which would replace its plan.
         return Err(loc.at_field(
@@ -44,7 +46,7 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
         seed: seed(&raw.scenario, loc)?,
         description: raw.scenario.description,
         name,
-        start: start_date(&raw.calendar.start, loc)?,
+        start,
         months,
         fleet: fleet(&raw.fleet, loc)?,
         demand: demand(&raw.demand, loc)?,
@@ -389,7 +391,32 @@ fn rate_per_year(v: f64, field: &str, loc: &Locator) -> Result<f64> {
     Ok(v)
 }
 
-fn pricing(raw: &RawPricing, shops: i64, path: &Path, loc: &Locator) -> Result<PricingSpec> {
+/// The run's dates, for the checks of contract dates.
+#[derive(Clone, Copy)]
+struct Run {
+    start: NaiveDate,
+    months: u32,
+}
+
+impl Run {
+    fn last_day(&self) -> NaiveDate {
+        crate::billing::terms::add_months(self.start, self.months)
+            .pred_opt()
+            .unwrap_or(NaiveDate::MAX)
+    }
+
+    fn days(&self) -> i64 {
+        (self.last_day() - self.start).num_days() + 1
+    }
+}
+
+fn pricing(
+    raw: &RawPricing,
+    shops: i64,
+    run: Run,
+    path: &Path,
+    loc: &Locator,
+) -> Result<PricingSpec> {
     let currency = raw.currency.trim();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
         return Err(loc.at_field(
@@ -427,10 +454,12 @@ fn pricing(raw: &RawPricing, shops: i64, path: &Path, loc: &Locator) -> Result<P
             && entry.plan.is_none()
             && entry.service.is_none()
             && entry.options.is_none()
+            && entry.start.is_none()
+            && entry.terminated_on.is_none()
         {
             return Err(loc.at_field(
                 &field,
-                format!("shop {shop}'s entry changes nothing: give it a `price`, `basis`, `plan`, `service` or `options`"),
+                format!("shop {shop}'s entry changes nothing: give it a `price`, `basis`, `plan`, `service`, `options`, `start` or `terminated_on`"),
             ));
         }
     }
@@ -497,7 +526,37 @@ fn pricing(raw: &RawPricing, shops: i64, path: &Path, loc: &Locator) -> Result<P
             ));
         }
     }
+    let on_plan = |shop: u32| default_plan.is_some() || per_shop_plan.contains_key(&shop);
+    let per_shop_dates = shop_dates(raw, run, on_plan, loc)?;
+    let any_plan = default_plan.is_some() || !per_shop_plan.is_empty();
+    let term_months = match raw.term_months {
+        None => None,
+        Some(_) if !any_plan => return Err(needs_plan("pricing.term_months", loc)),
+        Some(m) => Some(int_in(m, 1, MAX_MONTHS, "pricing.term_months", loc)? as u32),
+    };
+    let rollout_days = int_in(raw.rollout_days, 0, run.days(), "pricing.rollout_days", loc)? as u32;
+    if rollout_days > 0 && !any_plan {
+        return Err(needs_plan("pricing.rollout_days", loc));
+    }
+    let early_termination_share = share(
+        raw.early_termination_share,
+        "pricing.early_termination_share",
+        loc,
+    )?;
+    if early_termination_share > 0.0 && !any_plan {
+        return Err(needs_plan("pricing.early_termination_share", loc));
+    }
+    if let (Some(months), Some(c)) = (term_months, &catalogue) {
+        let choices = default_plan
+            .iter()
+            .chain(per_shop_plan.values().map(|(_, c)| c));
+        check_term(months, run.start, choices, &c.catalogue, loc)?;
+    }
     Ok(PricingSpec {
+        term_months,
+        rollout_days,
+        early_termination_share,
+        per_shop_dates,
         catalogue,
         plan: default_plan,
         per_shop_plan: per_shop_plan
@@ -513,6 +572,114 @@ fn pricing(raw: &RawPricing, shops: i64, path: &Path, loc: &Locator) -> Result<P
         close_after_days: int_in(raw.close_after_days, 0, 27, "pricing.close_after_days", loc)?
             as u32,
     })
+}
+
+fn needs_plan(field: &str, loc: &Locator) -> ScenarioError {
+    loc.at_field(
+        field,
+        "contract terms belong to catalogue plans: set `pricing.plan` (or shops' `plan`) and `pricing.catalogue`",
+    )
+}
+
+/// Shops' own `start` and `terminated_on`: plan shops only, within the run, in order.
+fn shop_dates(
+    raw: &RawPricing,
+    run: Run,
+    on_plan: impl Fn(u32) -> bool,
+    loc: &Locator,
+) -> Result<BTreeMap<u32, ContractDates>> {
+    let mut dates = BTreeMap::new();
+    for (i, entry) in raw.shop.iter().enumerate() {
+        if entry.start.is_none() && entry.terminated_on.is_none() {
+            continue;
+        }
+        let shop = entry.shop as u32;
+        let first_field = if entry.start.is_some() {
+            "start"
+        } else {
+            "terminated_on"
+        };
+        if !on_plan(shop) {
+            return Err(loc.at_field(
+                &format!("pricing.shop.{i}.{first_field}"),
+                format!("shop {shop} has no catalogue plan, and contract dates are terms of a plan: give it a `plan` or set `pricing.plan`"),
+            ));
+        }
+        let field = |name: &str| format!("pricing.shop.{i}.{name}");
+        let start = entry
+            .start
+            .as_deref()
+            .map(|t| date_within(t, run.start, run, &field("start"), loc))
+            .transpose()?;
+        let from = start.unwrap_or(run.start);
+        let terminated_on = entry
+            .terminated_on
+            .as_deref()
+            .map(|t| date_within(t, from, run, &field("terminated_on"), loc))
+            .transpose()?;
+        dates.insert(
+            shop,
+            ContractDates {
+                start,
+                terminated_on,
+            },
+        );
+    }
+    Ok(dates)
+}
+
+/// A `YYYY-MM-DD` date from `from` to the run's last day.
+fn date_within(
+    text: &str,
+    from: NaiveDate,
+    run: Run,
+    field: &str,
+    loc: &Locator,
+) -> Result<NaiveDate> {
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        loc.at_field(
+            field,
+            format!("`{text}` is not a date: write YYYY-MM-DD, e.g. \"2024-03-15\""),
+        )
+    })?;
+    if date < from || date > run.last_day() {
+        return Err(loc.at_field(
+            field,
+            format!(
+                "{date} is not allowed: it must lie from {from} to the run's last day, {}",
+                run.last_day()
+            ),
+        ));
+    }
+    Ok(date)
+}
+
+/// Every plan and service tier the scenario signs fits `pricing.term_months` (a multi-year
+/// full-service lump sum cannot outlast the term).
+fn check_term<'a>(
+    months: u32,
+    start: NaiveDate,
+    choices: impl Iterator<Item = &'a PlanChoice>,
+    catalogue: &crate::billing::catalogue::Catalogue,
+    loc: &Locator,
+) -> Result<()> {
+    for choice in choices {
+        let mut spec = crate::billing::catalogue::ContractSpec::new(
+            crate::event::ShopId(0),
+            &choice.plan,
+            start,
+        );
+        spec.term_months = Some(months);
+        spec.service = choice.service.clone();
+        spec.options = choice.options.clone();
+        catalogue.contract(&spec).map_err(|m| {
+            loc.at_field(
+                "pricing.term_months",
+                format!("{months} months do not fit plan `{}`: {m}", choice.plan),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Loads `pricing.catalogue`, relative to the scenario file; its own errors point into it.
