@@ -14,11 +14,12 @@ use crate::event::ShopId;
 use crate::fleet::Fleet;
 use crate::metering::sqlite::SqliteEngine;
 use crate::metering::vee::VeeConfig;
-use crate::metering::{CounterUsageRow, MeteringEngine, MeteringError, Period, UsageRow};
+use crate::metering::{CounterUsageRow, Incident, MeteringEngine, MeteringError, Period, UsageRow};
 use crate::quote::backtest;
 use crate::quote::{Audit, CostModel, Quote};
 use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent, ShopTerm};
 use crate::report::{self, QuoteData, RunData, Timing};
+use crate::scenario::incidents::ShopIncident;
 use crate::scenario::{QuoteSpec, Scenario};
 use crate::truth::Activity;
 use chrono::Datelike;
@@ -102,6 +103,7 @@ pub fn run_with_engine(
     if let Some(catalogue) = &scenario.pricing.catalogue {
         engine.set_catalogue(&catalogue.source)?;
         engine.set_plan_contracts(&plans)?;
+        record_incidents(engine.as_mut(), &scenario.pricing.incidents)?;
     }
 
     let periods = periods(&calendar, &scenario);
@@ -538,6 +540,25 @@ fn plan_agreements(scenario: &Scenario, fleet: &Fleet) -> Vec<PlanAgreement> {
             })
         })
         .collect()
+}
+
+/// `pricing.incidents`, grouped by shop and period as the engine takes them (input data until
+/// a simulated field service produces incidents).
+fn record_incidents(
+    engine: &mut dyn MeteringEngine,
+    incidents: &[ShopIncident],
+) -> Result<(), MeteringError> {
+    let mut groups: BTreeMap<(ShopId, Period), Vec<Incident>> = BTreeMap::new();
+    for i in incidents {
+        groups
+            .entry((ShopId(i.shop), i.period))
+            .or_default()
+            .push(i.incident.clone());
+    }
+    for ((shop, period), incidents) in &groups {
+        engine.record_incidents(*shop, *period, incidents)?;
+    }
+    Ok(())
 }
 
 fn contracts(scenario: &Scenario, fleet: &Fleet) -> Vec<Contract> {

@@ -67,6 +67,38 @@ fn a_run_bills_every_plan_kind_from_the_catalogue_and_reconciles() {
     has("S000002", &["usage", "service_instalment", "vat"]);
     has("S000003", &["usage", "service_fee", "vat"]);
     has("S000004", &["package", "option_fee", "vat"]);
+    // The scenario's incidents (tests/data/plans_small_incidents.csv), billed by service tier.
+    let line_of = |shop: &str, period: &str, kind: &str| -> (String, String) {
+        let r = invoices
+            .rows
+            .iter()
+            .find(|r| r["shop"] == shop && r["period"] == period && r["kind"] == kind)
+            .unwrap_or_else(|| panic!("{shop} {period} has no `{kind}` line"));
+        (r["quantity"].clone(), r["amount_cents"].clone())
+    };
+    let pair = |q: &str, c: &str| (q.to_string(), c.to_string());
+    // Time and materials, February: 100 minutes are 7 started quarter hours × 21.25; one
+    // visit; parts 200.00 + 25 %; response 80 h > 72 h: a breach, credited 10 % of the
+    // month's service charges (148.75 + 95.00) = 24.375 → 24.38.
+    assert_eq!(line_of("S000004", "2024-02", "labour"), pair("7", "14875"));
+    assert_eq!(line_of("S000004", "2024-02", "travel"), pair("1", "9500"));
+    assert_eq!(line_of("S000004", "2024-02", "parts"), pair("1", "25000"));
+    assert_eq!(
+        line_of("S000004", "2024-02", "sla_credit"),
+        pair("-1", "-2438")
+    );
+    // Full service, March: everything included; 30 h > 24 h: 10 % of the 150.00 instalment.
+    assert_eq!(
+        line_of("S000000", "2024-03", "sla_credit"),
+        pair("-1", "-1500")
+    );
+    // Maintenance, January: labour included, parts 50.00 + 15 %, within the promise.
+    assert_eq!(line_of("S000003", "2024-01", "parts"), pair("1", "5750"));
+    assert!(!invoices
+        .rows
+        .iter()
+        .any(|r| r["shop"] == "S000003" && r["kind"] == "sla_credit"));
+
     // The audited shop's own price overrides the plan's per-mounting price.
     let audited: Vec<_> = invoices
         .rows
@@ -135,6 +167,10 @@ fn quote_and_plans_do_not_mix() {
             "../../scenarios",
             &root().join("scenarios").display().to_string(),
         )
+        .replace(
+            "\"plans_small_incidents.csv\"",
+            &format!("{:?}", root().join("tests/data/plans_small_incidents.csv")),
+        )
         + "\n[quote]\naudit_months = 1\n";
     std::fs::write(&path, scenario).unwrap();
     let out = fleetsim()
@@ -147,4 +183,20 @@ fn quote_and_plans_do_not_mix() {
         err.contains("field `quote`") && err.contains("cannot be combined"),
         "{err}"
     );
+}
+
+#[test]
+fn a_bad_incidents_file_is_refused_at_its_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_quiet(
+        "tests/data/incidents/bad_row.toml",
+        &tmp.path().join("x"),
+        &[],
+    );
+    assert_exit(&out, 2, "a bad incidents row");
+    assert_eq!(
+        text(&out.stderr),
+        "error: tests/data/incidents/bad_row.csv:3:1: field `repair_hours`: `two days` is not allowed: a decimal from 0 to 8760, e.g. 2.5\n"
+    );
+    assert!(!tmp.path().join("x").exists(), "nothing is written");
 }

@@ -2,6 +2,7 @@
 //! back as a `ScenarioError` with file, line, column and field.
 
 mod error;
+pub mod incidents;
 mod raw;
 mod validate;
 
@@ -132,6 +133,8 @@ pub struct PricingSpec {
     pub early_termination_share: f64,
     /// Plan shops' own contract dates.
     pub per_shop_dates: BTreeMap<u32, ContractDates>,
+    /// `pricing.incidents`, loaded: service incidents as input data, in file order.
+    pub incidents: Vec<incidents::ShopIncident>,
 }
 
 /// A shop's own contract dates, as the scenario writes them (checked to lie within the run).

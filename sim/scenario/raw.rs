@@ -256,6 +256,8 @@ pub struct RawPricing {
     /// Share of plan shops without their own `terminated_on` that terminate early, on a day
     /// drawn uniformly after their start within the run.
     pub early_termination_share: f64,
+    /// Service incidents as input data: a CSV file, relative to the scenario file.
+    pub incidents: Option<String>,
 }
 
 impl Default for RawPricing {
@@ -274,6 +276,7 @@ impl Default for RawPricing {
             term_months: None,
             rollout_days: 0,
             early_termination_share: 0.0,
+            incidents: None,
         }
     }
 }

@@ -4,6 +4,7 @@ use super::error::{Locator, ScenarioError};
 use super::raw::*;
 use super::*;
 use crate::calendar::parse_weekday;
+use crate::metering::Period;
 use chrono::Datelike;
 use rust_decimal::Decimal;
 
@@ -552,7 +553,13 @@ fn pricing(
             .chain(per_shop_plan.values().map(|(_, c)| c));
         check_term(months, run.start, choices, &c.catalogue, loc)?;
     }
+    let incidents = match &raw.incidents {
+        None => Vec::new(),
+        Some(_) if !any_plan => return Err(needs_plan("pricing.incidents", loc)),
+        Some(file) => incidents(file, shops as u32, run, path)?,
+    };
     Ok(PricingSpec {
+        incidents,
         term_months,
         rollout_days,
         early_termination_share,
@@ -572,6 +579,18 @@ fn pricing(
         close_after_days: int_in(raw.close_after_days, 0, 27, "pricing.close_after_days", loc)?
             as u32,
     })
+}
+
+/// Loads `pricing.incidents`, relative to the scenario file; its errors point into it.
+fn incidents(
+    file: &str,
+    shops: u32,
+    run: Run,
+    scenario: &Path,
+) -> Result<Vec<super::incidents::ShopIncident>> {
+    let path = scenario.parent().unwrap_or(Path::new("")).join(file);
+    let months = (Period::of_date(run.start), Period::of_date(run.last_day()));
+    super::incidents::load(&path, shops, months)
 }
 
 fn needs_plan(field: &str, loc: &Locator) -> ScenarioError {
