@@ -106,11 +106,15 @@ pub enum EventBody {
     },
     /// A frame traced for a remote-edged order: never billable.
     TraceOnly { frame: Frame },
-    /// End-of-day cumulative counters, as read remotely.
+    /// Cumulative counters, as read remotely: at the end of each day, and one last time when
+    /// the machine is taken out of the shop.
     Counter {
         total_cycles: u64,
         mountings: u64,
         trace_only: u64,
+        /// The final read at removal (contract terminated or term ended): the machine is gone,
+        /// so metering must not estimate usage after it. `false` for end-of-day reads.
+        removal: bool,
     },
 }
 
@@ -192,6 +196,13 @@ pub mod wire {
         total_cycles: u64,
         mountings: u64,
         trace_only: u64,
+        /// Written only when true, so every end-of-day read keeps its bytes; absent = false.
+        #[serde(default, skip_serializing_if = "is_false")]
+        removal: bool,
+    }
+
+    fn is_false(b: &bool) -> bool {
+        !*b
     }
 
     pub fn to_cloudevent(e: &UsageEvent) -> CloudEvent {
@@ -220,12 +231,14 @@ pub mod wire {
                 total_cycles,
                 mountings,
                 trace_only,
+                removal,
             } => (
                 TYPE_COUNTER,
                 serde_json::to_value(CounterData {
                     total_cycles,
                     mountings,
                     trace_only,
+                    removal,
                 }),
             ),
         };
@@ -275,6 +288,7 @@ pub mod wire {
                     total_cycles: d.total_cycles,
                     mountings: d.mountings,
                     trace_only: d.trace_only,
+                    removal: d.removal,
                 }
             }
             other => return Err(WireError::Type(other.to_string())),
@@ -384,6 +398,16 @@ pub mod wire {
                         total_cycles: 10,
                         mountings: 8,
                         trace_only: 2,
+                        removal: false,
+                    },
+                    ..base
+                },
+                UsageEvent {
+                    body: EventBody::Counter {
+                        total_cycles: 12,
+                        mountings: 9,
+                        trace_only: 3,
+                        removal: true,
                     },
                     ..base
                 },
@@ -416,6 +440,42 @@ pub mod wire {
                 json, "index_167",
                 "wire names match the scenario's material_mix keys"
             );
+        }
+
+        /// `removal` is on the wire only when true: end-of-day reads keep their old bytes, and a
+        /// sender that never heard of removal reads sends ordinary reads.
+        #[test]
+        fn removal_is_written_only_when_true_and_read_as_false_when_absent() {
+            let [_, _, daily, removal] = samples()[..] else {
+                unreachable!("four samples")
+            };
+            let daily_json = serde_json::to_value(to_cloudevent(&daily)).unwrap();
+            assert_eq!(
+                daily_json["data"],
+                serde_json::json!({"mountings": 8, "total_cycles": 10, "trace_only": 2})
+            );
+            let removal_json = serde_json::to_value(to_cloudevent(&removal)).unwrap();
+            assert_eq!(removal_json["data"]["removal"], true);
+            let mut explicit_false = to_cloudevent(&daily);
+            explicit_false.data["removal"] = false.into();
+            assert_eq!(from_cloudevent(&explicit_false), Ok(daily));
+        }
+
+        #[test]
+        fn a_removal_that_is_not_a_boolean_is_a_data_error() {
+            for bad in [
+                serde_json::json!("true"),
+                serde_json::json!(1),
+                serde_json::Value::Null,
+            ] {
+                let mut c = to_cloudevent(&samples()[2]);
+                c.data["removal"] = bad.clone();
+                let Err(WireError::Data { kind, message }) = from_cloudevent(&c) else {
+                    panic!("{bad} accepted as a removal flag");
+                };
+                assert_eq!(kind, TYPE_COUNTER);
+                assert!(message.contains("expected a boolean"), "{message}");
+            }
         }
 
         #[test]

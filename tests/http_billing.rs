@@ -85,6 +85,7 @@ fn reading(machine: u32, seq: u64, time: i64, mountings: u64) -> UsageEvent {
             total_cycles: mountings,
             mountings,
             trace_only: 0,
+            removal: false,
         },
     }
 }
@@ -394,4 +395,90 @@ fn tenants_see_only_their_own_invoices_and_machines() {
         problem["detail"].as_str().unwrap().contains("contract 0"),
         "{problem}"
     );
+}
+
+/// A removal read (`"removal": true` in the counter data, written by hand here as a gateway
+/// would) reaches the engine with its flag: machine 0 is read daily from Jan 1 to Jan 10 and
+/// removed on Jan 10 (45 mountings); machine 1 is read the same way without the flag. January
+/// and February close: machine 1's unread tail is estimated, machine 0's is not, also after a
+/// restart (the flag is in the readings log). A removal that is not a boolean is a 400.
+#[test]
+fn a_removal_read_over_http_stops_estimates_for_its_machine() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("removal.sqlite");
+    let mut api = Api::start(&db, &["--max-future-seconds", "0"]);
+    set_up(&api);
+    let daily = |m: u32| -> Vec<UsageEvent> {
+        (0..10)
+            .map(|d| reading(m, d as u64 + 1, JAN_1 + d * DAY + READ, 5 * d as u64))
+            .collect()
+    };
+    api.send(&daily(0)[..9]);
+    api.send(&daily(1));
+    let removal = |value: &str| {
+        format!(
+            r#"{{"specversion":"1.0","id":"M000000-10","source":"/fleetsim/machines/M000000",
+                "type":"com.fleetsim.edger.counter.v1","time":"2024-01-10T19:30:00Z","subject":"S000000",
+                "data":{{"total_cycles":45,"mountings":45,"trace_only":0,"removal":{value}}}}}"#
+        )
+    };
+    let post = |body: String| {
+        call(
+            "POST",
+            &api.url("/v1/events"),
+            Some(("application/cloudevents+json", body.into_bytes())),
+            TOKEN,
+        )
+    };
+    let (status, problem) = post(removal(r#""yes""#));
+    assert_eq!(status, 400, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("expected a boolean"), "{detail}");
+    let (status, receipt) = post(removal("true"));
+    assert_eq!(
+        (status, &receipt["accepted"]),
+        (200, &json!(1)),
+        "{receipt}"
+    );
+
+    // Machine 1's tail, Jan 10 19:30 → Feb 1 00:00, is estimated at 5/day; machine 0's is not.
+    let january = api.close("2024-01");
+    assert_eq!(
+        lines(invoice_of(&january, "S000000")),
+        vec![
+            line("counter_usage", "2024-01", 45, 11_250),
+            line("trace_only", "2024-01", 0, 0)
+        ]
+    );
+    let machine_1 = lines(invoice_of(&january, "S000001"));
+    assert!(
+        machine_1.iter().any(|(kind, ..)| kind == "estimate"),
+        "{machine_1:?}"
+    );
+    let (_, explained) = api.get("/v1/machines/M000000/readings", TOKEN);
+    let last = &explained["readings"][9];
+    assert_eq!(last["removal"], true, "{last}");
+    assert_eq!(explained["readings"][8]["removal"], false);
+
+    api.server.kill();
+    let api = Api::start(&db, &[]);
+    api.close("2024-02");
+    for (period, shop, estimated) in [
+        ("2024-01", "S000000", 0),
+        ("2024-02", "S000000", 0),
+        ("2024-02", "S000001", 1),
+    ] {
+        let (status, usage) = api.get(
+            &format!("/v1/counter-usage?period={period}&shop={shop}"),
+            TOKEN,
+        );
+        assert_eq!(status, 200, "{usage}");
+        let row = &usage["shops"][0];
+        assert_eq!(
+            row["estimated_machines"], estimated,
+            "{period} {shop}: {row}"
+        );
+        let estimate = row["estimate"]["mountings"].as_u64().unwrap();
+        assert_eq!(estimate > 0, estimated == 1, "{period} {shop}: {row}");
+    }
 }

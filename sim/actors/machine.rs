@@ -187,6 +187,8 @@ impl MachineState {
             total_cycles: c.total_cycles,
             mountings: c.mountings,
             trace_only: c.trace_only,
+            // The simulator does not take machines out yet: every read is an end-of-day one.
+            removal: false,
         }
     }
 

@@ -447,6 +447,9 @@ pub struct ReadingBody {
     pub time: i64,
     /// The counters as the machine sent them.
     pub raw: crate::metering::vee::Channels<u64>,
+    /// The final read when the machine was taken out of the shop (`"removal": true` on the wire).
+    #[serde(default)]
+    pub removal: bool,
     pub applied: bool,
     /// Units per channel billed from this reading (0 when not applied or a baseline).
     pub steps: crate::metering::vee::Channels<u64>,
@@ -506,6 +509,7 @@ async fn get_readings(
                     seq: v.raw.seq,
                     time: v.raw.time,
                     raw: v.raw.counters,
+                    removal: v.raw.removal,
                     applied: v.applied(),
                     steps: v.units(),
                     flags: v.flags.iter().map(|&f| flag_name(f).to_string()).collect(),

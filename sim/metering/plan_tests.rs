@@ -37,6 +37,7 @@ fn reading(seq: u64, time: i64, mountings: u64) -> UsageEvent {
             total_cycles: mountings,
             mountings,
             trace_only: 0,
+            removal: false,
         },
     }
 }

@@ -38,7 +38,7 @@ use rusqlite::{params, Connection, OptionalExtension, Statement};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const MIGRATIONS: &[&str] = &[
     // v1
@@ -119,6 +119,10 @@ const MIGRATIONS: &[&str] = &[
         response_hours TEXT NOT NULL, repair_hours TEXT NOT NULL,
         labour_minutes INTEGER NOT NULL, visits INTEGER NOT NULL, parts_cost TEXT NOT NULL,
         PRIMARY KEY(period, shop, seq)) WITHOUT ROWID;",
+    // v5: the removal flag of a counter reading (the final read when a machine leaves the
+    // shop), kept in the log so a replay of VEE knows the machine is removed. Every reading
+    // stored before was an end-of-day read.
+    "ALTER TABLE readings ADD COLUMN removal INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The `settings` key holding the plan catalogue's TOML text.
@@ -310,9 +314,9 @@ impl SqliteEngine {
     ) -> Result<Vec<UsageEvent>, MeteringError> {
         self.write_buffer()?;
         let mut stmt = self.conn.prepare(
-            "SELECT seq, time, subject, type, attrs, NULL, NULL, NULL FROM events WHERE source = ?1
+            "SELECT seq, time, subject, type, attrs, NULL, NULL, NULL, 0 FROM events WHERE source = ?1
              UNION ALL
-             SELECT seq, time, subject, 0, 0, total_cycles, mountings, trace_only FROM readings WHERE source = ?1
+             SELECT seq, time, subject, 0, 0, total_cycles, mountings, trace_only, removal FROM readings WHERE source = ?1
              ORDER BY seq",
         )?;
         let rows = stmt.query_map(params![machine.0], |r| {
@@ -340,6 +344,7 @@ impl SqliteEngine {
                         total_cycles: counter(5)?,
                         mountings: counter(6)?,
                         trace_only: counter(7)?,
+                        removal: r.get::<_, i64>(8)? != 0,
                     },
                 },
             })
@@ -964,7 +969,7 @@ fn load_logged_readings(
     machine: Option<u32>,
 ) -> Result<Vec<(LoggedReading, Option<VeeColumns>)>, MeteringError> {
     let sql = "SELECT rowid, source, seq, time, total_cycles, mountings, trace_only, vee_code, vee_period,
-                      step_tc, step_m, step_t, reversed_tc, reversed_m, reversed_t
+                      step_tc, step_m, step_t, reversed_tc, reversed_m, reversed_t, removal
                FROM readings WHERE ?1 IS NULL OR source = ?1 ORDER BY rowid";
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map(params![machine], |r| {
@@ -980,6 +985,7 @@ fn load_logged_readings(
                     mountings: int(5)? as u64,
                     trace_only: int(6)? as u64,
                 },
+                removal: int(15)? != 0,
             },
         };
         let columns = match r.get::<_, Option<i64>>(7)? {
@@ -1127,7 +1133,8 @@ impl Log<UsageEvent> {
 impl Log<(UsageEvent, VeeColumns)> {
     fn readings() -> Self {
         let head = "INSERT INTO readings(source, seq, time, subject, total_cycles, mountings, trace_only,
-                    vee_code, vee_period, step_tc, step_m, step_t, reversed_tc, reversed_m, reversed_t) VALUES ";
+                    vee_code, vee_period, step_tc, step_m, step_t, reversed_tc, reversed_m, reversed_t,
+                    removal) VALUES ";
         Log::new(head, READING_COLUMNS, bind_reading)
     }
 }
@@ -1167,7 +1174,7 @@ impl<T> Log<T> {
 }
 
 const JOB_COLUMNS: usize = 6;
-const READING_COLUMNS: usize = 15;
+const READING_COLUMNS: usize = 16;
 
 /// Binds a mounting or trace-only event as row `row` of a statement.
 /// attrs = frame | material << 4 | remake << 8.
@@ -1203,6 +1210,7 @@ fn bind_reading(
         total_cycles,
         mountings,
         trace_only,
+        removal,
     } = e.body
     else {
         unreachable!("only readings go to the readings log")
@@ -1220,7 +1228,7 @@ fn bind_reading(
     for (i, value) in v.steps.iter().chain(&v.reversed).enumerate() {
         stmt.raw_bind_parameter(base + 10 + i, *value)?;
     }
-    Ok(())
+    stmt.raw_bind_parameter(base + 16, i64::from(removal))
 }
 
 /// SQLite integers are signed: sequence numbers above i64::MAX are clamped (never reached:
@@ -1391,8 +1399,9 @@ fn load_checkpoint(conn: &Connection) -> Result<(i64, i64), MeteringError> {
     )?)
 }
 
-/// The committed log rows past a checkpoint, as events (counters zeroed: only the identity,
-/// time, shop and kind matter to `seen` and `usage`).
+/// The committed log rows past a checkpoint, as events (counters zeroed, removal unset: only
+/// the identity, time, shop and kind matter to `seen` and `usage`; VEE replays the whole log
+/// through `load_logged_readings`).
 fn load_log_tail(
     conn: &Connection,
     events_through: i64,
@@ -1418,6 +1427,7 @@ fn load_log_tail(
                 total_cycles: 0,
                 mountings: 0,
                 trace_only: 0,
+                removal: false,
             },
         };
         Ok(UsageEvent {
@@ -1528,9 +1538,20 @@ mod tests {
                     total_cycles: 3,
                     mountings: 2,
                     trace_only: 1,
+                    removal: false,
                 },
                 time: 1_704_216_600,
                 ..mounting(0, 4, 0)
+            },
+            UsageEvent {
+                body: EventBody::Counter {
+                    total_cycles: 4,
+                    mountings: 3,
+                    trace_only: 1,
+                    removal: true,
+                },
+                time: 1_704_303_000,
+                ..mounting(0, 5, 0)
             },
         ];
         e.ingest(&sent).unwrap();
@@ -1561,6 +1582,7 @@ mod tests {
                 total_cycles: mountings,
                 mountings,
                 trace_only: 0,
+                removal: false,
             },
             time,
             ..mounting(machine, seq, 0)
@@ -1677,6 +1699,114 @@ mod tests {
         let issued = e.close_period(jan).unwrap();
         assert_eq!(issued[0].total_cents, 770, "2 × 3.85, as before");
         assert!(e.invoice_notes(jan).unwrap().is_empty());
+    }
+
+    /// Machine `m` (shop `m`) read daily at 19:30 from Jan 1 to Jan 10, +5 a day; the Jan 10
+    /// read is the removal read when `removed`.
+    fn ten_january_reads(m: u32, removed: bool) -> Vec<UsageEvent> {
+        (0..10u64)
+            .map(|day| UsageEvent {
+                body: EventBody::Counter {
+                    total_cycles: 5 * day,
+                    mountings: 5 * day,
+                    trace_only: 0,
+                    removal: removed && day == 9,
+                },
+                time: 1_704_137_400 + day as i64 * 86_400,
+                ..mounting(m, day + 1, m)
+            })
+            .collect()
+    }
+
+    /// The removal flag is in the log, so a reopened store (log replay) still knows machine 0
+    /// is removed: the same counter usage, and January and February close without estimating
+    /// it, while machine 1, read the same way without the flag, is estimated.
+    #[test]
+    fn a_removal_read_survives_a_reopen_and_stops_estimates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sqlite");
+        let jan = Period {
+            year: 2024,
+            month: 1,
+        };
+        let mut e = engine(dir.path());
+        e.ingest(&ten_january_reads(0, true)).unwrap();
+        e.ingest(&ten_january_reads(1, false)).unwrap();
+        e.commit().unwrap();
+        let before = e.counter_usage(jan).unwrap();
+        drop(e);
+
+        let mut e = SqliteEngine::open(&path).unwrap();
+        assert_eq!(e.counter_usage(jan).unwrap(), before);
+        assert_eq!(before[0].usage.actual.mountings, 45);
+        e.close_period(jan.next()).unwrap();
+        drop(e);
+
+        let mut e = SqliteEngine::open(&path).unwrap();
+        for period in [jan, jan.next()] {
+            let rows = e.counter_usage(period).unwrap();
+            let (removed, kept) = (&rows[0], &rows[1]);
+            assert_eq!(removed.estimated_machines, 0, "{period}");
+            assert!(removed.usage.estimate.is_zero(), "{period}");
+            assert_eq!(kept.estimated_machines, 1, "{period}");
+            assert!(kept.usage.estimate.mountings > 0, "{period}");
+        }
+        assert_eq!(e.vee_differences().unwrap(), 0);
+        let explained = e.explain_machine(MachineId(0)).unwrap().unwrap();
+        let last = explained.readings.last().unwrap();
+        assert!(last.raw.removal);
+        assert!(
+            last.explanation.contains("removal read"),
+            "{}",
+            last.explanation
+        );
+    }
+
+    #[test]
+    fn a_version_4_store_gets_the_removal_column_when_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..4] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 4;
+                 INSERT INTO machines VALUES (0, 0);
+                 INSERT INTO readings(source, seq, time, subject, total_cycles, mountings, trace_only)
+                     VALUES (0, 1, 1704067200, 0, 10, 10, 0), (0, 2, 1704223800, 0, 17, 17, 0);
+                 INSERT INTO seen VALUES (0, 1, 2);",
+            )
+            .unwrap();
+        }
+        let mut e = SqliteEngine::open(&path).unwrap();
+        let version: i64 = e
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let stored = e.stored_events_of(MachineId(0)).unwrap();
+        assert!(
+            stored
+                .iter()
+                .all(|s| matches!(s.body, EventBody::Counter { removal: false, .. })),
+            "readings stored before v5 are end-of-day reads: {stored:?}"
+        );
+        assert_eq!(e.vee_differences().unwrap(), 0);
+        // A removal read after the migration is kept with its flag.
+        let removal = UsageEvent {
+            body: EventBody::Counter {
+                total_cycles: 20,
+                mountings: 20,
+                trace_only: 0,
+                removal: true,
+            },
+            ..counter(0, 3, 1_704_310_200, 20)
+        };
+        e.ingest(&[removal]).unwrap();
+        e.commit().unwrap();
+        assert_eq!(e.stored_events_of(MachineId(0)).unwrap()[2], removal);
     }
 
     #[test]

@@ -64,6 +64,18 @@
 //! with the step, so a period bills `actual + estimate − reversed`, which is negative (a credit)
 //! when an estimate was too high.
 //!
+//! **Removal**: a reading flagged `removal` is the final read taken when the machine leaves the
+//! shop (contract terminated or term ended). Once it is applied the machine is *removed*: a
+//! period close estimates no tail for it, because its counters stopped at that read. The removal
+//! read itself is validated, attributed and trues up like any other reading (it is the first
+//! reading at or after an outstanding estimate's interval); if it falls inside that interval (a
+//! late removal read) it still reverses all of the estimate, since no reading will follow it and
+//! the use estimated past it never happened. A removal read that is not applied (`Duplicate`,
+//! `OutOfOrder`, `OutOfRange`) does not remove. A later accepted reading (reinstallation) ends
+//! the removed state: its step against the removal read is billed as usual, and the next close
+//! estimates again. The state is the last accepted reading's flag, so a replay of the log
+//! restores it.
+//!
 //! **Conservation**: over all periods, closed and open, billed = accepted steps + outstanding
 //! estimate; once a reading follows the last estimate, billed = accepted steps exactly.
 //!
@@ -74,6 +86,10 @@ use crate::event::{EventBody, UsageEvent};
 use chrono::{DateTime, SecondsFormat};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+
+/// What an accepted removal read does, in its explanation.
+const REMOVED: &str =
+    "removal read: the machine is removed; no tail is estimated until it reads again";
 
 /// Seconds in a day: an average "per day" is per 86,400 s.
 const DAY: u64 = 86_400;
@@ -235,6 +251,8 @@ pub struct Reading {
     /// Unix seconds, UTC.
     pub time: i64,
     pub counters: Channels<u64>,
+    /// The final read at removal: once applied, no tail is estimated after it (see the rules).
+    pub removal: bool,
 }
 
 impl Reading {
@@ -244,6 +262,7 @@ impl Reading {
             total_cycles,
             mountings,
             trace_only,
+            removal,
         } = event.body
         else {
             return None;
@@ -256,6 +275,7 @@ impl Reading {
                 mountings,
                 trace_only,
             },
+            removal,
         })
     }
 }
@@ -340,7 +360,7 @@ pub struct PeriodUsage {
     /// The estimate for this period's unread tail.
     pub estimate: Channels<u64>,
     pub estimated: bool,
-    /// One line per estimate or reversal booked here.
+    /// One line per estimate, reversal or removal read booked here.
     pub notes: Vec<String>,
 }
 
@@ -459,6 +479,12 @@ impl MachineVee {
         self.last.as_ref()
     }
 
+    /// Taken out of the shop: the last accepted reading is a removal read. The state is the
+    /// last reading's flag, nothing more, so replaying the log restores it.
+    pub fn is_removed(&self) -> bool {
+        self.last.is_some_and(|r| r.removal)
+    }
+
     /// Estimated usage billed and not yet matched by actual readings.
     pub fn outstanding_estimate(&self) -> Channels<u64> {
         self.outstanding.map(|o| o.units).unwrap_or_default()
@@ -544,11 +570,16 @@ impl MachineVee {
             period: None,
             reversed_estimate: Channels::default(),
             explanation: if self.explain {
-                format!(
+                let mut text = format!(
                     "{}: baseline ({}): the starting point, no usage",
                     heading(&raw),
                     raw.counters
-                )
+                );
+                if raw.removal {
+                    text.push_str("; ");
+                    text.push_str(REMOVED);
+                }
+                text
             } else {
                 String::new()
             },
@@ -560,7 +591,7 @@ impl MachineVee {
         let findings = self.quality_findings(&raw, &steps);
         let units = steps.map(|s| s.units);
         let period = self.attribution_period(raw.time);
-        let reversed = self.reverse_estimate(raw.time, units);
+        let reversed = self.reverse_estimate(&raw, units);
         let explanation = if self.explain {
             self.explain_step(&prev, &raw, &steps, &findings, period, &reversed)
         } else {
@@ -597,6 +628,15 @@ impl MachineVee {
         lines.extend(Channel::ALL.map(|c| self.describe_step(c, prev, raw, steps)));
         lines.extend(findings.iter().map(|(_, why)| why.clone()));
         lines.push(describe_booking(period, reversed));
+        if prev.removal {
+            lines.push(format!(
+                "reinstalled: the first reading since the removal read seq {}",
+                prev.seq
+            ));
+        }
+        if raw.removal {
+            lines.push(REMOVED.to_string());
+        }
         lines.join("; ")
     }
 
@@ -683,12 +723,14 @@ impl MachineVee {
         }
     }
 
-    /// The true-up: how much of these steps was already billed as an estimate.
-    fn reverse_estimate(&mut self, time: i64, units: Channels<u64>) -> Channels<u64> {
+    /// The true-up: how much of these steps was already billed as an estimate. A removal read
+    /// settles all of it even when it falls inside the estimated interval: no reading will
+    /// follow it, and the use estimated past it never happened.
+    fn reverse_estimate(&mut self, raw: &Reading, units: Channels<u64>) -> Channels<u64> {
         let Some(outstanding) = self.outstanding.as_mut() else {
             return Channels::default();
         };
-        if time >= outstanding.until {
+        if raw.time >= outstanding.until || raw.removal {
             let all = outstanding.units;
             self.outstanding = None;
             return all;
@@ -714,6 +756,13 @@ impl MachineVee {
         if !reversed.is_zero() {
             usage.notes.push(format!(
                 "true-up: seq {} at {} reveals {units}; reverses the estimate {reversed}",
+                raw.seq,
+                stamp(raw.time)
+            ));
+        }
+        if raw.removal {
+            usage.notes.push(format!(
+                "removal: seq {} at {} is the final read; no tail is estimated after it",
                 raw.seq,
                 stamp(raw.time)
             ));
@@ -778,6 +827,10 @@ impl MachineVee {
         let Some(last) = self.last else {
             return;
         };
+        // A removed machine has no unread tail: its counters stopped with the removal read.
+        if last.removal {
+            return;
+        }
         let end = usage.period.next().start_unix();
         let from = self
             .outstanding
@@ -911,7 +964,13 @@ mod tests {
                 mountings,
                 trace_only: trace,
             },
+            removal: false,
         }
+    }
+
+    /// The same reading, taken when the machine is removed.
+    fn removal(r: Reading) -> Reading {
+        Reading { removal: true, ..r }
     }
 
     fn period(year: i32, month: u32) -> Period {
@@ -968,9 +1027,23 @@ mod tests {
                 total_cycles: 10,
                 mountings: 8,
                 trace_only: 2,
+                removal: false,
             },
         };
         assert_eq!(Reading::from_event(&event), Some(reading(9, 42, 10, 8, 2)));
+        let removed = UsageEvent {
+            body: EventBody::Counter {
+                total_cycles: 10,
+                mountings: 8,
+                trace_only: 2,
+                removal: true,
+            },
+            ..event
+        };
+        assert_eq!(
+            Reading::from_event(&removed),
+            Some(removal(reading(9, 42, 10, 8, 2)))
+        );
         let trace = UsageEvent {
             body: EventBody::TraceOnly {
                 frame: crate::event::Frame::FullRim,
@@ -1410,6 +1483,139 @@ mod tests {
         assert!(vee.close_through(period(2024, 2)).is_empty());
     }
 
+    /// January at 10/day read daily through Jan 27, then the Jan 28 read (+10), flagged as the
+    /// removal read or not; then January, February and March close with no further reading.
+    fn closes_after_a_last_read_on_jan_28(flagged: bool) -> (MachineVee, Vec<PeriodUsage>) {
+        let mut vee = MachineVee::new(VeeConfig::default());
+        let (m, t) = daily(&mut vee, 0..=26, (0, 0), (8, 2));
+        let last = reading(28, at(27), m + t + 10, m + 8, t + 2);
+        let v = vee.apply(Reading {
+            removal: flagged,
+            ..last
+        });
+        assert!(v.applied() && v.flags.is_empty(), "{}", v.explanation);
+        let closed = vee.close_through(period(2024, 3));
+        assert_eq!(closed.len(), 3);
+        (vee, closed)
+    }
+
+    /// (a) A removed machine has no unread tail: three closes after its removal read estimate
+    /// nothing, and January bills exactly its 27 steps of 10.
+    #[test]
+    fn no_tail_is_estimated_after_a_removal_read() {
+        let (vee, closed) = closes_after_a_last_read_on_jan_28(true);
+        assert!(vee.is_removed());
+        for p in &closed {
+            assert!(!p.estimated, "{}: {:?}", p.period, p.notes);
+            assert!(p.estimate.is_zero());
+        }
+        assert!(vee.outstanding_estimate().is_zero());
+        assert_eq!(closed[0].billed().total_cycles, 270);
+        assert!(closed[1..].iter().all(|p| p.billed().total_cycles == 0));
+    }
+
+    /// (b) The same history without the flag: the machine is still in the shop, so every close
+    /// estimates its tail (January's 3 d 04:30 → 32, February's 29 days → 290, March's 31 → 310).
+    #[test]
+    fn the_same_history_without_the_removal_flag_is_estimated() {
+        let (vee, closed) = closes_after_a_last_read_on_jan_28(false);
+        assert!(!vee.is_removed());
+        assert!(closed.iter().all(|p| p.estimated));
+        let estimates: Vec<u64> = closed.iter().map(|p| p.estimate.total_cycles).collect();
+        assert_eq!(estimates, [32, 290, 310]);
+        assert_eq!(vee.outstanding_estimate().total_cycles, 632);
+    }
+
+    /// (c) January is estimated (32 from Jan 28 19:30), then the machine is removed on Feb 3
+    /// with 70 since Jan 28: the removal read is the first reading after the estimate and trues
+    /// it up (February bills 70 − 32 = 38); February and March close without an estimate.
+    /// 302 + 38 = 340 = 270 + 70, every unit once.
+    #[test]
+    fn an_outstanding_estimate_is_trued_up_by_the_removal_read() {
+        let mut vee = MachineVee::new(VeeConfig::default());
+        let (m, t) = daily(&mut vee, 0..=27, (0, 0), (8, 2));
+        let january = vee.close_through(period(2024, 1)).remove(0);
+        assert_eq!(january.estimate.total_cycles, 32);
+        let v = vee.apply(removal(reading(100, at(33), m + t + 70, m + 56, t + 14)));
+        assert_eq!(v.period, Some(period(2024, 2)));
+        assert_eq!(v.reversed_estimate, january.estimate);
+        assert!(v.explanation.contains("true-up"), "{}", v.explanation);
+        assert!(v.explanation.contains("removal read"), "{}", v.explanation);
+        assert!(vee.outstanding_estimate().is_zero());
+        let closed = vee.close_through(period(2024, 3));
+        assert!(closed.iter().all(|p| !p.estimated), "{closed:?}");
+        assert_eq!(closed[0].billed().total_cycles, 70 - 32);
+        assert!(
+            closed[0]
+                .notes
+                .iter()
+                .any(|n| n.starts_with("removal: seq 100")),
+            "{:?}",
+            closed[0].notes
+        );
+        assert_eq!(
+            january.billed().total_cycles + closed[0].billed().total_cycles,
+            270 + 70
+        );
+    }
+
+    /// A removal read dated inside the estimated interval (Jan 30, after January closed with 32
+    /// estimated to Feb 1) reverses all 32, not only its own 15: nothing will follow it, and the
+    /// use estimated after Jan 30 never happened. February bills 15 − 32 = −17.
+    #[test]
+    fn a_late_removal_read_inside_the_estimate_reverses_all_of_it() {
+        let mut vee = MachineVee::new(VeeConfig::default());
+        let (m, t) = daily(&mut vee, 0..=27, (0, 0), (8, 2));
+        vee.close_through(period(2024, 1));
+        let v = vee.apply(removal(reading(100, at(29), m + t + 15, m + 12, t + 3)));
+        assert_eq!(v.reversed_estimate.total_cycles, 32);
+        assert!(vee.outstanding_estimate().is_zero());
+        let february = vee.close_through(period(2024, 2)).remove(0);
+        assert_eq!(february.billed().total_cycles, 15 - 32);
+        assert!(!february.estimated);
+    }
+
+    /// (d) Removed on Jan 29 (nothing estimated for January's 2 d 04:30 tail nor for February),
+    /// reinstalled with a read on Mar 4 showing 8 more: that step is billed in March as usual,
+    /// the machine is no longer removed, and March's close estimates its tail again.
+    #[test]
+    fn a_reading_after_the_removal_reinstalls_the_machine() {
+        let mut vee = MachineVee::new(VeeConfig::default());
+        let (m, t) = daily(&mut vee, 0..=27, (0, 0), (8, 2));
+        let (m, t) = (m + 8, t + 2);
+        vee.apply(removal(reading(29, at(28), m + t, m, t)));
+        let closed = vee.close_through(period(2024, 2));
+        assert!(closed.iter().all(|p| !p.estimated), "{closed:?}");
+
+        let (m, t) = (m + 6, t + 2);
+        let v = vee.apply(reading(64, at(63), m + t, m, t));
+        assert!(v.flags.is_empty(), "{}", v.explanation);
+        assert_eq!(v.period, Some(period(2024, 3)));
+        assert_eq!(v.units().total_cycles, 8);
+        assert!(v.reversed_estimate.is_zero());
+        assert!(v.explanation.contains("reinstalled"), "{}", v.explanation);
+        assert!(!vee.is_removed());
+
+        daily(&mut vee, 64..=79, (m, t), (8, 2)); // Mar 5 .. Mar 20
+        let march = vee.close_through(period(2024, 3)).remove(0);
+        assert!(march.estimated, "{:?}", march.notes);
+        assert!(march.estimate.total_cycles > 0);
+        assert_eq!(march.actual.total_cycles, 8 + 16 * 10);
+    }
+
+    /// A removal read that is not applied does not remove: the machine is still estimated.
+    #[test]
+    fn a_rejected_removal_read_does_not_remove() {
+        let mut vee = MachineVee::new(VeeConfig::default());
+        let (m, t) = daily(&mut vee, 0..=27, (0, 0), (8, 2));
+        let duplicate = vee.apply(removal(reading(28, at(28), m + t, m, t)));
+        assert_eq!(duplicate.flags, vec![Flag::Duplicate]);
+        let stale = vee.apply(removal(reading(99, at(27) - 60, m + t, m, t)));
+        assert_eq!(stale.flags, vec![Flag::OutOfOrder]);
+        assert!(!vee.is_removed());
+        assert!(vee.close_through(period(2024, 1))[0].estimated);
+    }
+
     /// One step of the conservation property's machine.
     #[derive(Clone, Debug)]
     enum Op {
@@ -1418,6 +1624,7 @@ mod tests {
             mountings: u64,
             trace: u64,
             reset: bool,
+            removal: bool,
         },
         Resend,
         Stale,
@@ -1431,14 +1638,20 @@ mod tests {
             2 => (DAY as i64)..=(6 * DAY as i64),
             1 => (6 * DAY as i64)..=(40 * DAY as i64),
         ];
-        let read = (gap, 0u64..=40, 0u64..=10, prop::bool::weighted(0.05)).prop_map(
-            |(gap, mountings, trace, reset)| Op::Read {
+        let read = (
+            gap,
+            0u64..=40,
+            0u64..=10,
+            prop::bool::weighted(0.05),
+            prop::bool::weighted(0.05),
+        )
+            .prop_map(|(gap, mountings, trace, reset, removal)| Op::Read {
                 gap,
                 mountings,
                 trace,
                 reset,
-            },
-        );
+                removal,
+            });
         prop_oneof![
             12 => read,
             1 => Just(Op::Resend),
@@ -1490,6 +1703,7 @@ mod tests {
                 seq: self.seq,
                 time: self.time,
                 counters: self.counters,
+                removal: false,
             }
         }
     }
@@ -1502,9 +1716,10 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
         /// For random streams with wraps, resets, gaps over month ends, duplicates, stale
-        /// readings, and closes at any time: every accepted step equals the true usage, every
-        /// estimate is reversed exactly once, and the billed total over all periods is the true
-        /// total, channel by channel.
+        /// readings, removal reads (and reinstallations), and closes at any time: every accepted
+        /// step equals the true usage, every estimate is reversed exactly once, nothing is
+        /// estimated while the machine is removed, and the billed total over all periods is the
+        /// true total, channel by channel.
         #[test]
         fn billed_usage_is_conserved(
             start in proptest::array::uniform3(MODULUS - 600..MODULUS),
@@ -1524,9 +1739,11 @@ mod tests {
             prop_assert!(vee.apply(truth.now()).applied());
             for op in ops {
                 match op {
-                    Op::Read { gap, mountings, trace, reset } => {
-                        let v = vee.apply(truth.run(gap, mountings, trace, reset));
+                    Op::Read { gap, mountings, trace, reset, removal } => {
+                        let read = Reading { removal, ..truth.run(gap, mountings, trace, reset) };
+                        let v = vee.apply(read);
                         prop_assert!(v.applied(), "{}", v.explanation);
+                        prop_assert_eq!(vee.is_removed(), removal);
                         steps = steps.plus(&v.units());
                     }
                     Op::Resend => {
@@ -1537,8 +1754,18 @@ mod tests {
                         let stale = Reading { seq: truth.seq + 1_000_000, time: truth.time - offset, ..truth.now() };
                         prop_assert_eq!(vee.apply(stale).flags, vec![Flag::OutOfOrder]);
                     }
-                    Op::CloseEnded => closed.extend(vee.close_through(previous(Period::of_unix(truth.time)))),
-                    Op::CloseCurrent => closed.extend(vee.close_through(Period::of_unix(truth.time))),
+                    Op::CloseEnded | Op::CloseCurrent => {
+                        let mut through = Period::of_unix(truth.time);
+                        if matches!(op, Op::CloseEnded) {
+                            through = previous(through);
+                        }
+                        let removed = vee.is_removed();
+                        let now = vee.close_through(through);
+                        // A removal read settled every estimate and stops new ones.
+                        prop_assert!(!removed || now.iter().all(|p| !p.estimated && p.estimate.is_zero()));
+                        prop_assert!(!removed || vee.outstanding_estimate().is_zero());
+                        closed.extend(now);
+                    }
                 }
             }
             // A last reading after every closed period settles any estimate still outstanding.

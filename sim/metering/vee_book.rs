@@ -219,6 +219,7 @@ mod tests {
                 mountings,
                 trace_only: 0,
             },
+            removal: false,
         }
     }
 

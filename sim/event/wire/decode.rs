@@ -229,6 +229,7 @@ pub(super) struct Data {
     pub(super) total_cycles: Option<u64>,
     pub(super) mountings: Option<u64>,
     pub(super) trace_only: Option<u64>,
+    pub(super) removal: Option<bool>,
 }
 
 impl Data {
@@ -252,6 +253,8 @@ impl Data {
                 total_cycles: self.total_cycles?,
                 mountings: self.mountings?,
                 trace_only: self.trace_only?,
+                // Optional, as in the reference: an ordinary read does not write it.
+                removal: self.removal.unwrap_or(false),
             }),
             _ => None,
         }
@@ -266,6 +269,7 @@ enum DataKey {
     TotalCycles,
     Mountings,
     TraceOnly,
+    Removal,
     Other,
 }
 
@@ -286,6 +290,7 @@ impl<'de> Deserialize<'de> for DataKey {
                     "total_cycles" => DataKey::TotalCycles,
                     "mountings" => DataKey::Mountings,
                     "trace_only" => DataKey::TraceOnly,
+                    "removal" => DataKey::Removal,
                     _ => DataKey::Other,
                 })
             }
@@ -320,6 +325,7 @@ impl<'de> Visitor<'de> for DataVisitor {
                 DataKey::TotalCycles => set_once(&mut data.total_cycles, map.next_value()?)?,
                 DataKey::Mountings => set_once(&mut data.mountings, map.next_value()?)?,
                 DataKey::TraceOnly => set_once(&mut data.trace_only, map.next_value()?)?,
+                DataKey::Removal => set_once(&mut data.removal, map.next_value()?)?,
                 DataKey::Other => {
                     // The reference reads data into a `Value`, which checks more than
                     // `IgnoredAny` does (escapes, number range): read it the same way.
@@ -371,13 +377,14 @@ pub(crate) mod tests {
             (0..3usize).prop_map(|f| EventBody::TraceOnly {
                 frame: Frame::from_index(f)
             }),
-            (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(t, m, o)| {
-                EventBody::Counter {
+            (any::<u64>(), any::<u64>(), any::<u64>(), any::<bool>()).prop_map(
+                |(t, m, o, removal)| EventBody::Counter {
                     total_cycles: t,
                     mountings: m,
                     trace_only: o,
+                    removal,
                 }
-            }),
+            ),
         ]
     }
 
@@ -456,7 +463,7 @@ pub(crate) mod tests {
         "datacontenttype",
         "data",
     ];
-    const DATA_FIELDS: [&str; 7] = [
+    const DATA_FIELDS: [&str; 8] = [
         "frame",
         "material",
         "remake",
@@ -464,6 +471,7 @@ pub(crate) mod tests {
         "total_cycles",
         "mountings",
         "trace_only",
+        "removal",
     ];
 
     /// One way of damaging (or harmlessly changing) an event.
@@ -643,6 +651,7 @@ pub(crate) mod tests {
                 total_cycles: 1,
                 mountings: 0,
                 trace_only: 1,
+                removal: false,
             },
             ..sample()
         };
@@ -674,6 +683,42 @@ pub(crate) mod tests {
             scanned_event(spaced.as_bytes()).is_some(),
             "JSON whitespace anywhere"
         );
+    }
+
+    /// Every step reads `removal` alike: true and false as written, absent as false, and
+    /// anything else declined by the fast steps and refused by the reference.
+    #[test]
+    fn every_step_reads_the_removal_flag_alike() {
+        let read = |removal| UsageEvent {
+            body: EventBody::Counter {
+                total_cycles: 5,
+                mountings: 4,
+                trace_only: 1,
+                removal,
+            },
+            ..sample()
+        };
+        let removal = serde_json::to_string(&event_value(&read(true))).unwrap();
+        assert!(removal.contains(r#""removal":true"#), "{removal}");
+        let explicit_false = removal.replace(r#""removal":true"#, r#""removal":false"#);
+        let absent = serde_json::to_string(&event_value(&read(false))).unwrap();
+        for (body, expected) in [
+            (&removal, read(true)),
+            (&explicit_false, read(false)),
+            (&absent, read(false)),
+        ] {
+            let bytes = body.as_bytes();
+            assert_eq!(scanned_event(bytes), Some(expected), "{body}");
+            assert_eq!(decode_event(bytes), Some(expected), "{body}");
+            assert_eq!(reference_event(bytes), Some(expected), "{body}");
+        }
+        for bad in ["1", r#""true""#, "null", "[true]"] {
+            let body = removal.replace(r#""removal":true"#, &format!(r#""removal":{bad}"#));
+            let bytes = body.as_bytes();
+            assert_eq!(scanned_event(bytes), None, "{body}");
+            assert_eq!(decode_event(bytes), None, "{body}");
+            assert_eq!(reference_event(bytes), None, "{body}");
+        }
     }
 
     #[test]

@@ -83,9 +83,14 @@ fn write_data(out: &mut Vec<u8>, body: &EventBody) {
             total_cycles,
             mountings,
             trace_only,
+            removal,
         } => {
             out.extend_from_slice(br#"{"mountings":"#);
             write_number(out, mountings);
+            // Only when true (serde skips a false one): end-of-day reads keep their bytes.
+            if removal {
+                out.extend_from_slice(br#","removal":true"#);
+            }
             out.extend_from_slice(br#","total_cycles":"#);
             write_number(out, total_cycles);
             out.extend_from_slice(br#","trace_only":"#);

@@ -194,6 +194,7 @@ impl<'a> Scanner<'a> {
             "total_cycles" => fill_once(&mut d.total_cycles, s.unsigned()?),
             "mountings" => fill_once(&mut d.mountings, s.unsigned()?),
             "trace_only" => fill_once(&mut d.trace_only, s.unsigned()?),
+            "removal" => fill_once(&mut d.removal, s.boolean()?),
             _ => None,
         })?;
         Some(d)
