@@ -172,8 +172,10 @@ impl MachineState {
     /// The technician reads the counters as the machine is taken out (never lost): the last
     /// reading, after which the engine must estimate nothing more for this machine.
     fn removal_reading(&mut self, midnight: i64, day: &mut MachineDay) {
-        let reading = self.reading();
-        // REMOVAL-FLAG: mark the reading as the removal read once the event carries it.
+        let mut reading = self.reading();
+        if let EventBody::Counter { removal, .. } = &mut reading {
+            *removal = true;
+        }
         day.events.push(self.event(midnight + READ_AT, reading));
         day.tally.counter_reads += 1;
         day.removed = true;
@@ -187,7 +189,7 @@ impl MachineState {
             total_cycles: c.total_cycles,
             mountings: c.mountings,
             trace_only: c.trace_only,
-            // The simulator does not take machines out yet: every read is an end-of-day one.
+            // An end-of-day (or commissioning, or board swap) read; see `removal_reading`.
             removal: false,
         }
     }
