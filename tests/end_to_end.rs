@@ -35,6 +35,8 @@ const POINTERS: &[&str] = &[
     "/metered/billable_mountings",
     "/billed/total_cents",
     "/billed/currency",
+    "/billed/by_group/usage",
+    "/billed/by_group/vat",
     "/reconciliation/ok",
     "/reconciliation/missing",
     "/reconciliation/double_counted",
@@ -167,10 +169,29 @@ fn small_calibrated_run_writes_a_complete_reconciled_report() {
     for (i, row) in shops.rows.iter().enumerate() {
         assert_eq!(row["shop"], format!("S{i:06}"));
     }
+    // Price-per-mounting contracts, no VAT: everything a shop pays is usage.
+    assert_split_adds_up(&shops);
+    for row in &shops.rows {
+        assert_eq!(cell_i64(row, "vat_cents"), 0, "{row:?}");
+        assert_eq!(
+            cell_i64(row, "usage_cents"),
+            cell_i64(row, "net_cents"),
+            "{row:?}"
+        );
+    }
+    let total = u(&s, "/billed/total_cents") as i64;
+    for (group, cents) in ptr(&s, "/billed/by_group").as_object().unwrap() {
+        let expected = if group == "usage" { total } else { 0 };
+        assert_eq!(cents.as_i64(), Some(expected), "/billed/by_group/{group}");
+    }
 
     let html = std::fs::read_to_string(out.join("index.html")).expect("index.html is written");
     assert!(html.contains("<svg"), "index.html has inline SVG charts");
     assert!(html.contains("Reconciliation OK"));
+    assert!(
+        html.contains("Billed, by group"),
+        "index.html splits revenue by group"
+    );
 }
 
 #[test]

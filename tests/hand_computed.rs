@@ -213,6 +213,11 @@ fn two_months_of_fixed_demand_are_invoiced_to_the_cent() {
     assert_eq!(s0["remakes"], "0");
     assert_eq!(s0["trace_only"], "52");
     assert_eq!(s0["invoiced_cents"], "80080");
+    // All of it is usage at a price per mounting, without VAT.
+    assert_eq!(s0["net_cents"], "80080");
+    assert_eq!(s0["vat_cents"], "0");
+    assert_eq!(s0["usage_cents"], "80080");
+    assert_split_adds_up(&read_csv(&tmp.path().join("out/shops.csv")));
     assert_eq!(dec(&s0["effective_price_per_mounting"]), dec("3.85"));
     assert_eq!(dec(&s0["effective_price_per_job"]), dec("3.08"));
 

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use std::collections::BTreeMap;
 
 const SMALL: &str = "tests/data/plans_small.toml";
 
@@ -143,6 +144,7 @@ fn a_run_bills_every_plan_kind_from_the_catalogue_and_reconciles() {
             );
         }
     }
+    revenue_split_adds_up(&summary, &invoices, &read_csv(&a.join("shops.csv")));
     // Every invoice adds up: its lines sum to its total.
     let mut totals: std::collections::BTreeMap<(String, String), (i64, i64)> = Default::default();
     for r in &invoices.rows {
@@ -155,6 +157,68 @@ fn a_run_bills_every_plan_kind_from_the_catalogue_and_reconciles() {
     for (key, (lines, total)) in totals {
         assert_eq!(lines, total, "{key:?}");
     }
+}
+
+/// The group of each line kind as the README states it (`billing::groups` is the code's).
+fn group_of(kind: &str) -> &'static str {
+    match kind {
+        "usage"
+        | "late_usage"
+        | "counter_usage"
+        | "estimate"
+        | "true_up"
+        | "included"
+        | "overage"
+        | "estimate_correction"
+        | "trace_only" => "usage",
+        "minimum_true_up" => "minimum",
+        "subscription" | "package" | "tier_fee" => "subscription",
+        "service_fee" | "service_instalment" | "labour" | "travel" | "parts" => "service",
+        "option_fee" => "options",
+        "sla_credit" => "credits",
+        "early_termination" => "termination",
+        "vat" => "vat",
+        other => panic!("line kind {other} has no group in this test"),
+    }
+}
+
+/// shops.csv's split adds up shop by shop, equals invoices.csv's lines summed by shop and group,
+/// and summary.json's `/billed/by_group` is the fleet's sum of it.
+fn revenue_split_adds_up(summary: &serde_json::Value, invoices: &Csv, shops: &Csv) {
+    assert_split_adds_up(shops);
+    let mut from_lines: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for r in &invoices.rows {
+        let column = format!("{}_cents", group_of(&r["kind"]));
+        *from_lines.entry((r["shop"].clone(), column)).or_default() += cell_i64(r, "amount_cents");
+    }
+    let mut fleet: BTreeMap<String, i64> = BTreeMap::new();
+    for row in &shops.rows {
+        for column in SPLIT_GROUPS.iter().chain(&["vat_cents"]) {
+            let key = (row["shop"].clone(), column.to_string());
+            let expected = from_lines.get(&key).copied().unwrap_or(0);
+            assert_eq!(cell_i64(row, column), expected, "{key:?}");
+            *fleet
+                .entry(column.trim_end_matches("_cents").into())
+                .or_default() += expected;
+        }
+    }
+    let by_group: BTreeMap<String, i64> =
+        serde_json::from_value(summary["billed"]["by_group"].clone()).unwrap();
+    assert_eq!(by_group, fleet, "/billed/by_group vs shops.csv");
+    let total: i64 = by_group.values().sum();
+    assert_eq!(total, summary["billed"]["total_cents"].as_i64().unwrap());
+    // The plans of plans_small bill usage, plan fees, service and VAT; nothing is left over.
+    for group in [
+        "usage",
+        "minimum",
+        "subscription",
+        "service",
+        "options",
+        "vat",
+    ] {
+        assert!(by_group[group] > 0, "{group}: {by_group:?}");
+    }
+    assert_eq!(by_group["other"], 0);
 }
 
 #[test]

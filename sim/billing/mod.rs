@@ -21,16 +21,22 @@
 //! same [`Invoice`] with more [`LineKind`]s; [`consistency`] checks a catalogue for prices that
 //! fall as the customer buys more. The rules (rounding, proration, indexation, split, SLA
 //! credits, VAT) are stated in [`plans`].
+//!
+//! **Groups**: reports split revenue by [`LineGroup`] (usage, service, VAT…), each kind's group
+//! given by [`LineKind::group`] in [`groups`].
 
 pub mod catalogue;
 pub mod catalogue_file;
 pub mod consistency;
+pub mod groups;
 pub mod plans;
 pub mod service;
 pub mod split;
 pub mod terms;
 pub mod tiers;
 pub mod vat;
+
+pub use groups::{GroupCents, LineGroup};
 
 use crate::event::ShopId;
 use crate::metering::vee::Channels;
@@ -135,6 +141,7 @@ pub struct PlanAgreement {
     pub terms: PlanTerms,
 }
 
+/// What an invoice line is for. Reports also sum kinds by [`LineGroup`] ([`LineKind::group`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {

@@ -1,6 +1,7 @@
 //! index.html: a self-contained page (inline SVG charts drawn with plotters, no scripts).
 
 use super::{QuoteData, RunData, Summary};
+use crate::billing::LineGroup;
 use crate::money::format_cents;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -31,6 +32,7 @@ pub fn page(d: &RunData, s: &Summary) -> String {
         monthly_chart(d),
     );
     html.push_str(&bases_table(s));
+    html.push_str(&group_table(s));
     html.push_str(&revenue_table(s));
     section(
         &mut html,
@@ -145,18 +147,41 @@ fn bases_table(s: &Summary) -> String {
     t
 }
 
-/// What the billed total is made of, line kind by line kind (usage, service, credits, VAT…).
+/// What the billed total is made of, by group (usage, service, credits, VAT…); each shop's
+/// split is in shops.csv.
+fn group_table(s: &Summary) -> String {
+    // In the groups' own order (usage first, VAT last), not the map's alphabetical one.
+    let cents = |g: LineGroup| s.billed.by_group.get(g.name()).copied().unwrap_or(0);
+    let rows = LineGroup::ALL.into_iter().map(|g| (g.name(), cents(g)));
+    let mut html = share_table("Billed, by group", "group", rows, s);
+    html.push_str("<p>Per shop: the <code>*_cents</code> columns of shops.csv.</p>");
+    html
+}
+
+/// The same total, line kind by line kind.
 fn revenue_table(s: &Summary) -> String {
-    let mut html = String::from("<h2>Billed, by invoice line kind</h2><table><tr><th>kind</th><th>amount</th><th>share</th></tr>");
+    let rows = s.billed.by_kind.iter().map(|(k, c)| (*k, *c));
+    share_table("Billed, by invoice line kind", "kind", rows, s)
+}
+
+/// A table of amounts and their share of the billed total.
+fn share_table<'a>(
+    title: &str,
+    label: &str,
+    rows: impl Iterator<Item = (&'a str, i64)>,
+    s: &Summary,
+) -> String {
+    let mut html =
+        format!("<h2>{title}</h2><table><tr><th>{label}</th><th>amount</th><th>share</th></tr>");
     let total = s.billed.total_cents.max(1) as i128;
-    for (kind, cents) in &s.billed.by_kind {
+    for (name, cents) in rows {
         // Per mille, in integers: a share to read, not money.
-        let permille = i128::from(*cents).abs() * 1000 / total;
-        let sign = if *cents < 0 { "−" } else { "" };
+        let permille = i128::from(cents).abs() * 1000 / total;
+        let sign = if cents < 0 { "−" } else { "" };
         let _ = write!(
             html,
-            "<tr><th>{kind}</th><td>{} {}</td><td>{sign}{}.{} %</td></tr>",
-            format_cents(*cents),
+            "<tr><th>{name}</th><td>{} {}</td><td>{sign}{}.{} %</td></tr>",
+            format_cents(cents),
             escape(&s.billed.currency),
             permille / 10,
             permille % 10

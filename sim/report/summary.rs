@@ -1,6 +1,7 @@
 //! `summary.json`: the run in numbers, with stable JSON pointers (README lists them).
 
 use super::RunData;
+use crate::billing::{GroupCents, LineGroup};
 use crate::money::format_cents;
 use crate::reconcile::Reconciliation;
 use crate::truth::Tally;
@@ -69,6 +70,9 @@ pub struct BilledSummary {
     /// Cents per invoice line kind over all invoices (usage, service, options, credits,
     /// VAT…): what the revenue is made of. Sums to `total_cents`.
     pub by_kind: std::collections::BTreeMap<&'static str, i64>,
+    /// The same cents by line group (`billing::groups`: usage, service, VAT…), every group
+    /// present, zero or not, so that each pointer always exists. Sums to `total_cents`.
+    pub by_group: std::collections::BTreeMap<&'static str, i64>,
 }
 
 /// The only section that varies between identical runs.
@@ -147,6 +151,7 @@ impl Summary {
                 total: format_cents(total_cents),
                 currency: d.book.currency.to_string(),
                 by_kind: cents_by_kind(issued()),
+                by_group: cents_by_group(issued()),
             },
             faults: d.outcome.faults,
             reconciliation: d.reconciliation.clone(),
@@ -180,4 +185,15 @@ fn cents_by_kind<'a>(
         *by_kind.entry(line.kind.name()).or_insert(0) += line.amount_cents;
     }
     by_kind
+}
+
+/// Cents per line group, groups by name.
+fn cents_by_group<'a>(
+    invoices: impl Iterator<Item = &'a crate::billing::Invoice>,
+) -> std::collections::BTreeMap<&'static str, i64> {
+    let split = GroupCents::of(invoices);
+    LineGroup::ALL
+        .into_iter()
+        .map(|g| (g.name(), split.get(g)))
+        .collect()
 }

@@ -2,11 +2,11 @@
 //! rendered by fleetsim itself: nothing needs quoting.
 
 use super::RunData;
+use crate::billing::{GroupCents, LineGroup};
 use crate::money::format_cents;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::fmt::Write;
 
-/// One row per invoice line: a notebook can sum by period, by usage period or by kind.
 /// The notes printed on plan invoices, one row per note, in shop then period order.
 pub fn invoice_notes_csv(d: &RunData) -> String {
     let mut out = String::from("shop,period,line,note\n");
@@ -29,6 +29,7 @@ fn csv_field(text: &str) -> String {
     }
 }
 
+/// One row per invoice line: a notebook can sum by period, by usage period or by kind.
 pub fn invoices_csv(d: &RunData) -> String {
     let mut out = String::from(
         "shop,segment,period,basis,line,kind,usage_period,quantity,unit_price,amount_cents,amount,invoice_total_cents,currency\n",
@@ -61,9 +62,12 @@ pub fn invoices_csv(d: &RunData) -> String {
 }
 
 pub fn shops_csv(d: &RunData) -> String {
+    // The revenue split comes last: notebooks that read columns by position keep working.
     let mut out = String::from(
-        "shop,segment,machines,level_pairs_per_day,in_store_share,open_days,jobs,mountings,remakes,trace_only,basis,unit_price,invoiced_cents,effective_price_per_mounting,effective_price_per_job,events_mountings,counter_mountings,counter_estimated,counter_period_abs_error\n",
+        "shop,segment,machines,level_pairs_per_day,in_store_share,open_days,jobs,mountings,remakes,trace_only,basis,unit_price,invoiced_cents,effective_price_per_mounting,effective_price_per_job,events_mountings,counter_mountings,counter_estimated,counter_period_abs_error",
     );
+    out.push_str(&split_header());
+    out.push('\n');
     let truth = &d.outcome.truth;
     // One pass over the usage rows, not one per shop (France: 13 k shops × 48 months of rows).
     let mut events_by_shop = vec![0_u64; d.fleet.shops.len()];
@@ -77,15 +81,13 @@ pub fn shops_csv(d: &RunData) -> String {
         let open_days: u32 = (0..truth.periods())
             .map(|p| truth.open_days(s as u32, p))
             .sum();
-        let invoiced: i64 = d
-            .invoices
-            .iter()
-            .filter_map(|per| per[s].as_ref())
-            .map(|i| i.total_cents)
-            .sum();
+        // This shop's invoices by slot, each period once: no scan of the other shops'.
+        let issued = || d.invoices.iter().filter_map(|per| per[s].as_ref());
+        let invoiced: i64 = issued().map(|i| i.total_cents).sum();
+        let split = GroupCents::of(issued());
         let events = events_by_shop[s];
         let counters = counter_totals(d, s);
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{},{},{},{:.3},{:.3},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             shop.id,
@@ -108,8 +110,28 @@ pub fn shops_csv(d: &RunData) -> String {
             counters.1,
             counters.2,
         );
+        let _ = writeln!(out, "{}", split_fields(&split));
     }
     out
+}
+
+/// `,net_cents,vat_cents,usage_cents,…`: the header of the revenue split, one column per net
+/// group in `LineGroup::NET` order.
+fn split_header() -> String {
+    let mut header = String::from(",net_cents,vat_cents");
+    for group in LineGroup::NET {
+        let _ = write!(header, ",{}_cents", group.name());
+    }
+    header
+}
+
+/// The values under `split_header`.
+fn split_fields(split: &GroupCents) -> String {
+    let mut fields = format!(",{},{}", split.net(), split.vat());
+    for group in LineGroup::NET {
+        let _ = write!(fields, ",{}", split.get(group));
+    }
+    fields
 }
 
 /// A shop's counter-basis mountings over the run (billed, estimated) and Σ over periods of

@@ -108,3 +108,45 @@ pub fn read_json(path: &Path) -> serde_json::Value {
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&content).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()))
 }
+
+/// shops.csv's revenue split, in column order: every group before VAT.
+pub const SPLIT_GROUPS: [&str; 8] = [
+    "usage_cents",
+    "minimum_cents",
+    "subscription_cents",
+    "service_cents",
+    "options_cents",
+    "credits_cents",
+    "termination_cents",
+    "other_cents",
+];
+
+/// An integer cell of a CSV row.
+pub fn cell_i64(row: &BTreeMap<String, String>, column: &str) -> i64 {
+    row.get(column)
+        .unwrap_or_else(|| panic!("no column {column}: {row:?}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{column} is not an integer ({e}): {row:?}"))
+}
+
+/// The invariant of shops.csv's revenue split, shop by shop: the groups sum to `net_cents`,
+/// and net + VAT is what the shop was invoiced. The split is appended after the older columns.
+pub fn assert_split_adds_up(shops: &Csv) {
+    let first = shops
+        .header
+        .iter()
+        .position(|c| c == "net_cents")
+        .expect("a net_cents column");
+    let mut split = vec!["net_cents", "vat_cents"];
+    split.extend(SPLIT_GROUPS);
+    assert_eq!(shops.header[first..], split, "the split ends the header");
+    for row in &shops.rows {
+        let groups: i64 = SPLIT_GROUPS.iter().map(|g| cell_i64(row, g)).sum();
+        assert_eq!(groups, cell_i64(row, "net_cents"), "groups vs net: {row:?}");
+        assert_eq!(
+            cell_i64(row, "net_cents") + cell_i64(row, "vat_cents"),
+            cell_i64(row, "invoiced_cents"),
+            "net + VAT vs invoiced: {row:?}"
+        );
+    }
+}
