@@ -67,7 +67,7 @@ pub fn shops_csv(d: &RunData) -> String {
         "shop,segment,machines,level_pairs_per_day,in_store_share,open_days,jobs,mountings,remakes,trace_only,basis,unit_price,invoiced_cents,effective_price_per_mounting,effective_price_per_job,events_mountings,counter_mountings,counter_estimated,counter_period_abs_error",
     );
     out.push_str(&split_header());
-    out.push('\n');
+    out.push_str(",plan,service,start,last_day,terminated_on\n");
     let truth = &d.outcome.truth;
     // One pass over the usage rows, not one per shop (France: 13 k shops × 48 months of rows).
     let mut events_by_shop = vec![0_u64; d.fleet.shops.len()];
@@ -110,9 +110,27 @@ pub fn shops_csv(d: &RunData) -> String {
             counters.1,
             counters.2,
         );
-        let _ = writeln!(out, "{}", split_fields(&split));
+        let _ = writeln!(out, "{}{}", split_fields(&split), contract_fields(d, s));
     }
     out
+}
+
+/// `,plan,service,start,last_day,terminated_on`: what the shop signed and the days its
+/// machines were installed (the contract's first day, and its last day covered within the run).
+fn contract_fields(d: &RunData, shop: usize) -> String {
+    let choice = d.scenario.pricing.plan_of(shop as u32);
+    let service = d.fleet.shops[shop].in_service;
+    format!(
+        ",{},{},{},{},{}",
+        choice.map_or("", |c| c.plan.as_str()),
+        choice.and_then(|c| c.service.as_deref()).unwrap_or(""),
+        service.start,
+        d.calendar.date(service.last_day),
+        service
+            .terminated_on
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+    )
 }
 
 /// `,net_cents,vat_cents,usage_cents,…`: the header of the revenue split, one column per net
