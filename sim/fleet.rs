@@ -206,23 +206,29 @@ fn in_service(s: &Scenario, index: u32) -> InService {
     let share_of_rest: f64 = rng.random();
     let own = p.per_shop_dates.get(&index).copied().unwrap_or_default();
     let start = own.start.unwrap_or(s.start + Days::new(u64::from(rollout)));
-    let terminated_on = own.terminated_on.or_else(|| {
-        // A uniform day after the start, up to the run's last day.
-        let after = (run_last - start).num_days();
-        (terminates && after > 0).then(|| {
-            let offset = 1 + ((after as f64) * share_of_rest) as i64;
-            start + Days::new(offset.min(after) as u64)
-        })
-    });
     let months = p
         .term_months
         .unwrap_or(catalogue.catalogue.defaults.term_months);
-    let last = Term {
+    let natural_end = Term {
         start,
         months,
-        terminated_on,
+        terminated_on: None,
     }
-    .last_day();
+    .natural_end();
+    // Early means before the term's own last day; a termination on or after it is none.
+    let before_end = natural_end.pred_opt().unwrap_or(natural_end).min(run_last);
+    let terminated_on = own
+        .terminated_on
+        .or_else(|| {
+            // A uniform day after the start, up to the term's or the run's end.
+            let after = (before_end - start).num_days();
+            (terminates && after > 0).then(|| {
+                let offset = 1 + ((after as f64) * share_of_rest) as i64;
+                start + Days::new(offset.min(after) as u64)
+            })
+        })
+        .filter(|t| *t < natural_end);
+    let last = terminated_on.unwrap_or(natural_end);
     let day_of = |d: NaiveDate| (d - s.start).num_days() as DayIndex;
     InService {
         start,

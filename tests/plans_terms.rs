@@ -94,16 +94,67 @@ fn contracts_bill_only_their_term_with_a_prorated_start_and_a_termination_fee() 
         prorated_starts >= 10,
         "{prorated_starts} shops start mid-month"
     );
-    let terminated: BTreeSet<&str> = invoices
+    let shops_csv = read_csv(&out.join("shops.csv"));
+    let terminated: BTreeSet<&str> = shops_csv
         .rows
         .iter()
-        .filter(|r| r["kind"] == "early_termination")
+        .filter(|r| !r["terminated_on"].is_empty())
         .map(|r| r["shop"].as_str())
         .collect();
     assert!(
         terminated.len() >= 4 && terminated.len() <= 20,
         "{} shops terminate early: {terminated:?}",
         terminated.len()
+    );
+    // Each pays a fee for the full months left of its term, unless it leaves in the term's
+    // last month (S000003 and S000008, whose last invoice has no fee line).
+    let paid: BTreeSet<&str> = invoices
+        .rows
+        .iter()
+        .filter(|r| r["kind"] == "early_termination")
+        .map(|r| r["shop"].as_str())
+        .collect();
+    assert!(paid.is_subset(&terminated), "{paid:?} vs {terminated:?}");
+    assert_eq!(
+        terminated.difference(&paid).count(),
+        2,
+        "{paid:?} vs {terminated:?}"
+    );
+
+    // The summary counts the same contracts, and shops.csv gives each one's dates.
+    let c = &summary["contracts"];
+    assert_eq!(c["on_plan"], 40);
+    assert_eq!(c["terminated_early"], terminated.len() as u64);
+    assert_eq!(
+        c["ended_at_term"],
+        40 - terminated.len() as u64,
+        "12-month terms end within 15 months"
+    );
+    let fees: i64 = invoices
+        .rows
+        .iter()
+        .filter(|r| r["kind"] == "early_termination")
+        .map(|r| r["amount_cents"].parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(c["termination_fees_cents"], fees);
+    let dates = |shop: &str| {
+        let r = shops_csv.rows.iter().find(|r| r["shop"] == shop).unwrap();
+        (
+            r["start"].clone(),
+            r["last_day"].clone(),
+            r["terminated_on"].clone(),
+        )
+    };
+    let own = |a: &str, b: &str, t: &str| (a.to_string(), b.to_string(), t.to_string());
+    assert_eq!(dates("S000000"), own("2024-01-15", "2025-01-31", ""));
+    assert_eq!(
+        dates("S000001"),
+        own("2024-02-10", "2024-09-20", "2024-09-20")
+    );
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        html.contains(&format!("{} terminated early", terminated.len())),
+        "index.html"
     );
 }
 

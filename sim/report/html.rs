@@ -155,7 +155,25 @@ fn group_table(s: &Summary) -> String {
     let rows = LineGroup::ALL.into_iter().map(|g| (g.name(), cents(g)));
     let mut html = share_table("Billed, by group", "group", rows, s);
     html.push_str("<p>Per shop: the <code>*_cents</code> columns of shops.csv.</p>");
+    html.push_str(&contracts_line(s));
     html
+}
+
+/// How the plan contracts ran, in one sentence (nothing without plans).
+fn contracts_line(s: &Summary) -> String {
+    let c = &s.contracts;
+    if c.on_plan == 0 {
+        return String::new();
+    }
+    format!(
+        "<p>Contracts: {} shops on catalogue plans; {} started after the run's first day, {} terminated early (termination fees {} {} net), {} reached the end of their term within the run. Dates per shop: the last columns of shops.csv.</p>",
+        c.on_plan,
+        c.started_after_day_one,
+        c.terminated_early,
+        format_cents(c.termination_fees_cents),
+        escape(&s.billed.currency),
+        c.ended_at_term
+    )
 }
 
 /// The same total, line kind by line kind.

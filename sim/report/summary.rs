@@ -24,6 +24,8 @@ pub struct Summary {
     /// Field faults the simulation injected into the data (counters, reads, delivery).
     pub faults: crate::actors::FaultTally,
     pub reconciliation: Reconciliation,
+    /// The shops' contracts: plans, dates, terminations.
+    pub contracts: ContractsSummary,
     /// `[quote]` runs only: the calculator out of sample.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quote: Option<crate::quote::backtest::QuoteSummary>,
@@ -73,6 +75,42 @@ pub struct BilledSummary {
     /// The same cents by line group (`billing::groups`: usage, service, VAT…), every group
     /// present, zero or not, so that each pointer always exists. Sums to `total_cents`.
     pub by_group: std::collections::BTreeMap<&'static str, i64>,
+}
+
+/// How the shops' contracts ran: counts of shops (a shop on no catalogue plan works the whole
+/// run), and what the early terminations brought in.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ContractsSummary {
+    pub on_plan: u64,
+    /// Contracts that started after the run's first day (their first month prorated unless
+    /// they start on a 1st).
+    pub started_after_day_one: u64,
+    pub terminated_early: u64,
+    /// Contracts whose term ended within the run (not early).
+    pub ended_at_term: u64,
+    /// Net cents of the early termination fees.
+    pub termination_fees_cents: i64,
+}
+
+impl ContractsSummary {
+    fn build(d: &RunData) -> ContractsSummary {
+        let issued = d.invoices.iter().flatten().flatten();
+        let mut c = ContractsSummary {
+            termination_fees_cents: GroupCents::of(issued).get(LineGroup::Termination),
+            ..ContractsSummary::default()
+        };
+        for (s, shop) in d.fleet.shops.iter().enumerate() {
+            if d.scenario.pricing.plan_of(s as u32).is_none() {
+                continue;
+            }
+            let service = shop.in_service;
+            c.on_plan += 1;
+            c.started_after_day_one += u64::from(service.first_day > 0);
+            c.terminated_early += u64::from(service.terminated_on.is_some());
+            c.ended_at_term += u64::from(service.removed && service.terminated_on.is_none());
+        }
+        c
+    }
 }
 
 /// The only section that varies between identical runs.
@@ -155,6 +193,7 @@ impl Summary {
             },
             faults: d.outcome.faults,
             reconciliation: d.reconciliation.clone(),
+            contracts: ContractsSummary::build(d),
             quote: d.quotes.map(|q| q.summary.clone()),
             run: RunSummary {
                 events: sent,
