@@ -6,7 +6,7 @@
 use super::faults::{FaultTally, Links};
 use super::shop::{ShopActor, ShopArgs, ShopMsg};
 use super::DayBoard;
-use crate::calendar::{Calendar, DayIndex};
+use crate::calendar::{Calendar, DayIndex, DayInfo};
 use crate::demand::DemandModel;
 use crate::event::UsageEvent;
 use crate::fleet::Fleet;
@@ -49,6 +49,10 @@ pub struct SimOutcome {
     pub unread_mountings: Vec<u64>,
 }
 
+/// Days simulated per round of messages: the actors work a week at a time, and the
+/// coordinator hands the days to ingestion one by one. Any length gives the same output.
+const SPAN_DAYS: u32 = 7;
+
 pub enum CoordinatorMsg {
     Tick,
     DayDone,
@@ -69,8 +73,9 @@ struct State {
     calendar: Arc<Calendar>,
     fleet: Arc<Fleet>,
     day: DayIndex,
-    /// Today every shop is closed by the scenario: no actor is woken, nothing is collected.
-    skipped: bool,
+    /// The current span's days in order, each with its slot on the board, or `None` when the
+    /// scenario closes every shop that day (no actor is woken, nothing is collected).
+    span: Vec<(DayIndex, Option<usize>)>,
     /// Weekdays (Monday first) on which the scenario closes every shop.
     closed_weekdays: [bool; 7],
     /// Days on which some shop's machines are removed: never skipped (a final read is due).
@@ -152,7 +157,7 @@ impl Actor for Coordinator {
             calendar: a.calendar,
             fleet: a.fleet,
             day: 0,
-            skipped: false,
+            span: Vec::new(),
             closed_weekdays: s.closures.closed_weekdays,
             removal_days,
             commit_every: s.engine.commit_every_days,
@@ -177,8 +182,8 @@ impl Actor for Coordinator {
         s: &mut State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            CoordinatorMsg::Tick => s.start_day(myself),
-            CoordinatorMsg::DayDone => s.finish_day(myself).await,
+            CoordinatorMsg::Tick => s.start_span(myself),
+            CoordinatorMsg::DayDone => s.finish_span(myself).await,
         }
     }
 
@@ -209,17 +214,27 @@ impl Actor for Coordinator {
 }
 
 impl State {
-    fn start_day(&mut self, myself: ActorRef<CoordinatorMsg>) -> Result<(), ActorProcessingErr> {
-        // Time compression: a day on which the scenario closes every shop needs no actor.
-        let info = self.calendar.info(self.day);
-        self.skipped = self.closed_weekdays[info.weekday] && !self.removal_days.contains(&self.day);
-        if self.skipped {
+    fn start_span(&mut self, myself: ActorRef<CoordinatorMsg>) -> Result<(), ActorProcessingErr> {
+        let end = (self.day + SPAN_DAYS).min(self.calendar.days());
+        self.span.clear();
+        let mut woken = Vec::new();
+        for day in self.day..end {
+            // Time compression: a day on which the scenario closes every shop needs no actor.
+            let info = self.calendar.info(day);
+            let skipped = self.closed_weekdays[info.weekday] && !self.removal_days.contains(&day);
+            self.span.push((day, (!skipped).then_some(woken.len())));
+            if !skipped {
+                woken.push(info);
+            }
+        }
+        if woken.is_empty() {
             myself.cast(CoordinatorMsg::DayDone)?;
             return Ok(());
         }
-        self.board.arm();
+        self.board.arm(woken.len());
+        let days: Arc<[DayInfo]> = woken.into();
         for shop in &self.shops {
-            shop.cast(ShopMsg::Day(info))?;
+            shop.cast(ShopMsg::Span(days.clone()))?;
         }
         let board = self.board.clone();
         tokio::spawn(async move {
@@ -229,28 +244,34 @@ impl State {
         Ok(())
     }
 
-    async fn finish_day(
+    /// Hands the span's days to ingestion one by one, in order.
+    async fn finish_span(
         &mut self,
         myself: ActorRef<CoordinatorMsg>,
     ) -> Result<(), ActorProcessingErr> {
-        let last = self.day + 1 == self.calendar.days();
-        let events = self.collect_day(last);
-        let commit = last || (self.day + 1) % self.commit_every == 0;
-        let batch = IngestBatch {
-            day: self.day,
-            events,
-            commit,
-            audit: self.audit_snapshot(),
-        };
-        if self.ingest.send(batch).await.is_err() {
-            return self.fail(
-                myself,
-                "the ingestion pipeline stopped (see the metering error)",
-            );
+        let span = std::mem::take(&mut self.span);
+        for &(day, slot) in &span {
+            debug_assert_eq!(day, self.day, "days are handed over in order");
+            let last = day + 1 == self.calendar.days();
+            let events = self.collect_day(slot, last);
+            let commit = last || (day + 1) % self.commit_every == 0;
+            let batch = IngestBatch {
+                day,
+                events,
+                commit,
+                audit: self.audit_snapshot(),
+            };
+            if self.ingest.send(batch).await.is_err() {
+                return self.fail(
+                    myself,
+                    "the ingestion pipeline stopped (see the metering error)",
+                );
+            }
+            self.progress.inc(1);
+            self.day += 1;
         }
-        self.progress.inc(1);
-        self.day += 1;
-        if !last {
+        self.span = span;
+        if self.day < self.calendar.days() {
             myself.cast(CoordinatorMsg::Tick)?;
             return Ok(());
         }
@@ -295,29 +316,27 @@ impl State {
 
     /// The day's delivery: every machine's slot read in machine order (truth tallied by the
     /// day of use, events routed through the transport), then duplicates injected.
-    fn collect_day(&mut self, last: bool) -> Vec<UsageEvent> {
+    fn collect_day(&mut self, slot: Option<usize>, last: bool) -> Vec<UsageEvent> {
         let mut events = Vec::new();
-        if self.skipped {
+        match slot {
             // No machine worked, but the run's end still flushes every outage backlog.
-            if last {
-                self.links.flush_all(self.day, &mut events);
-            }
-        } else {
-            self.collect_slots(last, &mut events);
+            None if last => self.links.flush_all(self.day, &mut events),
+            None => {}
+            Some(k) => self.collect_slots(k, last, &mut events),
         }
         self.events_delivered += events.len() as u64;
         self.inject_duplicates(&mut events);
         events
     }
 
-    fn collect_slots(&mut self, last: bool, events: &mut Vec<UsageEvent>) {
+    fn collect_slots(&mut self, k: usize, last: bool, events: &mut Vec<UsageEvent>) {
         let day = self.day;
         let period = self.calendar.period_of(day);
         let truth = self.truth.as_mut().expect("truth lives until the end");
         let mut last_shop = None;
         for m in 0..self.board.machines() {
             let shop = self.fleet.machine_shop[m].0;
-            self.board.read(m, |slot| {
+            self.board.read(m, k, |slot| {
                 if slot.open && last_shop != Some(shop) {
                     truth.record_open(shop, period, day);
                 }

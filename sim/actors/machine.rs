@@ -23,17 +23,20 @@ const SWAP_AT: i64 = 8 * 3600;
 const READ_AT: i64 = 19 * 3600 + 1800;
 
 pub enum MachineMsg {
-    /// The day's jobs (possibly none) for day `day`, starting at `midnight` (unix seconds).
-    /// Closed days send no message (the shop reports them for its machines), except the day of
-    /// the machine's removal (`open` false, no jobs).
-    Work {
-        day: DayIndex,
-        midnight: i64,
-        jobs: Vec<Job>,
-        open: bool,
-        /// The machine is removed today, after any work: a final read, which is never lost.
-        removal: bool,
-    },
+    /// A span's days, in order.
+    Work(Vec<DayWork>),
+}
+
+/// One day of a span for one machine.
+pub struct DayWork {
+    pub day: DayIndex,
+    /// Unix seconds.
+    pub midnight: i64,
+    /// The day's jobs (none on a closed day).
+    pub jobs: Vec<Job>,
+    pub open: bool,
+    /// The machine is removed today, after any work: a final read, which is never lost.
+    pub removal: bool,
 }
 
 pub struct MachineArgs {
@@ -92,31 +95,34 @@ impl Actor for MachineActor {
         msg: MachineMsg,
         s: &mut MachineState,
     ) -> Result<(), ActorProcessingErr> {
-        let MachineMsg::Work {
-            day: index,
-            midnight,
-            jobs,
-            open,
-            removal,
-        } = msg;
+        let MachineMsg::Work(span) = msg;
         let board = s.board.clone();
-        board.deposit(s.id.0 as usize, |day| {
-            if s.seq == 0 {
-                s.commissioning_reading(midnight, day);
+        board.deposit(s.id.0 as usize, |days| {
+            for (w, day) in span.iter().zip(days) {
+                if w.open || w.removal {
+                    s.work(w, day);
+                }
             }
-            if open {
-                s.work_day(index, midnight, &jobs, removal, day);
-            }
-            if removal {
-                s.removal_reading(midnight, day);
-            }
-            day.unread_mountings = s.since_read;
         });
         Ok(())
     }
 }
 
 impl MachineState {
+    /// One day the machine is woken: its jobs if the shop opens, its removal if due.
+    fn work(&mut self, w: &DayWork, day: &mut MachineDay) {
+        if self.seq == 0 {
+            self.commissioning_reading(w.midnight, day);
+        }
+        if w.open {
+            self.work_day(w.day, w.midnight, &w.jobs, w.removal, day);
+        }
+        if w.removal {
+            self.removal_reading(w.midnight, day);
+        }
+        day.unread_mountings = self.since_read;
+    }
+
     /// Runs the day's jobs into `day` (an empty slot); a removal day's read is `removal_reading`.
     fn work_day(
         &mut self,

@@ -1,10 +1,11 @@
 //! The actors: a coordinator owns the virtual clock; each shop is an actor and each of its
 //! machines a child actor.
 //!
-//! Per simulated day: coordinator → shop `Day` (one message), shop → machine `Work` with the
-//! whole day's jobs (one message), machine → `DayBoard` slot (a write, no message) and a
-//! countdown; the last machine wakes the coordinator. The coordinator then reads the slots in
-//! machine order, so output order never depends on scheduling or on actor ids.
+//! Per span of simulated days (up to a week): coordinator → shop `Span` (one message), shop →
+//! machine `Work` with every day's jobs of the span (one message), machine → its `DayBoard`
+//! slots, one per day (writes, no message) and a countdown; the last machine wakes the
+//! coordinator. The coordinator then reads the slots day by day in machine order, so output
+//! order never depends on scheduling, on actor ids or on the span's length.
 
 mod coordinator;
 mod faults;
@@ -38,9 +39,11 @@ pub struct MachineDay {
     pub removed: bool,
 }
 
-/// The day barrier: one slot per machine and a countdown.
+/// The span barrier: per machine, one slot per day of the span, and a countdown.
 pub struct DayBoard {
-    slots: Vec<Mutex<MachineDay>>,
+    slots: Vec<Mutex<Vec<MachineDay>>>,
+    /// Days in the current span (the slots' length).
+    span: AtomicUsize,
     remaining: AtomicUsize,
     done: Notify,
 }
@@ -48,44 +51,50 @@ pub struct DayBoard {
 impl DayBoard {
     pub fn new(machines: usize) -> DayBoard {
         DayBoard {
-            slots: (0..machines)
-                .map(|_| Mutex::new(MachineDay::default()))
-                .collect(),
+            slots: (0..machines).map(|_| Mutex::new(Vec::new())).collect(),
+            span: AtomicUsize::new(0),
             remaining: AtomicUsize::new(0),
             done: Notify::new(),
         }
     }
 
-    /// Arms the barrier for a new day; every machine must deposit exactly once.
-    fn arm(&self) {
+    /// Arms the barrier for a span of `days` days; every machine must deposit exactly once.
+    fn arm(&self, days: usize) {
+        self.span.store(days, Ordering::Release);
         let previous = self.remaining.swap(self.slots.len(), Ordering::AcqRel);
         assert_eq!(
             previous, 0,
-            "a day started before the previous one finished"
+            "a span started before the previous one finished"
         );
     }
 
-    /// Lets `machine` fill its slot for today (the slot's buffers are reused day after day),
-    /// then counts it in.
-    fn deposit(&self, machine: usize, fill: impl FnOnce(&mut MachineDay)) {
+    /// Lets `machine` fill its slots for the span, one per day (the slots' buffers are reused
+    /// span after span), then counts it in.
+    fn deposit(&self, machine: usize, fill: impl FnOnce(&mut [MachineDay])) {
         {
-            let mut slot = self.slots[machine]
+            let mut slots = self.slots[machine]
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            slot.open = false;
-            slot.events.clear();
-            slot.tally = Tally::default();
-            slot.mix = Mix::default();
-            slot.faults = FaultTally::default();
-            slot.removed = false;
-            fill(&mut slot);
+            let days = self.span.load(Ordering::Acquire);
+            if slots.len() < days {
+                slots.resize_with(days, MachineDay::default);
+            }
+            for slot in &mut slots[..days] {
+                slot.open = false;
+                slot.events.clear();
+                slot.tally = Tally::default();
+                slot.mix = Mix::default();
+                slot.faults = FaultTally::default();
+                slot.removed = false;
+            }
+            fill(&mut slots[..days]);
         }
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.notify_one();
         }
     }
 
-    /// A closed day: nothing to fill.
+    /// A span with nothing to do: nothing to fill.
     fn deposit_closed(&self, machine: usize) {
         self.deposit(machine, |_| {});
     }
@@ -94,11 +103,11 @@ impl DayBoard {
         self.done.notified().await;
     }
 
-    /// Reads a machine's slot (after the barrier).
-    fn read<T>(&self, machine: usize, f: impl FnOnce(&MachineDay) -> T) -> T {
+    /// Reads a machine's slot for day `k` of the span (after the barrier).
+    fn read<T>(&self, machine: usize, k: usize, f: impl FnOnce(&MachineDay) -> T) -> T {
         f(&self.slots[machine]
             .lock()
-            .unwrap_or_else(|p| p.into_inner()))
+            .unwrap_or_else(|p| p.into_inner())[k])
     }
 
     fn machines(&self) -> usize {

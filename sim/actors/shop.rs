@@ -1,9 +1,9 @@
-//! A shop: decides each day whether it opens and what jobs come in, and hands each of its
-//! machines (child actors) that day's work in one message. Outside its contract's days
+//! A shop: decides each day of a span whether it opens and what jobs come in, and hands each
+//! of its machines (child actors) the span's work in one message. Outside its contract's days
 //! (`InService`) it stays closed; on the day its machines are removed it wakes them for their
 //! final read even if closed.
 
-use super::machine::{MachineActor, MachineArgs, MachineMsg};
+use super::machine::{DayWork, MachineActor, MachineArgs, MachineMsg};
 use super::DayBoard;
 use crate::calendar::DayInfo;
 use crate::demand::{DemandModel, Job};
@@ -15,7 +15,8 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
 pub enum ShopMsg {
-    Day(DayInfo),
+    /// The days of a span, in order (days on which the scenario closes every shop left out).
+    Span(Arc<[DayInfo]>),
 }
 
 pub struct ShopArgs {
@@ -74,22 +75,26 @@ impl Actor for ShopActor {
         msg: ShopMsg,
         s: &mut ShopState,
     ) -> Result<(), ActorProcessingErr> {
-        let ShopMsg::Day(day) = msg;
+        let ShopMsg::Span(days) = msg;
         let service = s.profile.in_service;
-        let removal = service.removal_day() == Some(day.index);
-        let open = service.covers(day.index) && s.demand.is_open(&s.profile, &day);
-        if !open && !removal {
-            // Nothing for the machines to do: report their (empty) day without waking them.
+        let mut plan: Vec<(bool, bool, Vec<Job>)> = Vec::with_capacity(days.len());
+        for day in days.iter() {
+            let removal = service.removal_day() == Some(day.index);
+            let open = service.covers(day.index) && s.demand.is_open(&s.profile, day);
+            let mut jobs = Vec::new();
+            if open {
+                s.demand.draw_day(&s.profile, day, &mut s.rng, &mut jobs);
+            }
+            plan.push((open, removal, jobs));
+        }
+        if plan.iter().all(|(open, removal, _)| !open && !removal) {
+            // Nothing for the machines to do: report their (empty) span without waking them.
             for id in &s.profile.machines {
                 s.board.deposit_closed(id.0 as usize);
             }
             return Ok(());
         }
-        let mut jobs = Vec::new();
-        if open {
-            s.demand.draw_day(&s.profile, &day, &mut s.rng, &mut jobs);
-        }
-        let work = |jobs| MachineMsg::Work {
+        let work = |day: &DayInfo, open: bool, removal: bool, jobs: Vec<Job>| DayWork {
             day: day.index,
             midnight: day.midnight,
             jobs,
@@ -97,11 +102,24 @@ impl Actor for ShopActor {
             removal,
         };
         if let [machine] = s.machines.as_slice() {
-            machine.cast(work(jobs))?;
+            let span = days
+                .iter()
+                .zip(plan)
+                .map(|(day, (open, removal, jobs))| work(day, open, removal, jobs))
+                .collect();
+            machine.cast(MachineMsg::Work(span))?;
             return Ok(());
         }
+        let n = s.machines.len();
         for (i, m) in s.machines.iter().enumerate() {
-            m.cast(work(share_of(&jobs, i, s.machines.len())))?;
+            let span = days
+                .iter()
+                .zip(&plan)
+                .map(|(day, (open, removal, jobs))| {
+                    work(day, *open, *removal, share_of(jobs, i, n))
+                })
+                .collect();
+            m.cast(MachineMsg::Work(span))?;
         }
         Ok(())
     }
