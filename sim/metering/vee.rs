@@ -394,6 +394,9 @@ pub struct MachineVee {
     first_period: Option<Period>,
     /// Accepted steps within the trailing window, oldest first.
     window: VecDeque<WindowStep>,
+    /// Per channel, the sums over `window` of the steps not flagged spike on it: kept with
+    /// the window, so the average daily use costs nothing per reading.
+    window_sums: Channels<WindowSum>,
     /// When each channel last changed (or the baseline time).
     changed_at: Channels<i64>,
     open: BTreeMap<Period, PeriodUsage>,
@@ -410,6 +413,13 @@ struct WindowStep {
     secs: u64,
     units: Channels<u64>,
     spike: Channels<bool>,
+}
+
+/// Units and seconds of a channel's window steps (u128: no sum of u64 steps can overflow).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct WindowSum {
+    units: u128,
+    secs: u128,
 }
 
 /// Estimated usage billed but not yet matched by actual readings, up to `until`.
@@ -454,6 +464,7 @@ impl MachineVee {
             last: None,
             first_period: None,
             window: VecDeque::new(),
+            window_sums: Channels::from_fn(|_| WindowSum::default()),
             changed_at: Channels::default(),
             open: BTreeMap::new(),
             closed_through: None,
@@ -538,16 +549,17 @@ impl MachineVee {
             })
             .collect();
         if let Some(prev) = self.last {
-            let since = format!("seq {} at {}", prev.seq, stamp(prev.time));
+            // Formatted only for a rejection: this runs for every reading.
+            let since = || format!("seq {} at {}", prev.seq, stamp(prev.time));
             if raw.seq == prev.seq {
                 found.push((
                     Flag::Duplicate,
-                    format!("same seq as the last accepted, {since}"),
+                    format!("same seq as the last accepted, {}", since()),
                 ));
             } else if raw.time <= prev.time {
                 found.push((
                     Flag::OutOfOrder,
-                    format!("not after the last accepted, {since}"),
+                    format!("not after the last accepted, {}", since()),
                 ));
             }
         }
@@ -771,15 +783,18 @@ impl MachineVee {
 
     /// Keeps what later readings are judged against: the window, the zero clocks, the last reading.
     fn remember(&mut self, prev: Reading, raw: Reading, units: Channels<u64>, flags: &[Flag]) {
-        self.window.push_back(WindowStep {
+        let step = WindowStep {
             time: raw.time,
             secs: seconds_between(prev.time, raw.time),
             units,
             spike: Channels::from_fn(|c| flags.contains(&Flag::Spike(c))),
-        });
+        };
+        self.window.push_back(step);
+        self.add_to_sums(&step, true);
         let horizon = raw.time.saturating_sub(self.config.window_secs());
-        while self.window.front().is_some_and(|w| w.time <= horizon) {
+        while let Some(old) = self.window.front().copied().filter(|w| w.time <= horizon) {
             self.window.pop_front();
+            self.add_to_sums(&old, false);
         }
         self.changed_at = Channels::from_fn(|c| {
             if units.get(c) > 0 {
@@ -791,16 +806,48 @@ impl MachineVee {
         self.last = Some(raw);
     }
 
-    /// Trailing use per channel, spikes left out.
-    fn rates(&self) -> Channels<Rate> {
+    /// Adds a step entering the window to the sums of the channels it is no spike on, or takes
+    /// away one leaving it.
+    fn add_to_sums(&mut self, step: &WindowStep, entering: bool) {
+        self.window_sums = Channels::from_fn(|c| {
+            let mut sum = self.window_sums.get(c);
+            if !step.spike.get(c) {
+                let (units, secs) = (u128::from(step.units.get(c)), u128::from(step.secs));
+                if entering {
+                    sum.units += units;
+                    sum.secs += secs;
+                } else {
+                    sum.units -= units;
+                    sum.secs -= secs;
+                }
+            }
+            sum
+        });
+        debug_assert_eq!(
+            self.window_sums,
+            self.summed_window(),
+            "window sums drifted"
+        );
+    }
+
+    /// The sums recomputed from the window (what `window_sums` must always equal).
+    fn summed_window(&self) -> Channels<WindowSum> {
         Channels::from_fn(|c| {
             self.window
                 .iter()
                 .filter(|w| !w.spike.get(c))
-                .fold(Rate::default(), |rate, w| Rate {
-                    units: rate.units.saturating_add(w.units.get(c)),
-                    secs: rate.secs.saturating_add(w.secs),
+                .fold(WindowSum::default(), |sum, w| WindowSum {
+                    units: sum.units + u128::from(w.units.get(c)),
+                    secs: sum.secs + u128::from(w.secs),
                 })
+        })
+    }
+
+    /// Trailing use per channel, spikes left out (sums beyond u64 saturate).
+    fn rates(&self) -> Channels<Rate> {
+        self.window_sums.map(|sum| Rate {
+            units: u64::try_from(sum.units).unwrap_or(u64::MAX),
+            secs: u64::try_from(sum.secs).unwrap_or(u64::MAX),
         })
     }
 
@@ -1744,6 +1791,8 @@ mod tests {
                         let v = vee.apply(read);
                         prop_assert!(v.applied(), "{}", v.explanation);
                         prop_assert_eq!(vee.is_removed(), removal);
+                        // The running window sums are the window's own sums.
+                        prop_assert_eq!(vee.window_sums, vee.summed_window());
                         steps = steps.plus(&v.units());
                     }
                     Op::Resend => {
