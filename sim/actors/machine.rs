@@ -39,6 +39,19 @@ pub struct DayWork {
     pub removal: bool,
 }
 
+impl DayWork {
+    /// The same day with other jobs (a machine's share of the shop's).
+    pub fn with_jobs(&self, jobs: Vec<Job>) -> DayWork {
+        DayWork {
+            day: self.day,
+            midnight: self.midnight,
+            jobs,
+            open: self.open,
+            removal: self.removal,
+        }
+    }
+}
+
 pub struct MachineArgs {
     pub id: MachineId,
     pub shop: ShopId,

@@ -77,49 +77,41 @@ impl Actor for ShopActor {
     ) -> Result<(), ActorProcessingErr> {
         let ShopMsg::Span(days) = msg;
         let service = s.profile.in_service;
-        let mut plan: Vec<(bool, bool, Vec<Job>)> = Vec::with_capacity(days.len());
-        for day in days.iter() {
-            let removal = service.removal_day() == Some(day.index);
-            let open = service.covers(day.index) && s.demand.is_open(&s.profile, day);
-            let mut jobs = Vec::new();
-            if open {
-                s.demand.draw_day(&s.profile, day, &mut s.rng, &mut jobs);
-            }
-            plan.push((open, removal, jobs));
-        }
-        if plan.iter().all(|(open, removal, _)| !open && !removal) {
+        let span: Vec<DayWork> = days
+            .iter()
+            .map(|day| {
+                let open = service.covers(day.index) && s.demand.is_open(&s.profile, day);
+                let mut jobs = Vec::new();
+                if open {
+                    s.demand.draw_day(&s.profile, day, &mut s.rng, &mut jobs);
+                }
+                DayWork {
+                    day: day.index,
+                    midnight: day.midnight,
+                    jobs,
+                    open,
+                    removal: service.removal_day() == Some(day.index),
+                }
+            })
+            .collect();
+        if span.iter().all(|w| !w.open && !w.removal) {
             // Nothing for the machines to do: report their (empty) span without waking them.
             for id in &s.profile.machines {
                 s.board.deposit_closed(id.0 as usize);
             }
             return Ok(());
         }
-        let work = |day: &DayInfo, open: bool, removal: bool, jobs: Vec<Job>| DayWork {
-            day: day.index,
-            midnight: day.midnight,
-            jobs,
-            open,
-            removal,
-        };
         if let [machine] = s.machines.as_slice() {
-            let span = days
-                .iter()
-                .zip(plan)
-                .map(|(day, (open, removal, jobs))| work(day, open, removal, jobs))
-                .collect();
             machine.cast(MachineMsg::Work(span))?;
             return Ok(());
         }
         let n = s.machines.len();
         for (i, m) in s.machines.iter().enumerate() {
-            let span = days
+            let share = span
                 .iter()
-                .zip(&plan)
-                .map(|(day, (open, removal, jobs))| {
-                    work(day, *open, *removal, share_of(jobs, i, n))
-                })
+                .map(|w| w.with_jobs(share_of(&w.jobs, i, n)))
                 .collect();
-            m.cast(MachineMsg::Work(span))?;
+            m.cast(MachineMsg::Work(share))?;
         }
         Ok(())
     }
