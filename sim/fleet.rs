@@ -9,7 +9,7 @@ use crate::event::{MachineId, ShopId};
 use crate::money::UnitPrice;
 use crate::rng::{stream, Purpose};
 use crate::scenario::{DemandMode, Scenario};
-use chrono::{Days, Months, NaiveDate};
+use chrono::{Days, NaiveDate};
 use rand::Rng;
 use rand_distr::{Beta, Distribution, LogNormal};
 
@@ -240,7 +240,7 @@ fn in_service(s: &Scenario, index: u32) -> InService {
 }
 
 fn run_days(s: &Scenario) -> u32 {
-    (s.start + Months::new(s.months) - s.start).num_days() as u32
+    crate::calendar::Calendar::new(s.start, s.months).days()
 }
 
 /// A Beta draw with the given mean and concentration (alpha + beta); the ends are constant.
