@@ -3,7 +3,6 @@
 //! invoice; closes that are idempotent and survive a restart; tenants that see only their own
 //! invoices and machines. Every expected number is worked out by hand in the comments.
 
-use fleetsim::event::wire::to_cloudevent;
 use fleetsim::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
 use serde_json::{json, Value};
 
@@ -50,14 +49,7 @@ impl Api {
     }
 
     fn send(&self, events: &[UsageEvent]) {
-        let batch =
-            serde_json::to_vec(&events.iter().map(to_cloudevent).collect::<Vec<_>>()).unwrap();
-        let (status, receipt) = call(
-            "POST",
-            &self.url("/v1/events"),
-            Some(("application/cloudevents-batch+json", batch)),
-            TOKEN,
-        );
+        let (status, receipt) = http_call::post_events(&self.server.url, events, TOKEN);
         assert_eq!(status, 200, "{receipt}");
         assert_eq!(receipt["accepted"], events.len(), "{receipt}");
     }

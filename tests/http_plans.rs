@@ -4,7 +4,6 @@
 //! February invoice, an incident that breaches the SLA, notes, a restart; a price contract
 //! beside it, unchanged; and bad input. Every expected number is worked out in the comments.
 
-use fleetsim::event::wire::to_cloudevent;
 use fleetsim::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
 use serde_json::{json, Value};
 
@@ -66,14 +65,7 @@ impl Api {
     }
 
     fn send(&self, events: &[UsageEvent]) {
-        let batch =
-            serde_json::to_vec(&events.iter().map(to_cloudevent).collect::<Vec<_>>()).unwrap();
-        let (status, receipt) = call(
-            "POST",
-            &self.url("/v1/events"),
-            Some(("application/cloudevents-batch+json", batch)),
-            TOKEN,
-        );
+        let (status, receipt) = http_call::post_events(&self.server.url, events, TOKEN);
         assert_eq!(status, 200, "{receipt}");
     }
 

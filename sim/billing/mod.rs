@@ -276,19 +276,10 @@ impl LineKind {
         LineKind::Vat,
     ];
 
-    /// Whether the line's quantity counts as billed mountings.
+    /// Whether the line's quantity counts as billed mountings: the usage group (one list, in
+    /// `group`), less the trace-only cycles shown beside it at zero.
     pub fn is_mountings(self) -> bool {
-        matches!(
-            self,
-            LineKind::Usage
-                | LineKind::LateUsage
-                | LineKind::CounterUsage
-                | LineKind::Estimate
-                | LineKind::TrueUp
-                | LineKind::Included
-                | LineKind::Overage
-                | LineKind::EstimateCorrection
-        )
+        self.group() == LineGroup::Usage && self != LineKind::TraceOnly
     }
 
     /// Whether the line is informational: its amount is always zero, whatever its price.

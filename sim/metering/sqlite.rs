@@ -1589,21 +1589,34 @@ mod tests {
         }
     }
 
+    /// A store as fleetsim left it at schema `version` (its first `version` migrations), plus
+    /// `rows` written then.
+    fn store_at_version(path: &Path, version: usize, rows: &str) {
+        let conn = Connection::open(path).unwrap();
+        for sql in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {version}; {rows}"))
+            .unwrap();
+    }
+
+    fn schema_version(e: &SqliteEngine) -> i64 {
+        e.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
     #[test]
     fn a_version_1_store_gets_its_readings_validated_when_migrated() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.sqlite");
-        {
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(MIGRATIONS[0]).unwrap();
-            conn.execute_batch(
-                "PRAGMA user_version = 1;
-                 INSERT INTO machines VALUES (0, 0);
-                 INSERT INTO readings VALUES (0, 1, 1704067200, 0, 10, 10, 0), (0, 2, 1704223800, 0, 17, 17, 0);
-                 INSERT INTO seen VALUES (0, 1, 2);",
-            )
-            .unwrap();
-        }
+        store_at_version(
+            &path,
+            1,
+            "INSERT INTO machines VALUES (0, 0);
+             INSERT INTO readings VALUES (0, 1, 1704067200, 0, 10, 10, 0), (0, 2, 1704223800, 0, 17, 17, 0);
+             INSERT INTO seen VALUES (0, 1, 2);",
+        );
         let mut e = SqliteEngine::open(&path).unwrap();
         assert_eq!(
             e.vee_differences().unwrap(),
@@ -1671,24 +1684,14 @@ mod tests {
     fn a_version_3_store_keeps_its_price_contracts_when_migrated_to_plans() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.sqlite");
-        {
-            let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..3] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.execute_batch(
-                "PRAGMA user_version = 3;
-                 INSERT INTO machines VALUES (0, 0);
-                 INSERT INTO contracts VALUES (0, 'events', '3.85', 'EUR');",
-            )
-            .unwrap();
-        }
+        store_at_version(
+            &path,
+            3,
+            "INSERT INTO machines VALUES (0, 0);
+             INSERT INTO contracts VALUES (0, 'events', '3.85', 'EUR');",
+        );
         let mut e = SqliteEngine::open(&path).unwrap();
-        let version: i64 = e
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(schema_version(&e), SCHEMA_VERSION);
         assert_eq!(e.catalogue().unwrap(), None);
         e.ingest(&[mounting(0, 1, 0), mounting(0, 2, 0)]).unwrap();
         e.commit().unwrap();
@@ -1766,26 +1769,16 @@ mod tests {
     fn a_version_4_store_gets_the_removal_column_when_migrated() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.sqlite");
-        {
-            let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..4] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.execute_batch(
-                "PRAGMA user_version = 4;
-                 INSERT INTO machines VALUES (0, 0);
-                 INSERT INTO readings(source, seq, time, subject, total_cycles, mountings, trace_only)
-                     VALUES (0, 1, 1704067200, 0, 10, 10, 0), (0, 2, 1704223800, 0, 17, 17, 0);
-                 INSERT INTO seen VALUES (0, 1, 2);",
-            )
-            .unwrap();
-        }
+        store_at_version(
+            &path,
+            4,
+            "INSERT INTO machines VALUES (0, 0);
+             INSERT INTO readings(source, seq, time, subject, total_cycles, mountings, trace_only)
+                 VALUES (0, 1, 1704067200, 0, 10, 10, 0), (0, 2, 1704223800, 0, 17, 17, 0);
+             INSERT INTO seen VALUES (0, 1, 2);",
+        );
         let mut e = SqliteEngine::open(&path).unwrap();
-        let version: i64 = e
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(schema_version(&e), SCHEMA_VERSION);
         let stored = e.stored_events_of(MachineId(0)).unwrap();
         assert!(
             stored

@@ -93,10 +93,13 @@ pub struct ContractsSummary {
 }
 
 impl ContractsSummary {
-    fn build(d: &RunData) -> ContractsSummary {
-        let issued = d.invoices.iter().flatten().flatten();
+    fn build(
+        d: &RunData,
+        by_group: &std::collections::BTreeMap<&'static str, i64>,
+    ) -> ContractsSummary {
+        let termination = LineGroup::Termination.name();
         let mut c = ContractsSummary {
-            termination_fees_cents: GroupCents::of(issued).get(LineGroup::Termination),
+            termination_fees_cents: by_group.get(termination).copied().unwrap_or(0),
             ..ContractsSummary::default()
         };
         for (s, shop) in d.fleet.shops.iter().enumerate() {
@@ -145,6 +148,7 @@ impl Summary {
         let sent = d.outcome.events_emitted + d.outcome.duplicates_sent;
         let issued = || d.invoices.iter().flatten().flatten();
         let total_cents: i64 = issued().map(|i| i.total_cents).sum();
+        let by_group = cents_by_group(issued());
         let metered = d.usage.iter().flatten().fold(Tally::default(), |mut t, u| {
             t.mountings += u.billable_mountings;
             t.trace_only += u.trace_only;
@@ -189,11 +193,11 @@ impl Summary {
                 total: format_cents(total_cents),
                 currency: d.book.currency.to_string(),
                 by_kind: cents_by_kind(issued()),
-                by_group: cents_by_group(issued()),
+                by_group: by_group.clone(),
             },
             faults: d.outcome.faults,
             reconciliation: d.reconciliation.clone(),
-            contracts: ContractsSummary::build(d),
+            contracts: ContractsSummary::build(d, &by_group),
             quote: d.quotes.map(|q| q.summary.clone()),
             run: RunSummary {
                 events: sent,

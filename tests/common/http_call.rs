@@ -49,3 +49,26 @@ pub fn call_json(
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// POSTs typed events as one CloudEvents batch to `{base}/v1/events`: the status and the
+/// receipt (or problem) as JSON.
+#[allow(dead_code)] // not every test file sends events this way
+pub fn post_events(
+    base: &str,
+    events: &[fleetsim::event::UsageEvent],
+    bearer: &str,
+) -> (u16, serde_json::Value) {
+    let batch: Vec<_> = events
+        .iter()
+        .map(fleetsim::event::wire::to_cloudevent)
+        .collect();
+    call_json(
+        "POST",
+        &format!("{base}/v1/events"),
+        Some((
+            "application/cloudevents-batch+json",
+            serde_json::to_vec(&batch).expect("events serialise"),
+        )),
+        bearer,
+    )
+}
