@@ -87,8 +87,14 @@ pub struct HttpEngine {
     /// Each shop's own API key, minted at provisioning (empty without an admin token: then
     /// every request carries only the static headers).
     keys: BTreeMap<ShopId, String>,
-    /// Events waiting to fill a batch, per shop when shops have keys (one queue otherwise).
-    pending: BTreeMap<Option<ShopId>, Vec<UsageEvent>>,
+    /// Events waiting to fill a batch, per lane (`lane_of`).
+    pending: BTreeMap<u32, Vec<UsageEvent>>,
+}
+
+/// A lane's batches, sent in order over one connection.
+struct Lane {
+    id: u32,
+    batches: Vec<Vec<UsageEvent>>,
 }
 
 /// Why a request failed, and whether trying again can help.
@@ -205,54 +211,69 @@ impl HttpEngine {
         Ok(())
     }
 
+    /// A shop's lane: the shop itself when shops have keys (a request carries one key), else
+    /// one of `connections` lanes, so that batches still fill up with many shops' events.
+    fn lane_of(&self, shop: ShopId) -> u32 {
+        if self.keys.is_empty() {
+            shop.0 % self.options.connections.max(1) as u32
+        } else {
+            shop.0
+        }
+    }
+
     /// Sends queued events: every full batch, or everything when `all`.
     fn flush(&mut self, all: bool) -> Result<(), MeteringError> {
-        let ready = self.take_ready(all);
-        let receipts = self.send_in_parallel(&ready)?;
+        let lanes = self.take_ready(all);
+        let receipts = self.send_lanes(&lanes)?;
         for r in &receipts {
             self.totals.add(r);
         }
         Ok(())
     }
 
-    /// Removes the batches ready to send from the queues: every full one, and the partial
-    /// ones too when `all`.
-    fn take_ready(&mut self, all: bool) -> Vec<(Option<ShopId>, Vec<UsageEvent>)> {
+    /// Removes the batches ready to send from the queues, each queue a lane (its batches in
+    /// queue order): every full batch, and the partial ones too when `all`.
+    fn take_ready(&mut self, all: bool) -> Vec<Lane> {
         let size = self.options.batch_size.max(1);
-        let mut ready = Vec::new();
-        for (queue, events) in std::mem::take(&mut self.pending) {
+        let mut lanes = Vec::new();
+        for (id, events) in std::mem::take(&mut self.pending) {
+            let mut lane = Lane {
+                id,
+                batches: Vec::new(),
+            };
             let mut chunks = events.chunks(size).peekable();
             while let Some(chunk) = chunks.next() {
                 if chunks.peek().is_none() && chunk.len() < size && !all {
-                    self.pending.insert(queue, chunk.to_vec());
+                    self.pending.insert(id, chunk.to_vec());
                     break;
                 }
-                ready.push((queue, chunk.to_vec()));
+                lane.batches.push(chunk.to_vec());
+            }
+            if !lane.batches.is_empty() {
+                lanes.push(lane);
             }
         }
-        ready
+        lanes
     }
 
-    /// Sends the batches over `connections` connections at once (the server group-commits
-    /// concurrent requests); order does not matter, ingestion being idempotent.
-    fn send_in_parallel(
-        &self,
-        batches: &[(Option<ShopId>, Vec<UsageEvent>)],
-    ) -> Result<Vec<IngestReceipt>, MeteringError> {
+    /// Sends the lanes over `connections` connections at once (the server group-commits
+    /// concurrent requests). A lane is sent by one connection, batch after batch, each one
+    /// acknowledged before the next leaves: a machine's events (all in its shop's lane) reach
+    /// the server in sequence order, which its counter readings need (VEE re-sequences late
+    /// readings, but a sender should not make them late).
+    fn send_lanes(&self, lanes: &[Lane]) -> Result<Vec<IngestReceipt>, MeteringError> {
         let next = AtomicUsize::new(0);
-        let workers = self.options.connections.clamp(1, batches.len().max(1));
+        let workers = self.options.connections.clamp(1, lanes.len().max(1));
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers)
                 .map(|_| {
                     scope.spawn(|| {
                         let mut receipts = Vec::new();
-                        while let Some((queue, events)) =
-                            batches.get(next.fetch_add(1, Ordering::Relaxed))
-                        {
-                            let key = queue
-                                .and_then(|shop| self.keys.get(&shop))
-                                .map(String::as_str);
-                            receipts.push(self.send_batch(events, key)?);
+                        while let Some(lane) = lanes.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            let key = self.keys.get(&ShopId(lane.id)).map(String::as_str);
+                            for events in &lane.batches {
+                                receipts.push(self.send_batch(events, key)?);
+                            }
                         }
                         Ok(receipts)
                     })
@@ -345,17 +366,13 @@ impl MeteringEngine for HttpEngine {
         self.mint_shop_keys(machines, &token)
     }
 
-    /// Queues the events (per shop when shops have keys) and sends every full batch. The
+    /// Queues the events in their shops' lanes and sends every full batch. The
     /// receipt covers what was sent now; `receipt_totals` covers everything once committed.
     fn ingest(&mut self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
         let before = self.totals;
         for e in events {
-            let queue = if self.keys.is_empty() {
-                None
-            } else {
-                Some(e.shop)
-            };
-            self.pending.entry(queue).or_default().push(*e);
+            let lane = self.lane_of(e.shop);
+            self.pending.entry(lane).or_default().push(*e);
         }
         self.flush(false)?;
         Ok(difference(&self.totals, &before))
