@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `POST /v1/events` | CloudEvents, one (`application/cloudevents+json`) or a batch (`application/cloudevents-batch+json`); 200 after commit with the receipt |
 //! | `GET /v1/usage?period=YYYY-MM[&shop=S…]` | metered usage per shop |
-//! | `POST /v1/admin/machines` | bind machines to shops (admin token) |
+//! | `POST /v1/admin/machines` | bind machines to shops and tenants, then provision the engine (admin token; `provision`) |
 //! | `POST`/`GET /v1/admin/tenants/{tenant}/keys`, `DELETE /v1/admin/keys/{key_id}` | API keys: mint, list, revoke (`key_routes`) |
 //! | `PUT /v1/admin/contracts`, `POST /v1/admin/periods/{YYYY-MM}/close`, `GET /v1/invoices/{YYYY-MM}`, `GET /v1/counter-usage`, `GET /v1/machines/{M…}/readings` | billing (`billing_routes`) |
 //! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
