@@ -423,7 +423,10 @@ fn bad_catalogues_and_plan_contracts_are_refused_with_where_and_why() {
 #[test]
 fn the_http_client_drives_plan_contracts_through_the_engine_interface() {
     use fleetsim::http::client::{HttpEngine, HttpOptions};
-    use fleetsim::metering::{Basis, Incident, MeteringEngine, Period, PlanAgreement, PlanTerms};
+    use fleetsim::metering::{
+        Basis, ErrorClass, Incident, MeteringEngine, MeteringError, Period, PlanAgreement,
+        PlanTerms,
+    };
     use rust_decimal::Decimal;
 
     let tmp = tempfile::tempdir().unwrap();
@@ -432,9 +435,11 @@ fn the_http_client_drives_plan_contracts_through_the_engine_interface() {
     options.admin_token = Some(TOKEN.to_string());
     let mut engine = HttpEngine::new(options);
     assert_eq!(engine.catalogue().unwrap(), None);
-    assert!(engine
-        .set_catalogue("[catalogue]\nvat_percent = 20\n")
-        .is_err());
+    let refused = engine.set_catalogue("[catalogue]\nvat_percent = 20\n");
+    assert!(
+        matches!(refused, Err(MeteringError::Refused { status: 400, .. })),
+        "a catalogue that does not validate is the caller's to fix: {refused:?}"
+    );
     engine.set_catalogue(CATALOGUE).unwrap();
     assert_eq!(engine.catalogue().unwrap().as_deref(), Some(CATALOGUE));
     engine.provision(&[(MachineId(0), ShopId(0))]).unwrap();
@@ -489,5 +494,10 @@ fn the_http_client_drives_plan_contracts_through_the_engine_interface() {
         "{notes:?}"
     );
     let late = engine.record_incidents(ShopId(0), jan, &[Incident::default()]);
-    assert!(late.unwrap_err().to_string().contains("HTTP 409"), "closed");
+    let late = late.unwrap_err();
+    assert!(
+        matches!(late, MeteringError::Refused { status: 409, .. }),
+        "closed: {late:?}"
+    );
+    assert_eq!(late.class(), ErrorClass::Conflict, "{late}");
 }

@@ -6,15 +6,21 @@
 //! is stored, with a public id (`key_id`) by which the administrator lists and revokes them.
 //! A revoked key stays in the file (when, by whom it was used is an audit question) and is
 //! refused from the moment the revocation returns. Lookups during requests read in-memory maps
-//! mirrored from the file.
+//! mirrored from the file (`AccessView`); only the access thread (`access_thread`) touches
+//! the file.
+//!
+//! A binding is written before the engine is provisioned with it and marked provisioned after:
+//! a machine the engine knows is always bound to a tenant, and a binding whose provisioning
+//! failed or was cut short is completed when the server starts (`unprovisioned`).
 
 use crate::event::{MachineId, ShopId};
+use crate::metering::ErrorClass;
 use rand::TryRngCore;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A tenant, by its row id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -56,10 +62,20 @@ pub enum AccessError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("no tenant named {0:?}")]
-    UnknownTenant(String),
     #[error("the operating system's random source failed: {0}")]
     Random(String),
+    #[error("the access store's thread has stopped")]
+    Stopped,
+}
+
+impl AccessError {
+    /// Who can make the call succeed (`MeteringError::class`'s rule, for this store).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            AccessError::Store { source, .. } => ErrorClass::of_sqlite(source),
+            AccessError::Random(_) | AccessError::Stopped => ErrorClass::Internal,
+        }
+    }
 }
 
 /// Versioned like the metering store (`PRAGMA user_version`): entry i brings version i to
@@ -72,207 +88,26 @@ const MIGRATIONS: &[&str] = &[
         machine INTEGER PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id), shop INTEGER NOT NULL);
      ALTER TABLE api_keys ADD COLUMN created_at INTEGER;
      ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;",
+    // Whether the engine is known to have the binding's machine and shop (0 from binding to
+    // provisioning; bindings from before were provisioned first).
+    "ALTER TABLE tenant_machines ADD COLUMN provisioned INTEGER NOT NULL DEFAULT 1;",
 ];
 
-pub struct AccessStore {
-    conn: Connection,
-    path: PathBuf,
+/// What requests read on every call: tenants, valid and revoked keys (by SHA-256), and the
+/// machines bound to each tenant, mirrored from the file after each commit. Never touches
+/// SQLite, so a request's authentication never waits on a disk.
+#[derive(Default)]
+pub struct AccessView {
     tenants: HashMap<String, TenantId>,
     /// SHA-256 of each valid key → its tenant and id.
     keys: HashMap<String, (TenantId, KeyId)>,
     /// SHA-256 of each revoked key, to say why it is refused.
-    revoked: std::collections::HashSet<String>,
+    revoked: HashSet<String>,
     /// Machine → (tenant, shop).
     machines: HashMap<u32, (TenantId, ShopId)>,
 }
 
-impl AccessStore {
-    /// The access file that goes with a metering store: `store.sqlite` → `store.access.sqlite`.
-    pub fn path_for(db: &Path) -> PathBuf {
-        db.with_extension("access.sqlite")
-    }
-
-    pub fn open(path: &Path) -> Result<AccessStore, AccessError> {
-        let err = |source| AccessError::Store {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(err)?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
-            .map_err(err)?;
-        migrate(&conn).map_err(err)?;
-        let mut store = AccessStore {
-            conn,
-            path: path.to_path_buf(),
-            tenants: HashMap::new(),
-            keys: HashMap::new(),
-            revoked: Default::default(),
-            machines: HashMap::new(),
-        };
-        store.load().map_err(err)?;
-        Ok(store)
-    }
-
-    fn load(&mut self) -> rusqlite::Result<()> {
-        let mut tenants = self.conn.prepare("SELECT name, id FROM tenants")?;
-        self.tenants = tenants
-            .query_map([], |r| Ok((r.get(0)?, TenantId(r.get(1)?))))?
-            .collect::<Result<_, _>>()?;
-        let mut keys = self
-            .conn
-            .prepare("SELECT sha256, tenant, rowid, revoked_at IS NOT NULL FROM api_keys")?;
-        let rows = keys.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                TenantId(r.get(1)?),
-                KeyId(r.get(2)?),
-                r.get::<_, bool>(3)?,
-            ))
-        })?;
-        self.keys.clear();
-        self.revoked.clear();
-        for row in rows {
-            let (digest, tenant, id, revoked) = row?;
-            if revoked {
-                self.revoked.insert(digest);
-            } else {
-                self.keys.insert(digest, (tenant, id));
-            }
-        }
-        let mut machines = self
-            .conn
-            .prepare("SELECT machine, tenant, shop FROM tenant_machines")?;
-        self.machines = machines
-            .query_map([], |r| {
-                Ok((r.get(0)?, (TenantId(r.get(1)?), ShopId(r.get(2)?))))
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(())
-    }
-
-    fn store_err(&self, source: rusqlite::Error) -> AccessError {
-        AccessError::Store {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
-    /// Creates the tenant if it does not exist; returns its id either way.
-    pub fn ensure_tenant(&mut self, name: &str) -> Result<TenantId, AccessError> {
-        if let Some(id) = self.tenants.get(name) {
-            return Ok(*id);
-        }
-        self.conn
-            .execute("INSERT INTO tenants(name) VALUES (?1)", params![name])
-            .map_err(|e| self.store_err(e))?;
-        let id = TenantId(self.conn.last_insert_rowid());
-        self.tenants.insert(name.to_string(), id);
-        Ok(id)
-    }
-
-    pub fn tenant(&self, name: &str) -> Result<TenantId, AccessError> {
-        self.tenants
-            .get(name)
-            .copied()
-            .ok_or_else(|| AccessError::UnknownTenant(name.to_string()))
-    }
-
-    /// A new key for the tenant: returned once (with its public id), stored only as its hash.
-    pub fn mint_key(&mut self, tenant: TenantId) -> Result<(KeyId, String), AccessError> {
-        let mut secret = [0u8; 32];
-        rand::rngs::OsRng
-            .try_fill_bytes(&mut secret)
-            .map_err(|e| AccessError::Random(e.to_string()))?;
-        let key = format!("fsk_{}", hex(&secret));
-        self.conn
-            .execute(
-                "INSERT INTO api_keys(sha256, tenant, created_at) VALUES (?1, ?2, ?3)",
-                params![digest(&key), tenant.0, unix_now()],
-            )
-            .map_err(|e| self.store_err(e))?;
-        let id = KeyId(self.conn.last_insert_rowid());
-        self.keys.insert(digest(&key), (tenant, id));
-        Ok((id, key))
-    }
-
-    /// The tenant's keys, oldest first.
-    pub fn keys_of(&self, tenant: TenantId) -> Result<Vec<KeyInfo>, AccessError> {
-        let list = || -> rusqlite::Result<Vec<KeyInfo>> {
-            let mut stmt = self.conn.prepare(
-                "SELECT rowid, created_at, revoked_at FROM api_keys WHERE tenant = ?1 ORDER BY rowid",
-            )?;
-            let rows = stmt.query_map(params![tenant.0], |r| {
-                Ok(KeyInfo {
-                    key_id: r.get(0)?,
-                    created_at: r.get(1)?,
-                    revoked_at: r.get(2)?,
-                })
-            })?;
-            rows.collect()
-        };
-        list().map_err(|e| self.store_err(e))
-    }
-
-    /// Revokes a key for good; `false` if there is no such key. Revoking twice is harmless
-    /// (the first time is kept).
-    pub fn revoke(&mut self, id: KeyId) -> Result<bool, AccessError> {
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE rowid = ?1",
-                params![id.0, unix_now()],
-            )
-            .map_err(|e| self.store_err(e))?;
-        if changed == 0 {
-            return Ok(false);
-        }
-        if let Some(digest) = self
-            .keys
-            .iter()
-            .find(|(_, (_, k))| *k == id)
-            .map(|(d, _)| d.clone())
-        {
-            self.keys.remove(&digest);
-            self.revoked.insert(digest);
-        }
-        Ok(true)
-    }
-
-    /// Binds machines (each with its shop) to a tenant; rebinding moves them.
-    pub fn bind(
-        &mut self,
-        machines: &[(MachineId, ShopId)],
-        tenant: TenantId,
-    ) -> Result<(), AccessError> {
-        let tx = self.conn.transaction().map_err(|e| AccessError::Store {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT INTO tenant_machines(machine, tenant, shop) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(machine) DO UPDATE SET tenant = excluded.tenant, shop = excluded.shop",
-                )
-                .map_err(|e| AccessError::Store { path: self.path.clone(), source: e })?;
-            for (m, shop) in machines {
-                stmt.execute(params![m.0, tenant.0, shop.0])
-                    .map_err(|e| AccessError::Store {
-                        path: self.path.clone(),
-                        source: e,
-                    })?;
-            }
-        }
-        tx.commit().map_err(|e| AccessError::Store {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        for (m, shop) in machines {
-            self.machines.insert(m.0, (tenant, *shop));
-        }
-        Ok(())
-    }
-
+impl AccessView {
     /// The tenant whose key this is.
     pub fn authenticate(&self, key: &str) -> Option<TenantId> {
         match self.check_key(key) {
@@ -303,6 +138,253 @@ impl AccessStore {
             .map(|(_, s)| *s)
             .collect()
     }
+}
+
+/// The access file and its mirror. Every write is one SQLite transaction, committed with
+/// `synchronous=FULL` (a minted key, a revocation, a binding survive a power cut), and only
+/// then applied to the view. Owned by one thread (`access_thread`): requests read the view.
+pub struct AccessStore {
+    conn: Connection,
+    path: PathBuf,
+    view: Arc<RwLock<AccessView>>,
+}
+
+/// Machines to bind, by the name of their tenant.
+pub type TenantBindings = Vec<(String, Vec<(MachineId, ShopId)>)>;
+
+impl AccessStore {
+    /// The access file that goes with a metering store: `store.sqlite` → `store.access.sqlite`.
+    pub fn path_for(db: &Path) -> PathBuf {
+        db.with_extension("access.sqlite")
+    }
+
+    pub fn open(path: &Path) -> Result<AccessStore, AccessError> {
+        let err = |source| AccessError::Store {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+            .map_err(err)?;
+        migrate(&conn).map_err(err)?;
+        let view = load(&conn).map_err(err)?;
+        Ok(AccessStore {
+            conn,
+            path: path.to_path_buf(),
+            view: Arc::new(RwLock::new(view)),
+        })
+    }
+
+    /// The view requests read; it follows every commit of this store.
+    pub fn view(&self) -> Arc<RwLock<AccessView>> {
+        self.view.clone()
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, AccessView> {
+        self.view.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_view(&self) -> RwLockWriteGuard<'_, AccessView> {
+        self.view.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in one transaction (taking the write lock at once), committed before it returns.
+    fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
+    ) -> Result<T, AccessError> {
+        let run = |conn: &mut Connection| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let done = f(&tx)?;
+            tx.commit()?;
+            Ok(done)
+        };
+        run(&mut self.conn).map_err(|source| AccessError::Store {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// A new key for the tenant (created if new), in one transaction: returned once, with its
+    /// public id, and stored only as its hash.
+    pub fn mint_key(&mut self, tenant: &str) -> Result<(TenantId, KeyId, String), AccessError> {
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut secret)
+            .map_err(|e| AccessError::Random(e.to_string()))?;
+        let key = format!("fsk_{}", hex(&secret));
+        let hashed = digest(&key);
+        let known = self.read().tenants.get(tenant).copied();
+        let (tenant_id, key_id) = self.transaction(|tx| {
+            let t = known.map_or_else(|| insert_tenant(tx, tenant), Ok)?;
+            tx.execute(
+                "INSERT INTO api_keys(sha256, tenant, created_at) VALUES (?1, ?2, ?3)",
+                params![hashed, t.0, unix_now()],
+            )?;
+            Ok((t, KeyId(tx.last_insert_rowid())))
+        })?;
+        let mut view = self.write_view();
+        view.tenants.insert(tenant.to_string(), tenant_id);
+        view.keys.insert(hashed, (tenant_id, key_id));
+        Ok((tenant_id, key_id, key))
+    }
+
+    /// The tenant's keys, oldest first; `None` if there is no such tenant.
+    pub fn keys_of(&self, tenant: &str) -> Result<Option<Vec<KeyInfo>>, AccessError> {
+        let Some(id) = self.read().tenants.get(tenant).copied() else {
+            return Ok(None);
+        };
+        let list = || -> rusqlite::Result<Vec<KeyInfo>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT rowid, created_at, revoked_at FROM api_keys WHERE tenant = ?1 ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map(params![id.0], |r| {
+                Ok(KeyInfo {
+                    key_id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    revoked_at: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        };
+        list().map(Some).map_err(|source| AccessError::Store {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Revokes a key for good; `false` if there is no such key. Revoking twice is harmless
+    /// (the first time is kept).
+    pub fn revoke(&mut self, id: KeyId) -> Result<bool, AccessError> {
+        let changed = self.transaction(|tx| {
+            tx.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE rowid = ?1",
+                params![id.0, unix_now()],
+            )
+        })?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        let mut view = self.write_view();
+        if let Some(digest) = view
+            .keys
+            .iter()
+            .find(|(_, (_, k))| *k == id)
+            .map(|(d, _)| d.clone())
+        {
+            view.keys.remove(&digest);
+            view.revoked.insert(digest);
+        }
+        Ok(true)
+    }
+
+    /// Binds machines (each with its shop) to their tenants (created if new), all in one
+    /// transaction; rebinding moves them. Each binding is recorded as not provisioned yet:
+    /// the server provisions the engine after this commits, then `mark_provisioned`.
+    pub fn bind(&mut self, bindings: &TenantBindings) -> Result<(), AccessError> {
+        let known: Vec<Option<TenantId>> = {
+            let view = self.read();
+            bindings
+                .iter()
+                .map(|(t, _)| view.tenants.get(t).copied())
+                .collect()
+        };
+        let ids = self.transaction(|tx| {
+            let mut stmt = tx.prepare(
+                "INSERT INTO tenant_machines(machine, tenant, shop, provisioned) VALUES (?1, ?2, ?3, 0)
+                 ON CONFLICT(machine) DO UPDATE
+                 SET tenant = excluded.tenant, shop = excluded.shop, provisioned = 0",
+            )?;
+            let mut ids = Vec::with_capacity(bindings.len());
+            for ((name, machines), known) in bindings.iter().zip(&known) {
+                let t = known.map_or_else(|| insert_tenant(tx, name), Ok)?;
+                for (m, shop) in machines {
+                    stmt.execute(params![m.0, t.0, shop.0])?;
+                }
+                ids.push(t);
+            }
+            Ok(ids)
+        })?;
+        let mut view = self.write_view();
+        for ((name, machines), t) in bindings.iter().zip(ids) {
+            view.tenants.insert(name.clone(), t);
+            for (m, shop) in machines {
+                view.machines.insert(m.0, (t, *shop));
+            }
+        }
+        Ok(())
+    }
+
+    /// Bound machines the engine may not know yet: bound, and their provisioning not
+    /// confirmed (it failed, or the server stopped in between). In machine order.
+    pub fn unprovisioned(&self) -> Result<Vec<(MachineId, ShopId)>, AccessError> {
+        let list = || -> rusqlite::Result<Vec<(MachineId, ShopId)>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT machine, shop FROM tenant_machines WHERE provisioned = 0 ORDER BY machine",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((MachineId(r.get(0)?), ShopId(r.get(1)?))))?;
+            rows.collect()
+        };
+        list().map_err(|source| AccessError::Store {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Records that the engine knows these machines with these shops.
+    pub fn mark_provisioned(
+        &mut self,
+        machines: &[(MachineId, ShopId)],
+    ) -> Result<(), AccessError> {
+        self.transaction(|tx| {
+            let mut stmt = tx.prepare(
+                "UPDATE tenant_machines SET provisioned = 1 WHERE machine = ?1 AND shop = ?2",
+            )?;
+            for (m, shop) in machines {
+                stmt.execute(params![m.0, shop.0])?;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn insert_tenant(tx: &Transaction, name: &str) -> rusqlite::Result<TenantId> {
+    tx.execute("INSERT INTO tenants(name) VALUES (?1)", params![name])?;
+    Ok(TenantId(tx.last_insert_rowid()))
+}
+
+/// The view of what the file holds.
+fn load(conn: &Connection) -> rusqlite::Result<AccessView> {
+    let mut view = AccessView::default();
+    let mut tenants = conn.prepare("SELECT name, id FROM tenants")?;
+    view.tenants = tenants
+        .query_map([], |r| Ok((r.get(0)?, TenantId(r.get(1)?))))?
+        .collect::<Result<_, _>>()?;
+    let mut keys =
+        conn.prepare("SELECT sha256, tenant, rowid, revoked_at IS NOT NULL FROM api_keys")?;
+    let rows = keys.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            TenantId(r.get(1)?),
+            KeyId(r.get(2)?),
+            r.get::<_, bool>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (digest, tenant, id, revoked) = row?;
+        if revoked {
+            view.revoked.insert(digest);
+        } else {
+            view.keys.insert(digest, (tenant, id));
+        }
+    }
+    let mut machines = conn.prepare("SELECT machine, tenant, shop FROM tenant_machines")?;
+    view.machines = machines
+        .query_map([], |r| {
+            Ok((r.get(0)?, (TenantId(r.get(1)?), ShopId(r.get(2)?))))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(view)
 }
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -341,21 +423,30 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn bindings(tenant: &str, machines: &[(u32, u32)]) -> TenantBindings {
+        let machines = machines
+            .iter()
+            .map(|&(m, s)| (MachineId(m), ShopId(s)))
+            .collect();
+        vec![(tenant.to_string(), machines)]
+    }
+
     #[test]
     fn keys_are_stored_hashed_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.sqlite");
         let mut store = AccessStore::open(&path).unwrap();
-        let shop = store.ensure_tenant("S000001").unwrap();
-        assert_eq!(store.ensure_tenant("S000001").unwrap(), shop, "idempotent");
-        let (_, key) = store.mint_key(shop).unwrap();
-        store.bind(&[(MachineId(4), ShopId(1))], shop).unwrap();
+        let (shop, _, key) = store.mint_key("S000001").unwrap();
+        let (again, _, _) = store.mint_key("S000001").unwrap();
+        assert_eq!(again, shop, "one tenant per name");
+        store.bind(&bindings("S000001", &[(4, 1)])).unwrap();
         drop(store);
         let store = AccessStore::open(&path).unwrap();
-        assert_eq!(store.authenticate(&key), Some(shop));
-        assert_eq!(store.authenticate("fsk_guess"), None);
-        assert_eq!(store.tenant_of(MachineId(4)), Some(shop));
-        assert!(store.shops_of(shop).contains(&ShopId(1)));
+        let view = store.read();
+        assert_eq!(view.authenticate(&key), Some(shop));
+        assert_eq!(view.authenticate("fsk_guess"), None);
+        assert_eq!(view.tenant_of(MachineId(4)), Some(shop));
+        assert!(view.shops_of(shop).contains(&ShopId(1)));
         assert_eq!(hex(&[0x00, 0x9f, 0xa5, 0xff]), "009fa5ff");
         let raw = std::fs::read(&path).unwrap();
         assert!(
@@ -369,31 +460,82 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.sqlite");
         let mut store = AccessStore::open(&path).unwrap();
-        let tenant = store.ensure_tenant("N1").unwrap();
-        let (old_id, old) = store.mint_key(tenant).unwrap();
-        let (new_id, new) = store.mint_key(tenant).unwrap();
-        assert_eq!(store.check_key(&old), KeyCheck::Valid(tenant, old_id));
+        let (tenant, old_id, old) = store.mint_key("N1").unwrap();
+        let (_, new_id, new) = store.mint_key("N1").unwrap();
+        assert_eq!(
+            store.read().check_key(&old),
+            KeyCheck::Valid(tenant, old_id)
+        );
         assert!(store.revoke(old_id).unwrap());
         assert!(store.revoke(old_id).unwrap(), "revoking again is harmless");
         assert!(!store.revoke(KeyId(999)).unwrap(), "no such key");
-        assert_eq!(store.check_key(&old), KeyCheck::Revoked);
-        assert_eq!(store.check_key(&new), KeyCheck::Valid(tenant, new_id));
-        assert_eq!(store.check_key("fsk_guess"), KeyCheck::Unknown);
+        assert_eq!(store.read().check_key(&old), KeyCheck::Revoked);
+        assert_eq!(
+            store.read().check_key(&new),
+            KeyCheck::Valid(tenant, new_id)
+        );
+        assert_eq!(store.read().check_key("fsk_guess"), KeyCheck::Unknown);
         drop(store);
         let store = AccessStore::open(&path).unwrap();
-        assert_eq!(store.check_key(&old), KeyCheck::Revoked);
-        assert_eq!(store.check_key(&new), KeyCheck::Valid(tenant, new_id));
-        let keys = store.keys_of(tenant).unwrap();
+        assert_eq!(store.read().check_key(&old), KeyCheck::Revoked);
+        assert_eq!(
+            store.read().check_key(&new),
+            KeyCheck::Valid(tenant, new_id)
+        );
+        let keys = store.keys_of("N1").unwrap().unwrap();
         assert_eq!(
             keys.iter()
                 .map(|k| (k.key_id, k.revoked_at.is_some()))
                 .collect::<Vec<_>>(),
             vec![(old_id.0, true), (new_id.0, false)]
         );
+        assert_eq!(store.keys_of("N2").unwrap(), None, "no such tenant");
+    }
+
+    /// A binding waits to be provisioned from when it is written until it is marked, also
+    /// across a restart; binding again (another shop) makes it wait again.
+    #[test]
+    fn a_binding_waits_for_its_provisioning_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite");
+        let mut store = AccessStore::open(&path).unwrap();
+        store.bind(&bindings("N1", &[(2, 20), (1, 10)])).unwrap();
+        let pending = vec![(MachineId(1), ShopId(10)), (MachineId(2), ShopId(20))];
+        assert_eq!(store.unprovisioned().unwrap(), pending);
+        drop(store);
+        let mut store = AccessStore::open(&path).unwrap();
+        assert_eq!(store.unprovisioned().unwrap(), pending, "after a restart");
+        store.mark_provisioned(&pending[..1]).unwrap();
+        assert_eq!(store.unprovisioned().unwrap(), pending[1..]);
+        store.bind(&bindings("N2", &[(1, 11)])).unwrap();
+        assert_eq!(
+            store.unprovisioned().unwrap(),
+            vec![(MachineId(1), ShopId(11)), (MachineId(2), ShopId(20))]
+        );
+        let n2 = store.read().tenants["N2"];
+        assert_eq!(store.read().tenant_of(MachineId(1)), Some(n2), "moved");
+    }
+
+    /// A write that cannot commit leaves the view as it was: no key that is not in the file.
+    #[test]
+    fn a_failed_write_changes_nothing_that_requests_see() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite");
+        let mut store = AccessStore::open(&path).unwrap();
+        store.conn.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let refused = store.mint_key("N1").unwrap_err();
+        assert_eq!(refused.class(), ErrorClass::Transient, "{refused}");
+        assert!(store.bind(&bindings("N1", &[(1, 1)])).is_err());
+        assert!(store.read().tenants.is_empty() && store.read().machines.is_empty());
+        holder.execute_batch("ROLLBACK").unwrap();
+        let (tenant, id, key) = store.mint_key("N1").unwrap();
+        assert_eq!(store.read().check_key(&key), KeyCheck::Valid(tenant, id));
     }
 
     #[test]
-    fn a_store_from_before_versions_keeps_its_keys() {
+    fn a_store_from_before_versions_keeps_its_keys_and_bindings() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.sqlite");
         let conn = Connection::open(&path).unwrap();
@@ -401,7 +543,8 @@ mod tests {
             "CREATE TABLE tenants(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
              CREATE TABLE api_keys(sha256 TEXT PRIMARY KEY, tenant INTEGER NOT NULL);
              CREATE TABLE tenant_machines(machine INTEGER PRIMARY KEY, tenant INTEGER NOT NULL, shop INTEGER NOT NULL);
-             INSERT INTO tenants VALUES (1, 'N1');",
+             INSERT INTO tenants VALUES (1, 'N1');
+             INSERT INTO tenant_machines VALUES (7, 1, 3);",
         )
         .unwrap();
         conn.execute(
@@ -412,9 +555,15 @@ mod tests {
         drop(conn);
         let store = AccessStore::open(&path).unwrap();
         assert_eq!(
-            store.check_key("fsk_old"),
+            store.read().check_key("fsk_old"),
             KeyCheck::Valid(TenantId(1), KeyId(1))
         );
-        assert_eq!(store.keys_of(TenantId(1)).unwrap()[0].created_at, None);
+        assert_eq!(store.keys_of("N1").unwrap().unwrap()[0].created_at, None);
+        assert_eq!(store.read().tenant_of(MachineId(7)), Some(TenantId(1)));
+        assert_eq!(
+            store.unprovisioned().unwrap(),
+            vec![],
+            "bound before provisioning was recorded: provisioned first"
+        );
     }
 }

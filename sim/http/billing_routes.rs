@@ -11,7 +11,6 @@
 //! | `GET /v1/machines/{M…}/readings` | tenant, admin | every reading with its validation and why, and period notes |
 
 use super::access::Caller;
-use super::plan_routes::problem_of;
 use super::problem::Problem;
 use super::server::{check_admin, App};
 use crate::billing::{
@@ -173,32 +172,34 @@ async fn put_contracts(
         .with(move |engine| {
             if !agreements.is_empty() {
                 let plans: Vec<PlanAgreement> = agreements.into_iter().map(|(_, a)| a).collect();
-                if let Err(e) = engine.set_plan_contracts(&plans) {
-                    return Ok(Err(e));
-                }
+                engine
+                    .set_plan_contracts(&plans)
+                    .map_err(|e| at_body_index(e, &indices))?;
             }
             let prices: Vec<Contract> = contracts.into_iter().map(|(_, c)| c).collect();
-            Ok(engine.set_contracts(&prices))
+            engine.set_contracts(&prices)
         })
         .await;
     match done {
-        Ok(Ok(())) => Json(serde_json::json!({ "contracts": count })).into_response(),
-        Ok(Err(MeteringError::Contract {
+        Ok(()) => Json(serde_json::json!({ "contracts": count })).into_response(),
+        Err(e) => Problem::of_store(&e).into_response(),
+    }
+}
+
+/// A plan contract's error, with its position in the body rather than among the plan
+/// contracts (`indices`: each plan contract's index in the body).
+fn at_body_index(e: MeteringError, indices: &[usize]) -> MeteringError {
+    match e {
+        MeteringError::Contract {
             index,
             shop,
             message,
-        })) => {
-            // Report the position in the body, not among its plan contracts.
-            let index = indices.get(index).copied().unwrap_or(index);
-            problem_of(MeteringError::Contract {
-                index,
-                shop,
-                message,
-            })
-            .into_response()
-        }
-        Ok(Err(e)) => problem_of(e).into_response(),
-        Err(e) => Problem::unavailable(e).into_response(),
+        } => MeteringError::Contract {
+            index: indices.get(index).copied().unwrap_or(index),
+            shop,
+            message,
+        },
+        other => other,
     }
 }
 
@@ -325,7 +326,7 @@ async fn post_close(
                 .collect(),
         })
         .into_response(),
-        Err(e) => Problem::unavailable(e).into_response(),
+        Err(e) => Problem::of_store(&e).into_response(),
     }
 }
 
@@ -360,7 +361,7 @@ async fn get_invoices(
                 .collect();
             Json(InvoicesBody { period, invoices }).into_response()
         }
-        Err(e) => Problem::unavailable(e).into_response(),
+        Err(e) => Problem::of_store(&e).into_response(),
     }
 }
 
@@ -430,7 +431,7 @@ async fn get_counter_usage(
                 .collect();
             Json(CounterUsageBody { period, shops }).into_response()
         }
-        Err(e) => Problem::unavailable(e).into_response(),
+        Err(e) => Problem::of_store(&e).into_response(),
     }
 }
 
@@ -481,11 +482,7 @@ async fn get_readings(
         .into_response();
     };
     if let Caller::Tenant(t) = caller {
-        let owner = app
-            .access
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .tenant_of(id);
+        let owner = app.access.view().tenant_of(id);
         if owner != Some(t) {
             return Problem::new(
                 StatusCode::FORBIDDEN,
@@ -531,7 +528,7 @@ async fn get_readings(
             "this engine cannot explain readings",
         )
         .into_response(),
-        Err(e) => Problem::unavailable(e).into_response(),
+        Err(e) => Problem::of_store(&e).into_response(),
     }
 }
 

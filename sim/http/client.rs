@@ -4,7 +4,8 @@
 //!
 //! Events are sent as CloudEvents batches. A failed request (network error, 5xx, 429) is
 //! retried with the *same* events — same ids — so an idempotent server counts each once; a
-//! 4xx other than 429 is final. Every acknowledged batch is durable on a fleetsim server, so
+//! 4xx other than 429 is final, never retried, and comes back as `MeteringError::Refused` with
+//! its status. Every acknowledged batch is durable on a fleetsim server, so
 //! `commit` has nothing left to do.
 
 use super::billing_routes::{ContractBody, ContractsBody, CounterUsageBody, InvoicesBody};
@@ -100,7 +101,8 @@ struct Lane {
 /// Why a request failed, and whether trying again can help.
 enum Failure {
     Retry(String),
-    Final(String),
+    /// Refused with this status: the same request would be refused again.
+    Final(u16, String),
 }
 
 impl HttpEngine {
@@ -146,8 +148,12 @@ impl HttpEngine {
             }
             match send() {
                 Ok(body) => return Ok(body),
-                Err(Failure::Final(message)) => {
-                    return Err(self.error(format!("{what}: {message}")))
+                Err(Failure::Final(status, message)) => {
+                    return Err(MeteringError::Refused {
+                        url: self.options.url.clone(),
+                        status,
+                        message: format!("{what}: {message}"),
+                    })
                 }
                 Err(Failure::Retry(message)) => last = message,
             }
@@ -335,7 +341,7 @@ fn answer(
     match status {
         200..=299 => Ok(body),
         429 | 500..=599 => Err(Failure::Retry(format!("HTTP {status}: {body}"))),
-        _ => Err(Failure::Final(format!("HTTP {status}: {body}"))),
+        _ => Err(Failure::Final(status, format!("HTTP {status}: {body}"))),
     }
 }
 
@@ -458,6 +464,11 @@ impl MeteringEngine for HttpEngine {
         match status {
             200 => Ok(Some(body)),
             404 => Ok(None),
+            400..=499 if status != 429 => Err(MeteringError::Refused {
+                url: self.options.url.clone(),
+                status,
+                message: format!("GET /v1/admin/catalogue: HTTP {status}: {body}"),
+            }),
             _ => Err(self.error(format!("GET /v1/admin/catalogue: HTTP {status}: {body}"))),
         }
     }
@@ -573,6 +584,90 @@ impl HttpEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metering::ErrorClass;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::Arc;
+
+    /// A loopback HTTP server answering every request with `status` and closing the
+    /// connection; counts the requests. It stops after 30 s.
+    fn answering(status: u16, body: &'static str) -> (String, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        answer_one(stream, status, body);
+                        counted.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        (url, requests)
+    }
+
+    /// Reads one request (head, then its Content-Length of body) and answers it.
+    fn answer_one(stream: std::net::TcpStream, status: u16, body: &str) {
+        stream.set_nonblocking(false).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut length = 0;
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            line.clear();
+        }
+        let _ = reader.by_ref().take(length).read_to_end(&mut Vec::new());
+        let _ = write!(
+            reader.get_mut(),
+            "HTTP/1.1 {status} X\r\nContent-Type: application/problem+json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+
+    fn engine_at(url: &str) -> HttpEngine {
+        HttpEngine::new(HttpOptions {
+            attempts: 3,
+            admin_token: Some("token".into()),
+            ..HttpOptions::new(url)
+        })
+    }
+
+    /// A 4xx is sent once and comes back typed, with its status and class; a 503 is retried
+    /// until the attempts run out.
+    #[test]
+    fn a_refusal_is_final_and_typed_and_a_503_is_retried() {
+        let jan = Period {
+            year: 2024,
+            month: 1,
+        };
+        let (url, requests) = answering(409, r#"{"detail":"2024-01 is already closed"}"#);
+        let refused = engine_at(&url).close_period(jan).unwrap_err();
+        assert!(
+            matches!(refused, MeteringError::Refused { status: 409, .. }),
+            "{refused:?}"
+        );
+        assert_eq!(refused.class(), ErrorClass::Conflict);
+        assert!(refused.to_string().contains("already closed"), "{refused}");
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "sent once");
+
+        let (url, requests) = answering(503, r#"{"detail":"database is locked"}"#);
+        let unavailable = engine_at(&url).close_period(jan).unwrap_err();
+        assert!(unavailable.is_transient(), "{unavailable:?}");
+        assert_eq!(requests.load(Ordering::SeqCst), 3, "every attempt");
+    }
 
     /// The condition under which ureq resolves on a new thread per request is a global,
     /// per-call or resolve timeout: none may be set, while every other phase is bounded.

@@ -5,8 +5,10 @@
 //! | `POST /v1/admin/tenants/{tenant}/keys` | mint a key (the tenant is created if new); 201 with the key, shown once, and its `key_id` |
 //! | `GET /v1/admin/tenants/{tenant}/keys` | the tenant's keys: id, creation and revocation times (never the key) |
 //! | `DELETE /v1/admin/keys/{key_id}` | revoke a key: 204, refused from then on (401 "revoked"); 404 if there is no such key |
+//!
+//! Each call runs on the access thread (`access_thread`), never on a runtime worker.
 
-use super::access::{AccessStore, KeyId, KeyInfo};
+use super::access::{KeyId, KeyInfo};
 use super::metrics::Refusal;
 use super::problem::Problem;
 use super::server::{check_admin, App};
@@ -16,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 
 pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
@@ -43,13 +45,9 @@ pub struct KeysBody {
     pub keys: Vec<KeyInfo>,
 }
 
-/// The access store, once the caller is known to be the administrator.
-fn admin_access<'a>(
-    app: &'a App,
-    headers: &HeaderMap,
-) -> Result<MutexGuard<'a, AccessStore>, Problem> {
-    check_admin(app, headers).inspect_err(|_| app.metrics.refused(Refusal::Unauthorized))?;
-    Ok(app.access.lock().unwrap_or_else(|p| p.into_inner()))
+/// Refuses anyone but the administrator.
+fn admin_only(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
+    check_admin(app, headers).inspect_err(|_| app.metrics.refused(Refusal::Unauthorized))
 }
 
 /// Mints an API key for a tenant (created if new). The body is ignored, but read: a request
@@ -61,15 +59,12 @@ async fn post_key(
     Path(tenant): Path<String>,
     _body: axum::body::Bytes,
 ) -> Response {
-    let mut access = match admin_access(&app, &headers) {
-        Ok(access) => access,
-        Err(problem) => return problem.into_response(),
-    };
-    match access
-        .ensure_tenant(&tenant)
-        .and_then(|t| access.mint_key(t))
-    {
-        Ok((id, key)) => (
+    if let Err(problem) = admin_only(&app, &headers) {
+        return problem.into_response();
+    }
+    let name = tenant.clone();
+    match app.access.with(move |store| store.mint_key(&name)).await {
+        Ok((_, id, key)) => (
             StatusCode::CREATED,
             Json(KeyBody {
                 tenant,
@@ -78,7 +73,7 @@ async fn post_key(
             }),
         )
             .into_response(),
-        Err(e) => Problem::unavailable(e.to_string()).into_response(),
+        Err(e) => Problem::of_access(&e).into_response(),
     }
 }
 
@@ -87,21 +82,19 @@ async fn get_keys(
     headers: HeaderMap,
     Path(tenant): Path<String>,
 ) -> Response {
-    let access = match admin_access(&app, &headers) {
-        Ok(access) => access,
-        Err(problem) => return problem.into_response(),
-    };
-    let Ok(id) = access.tenant(&tenant) else {
-        return Problem::new(
+    if let Err(problem) = admin_only(&app, &headers) {
+        return problem.into_response();
+    }
+    let name = tenant.clone();
+    match app.access.with(move |store| store.keys_of(&name)).await {
+        Ok(Some(keys)) => Json(KeysBody { tenant, keys }).into_response(),
+        Ok(None) => Problem::new(
             StatusCode::NOT_FOUND,
             "Not found",
             format!("no tenant named {tenant:?}"),
         )
-        .into_response();
-    };
-    match access.keys_of(id) {
-        Ok(keys) => Json(KeysBody { tenant, keys }).into_response(),
-        Err(e) => Problem::unavailable(e.to_string()).into_response(),
+        .into_response(),
+        Err(e) => Problem::of_access(&e).into_response(),
     }
 }
 
@@ -110,17 +103,16 @@ async fn delete_key(
     headers: HeaderMap,
     Path(key_id): Path<String>,
 ) -> Response {
-    let mut access = match admin_access(&app, &headers) {
-        Ok(access) => access,
-        Err(problem) => return problem.into_response(),
-    };
+    if let Err(problem) = admin_only(&app, &headers) {
+        return problem.into_response();
+    }
     let Ok(id) = key_id.parse::<i64>() else {
         return Problem::bad_request(format!(
             "key id {key_id:?} is not a number (the key_id returned when the key was minted)"
         ))
         .into_response();
     };
-    match access.revoke(KeyId(id)) {
+    match app.access.with(move |store| store.revoke(KeyId(id))).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => Problem::new(
             StatusCode::NOT_FOUND,
@@ -128,6 +120,6 @@ async fn delete_key(
             format!("no API key has id {id}"),
         )
         .into_response(),
-        Err(e) => Problem::unavailable(e.to_string()).into_response(),
+        Err(e) => Problem::of_access(&e).into_response(),
     }
 }

@@ -5,6 +5,7 @@
 //! interface the simulator uses in-process.
 
 pub mod access;
+mod access_thread;
 pub mod billing_routes;
 pub mod client;
 pub mod key_routes;

@@ -13,7 +13,7 @@ use super::problem::Problem;
 use super::server::{check_admin, App};
 use crate::billing::service::Incident;
 use crate::event::ShopId;
-use crate::metering::{MeteringError, Period};
+use crate::metering::Period;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -33,24 +33,6 @@ pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/admin/catalogue", put(put_catalogue).get(get_catalogue))
         .route("/v1/admin/incidents", post(post_incidents))
-}
-
-/// The answer for an engine error on the plan routes: what the caller must fix (400), what
-/// contradicts the store (409), or the store failing (503).
-pub(super) fn problem_of(e: MeteringError) -> Problem {
-    match e {
-        MeteringError::Catalogue(_) => Problem::bad_request(e.to_string()),
-        MeteringError::Contract { index, .. } => {
-            Problem::bad_request(e.to_string()).at_index(index)
-        }
-        MeteringError::PeriodClosed { .. } | MeteringError::Conflict(_) => {
-            Problem::new(StatusCode::CONFLICT, "Conflict", e.to_string())
-        }
-        MeteringError::Unsupported(_) => {
-            Problem::new(StatusCode::NOT_IMPLEMENTED, "Not available", e.to_string())
-        }
-        _ => Problem::unavailable(e.to_string()),
-    }
 }
 
 async fn put_catalogue(
@@ -78,12 +60,11 @@ async fn put_catalogue(
     };
     match app
         .writer
-        .with(move |engine| Ok(engine.set_catalogue(&text)))
+        .with(move |engine| engine.set_catalogue(&text))
         .await
     {
-        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Err(e)) => problem_of(e).into_response(),
-        Err(e) => Problem::unavailable(e).into_response(),
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => Problem::of_store(&e).into_response(),
     }
 }
 
@@ -99,7 +80,7 @@ async fn get_catalogue(State(app): State<Arc<App>>, headers: HeaderMap) -> Respo
             "no catalogue is set: PUT /v1/admin/catalogue",
         )
         .into_response(),
-        Err(e) => Problem::unavailable(e).into_response(),
+        Err(e) => Problem::of_store(&e).into_response(),
     }
 }
 
@@ -202,16 +183,13 @@ async fn post_incidents(
         .writer
         .with(move |engine| {
             for ((period, shop), incidents) in &groups {
-                if let Err(e) = engine.record_incidents(*shop, *period, incidents) {
-                    return Ok(Err(e));
-                }
+                engine.record_incidents(*shop, *period, incidents)?;
             }
-            Ok(Ok(()))
+            Ok(())
         })
         .await;
     match done {
-        Ok(Ok(())) => Json(serde_json::json!({ "incidents": count })).into_response(),
-        Ok(Err(e)) => problem_of(e).into_response(),
-        Err(e) => Problem::unavailable(e).into_response(),
+        Ok(()) => Json(serde_json::json!({ "incidents": count })).into_response(),
+        Err(e) => Problem::of_store(&e).into_response(),
     }
 }

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `POST /v1/events` | CloudEvents, one (`application/cloudevents+json`) or a batch (`application/cloudevents-batch+json`); 200 after commit with the receipt |
 //! | `GET /v1/usage?period=YYYY-MM[&shop=S…]` | metered usage per shop |
-//! | `POST /v1/admin/machines` | bind machines to shops (admin token) |
+//! | `POST /v1/admin/machines` | bind machines to shops and tenants, then provision the engine (admin token; `provision`) |
 //! | `POST`/`GET /v1/admin/tenants/{tenant}/keys`, `DELETE /v1/admin/keys/{key_id}` | API keys: mint, list, revoke (`key_routes`) |
 //! | `PUT /v1/admin/contracts`, `POST /v1/admin/periods/{YYYY-MM}/close`, `GET /v1/invoices/{YYYY-MM}`, `GET /v1/counter-usage`, `GET /v1/machines/{M…}/readings` | billing (`billing_routes`) |
 //! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
@@ -12,11 +12,12 @@
 //! Duplicates: a request whose events were already stored still gets 200 — ingestion is
 //! idempotent, so a retry must succeed — and its receipt counts them as `duplicates`.
 
-use super::access::{AccessError, AccessStore, Caller, KeyCheck, KeyId};
+use super::access::{AccessError, AccessStore, Caller, KeyCheck, KeyId, TenantBindings};
+use super::access_thread::Access;
 use super::limits::TokenBuckets;
 use super::metrics::{Metrics, Refusal};
 use super::problem::Problem;
-use super::writer::Writer;
+use super::writer::{StoreError, Writer};
 use super::{CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON};
 use crate::event::wire::{decode, from_cloudevent, CloudEvent};
 use crate::event::{MachineId, ShopId, UsageEvent};
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Clone, Debug)]
@@ -79,13 +80,18 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Access(#[from] AccessError),
+    #[error("completing the provisioning of bound machines: {0}")]
+    Provision(#[from] StoreError),
 }
 
 pub(super) struct App {
     pub(super) writer: Writer,
     pub(super) metrics: Arc<Metrics>,
     admin_token: Option<String>,
-    pub(super) access: Mutex<AccessStore>,
+    pub(super) access: Access,
+    /// Held through a provisioning (bind, then provision the engine, then mark it done), so
+    /// concurrent ones reach both stores in the same order.
+    provisioning: tokio::sync::Mutex<()>,
     request_limits: TokenBuckets,
     event_limits: TokenBuckets,
     max_batch_events: usize,
@@ -108,11 +114,14 @@ pub async fn serve(
     let access = AccessStore::open(&AccessStore::path_for(&config.db))?;
     let metrics = Arc::new(Metrics::default());
     let (writer, store_thread) = Writer::spawn(Box::new(engine), metrics.clone());
+    let (access, access_thread) = Access::spawn(access);
+    complete_provisioning(&access, &writer).await?;
     let app = Arc::new(App {
         writer,
         metrics,
         admin_token: config.admin_token.clone(),
-        access: Mutex::new(access),
+        access,
+        provisioning: tokio::sync::Mutex::new(()),
         request_limits: TokenBuckets::new(config.max_requests_per_second),
         event_limits: TokenBuckets::new(config.max_events_per_second),
         max_batch_events: config.max_batch_events,
@@ -128,8 +137,23 @@ pub async fn serve(
     axum::serve(listener, router(app, config.max_body_bytes))
         .with_graceful_shutdown(shutdown)
         .await?;
-    // The router (and with it every Writer) is gone: the store thread commits and ends.
-    let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
+    // The router (and with it every Writer and Access) is gone: the store thread commits and
+    // ends, the access thread ends (each of its writes was committed before it answered).
+    let _ = tokio::task::spawn_blocking(move || (store_thread.join(), access_thread.join())).await;
+    Ok(())
+}
+
+/// Provisions the engine with every binding whose provisioning was not confirmed (it failed,
+/// or the server stopped in between), before the server listens.
+async fn complete_provisioning(access: &Access, writer: &Writer) -> Result<(), ServeError> {
+    let pending = access.with(|store| store.unprovisioned()).await?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    writer.provision(pending.clone()).await?;
+    access
+        .with(move |store| store.mark_provisioned(&pending))
+        .await?;
     Ok(())
 }
 
@@ -212,7 +236,7 @@ async fn post_events(
                 .ingested(&receipt, started.elapsed().as_micros() as u64);
             Json(ReceiptBody::from(receipt)).into_response()
         }
-        Err(e) => Problem::unavailable(e).into_response(),
+        Err(e) => Problem::of_store(&e).into_response(),
     }
 }
 
@@ -445,7 +469,7 @@ async fn get_usage(
                 .collect(),
         })
         .into_response(),
-        Err(e) => Problem::unavailable(e).into_response(),
+        Err(e) => Problem::of_store(&e).into_response(),
     }
 }
 
@@ -481,40 +505,64 @@ async fn post_machines(
             .into_response()
         }
     };
-    let mut machines = Vec::with_capacity(body.machines.len());
+    let (machines, bindings) = match parse_bindings(&body.machines) {
+        Ok(parsed) => parsed,
+        Err(problem) => return problem.into_response(),
+    };
+    match provision(&app, machines, bindings).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// The body's machines with their shops, and the same grouped by tenant.
+fn parse_bindings(body: &[Binding]) -> Result<(Vec<(MachineId, ShopId)>, TenantBindings), Problem> {
+    let mut machines = Vec::with_capacity(body.len());
     let mut by_tenant: BTreeMap<String, Vec<(MachineId, ShopId)>> = BTreeMap::new();
-    for (i, b) in body.machines.iter().enumerate() {
-        match (MachineId::parse(&b.machine), ShopId::parse(&b.shop)) {
-            (Some(m), Some(s)) => {
-                machines.push((m, s));
-                by_tenant
-                    .entry(b.tenant.clone().unwrap_or_else(|| b.shop.clone()))
-                    .or_default()
-                    .push((m, s));
-            }
-            _ => {
-                return Problem::bad_request(format!(
-                    "machine {i}: {:?} / {:?} are not ids like M000001 / S000001",
-                    b.machine, b.shop
-                ))
-                .at_index(i)
-                .into_response()
-            }
-        }
+    for (i, b) in body.iter().enumerate() {
+        let (Some(m), Some(s)) = (MachineId::parse(&b.machine), ShopId::parse(&b.shop)) else {
+            return Err(Problem::bad_request(format!(
+                "machine {i}: {:?} / {:?} are not ids like M000001 / S000001",
+                b.machine, b.shop
+            ))
+            .at_index(i));
+        };
+        machines.push((m, s));
+        by_tenant
+            .entry(b.tenant.clone().unwrap_or_else(|| b.shop.clone()))
+            .or_default()
+            .push((m, s));
     }
-    if let Err(e) = app.writer.provision(machines).await {
-        return Problem::unavailable(e).into_response();
-    }
-    let mut access = app.access.lock().unwrap_or_else(|p| p.into_inner());
-    for (tenant, bound) in by_tenant {
-        if let Err(e) = access
-            .ensure_tenant(&tenant)
-            .and_then(|t| access.bind(&bound, t))
-        {
-            return Problem::unavailable(e.to_string()).into_response();
-        }
-    }
-    StatusCode::NO_CONTENT.into_response()
+    Ok((machines, by_tenant.into_iter().collect()))
+}
+
+/// Binds the machines to their tenants, then provisions the engine with them, then records
+/// that it did: the engine never knows a machine that is bound to no tenant. If the engine
+/// fails, the bindings stay, waiting to be provisioned: by the client's retry (provisioning is
+/// idempotent) or, failing that, when the server starts again.
+async fn provision(
+    app: &App,
+    machines: Vec<(MachineId, ShopId)>,
+    bindings: TenantBindings,
+) -> Result<(), Problem> {
+    let _in_order = app.provisioning.lock().await;
+    app.access
+        .with(move |store| store.bind(&bindings))
+        .await
+        .map_err(|e| Problem::of_access(&e))?;
+    app.writer.provision(machines.clone()).await.map_err(|e| {
+        Problem::of_store(&e).after(
+            "the machines are bound to their tenants but not provisioned in the metering \
+                 store (a retry provisions them, and so does the server's next start)",
+        )
+    })?;
+    // Should this fail, the machines are bound and provisioned all the same: the next start
+    // only provisions them again, which changes nothing.
+    let _ = app
+        .access
+        .with(move |store| store.mark_provisioned(&machines))
+        .await;
+    Ok(())
 }
 
 impl App {
@@ -530,11 +578,7 @@ impl App {
                 (Caller::Admin, None)
             }
             (_, Some(t)) => {
-                let check = self
-                    .access
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .check_key(t);
+                let check = self.access.view().check_key(t);
                 match check {
                     KeyCheck::Valid(tenant, key) => (Caller::Tenant(tenant), Some(key)),
                     KeyCheck::Revoked => {
@@ -586,7 +630,7 @@ impl App {
         let Caller::Tenant(tenant) = caller else {
             return Ok(());
         };
-        let access = self.access.lock().unwrap_or_else(|p| p.into_inner());
+        let access = self.access.view();
         match events
             .iter()
             .position(|e| access.tenant_of(e.machine) != Some(tenant))
@@ -608,12 +652,7 @@ impl App {
     pub(super) fn visible_shops(&self, caller: Caller) -> Option<BTreeSet<ShopId>> {
         match caller {
             Caller::Admin => None,
-            Caller::Tenant(t) => Some(
-                self.access
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .shops_of(t),
-            ),
+            Caller::Tenant(t) => Some(self.access.view().shops_of(t)),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The engine's own thread. Every operation reaches the engine as a message; ingestion is
 //! group-committed: all requests waiting when the thread wakes are ingested, then committed
-//! once, and only then acknowledged. An acknowledged event is durable.
+//! once, and only then acknowledged. An acknowledged event is durable. Errors come back
+//! typed (`StoreError`), so the edge answers each by its class (`MeteringError::class`).
 
 use super::metrics::Metrics;
 use crate::event::{MachineId, ShopId, UsageEvent};
-use crate::metering::{IngestReceipt, MeteringEngine, MeteringError, Period, UsageRow};
+use crate::metering::{ErrorClass, IngestReceipt, MeteringEngine, MeteringError, Period, UsageRow};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -12,18 +13,52 @@ use tokio::sync::{mpsc, oneshot};
 /// Requests per group commit at most (bounds the latency of the first one in the group).
 const MAX_GROUP: usize = 256;
 
+/// Why the store thread gave no result.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The engine refused or failed the call.
+    #[error(transparent)]
+    Engine(#[from] MeteringError),
+    /// An ingestion of the same group commit, or the commit, failed: the engine rolled the
+    /// whole group back, so nothing of this request was stored either.
+    #[error("not stored, retry with the same ids: {0}")]
+    Group(Arc<MeteringError>),
+    #[error("the store thread has stopped")]
+    Stopped,
+}
+
+impl StoreError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            StoreError::Engine(e) => e.class(),
+            StoreError::Group(e) => e.class(),
+            StoreError::Stopped => ErrorClass::Internal,
+        }
+    }
+
+    /// The engine's error, if it was one (a `Group` failure was another request's).
+    pub fn engine(&self) -> Option<&MeteringError> {
+        match self {
+            StoreError::Engine(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
 pub enum Op {
     Ingest {
         events: Vec<UsageEvent>,
-        reply: oneshot::Sender<Result<IngestReceipt, String>>,
+        reply: Reply<IngestReceipt>,
     },
     Provision {
         machines: Vec<(MachineId, ShopId)>,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: Reply<()>,
     },
     Usage {
         period: Period,
-        reply: oneshot::Sender<Result<Vec<UsageRow>, String>>,
+        reply: Reply<Vec<UsageRow>>,
     },
     /// Any other engine call (contracts, closes, invoices, counter usage): it answers itself.
     Call(EngineCall),
@@ -52,15 +87,15 @@ impl Writer {
         (Writer { tx }, join)
     }
 
-    pub async fn ingest(&self, events: Vec<UsageEvent>) -> Result<IngestReceipt, String> {
+    pub async fn ingest(&self, events: Vec<UsageEvent>) -> Result<IngestReceipt, StoreError> {
         self.call(|reply| Op::Ingest { events, reply }).await
     }
 
-    pub async fn provision(&self, machines: Vec<(MachineId, ShopId)>) -> Result<(), String> {
+    pub async fn provision(&self, machines: Vec<(MachineId, ShopId)>) -> Result<(), StoreError> {
         self.call(|reply| Op::Provision { machines, reply }).await
     }
 
-    pub async fn usage(&self, period: Period) -> Result<Vec<UsageRow>, String> {
+    pub async fn usage(&self, period: Period) -> Result<Vec<UsageRow>, StoreError> {
         self.call(|reply| Op::Usage { period, reply }).await
     }
 
@@ -68,27 +103,22 @@ impl Writer {
     pub async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut dyn MeteringEngine) -> Result<T, MeteringError> + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T, StoreError> {
         self.call(|reply| {
             Op::Call(Box::new(move |engine: &mut dyn MeteringEngine| {
-                let _ = reply.send(f(engine).map_err(|e| e.to_string()));
+                let _ = reply.send(f(engine).map_err(StoreError::Engine));
             }))
         })
         .await
     }
 
-    async fn call<T>(
-        &self,
-        op: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Op,
-    ) -> Result<T, String> {
+    async fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(op(reply))
             .await
-            .map_err(|_| "the store thread has stopped".to_string())?;
-        answer
-            .await
-            .map_err(|_| "the store thread has stopped".to_string())?
+            .map_err(|_| StoreError::Stopped)?;
+        answer.await.map_err(|_| StoreError::Stopped)?
     }
 }
 
@@ -120,10 +150,7 @@ fn ingestion_size(group: &[Op]) -> (u64, u64) {
 }
 
 /// An ingestion waiting for the commit: where to answer, and what its ingest did.
-type Waiting = (
-    oneshot::Sender<Result<IngestReceipt, String>>,
-    Result<IngestReceipt, String>,
-);
+type Waiting = (Reply<IngestReceipt>, Result<IngestReceipt, MeteringError>);
 
 /// Ingests the group's events, commits once, then answers. Queries and provisioning are
 /// answered in order, after the ingestions before them are committed.
@@ -132,16 +159,16 @@ fn process(engine: &mut dyn MeteringEngine, group: Vec<Op>) {
     for op in group {
         match op {
             Op::Ingest { events, reply } => {
-                let receipt = engine.ingest(&events).map_err(|e| e.to_string());
+                let receipt = engine.ingest(&events);
                 waiting.push((reply, receipt));
             }
             Op::Provision { machines, reply } => {
                 acknowledge(engine, &mut waiting);
-                let _ = reply.send(engine.provision(&machines).map_err(|e| e.to_string()));
+                let _ = reply.send(engine.provision(&machines).map_err(StoreError::Engine));
             }
             Op::Usage { period, reply } => {
                 acknowledge(engine, &mut waiting);
-                let _ = reply.send(engine.usage(period).map_err(|e| e.to_string()));
+                let _ = reply.send(engine.usage(period).map_err(StoreError::Engine));
             }
             Op::Call(f) => {
                 acknowledge(engine, &mut waiting);
@@ -159,15 +186,23 @@ fn acknowledge(engine: &mut dyn MeteringEngine, waiting: &mut Vec<Waiting>) {
     if waiting.is_empty() {
         return;
     }
-    let failure = waiting.iter().find_map(|(_, r)| r.as_ref().err().cloned());
-    let committed = match failure {
-        Some(e) => Err(e),
-        None => engine.commit().map_err(|e| e.to_string()),
-    };
+    let mut failure = None;
+    let mut answers = Vec::with_capacity(waiting.len());
     for (reply, receipt) in waiting.drain(..) {
+        // A failed ingestion fails the commit, so its placeholder receipt is never sent.
+        let receipt = receipt.unwrap_or_else(|e| {
+            failure.get_or_insert(e);
+            IngestReceipt::default()
+        });
+        answers.push((reply, receipt));
+    }
+    let committed = failure
+        .map_or_else(|| engine.commit(), Err)
+        .map_err(Arc::new);
+    for (reply, receipt) in answers {
         let answer = match &committed {
-            Ok(()) => receipt,
-            Err(e) => Err(format!("not stored, retry with the same ids: {e}")),
+            Ok(()) => Ok(receipt),
+            Err(e) => Err(StoreError::Group(e.clone())),
         };
         let _ = reply.send(answer);
     }

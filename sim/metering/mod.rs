@@ -205,6 +205,14 @@ pub enum MeteringError {
     /// The engine is remote and did not answer as it should (after retries).
     #[error("metering engine at {url}: {message}")]
     Remote { url: String, message: String },
+    /// The remote engine refused the call (HTTP 4xx other than 429): sent again unchanged it
+    /// would be refused again, so it was not retried.
+    #[error("metering engine at {url}: {message}")]
+    Refused {
+        url: String,
+        status: u16,
+        message: String,
+    },
     /// A catalogue that does not parse or validate (the message places the problem at
     /// line:column), or a plan contract without a catalogue to resolve it.
     #[error("{0}")]
@@ -222,6 +230,80 @@ pub enum MeteringError {
     /// The engine does not implement this call.
     #[error("this metering engine does not support {0}")]
     Unsupported(&'static str),
+}
+
+/// Who can make a failed call succeed: the caller by changing it, or anyone by retrying it
+/// unchanged later. The one rule for every engine error (`MeteringError::class`); the HTTP
+/// server answers by it (`http::problem`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The call itself is wrong (a catalogue that does not validate, a contract naming what
+    /// the catalogue lacks): change it. HTTP 400.
+    Invalid,
+    /// The call contradicts what the store holds (a period already closed, a catalogue that
+    /// would break a stored contract, another counter width): change it. HTTP 409.
+    Conflict,
+    /// Well formed, but what is stored cannot be billed (an amount past 64-bit cents, a plan
+    /// that does not rate): change the contract or the catalogue, then call again. HTTP 422.
+    Unprocessable,
+    /// The store is unavailable (locked, busy, I/O failing, full, read-only) or a remote engine
+    /// did not answer: nothing was done, and the same call succeeds once it is back. HTTP 503
+    /// with Retry-After.
+    Transient,
+    /// The engine does not implement the call. HTTP 501.
+    Unsupported,
+    /// The store is damaged or the engine is broken: neither the caller nor a retry can fix
+    /// it. HTTP 500.
+    Internal,
+}
+
+impl MeteringError {
+    pub fn class(&self) -> ErrorClass {
+        use crate::billing::BillingError;
+        match self {
+            MeteringError::Store(e) => ErrorClass::of_sqlite(e),
+            MeteringError::Open { .. } => ErrorClass::Internal,
+            MeteringError::Billing(BillingError::UnknownShop(_)) => ErrorClass::Internal,
+            MeteringError::Billing(BillingError::Money { .. } | BillingError::Plan { .. }) => {
+                ErrorClass::Unprocessable
+            }
+            MeteringError::Conflict(_) | MeteringError::PeriodClosed { .. } => ErrorClass::Conflict,
+            MeteringError::Remote { .. } => ErrorClass::Transient,
+            MeteringError::Refused { status, .. } => match status {
+                409 => ErrorClass::Conflict,
+                422 => ErrorClass::Unprocessable,
+                _ => ErrorClass::Invalid,
+            },
+            MeteringError::Catalogue(_) | MeteringError::Contract { .. } => ErrorClass::Invalid,
+            MeteringError::Unsupported(_) => ErrorClass::Unsupported,
+        }
+    }
+
+    /// Whether the same call may succeed later, unchanged.
+    pub fn is_transient(&self) -> bool {
+        self.class() == ErrorClass::Transient
+    }
+}
+
+impl ErrorClass {
+    /// A SQLite error: transient if it ends when the store is back (the lock released, the
+    /// disk freed or writable again); any other means a damaged store or a bug.
+    pub fn of_sqlite(e: &rusqlite::Error) -> ErrorClass {
+        use rusqlite::ErrorCode::*;
+        match e.sqlite_error_code() {
+            Some(
+                DatabaseBusy
+                | DatabaseLocked
+                | SystemIoFailure
+                | DiskFull
+                | ReadOnly
+                | CannotOpen
+                | OutOfMemory
+                | FileLockingProtocolFailed,
+            ) => ErrorClass::Transient,
+            _ => ErrorClass::Internal,
+        }
+    }
 }
 
 /// The engine as the simulator (and the HTTP server) sees it.
@@ -350,5 +432,26 @@ mod tests {
             }
         );
         assert_eq!(Period::from_key(202402).to_string(), "2024-02");
+    }
+
+    /// A store locked by another writer is transient (a retry succeeds once it is released);
+    /// a write the data forbids is not.
+    #[test]
+    fn a_locked_store_is_transient_and_a_refused_write_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder
+            .execute_batch("CREATE TABLE t(x INTEGER PRIMARY KEY); BEGIN EXCLUSIVE;")
+            .unwrap();
+        let writer = rusqlite::Connection::open(&path).unwrap();
+        writer.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let insert = |x: i64| writer.execute("INSERT INTO t VALUES (?1)", [x]);
+        let locked = MeteringError::from(insert(1).unwrap_err());
+        assert!(locked.is_transient(), "{locked}");
+        holder.execute_batch("COMMIT").unwrap();
+        insert(1).unwrap();
+        let duplicate = MeteringError::from(insert(1).unwrap_err());
+        assert_eq!(duplicate.class(), ErrorClass::Internal, "{duplicate}");
     }
 }

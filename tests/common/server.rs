@@ -14,11 +14,23 @@ impl Server {
     /// Starts the server on `db` with `admin_token`, plus `extra` flags, and waits for its
     /// "listening on http://…" banner.
     pub fn start(db: &Path, admin_token: &str, extra: &[&str]) -> Server {
+        Server::start_with_env(db, admin_token, extra, &[])
+    }
+
+    /// `start`, with environment variables for the server (e.g. `TOKIO_WORKER_THREADS`).
+    #[allow(dead_code)] // not every test file sets any
+    pub fn start_with_env(
+        db: &Path,
+        admin_token: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsim"))
             .args(["serve", "--addr", "127.0.0.1:0", "--db"])
             .arg(db)
             .args(extra)
             .env("FLEETSIM_ADMIN_TOKEN", admin_token)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
