@@ -4,7 +4,7 @@
 //! Pure and deterministic: no I/O, no clock, no floats. Quantities are `u64` counts; a billed
 //! quantity that may be a credit is `i128` (exact for any difference of two `u64`).
 //!
-//! One [`MachineVee`] per machine takes that machine's readings in arrival order
+//! One [`MachineVee`] per machine takes that machine's readings as they arrive
 //! ([`MachineVee::apply`]) and closes its billing periods in order ([`MachineVee::close_through`]).
 //! Each reading gives a [`ValidatedReading`]: the raw reading (the pre-VEE copy), the step per
 //! channel, the flags and an explanation. Each closed period gives a [`PeriodUsage`]: actual
@@ -16,10 +16,23 @@
 //! **Baseline.** The first accepted reading is the starting point and carries no usage. To bill
 //! from a known installation state, apply an installation reading first (e.g. zeros).
 //!
-//! **Not applied** (flagged, state unchanged): a reading with the same `seq` as the last accepted
-//! one (`Duplicate`); a time not after the last accepted reading (`OutOfOrder`); a counter value
-//! at or above the modulus (`OutOfRange`). `seq` need not increase: a swapped board may restart
-//! it, so time orders readings and `seq` only identifies them.
+//! **Order.** A machine's readings are ordered by their time (`seq` only identifies them: a
+//! swapped board may restart it). Readings may arrive in any order (buffered telemetry comes
+//! late and not always in sequence): a reading timed before the latest accepted one is
+//! **re-sequenced**, placed between the accepted readings around it, and every step from it on
+//! is derived again from the validation state before it, exactly as if the readings had
+//! arrived in time order (sequence.rs keeps that state and the recent readings). The changes
+//! are booked as a later reading's are (see *Attribution*): in each reading's own period while
+//! it is open; what falls in closed (invoiced) periods is netted and booked in the first open
+//! period — a correction on the next invoice; a fall there (rare: a reading that makes an
+//! earlier step a spike lowers the average and can turn a later rollover into a reset) is
+//! pending until the next closing periods' steps absorb it. Readings are kept for this
+//! [`RESEQUENCE_DAYS`] days before the latest (at most [`MAX_KEPT`]).
+//!
+//! **Not applied** (flagged, state unchanged): a reading with the `seq` of an accepted one
+//! (`Duplicate`); a time equal to an accepted reading's, or before the oldest kept reading
+//! (`OutOfOrder`: it cannot be placed, and its use is in the step that spans it); a counter
+//! value at or above the modulus (`OutOfRange`).
 //!
 //! **Steps**, per channel, against the last accepted reading (`prev` → `new`):
 //! - `new ≥ prev`: step = `new − prev` (normal);
@@ -60,7 +73,9 @@
 //!
 //! **True-up**: an outstanding estimate is reversed against the actual steps that follow. A step
 //! whose reading falls inside the estimated interval (a late reading) reverses at most itself; the
-//! first reading at or after the interval's end reverses all that remains. The reversal is booked
+//! first reading at or after the interval's end reverses all that remains. A re-sequenced
+//! reading (always inside the interval, since it is before the latest) reverses at most the use
+//! it reveals: its step plus the net change of the steps after it. The reversal is booked
 //! with the step, so a period bills `actual + estimate − reversed`, which is negative (a credit)
 //! when an estimate was too high.
 //!
@@ -77,7 +92,8 @@
 //! restores it.
 //!
 //! **Conservation**: over all periods, closed and open, billed = accepted steps + outstanding
-//! estimate; once a reading follows the last estimate, billed = accepted steps exactly.
+//! estimate − pending fall; once a reading follows the last estimate (and any fall is
+//! absorbed), billed = accepted steps exactly, whatever order the readings arrived in.
 //!
 //! **Rounding**: integer division rounded half up (`n/d`, plus 1 when `2·(n mod d) ≥ d`).
 
