@@ -8,8 +8,8 @@ use fleetsim::actors::{simulate, Counters, FaultTally, IngestBatch, SimOutcome};
 use fleetsim::calendar::{Calendar, DayIndex};
 use fleetsim::event::{EventBody, MachineId, UsageEvent};
 use fleetsim::fleet::Fleet;
+use fleetsim::progress::Silent;
 use fleetsim::scenario::{parse, InitialCounters, Scenario};
-use indicatif::ProgressBar;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -36,13 +36,7 @@ fn simulate_with<S: Send + 'static>(
         .build()
         .expect("a runtime");
     let outcome = runtime
-        .block_on(simulate(
-            scenario,
-            fleet,
-            calendar,
-            tx,
-            ProgressBar::hidden(),
-        ))
+        .block_on(simulate(scenario, fleet, calendar, tx, Arc::new(Silent)))
         .expect("the simulation completes");
     (drain.join().expect("the drain thread"), outcome)
 }
