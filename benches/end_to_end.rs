@@ -3,11 +3,13 @@
 //! from `cargo run --release -- run scenarios/france.toml`; these benches track the same
 //! paths at a size criterion can repeat.
 //!
-//! Run: `cargo bench --bench end_to_end` (or `-- end_to_end` for one group).
+//! Run: `cargo bench --bench end_to_end` (or `-- end_to_end` for one group; `-- seen` for the
+//! dedup set alone).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fleetsim::billing::{rate_period, PriceBook};
 use fleetsim::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
+use fleetsim::metering::seen::SeenSet;
 use fleetsim::metering::sqlite::SqliteEngine;
 use fleetsim::metering::{MeteringEngine, Period, UsageRow};
 use fleetsim::money::{Currency, UnitPrice};
@@ -175,6 +177,47 @@ fn checkpoint(c: &mut Criterion) {
     group.finish();
 }
 
+/// Sequence numbers in the orders a machine's events can arrive in: in order (the fast path),
+/// reversed, and two streams interleaved (the even ones first, then the odd ones that were
+/// held back; and the same reversed), which leave a gap at every other number until the
+/// second stream fills them. Each case inserts `SEEN_EVENTS` numbers into an empty set.
+fn seen_orders() -> Vec<(&'static str, Vec<u64>)> {
+    let n = SEEN_EVENTS;
+    let evens = || (1..=n / 2).map(|k| 2 * k);
+    let odds = || (1..=n / 2).map(|k| 2 * k - 1);
+    vec![
+        ("ascending", (1..=n).collect()),
+        ("descending", (1..=n).rev().collect()),
+        ("interleaved", evens().chain(odds()).collect()),
+        (
+            "interleaved_descending",
+            evens().rev().chain(odds().rev()).collect(),
+        ),
+    ]
+}
+
+const SEEN_EVENTS: u64 = 20_000;
+
+fn seen(c: &mut Criterion) {
+    let mut group = c.benchmark_group("seen");
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(SEEN_EVENTS));
+    for (name, order) in seen_orders() {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut set = SeenSet::default();
+                for &seq in &order {
+                    set.insert(seq);
+                }
+                assert_eq!(set.len(), SEEN_EVENTS, "{name}: every number inserted once");
+                black_box(set)
+            })
+        });
+    }
+    group.finish();
+}
+
 fn rating(c: &mut Criterion) {
     let shops = 13_144u32;
     let book = PriceBook {
@@ -211,5 +254,5 @@ fn rating(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, end_to_end, ingest, checkpoint, rating);
+criterion_group!(benches, end_to_end, ingest, seen, checkpoint, rating);
 criterion_main!(benches);

@@ -4,12 +4,16 @@
 use crate::exit;
 use crate::http::client::{HttpEngine, HttpOptions};
 use crate::http::server::{serve, ServerConfig};
-use crate::run::{run, run_with_engine, RunOptions};
+use crate::metering::MeteringEngine;
+use crate::run::{run_reporting, RunOptions};
 use crate::scenario;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 mod catalogue;
+pub mod load;
+mod progress;
+mod quote;
 
 #[derive(Parser, Debug)]
 #[command(name = "fleetsim", version, about = "Fleet simulator and load tester for pay-per-use machines", long_about = None)]
@@ -190,8 +194,8 @@ pub fn main() -> i32 {
             max_future_seconds,
             counter_modulus: counter_digits.map(|d| 10_u64.pow(d)),
         }),
-        Command::Load(args) => crate::load::load_command(&args),
-        Command::Quote(args) => crate::quote::command::quote_command(&args),
+        Command::Load(args) => load::command(&args),
+        Command::Quote(args) => quote::command(&args),
         Command::Check { files } => check_command(&files),
         Command::Catalogue(cmd) => catalogue::run(&cmd),
     }
@@ -205,10 +209,9 @@ fn run_command(path: &std::path::Path, opts: &RunOptions, target: Option<HttpOpt
             return exit::BAD_INPUT;
         }
     };
-    let result = match target {
-        None => run(scenario, opts),
-        Some(http) => run_with_engine(scenario, opts, Box::new(HttpEngine::new(http))),
-    };
+    let engine = target.map(|http| Box::new(HttpEngine::new(http)) as Box<dyn MeteringEngine>);
+    let bar = std::sync::Arc::new(progress::Bar::default());
+    let result = run_reporting(scenario, opts, engine, bar);
     let result = match result {
         Ok(r) => r,
         Err(e) => {

@@ -10,3 +10,5 @@ pub const BAD_INPUT: i32 = 2;
 pub const RECONCILIATION: i32 = 3;
 /// `catalogue check`: the catalogue is valid but inconsistent (buying more costs less somewhere).
 pub const INCONSISTENT: i32 = 4;
+/// `load`: the run completed but a `--threshold` was violated (k6 uses 99 too).
+pub const THRESHOLD_FAILED: i32 = 99;

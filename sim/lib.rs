@@ -16,6 +16,7 @@ pub mod http;
 pub mod load;
 pub mod metering;
 pub mod money;
+pub mod progress;
 pub mod quote;
 pub mod reconcile;
 pub mod report;

@@ -15,6 +15,7 @@ use crate::fleet::Fleet;
 use crate::metering::sqlite::SqliteEngine;
 use crate::metering::vee::VeeConfig;
 use crate::metering::{CounterUsageRow, Incident, MeteringEngine, MeteringError, Period, UsageRow};
+use crate::progress::{Progress, Silent};
 use crate::quote::backtest;
 use crate::quote::{Audit, CostModel, Quote};
 use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent, ShopTerm};
@@ -24,7 +25,6 @@ use crate::scenario::{QuoteSpec, Scenario};
 use crate::truth::Activity;
 use chrono::Datelike;
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,7 +42,7 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Tokio worker threads for the actors (≥ 1).
     pub threads: usize,
-    /// No progress bar.
+    /// Report no progress (`run_reporting` never calls its `Progress`).
     pub quiet: bool,
 }
 
@@ -69,22 +69,58 @@ pub struct RunResult {
 
 /// Runs a scenario against the embedded SQLite engine, in a fresh store in the output folder.
 pub fn run(scenario: Scenario, opts: &RunOptions) -> Result<RunResult, RunError> {
-    let scenario = apply_overrides(scenario, opts);
-    let out = scenario.output.dir.clone();
-    prepare_out_dir(&out)?;
-    let db = out.join(METERING_DB);
-    remove_stale_store(&db)?;
-    let engine = SqliteEngine::open_with(&db, Some(vee_config(&scenario)))?;
-    run_with_engine(scenario, opts, Box::new(engine))
+    run_reporting(scenario, opts, None, Arc::new(Silent))
 }
 
 /// Runs a scenario against any metering engine (the scenario's seed/out overrides applied).
 pub fn run_with_engine(
     scenario: Scenario,
     opts: &RunOptions,
-    mut engine: Box<dyn MeteringEngine>,
+    engine: Box<dyn MeteringEngine>,
 ) -> Result<RunResult, RunError> {
-    let scenario = Arc::new(apply_overrides(scenario, opts));
+    run_reporting(scenario, opts, Some(engine), Arc::new(Silent))
+}
+
+/// Runs a scenario against `engine`, or the embedded one (in a fresh store in the output
+/// folder) when `None`, and reports the days simulated to `progress` unless `opts.quiet`.
+pub fn run_reporting(
+    scenario: Scenario,
+    opts: &RunOptions,
+    engine: Option<Box<dyn MeteringEngine>>,
+    progress: Arc<dyn Progress>,
+) -> Result<RunResult, RunError> {
+    let scenario = apply_overrides(scenario, opts);
+    let engine = match engine {
+        Some(engine) => engine,
+        None => embedded_engine(&scenario)?,
+    };
+    let progress = if opts.quiet {
+        Arc::new(Silent)
+    } else {
+        progress
+    };
+    run_on(scenario, opts, engine, progress)
+}
+
+/// The embedded engine, in a fresh store in the scenario's output folder.
+fn embedded_engine(scenario: &Scenario) -> Result<Box<dyn MeteringEngine>, RunError> {
+    let out = &scenario.output.dir;
+    prepare_out_dir(out)?;
+    let db = out.join(METERING_DB);
+    remove_stale_store(&db)?;
+    Ok(Box::new(SqliteEngine::open_with(
+        &db,
+        Some(vee_config(scenario)),
+    )?))
+}
+
+fn run_on(
+    scenario: Scenario,
+    opts: &RunOptions,
+    mut engine: Box<dyn MeteringEngine>,
+    progress: Arc<dyn Progress>,
+) -> Result<RunResult, RunError> {
+    let scenario = Arc::new(scenario);
     prepare_out_dir(&scenario.output.dir)?;
     let started = Instant::now();
     let fleet = Arc::new(Fleet::generate(&scenario));
@@ -108,7 +144,7 @@ pub fn run_with_engine(
 
     let periods = periods(&calendar, &scenario);
     let closes = close_schedule(&periods, scenario.pricing.close_after_days);
-    let progress = progress_bar(calendar.days(), opts.quiet);
+    progress.start(calendar.days());
     let (tx, rx) = mpsc::channel(4);
     let repricer = scenario.quote.as_ref().map(|spec| Repricer {
         after: periods[spec.audit_months as usize - 1],
@@ -137,7 +173,7 @@ pub fn run_with_engine(
     } = ingest
         .join()
         .map_err(|_| RunError::Simulation("the ingestion thread panicked".into()))?;
-    progress.finish_and_clear();
+    progress.finish();
     result?;
     // The engine's own count since it was opened: an engine may acknowledge buffered events
     // later than the call that handed them over.
@@ -236,7 +272,7 @@ fn run_actors(
     fleet: &Arc<Fleet>,
     calendar: &Arc<Calendar>,
     tx: mpsc::Sender<IngestBatch>,
-    progress: ProgressBar,
+    progress: Arc<dyn Progress>,
     threads: usize,
 ) -> Result<SimOutcome, String> {
     // Multi-thread even for one worker: measured faster than the current-thread runtime
@@ -322,15 +358,8 @@ pub fn audit_shop(
     let calendar = Arc::new(Calendar::new(scenario.start, scenario.months));
     let (tx, mut rx) = mpsc::channel::<IngestBatch>(4);
     let drain = std::thread::spawn(move || while rx.blocking_recv().is_some() {});
-    let outcome = run_actors(
-        &scenario,
-        &fleet,
-        &calendar,
-        tx,
-        ProgressBar::hidden(),
-        threads,
-    )
-    .map_err(RunError::Simulation)?;
+    let outcome = run_actors(&scenario, &fleet, &calendar, tx, Arc::new(Silent), threads)
+        .map_err(RunError::Simulation)?;
     drain
         .join()
         .map_err(|_| RunError::Simulation("the draining thread panicked".into()))?;
@@ -619,19 +648,4 @@ fn remove_stale_store(db: &Path) -> Result<(), RunError> {
         }
     }
     Ok(())
-}
-
-fn progress_bar(days: u32, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(u64::from(days));
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} simulating [{bar:40}] day {pos}/{len}, {elapsed} elapsed, eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar
 }

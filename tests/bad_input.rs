@@ -2,8 +2,6 @@
 //!
 //! - Its header comments carry hand-written expectations: each `# expect: TEXT` line is a
 //!   substring the error must contain (file:line:col, field path, a word of what is allowed).
-//!   `# expect-fixme: TEXT` lines are what the message *should* say but does not yet (known
-//!   defects in sim/); they are checked only by the ignored test `known_message_defects`.
 //! - `NAME.expected` is the exact stderr of `fleetsim check tests/data/bad/NAME.toml` (a golden
 //!   file). Run with `UPDATE_EXPECT=1` to rewrite the golden files after an intended change,
 //!   then review the diff by eye: a message must stay helpful and point at the right place.
@@ -20,7 +18,6 @@ struct Case {
     /// Relative to the package root, as given on the command line.
     rel: String,
     expects: Vec<String>,
-    fixmes: Vec<String>,
 }
 
 fn cases() -> Vec<Case> {
@@ -48,7 +45,6 @@ fn cases() -> Vec<Case> {
                 rel: format!("{BAD_DIR}/{name}.toml"),
                 name,
                 expects,
-                fixmes: tagged("# expect-fixme:"),
             }
         })
         .collect();
@@ -327,28 +323,6 @@ fn check_reports_each_bad_file_and_still_checks_the_others() {
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(bad), "{stderr}");
-}
-
-/// Known defects in sim/'s messages (see each file's `# expect-fixme:` lines):
-/// - TOML type errors say `expected i64` rather than "an integer" (shops, months), and a price
-///   written as a float (`independent = 3.8`) says `expected a string` without telling the
-///   user to quote it, as the message for an unparsable quoted price does ("write it quoted,
-///   e.g. "3.80"");
-/// - a scenario without a name whose file name is not a valid name (`dotted.file.name.toml`)
-///   is blamed on `scenario.name` at 1:1, a field that is not in the file, without saying that
-///   the name came from the file name.
-#[test]
-fn known_message_defects() {
-    let mut problems = Vec::new();
-    for case in cases() {
-        let stderr = text(&check(&case.rel).stderr);
-        for e in &case.fixmes {
-            if !mentions(&stderr, &case.rel, e) {
-                problems.push(format!("{}: does not contain {e:?}: {stderr:?}", case.name));
-            }
-        }
-    }
-    assert_no_problems(&problems);
 }
 
 /// `demand.frame_mix` (and `material_mix`) shares are finite each, but their sum can overflow

@@ -1,9 +1,13 @@
-//! End to end: the real binary on a small calibrated scenario (report contents, determinism),
-//! and the library with deliberately faulty metering engines (reconciliation must catch them).
+//! End to end: the real binary on a small calibrated scenario (report contents, determinism,
+//! and exit 3 behind a served engine that loses events), and the library with deliberately
+//! faulty metering engines (reconciliation must catch them).
 
 mod common;
 
+use chrono::Datelike;
 use common::*;
+use fleetsim::event::wire::decode::decode_batch;
+use fleetsim::event::wire::encode::batch_json;
 use fleetsim::event::{MachineId, ShopId, UsageEvent};
 use fleetsim::metering::sqlite::SqliteEngine;
 use fleetsim::metering::{
@@ -15,7 +19,8 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// 60 shops × 3 months, calibrated demand, 2% duplicate sends.
 const SMALL: &str = "tests/data/e2e_small.toml";
@@ -310,13 +315,244 @@ fn a_different_seed_gives_different_invoices() {
 }
 
 #[test]
-fn reconciliation_failure_has_its_own_exit_code() {
-    // A CLI-level check would need a faulty engine behind the binary; the library tests below
-    // show that reconciliation fails, and the CLI maps that to this documented code.
-    assert_eq!(fleetsim::exit::RECONCILIATION, 3);
-    assert_eq!(fleetsim::exit::BAD_INPUT, 2);
-    assert_eq!(fleetsim::exit::RUNTIME, 1);
-    assert_eq!(fleetsim::exit::OK, 0);
+fn a_served_engine_that_drops_events_fails_the_run_with_exit_3_listing_the_places() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = server::Server::start(&tmp.path().join("m.sqlite"), TOKEN, &[]);
+    // Shop 7's February mountings vanish between the run and the engine, acknowledged.
+    let (shop, month) = (ShopId(7), (2024, 2));
+    let proxy = LossyProxy::start(&server.url, move |e| {
+        e.shop == shop && e.billable() && month_of(e) == month
+    });
+    let out = tmp.path().join("out");
+    let output = fleetsim()
+        .args(["run", SMALL, "--quiet", "--target", &proxy.url, "--out"])
+        .arg(&out)
+        .env("FLEETSIM_ADMIN_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let dropped = proxy.dropped();
+    assert!(dropped > 20, "the proxy dropped only {dropped} events");
+    assert_exit(&output, 3, "run --target through a proxy that drops events");
+    assert!(
+        output.stdout.is_empty(),
+        "--quiet: {}",
+        text(&output.stdout)
+    );
+
+    let stderr = text(&output.stderr);
+    let mut lines = stderr.lines();
+    let headline = lines.next().unwrap_or_default();
+    assert!(
+        headline.starts_with(&format!(
+            "reconciliation FAILED: {dropped} missing, 0 double-counted events ({dropped} / 0 \
+             billable mountings)"
+        )),
+        "the headline counts every dropped event as missing:\n{stderr}"
+    );
+    // Every listed place is the one the proxy emptied: shop, month, what, truth vs observed.
+    let places: Vec<&str> = lines.clone().filter(|l| l.starts_with("  S")).collect();
+    assert!(!places.is_empty(), "no place listed:\n{stderr}");
+    for place in &places {
+        assert!(place.starts_with("  S000007 2024-02 "), "{place}\n{stderr}");
+    }
+    let usage = places
+        .iter()
+        .find_map(|l| l.strip_prefix("  S000007 2024-02 billable_mountings: truth "))
+        .unwrap_or_else(|| panic!("no billable_mountings line for S000007 2024-02:\n{stderr}"));
+    let (truth, observed) = usage
+        .split_once(" vs observed ")
+        .map(|(t, o)| (t.parse::<u64>().unwrap(), o.parse::<u64>().unwrap()))
+        .unwrap_or_else(|| panic!("not `truth T vs observed O`: {usage}"));
+    assert_eq!(truth - observed, dropped, "{usage}");
+    assert_eq!(
+        lines.last(),
+        Some(format!("report: {}", out.join("index.html").display()).as_str()),
+        "{stderr}"
+    );
+    assert_eq!(
+        ptr(&read_json(&out.join("summary.json")), "/reconciliation/ok"),
+        false
+    );
+}
+
+#[path = "common/server.rs"]
+mod server;
+
+const TOKEN: &str = "end-to-end-admin-token";
+
+fn month_of(e: &UsageEvent) -> (i32, u32) {
+    let t = chrono::DateTime::from_timestamp(e.time, 0).expect("a valid time");
+    (t.year(), t.month())
+}
+
+/// A front for a real `fleetsim serve` that loses events like a faulty engine would: it
+/// forwards every request, but removes the events `lose` picks from each `POST /v1/events`
+/// batch and answers as if they had been stored (accepted, or duplicates when re-sent).
+/// Loopback only; stopped when dropped.
+struct LossyProxy {
+    url: String,
+    lost: Arc<Mutex<HashSet<(u32, u64)>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Upstream {
+    url: String,
+    agent: ureq::Agent,
+    lose: Box<dyn Fn(&UsageEvent) -> bool + Send + Sync>,
+    lost: Arc<Mutex<HashSet<(u32, u64)>>>,
+}
+
+impl LossyProxy {
+    fn start(upstream: &str, lose: impl Fn(&UsageEvent) -> bool + Send + Sync + 'static) -> Self {
+        let lost = Arc::new(Mutex::new(HashSet::new()));
+        let upstream = Arc::new(Upstream {
+            url: upstream.to_string(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into(),
+            lose: Box::new(lose),
+            lost: lost.clone(),
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (bound, address) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                bound.send(listener.local_addr().unwrap()).unwrap();
+                let app = axum::Router::new().fallback(forward).with_state(upstream);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        let address = address
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the proxy listens");
+        LossyProxy {
+            url: format!("http://{address}"),
+            lost,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Distinct events lost so far.
+    fn dropped(&self) -> u64 {
+        self.lost.lock().unwrap().len() as u64
+    }
+}
+
+impl Drop for LossyProxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn forward(
+    axum::extract::State(upstream): axum::extract::State<Arc<Upstream>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let answer =
+        tokio::task::spawn_blocking(move || upstream.answer(&method, &uri, &headers, &body))
+            .await
+            .unwrap_or_else(|e| (502, "text/plain".into(), e.to_string().into_bytes()));
+    let (status, kind, body) = answer;
+    (
+        axum::http::StatusCode::from_u16(status).unwrap(),
+        [(axum::http::header::CONTENT_TYPE, kind)],
+        body,
+    )
+        .into_response()
+}
+
+impl Upstream {
+    /// (status, content type, body) of the upstream's answer, after losing events.
+    fn answer(
+        &self,
+        method: &axum::http::Method,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+    ) -> (u16, String, Vec<u8>) {
+        let events = (method == axum::http::Method::POST && uri.path() == "/v1/events")
+            .then(|| decode_batch(body))
+            .flatten();
+        let Some(events) = events else {
+            return self.send(method, uri, headers, body.to_vec());
+        };
+        let (lost, kept): (Vec<UsageEvent>, Vec<UsageEvent>) =
+            events.into_iter().partition(|e| (self.lose)(e));
+        let (status, kind, body) = self.send(method, uri, headers, batch_json(&kept));
+        if status != 200 || lost.is_empty() {
+            return (status, kind, body);
+        }
+        let mut receipt: Value = serde_json::from_slice(&body).expect("a JSON receipt");
+        let mut set = self.lost.lock().unwrap();
+        for e in &lost {
+            let field = if set.insert((e.machine.0, e.seq)) {
+                "accepted"
+            } else {
+                "duplicates"
+            };
+            receipt[field] = (receipt[field].as_u64().unwrap() + 1).into();
+        }
+        (status, kind, receipt.to_string().into_bytes())
+    }
+
+    fn send(
+        &self,
+        method: &axum::http::Method,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+        body: Vec<u8>,
+    ) -> (u16, String, Vec<u8>) {
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut request = ureq::http::Request::builder()
+            .method(method.as_str())
+            .uri(format!("{}{path}", self.url));
+        for name in [
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+        ] {
+            if let Some(value) = headers.get(&name) {
+                request = request.header(name.as_str(), value.as_bytes());
+            }
+        }
+        let response = if matches!(method.as_str(), "GET" | "HEAD" | "DELETE") {
+            self.agent.run(request.body(()).unwrap())
+        } else {
+            self.agent.run(request.body(body).unwrap())
+        };
+        let mut response = response.expect("the upstream server answers");
+        let kind = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_vec().unwrap_or_default();
+        (status, kind, body)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

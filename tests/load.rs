@@ -3,9 +3,9 @@
 //! timings or throughput, only on counts, verdicts and exit codes.
 
 use clap::Parser;
-use fleetsim::load::{
-    exit_code, load_command, run_load, LoadArgs, LoadPlan, LoadReport, THRESHOLD_FAILED,
-};
+use fleetsim::cli::load::{command as load_command, exit_code};
+use fleetsim::exit::THRESHOLD_FAILED;
+use fleetsim::load::{run_load, LoadArgs, LoadPlan, LoadReport};
 use std::path::Path;
 
 const TOKEN: &str = "load-test-admin-token";

@@ -10,10 +10,10 @@ use crate::calendar::{Calendar, DayIndex, DayInfo};
 use crate::demand::DemandModel;
 use crate::event::UsageEvent;
 use crate::fleet::Fleet;
+use crate::progress::Progress;
 use crate::rng::{stream, Purpose};
 use crate::scenario::Scenario;
 use crate::truth::{Activity, Truth};
-use indicatif::ProgressBar;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -63,7 +63,7 @@ struct Args {
     fleet: Arc<Fleet>,
     calendar: Arc<Calendar>,
     ingest: mpsc::Sender<IngestBatch>,
-    progress: ProgressBar,
+    progress: Arc<dyn Progress>,
     done: oneshot::Sender<Result<SimOutcome, String>>,
 }
 
@@ -96,7 +96,7 @@ struct State {
     /// Per machine: mountings since its last sent reading, as of its last open day.
     unread: Vec<u64>,
     ingest: mpsc::Sender<IngestBatch>,
-    progress: ProgressBar,
+    progress: Arc<dyn Progress>,
     done: Option<oneshot::Sender<Result<SimOutcome, String>>>,
 }
 
@@ -267,7 +267,7 @@ impl State {
                     "the ingestion pipeline stopped (see the metering error)",
                 );
             }
-            self.progress.inc(1);
+            self.progress.day_done();
             self.day += 1;
         }
         self.span = span;
@@ -407,7 +407,7 @@ pub async fn simulate(
     fleet: Arc<Fleet>,
     calendar: Arc<Calendar>,
     ingest: mpsc::Sender<IngestBatch>,
-    progress: ProgressBar,
+    progress: Arc<dyn Progress>,
 ) -> Result<SimOutcome, String> {
     let (done, outcome) = oneshot::channel();
     let args = Args {

@@ -472,7 +472,11 @@ const USER_HZ: u64 = 100;
 /// CPU time (user + system, all threads) this process has used so far, from /proc/self/stat;
 /// `None` where that file does not exist.
 pub fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_from_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// utime + stime of a `/proc/PID/stat` line.
+fn cpu_from_stat(stat: &str) -> Option<Duration> {
     // The command name (field 2) may hold spaces and parentheses: fields resume after the
     // last ')', at field 3; utime and stime are fields 14 and 15.
     let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
@@ -486,13 +490,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn this_process_has_used_some_cpu() {
-        if std::path::Path::new("/proc/self/stat").exists() {
-            let spin = Instant::now();
-            while spin.elapsed() < Duration::from_millis(30) {
-                std::hint::black_box(0);
-            }
-            assert!(process_cpu().is_some_and(|cpu| cpu > Duration::ZERO));
+    fn cpu_time_is_read_after_the_command_name_whatever_it_holds() {
+        // Fields 3 to 15 after a command name with a space and a parenthesis: utime 250 and
+        // stime 31 ticks.
+        let stat = "4242 (fleet sim) x) S 1 4242 4242 0 -1 4194560 1290 0 0 0 250 31 0 0 20 0";
+        assert_eq!(cpu_from_stat(stat), Some(Duration::from_millis(2810)));
+        assert_eq!(cpu_from_stat("4242 (cut short) S 1 2"), None);
+        assert_eq!(cpu_from_stat("no parenthesis at all"), None);
+    }
+
+    /// The sender's CPU figure needs /proc: on Linux it must be there (a missing /proc fails
+    /// here rather than silently dropping the figure from every report).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn on_linux_this_process_cpu_time_is_read_and_grows_while_it_works() {
+        assert!(
+            std::path::Path::new("/proc/self/stat").exists(),
+            "/proc/self/stat is missing: the load report's sender_cpu needs it on Linux"
+        );
+        let before = process_cpu().expect("/proc/self/stat parses");
+        // Bounded: at least one clock tick (10 ms) of CPU within 5 s, even on a loaded host.
+        let spin = Instant::now();
+        while process_cpu().expect("/proc/self/stat parses") <= before {
+            assert!(
+                spin.elapsed() < Duration::from_secs(5),
+                "5 s of spinning did not show in /proc/self/stat"
+            );
+            std::hint::black_box((0..1000u64).sum::<u64>());
         }
     }
 }

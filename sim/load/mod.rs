@@ -15,15 +15,14 @@
 //! some batches verbatim, as retries, to load the idempotency path. After the run the
 //! generator reads usage back and checks that every acknowledged event was stored exactly once
 //! (`verification`). Thresholds (`--threshold 'p99<10ms'`) turn results into a CI gate with
-//! their own exit code, `THRESHOLD_FAILED` (99, as k6), and a JUnit file.
+//! their own exit code, `exit::THRESHOLD_FAILED` (99, as k6), and a JUnit file.
 //!
-//! Exit codes: 0 ok; 1 runtime failure (target unreachable, provisioning refused, no request
-//! acknowledged, output not writable); 2 bad input; 3 verification failed (an acknowledged
-//! event lost, or counted twice); 99 a threshold failed. When several apply, the lowest
-//! non-zero one wins: correctness before speed.
-//!
-//! `load_command` is the command-line entry (it prints and picks the exit code); `run_load`
-//! is the library entry (it returns a `LoadReport`).
+//! Outcomes: a `LoadError` (bad input, the target unreachable or refusing provisioning, an
+//! output not writable) or a `LoadReport` with its `Conclusion` (nothing acknowledged,
+//! verification error or failure, a threshold failed, ok). `run_load` runs a `LoadPlan` and
+//! returns the report; `write_outputs` writes its JSON and JUnit files. The command line
+//! (`cli::load`) prints and maps them to exit codes: 0 ok; 1 runtime failure; 2 bad input;
+//! 3 verification failed; 99 a threshold failed.
 
 mod control;
 mod driver;
@@ -36,17 +35,13 @@ mod verify;
 
 pub use driver::{BatchState, Pace, Receipts};
 pub use plan::{parse_duration, LoadPlan};
-pub use report::{Latency, LoadReport, Requests, SenderCpu, Verification};
+pub use report::{Conclusion, Latency, LoadReport, Requests, SenderCpu, Verification};
 
-use crate::exit;
 use control::Control;
 use driver::{Drive, Outcome};
 use events::{Bodies, BodyStats, EventPlan};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Exit code when the run completed but a `--threshold` was violated (k6 uses 99 too).
-pub const THRESHOLD_FAILED: i32 = 99;
 
 /// Requests one run may schedule at most: bounds the per-batch bookkeeping (one byte each).
 pub const MAX_REQUESTS: u64 = 100_000_000;
@@ -67,7 +62,7 @@ pub enum BodyMode {
 }
 
 /// `fleetsim load`'s flags. Texts with a grammar (durations, period, headers, thresholds) are
-/// kept as written and validated by `load_command`, which refuses them with exit code 2.
+/// kept as written and validated by `LoadPlan::from_args`, which refuses them as bad input.
 #[derive(clap::Args, Debug, Clone)]
 #[command(group(clap::ArgGroup::new("pace").required(true).args(["rate", "request_rate", "max"])))]
 pub struct LoadArgs {
@@ -174,64 +169,8 @@ pub enum LoadError {
     },
 }
 
-impl LoadError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            LoadError::BadInput(_) => exit::BAD_INPUT,
-            _ => exit::RUNTIME,
-        }
-    }
-}
-
-/// Runs `fleetsim load` and returns the process exit code.
-pub fn load_command(args: &LoadArgs) -> i32 {
-    let plan = match LoadPlan::from_args(args) {
-        Ok(plan) => plan,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return e.exit_code();
-        }
-    };
-    let report = match run_load(&plan) {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return e.exit_code();
-        }
-    };
-    if !args.quiet {
-        print!("{}", report.human());
-    }
-    if let Err(e) = write_outputs(&report, args.out.as_deref(), args.junit.as_deref()) {
-        eprintln!("error: {e}");
-        return e.exit_code();
-    }
-    if report.requests.acknowledged == 0 {
-        eprintln!(
-            "error: no request was acknowledged; first error: {}",
-            report.first_error.as_deref().unwrap_or("none recorded")
-        );
-    }
-    exit_code(&report)
-}
-
-/// The documented exit code of a finished run (the lowest non-zero that applies).
-pub fn exit_code(report: &LoadReport) -> i32 {
-    if report.requests.acknowledged == 0 {
-        return exit::RUNTIME;
-    }
-    match report.verification.status {
-        "error" => return exit::RUNTIME,
-        "failed" => return exit::RECONCILIATION,
-        _ => {}
-    }
-    if !report.thresholds_ok() {
-        return THRESHOLD_FAILED;
-    }
-    exit::OK
-}
-
-fn write_outputs(
+/// Writes the report as JSON and the thresholds as JUnit XML, where asked.
+pub fn write_outputs(
     report: &LoadReport,
     json: Option<&Path>,
     junit: Option<&Path>,

@@ -156,9 +156,36 @@ impl Observations for LoadReport {
     }
 }
 
+/// What a finished run amounts to, worst first: when several apply, the first wins
+/// (correctness before speed). `cli` maps each to its exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conclusion {
+    /// The server acknowledged no request: nothing was measured.
+    NothingAcknowledged,
+    /// Usage could not be read back after the run.
+    VerificationError,
+    /// An acknowledged event was lost, or counted twice.
+    VerificationFailed,
+    /// A `--threshold` was violated.
+    ThresholdFailed,
+    Ok,
+}
+
 impl LoadReport {
     pub fn thresholds_ok(&self) -> bool {
         self.thresholds.iter().all(|v| v.ok)
+    }
+
+    pub fn conclusion(&self) -> Conclusion {
+        if self.requests.acknowledged == 0 {
+            return Conclusion::NothingAcknowledged;
+        }
+        match self.verification.status {
+            "error" => Conclusion::VerificationError,
+            "failed" => Conclusion::VerificationFailed,
+            _ if !self.thresholds_ok() => Conclusion::ThresholdFailed,
+            _ => Conclusion::Ok,
+        }
     }
 
     /// The summary printed on stdout.

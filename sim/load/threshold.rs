@@ -1,5 +1,5 @@
 //! Pass/fail criteria on a run's results, k6-style: `p99<10ms`, `rate>=400000`,
-//! `error_rate<1%`. A violated threshold makes the run exit with `THRESHOLD_FAILED`.
+//! `error_rate<1%`. A violated threshold makes the run exit with `exit::THRESHOLD_FAILED`.
 //!
 //! Grammar: `METRIC OP VALUE`, spaces allowed around each part.
 //! - METRIC: `p50`, `p99.9` or `p(99.9)` (latency quantiles measured from the schedule),

@@ -1,16 +1,16 @@
-//! `fleetsim quote`: price one shop from a CSV history or from a simulated shop, and print
-//! the explanation (text, or JSON with `--json`). Like `load`, the subcommand owns its
-//! arguments and its printing; exit codes are `exit`'s.
+//! `fleetsim quote`'s arguments, and the quote they ask for: one shop priced from a CSV
+//! history or from a simulated shop. `cli::quote` prints the explanation (text, or JSON with
+//! `--json`) and maps a `QuoteError` to its exit code.
 
 use super::costs::CostModel;
-use super::explain;
-use super::price::{quote, Terms};
-use super::{history, Audit};
-use crate::exit;
-use crate::scenario;
+use super::history::{self, HistoryError};
+use super::price::{quote, Quote, Terms};
+use super::Audit;
+use crate::run::RunError;
+use crate::scenario::{self, ScenarioError};
 use clap::ArgGroup;
 use rust_decimal::Decimal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 #[command(group(ArgGroup::new("input").required(true).args(["history", "scenario"])))]
@@ -65,82 +65,102 @@ fn decimal(text: &str) -> Result<Decimal, String> {
     Ok(d)
 }
 
-pub fn quote_command(args: &QuoteArgs) -> i32 {
+/// Why no quote could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum QuoteError {
+    /// A term, margin or price bound out of range (bad input).
+    #[error("--{}: {message}", field.replace('_', "-"))]
+    Terms {
+        field: &'static str,
+        message: String,
+    },
+    /// The CSV history is unreadable or invalid (bad input).
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// The scenario file is invalid (bad input).
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// `--shop` is not one of the scenario's shops (bad input).
+    #[error("--shop {shop}: {} has {shops} shops, numbered 0 to {}", path.display(), shops - 1)]
+    Shop {
+        shop: u32,
+        path: PathBuf,
+        shops: u32,
+    },
+    /// `--audit-months` is longer than the scenario (bad input).
+    #[error(
+        "--audit-months {audit_months}: {} simulates {months} months; audit at most that many",
+        path.display()
+    )]
+    AuditMonths {
+        audit_months: u32,
+        path: PathBuf,
+        months: u32,
+    },
+    /// The simulation of the audited shop failed (a runtime failure).
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// A quote, with the cost model it was computed with (what `explain` renders).
+pub struct Priced {
+    pub quote: Quote,
+    pub model: CostModel,
+}
+
+/// Prices the shop the arguments name.
+pub fn quote_shop(args: &QuoteArgs) -> Result<Priced, QuoteError> {
     let terms = Terms {
         term_months: args.term_months,
         margin: args.margin,
         min_price: args.min_price,
         max_price: args.max_price,
     };
-    if let Err((field, message)) = terms.check() {
-        eprintln!("error: --{}: {message}", field.replace('_', "-"));
-        return exit::BAD_INPUT;
-    }
+    terms
+        .check()
+        .map_err(|(field, message)| QuoteError::Terms { field, message })?;
     let audit = match (&args.history, &args.scenario) {
-        (Some(path), _) => match history::load(path) {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::BAD_INPUT;
-            }
-        },
-        (None, Some(path)) => match simulated(path, args) {
-            Ok(a) => a,
-            Err(code) => return code,
-        },
+        (Some(path), _) => history::load(path)?,
+        (None, Some(path)) => simulated(path, args)?,
         (None, None) => unreachable!("clap requires --history or --scenario"),
     };
     let model = CostModel::default();
-    let q = quote(&audit, &terms, &model);
-    if args.json {
-        match serde_json::to_string_pretty(&explain::report(&q, &model)) {
-            Ok(json) => println!("{json}"),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::RUNTIME;
-            }
-        }
-    } else {
-        print!("{}", explain::text(&q, &model));
-    }
-    exit::OK
+    Ok(Priced {
+        quote: quote(&audit, &terms, &model),
+        model,
+    })
 }
 
 /// The audit of a simulated shop: the scenario's first months, simulated for the shops up to
 /// it (a shop is the same whatever the fleet size).
-fn simulated(path: &std::path::Path, args: &QuoteArgs) -> Result<Audit, i32> {
-    let mut scenario = scenario::load(path).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::BAD_INPUT
-    })?;
+fn simulated(path: &Path, args: &QuoteArgs) -> Result<Audit, QuoteError> {
+    let mut scenario = scenario::load(path)?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
     let shop = args.shop.expect("clap requires --shop with --scenario");
     if shop >= scenario.fleet.shops {
-        eprintln!(
-            "error: --shop {shop}: {} has {} shops, numbered 0 to {}",
-            path.display(),
-            scenario.fleet.shops,
-            scenario.fleet.shops - 1
-        );
-        return Err(exit::BAD_INPUT);
+        return Err(QuoteError::Shop {
+            shop,
+            path: path.to_path_buf(),
+            shops: scenario.fleet.shops,
+        });
     }
     if args.audit_months > scenario.months {
-        eprintln!(
-            "error: --audit-months {}: {} simulates {} months; audit at most that many",
-            args.audit_months,
-            path.display(),
-            scenario.months
-        );
-        return Err(exit::BAD_INPUT);
+        return Err(QuoteError::AuditMonths {
+            audit_months: args.audit_months,
+            path: path.to_path_buf(),
+            months: scenario.months,
+        });
     }
     let threads = args
         .threads
         .map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    crate::run::audit_shop(scenario, shop, args.audit_months, threads).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::RUNTIME
-    })
+    Ok(crate::run::audit_shop(
+        scenario,
+        shop,
+        args.audit_months,
+        threads,
+    )?)
 }

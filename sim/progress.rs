@@ -1,0 +1,19 @@
+//! How a run tells its caller how far it got. The library only reports (days simulated);
+//! drawing a bar on the terminal is `cli`'s (`cli::progress`), like every other output.
+
+/// Receives a run's progress. Called from the actor threads, so it must be `Sync`; each call
+/// must be cheap (once per simulated day).
+pub trait Progress: Send + Sync {
+    /// The run is about to simulate `days` days.
+    fn start(&self, _days: u32) {}
+    /// One more day simulated and handed to ingestion.
+    fn day_done(&self) {}
+    /// The simulation and ingestion are over; whatever was shown can go.
+    fn finish(&self) {}
+}
+
+/// Reports nowhere: library callers and `--quiet` runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Silent;
+
+impl Progress for Silent {}
