@@ -4,7 +4,6 @@
 //! through `MeteringEngine`; nothing outside `metering::sqlite` knows its tables. A foreign
 //! engine plugs in by implementing this trait (or behind the HTTP transport).
 
-mod invoicing;
 #[cfg(test)]
 mod plan_tests;
 pub mod seen;
@@ -230,6 +229,17 @@ pub enum MeteringError {
     /// The engine does not implement this call.
     #[error("this metering engine does not support {0}")]
     Unsupported(&'static str),
+    /// The call names something the engine cannot take (e.g. a machine id above its limit).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store holds a value this engine never writes (a damaged or foreign file), named by
+    /// table, row and column; nothing was done with it.
+    #[error("metering store: table `{table}`, row {row}: {message}")]
+    Corrupt {
+        table: &'static str,
+        row: String,
+        message: String,
+    },
 }
 
 /// Who can make a failed call succeed: the caller by changing it, or anyone by retrying it
@@ -274,8 +284,11 @@ impl MeteringError {
                 422 => ErrorClass::Unprocessable,
                 _ => ErrorClass::Invalid,
             },
-            MeteringError::Catalogue(_) | MeteringError::Contract { .. } => ErrorClass::Invalid,
+            MeteringError::Catalogue(_)
+            | MeteringError::Contract { .. }
+            | MeteringError::Invalid(_) => ErrorClass::Invalid,
             MeteringError::Unsupported(_) => ErrorClass::Unsupported,
+            MeteringError::Corrupt { .. } => ErrorClass::Internal,
         }
     }
 

@@ -14,7 +14,8 @@ use super::Period;
 
 pub struct VeeBook {
     config: VeeConfig,
-    machines: Vec<Option<MachineVee>>,
+    /// Boxed: a slot per machine id, so a high id costs a pointer per id below it.
+    machines: Vec<Option<Box<MachineVee>>>,
     closed_through: Option<Period>,
     explain: bool,
 }
@@ -116,15 +117,17 @@ impl VeeBook {
         }
         let (config, explain, closed) = (self.config, self.explain, self.closed_through);
         self.machines[m].get_or_insert_with(|| {
-            let mut vee = if explain {
-                MachineVee::new(config)
-            } else {
-                MachineVee::quiet(config)
-            };
-            if let Some(closed) = closed {
-                vee.close_through(closed);
-            }
-            vee
+            Box::new({
+                let mut vee = if explain {
+                    MachineVee::new(config)
+                } else {
+                    MachineVee::quiet(config)
+                };
+                if let Some(closed) = closed {
+                    vee.close_through(closed);
+                }
+                vee
+            })
         })
     }
 }

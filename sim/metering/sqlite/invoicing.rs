@@ -2,13 +2,14 @@
 //! contracts, and the issued invoices. Plain SQL over the open transaction; the rules live in
 //! `billing` (pricing) and `vee` (counters).
 
-use super::vee::{Channel, Channels, PeriodUsage};
-use super::{CounterUsageRow, MeteringError, Period};
+use super::rows::At;
 use crate::billing::service::Incident;
 use crate::billing::{
     Basis, Contract, CounterDue, EventDue, Invoice, InvoiceLine, LineKind, PlanAgreement, PlanTerms,
 };
 use crate::event::ShopId;
+use crate::metering::vee::{Channel, Channels, PeriodUsage};
+use crate::metering::{CounterUsageRow, MeteringError, Period};
 use crate::money::{Currency, UnitPrice};
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
@@ -39,10 +40,13 @@ pub fn take_events_due(
         })?;
         for row in rows {
             let (shop, period, mountings, trace) = row?;
-            let entry = due.entry(ShopId(shop as u32)).or_default();
-            entry
-                .by_period
-                .push((Period::from_key(period), mountings as u64, trace as u64));
+            let at = At::key("usage", format!("(period {period}, shop {shop})"));
+            let entry = due.entry(ShopId(at.id("shop", shop)?)).or_default();
+            entry.by_period.push((
+                at.period("period", period)?,
+                at.count("billable_mountings - invoiced_mountings", mountings)?,
+                at.count("trace_only - invoiced_trace_only", trace)?,
+            ));
         }
     }
     conn.prepare_cached(
@@ -119,24 +123,34 @@ pub fn load_counter_usage(
          FROM counter_usage WHERE period = ?1 ORDER BY shop",
     )?;
     let rows = stmt.query_map(params![period.key()], |r| {
-        let channels = |at: usize| -> rusqlite::Result<Channels<u64>> {
+        let mut values = [0_i64; 11];
+        for (i, v) in values.iter_mut().enumerate() {
+            *v = r.get(i)?;
+        }
+        Ok(values)
+    })?;
+    let mut usage = Vec::new();
+    for row in rows {
+        let v = row?;
+        let at = At::key("counter_usage", format!("(period {period}, shop {})", v[0]));
+        let channels = |i: usize, what: &str| -> Result<Channels<u64>, MeteringError> {
             Ok(Channels {
-                total_cycles: r.get::<_, i64>(at)? as u64,
-                mountings: r.get::<_, i64>(at + 1)? as u64,
-                trace_only: r.get::<_, i64>(at + 2)? as u64,
+                total_cycles: at.count(&format!("{what}_tc"), v[i])?,
+                mountings: at.count(&format!("{what}_m"), v[i + 1])?,
+                trace_only: at.count(&format!("{what}_t"), v[i + 2])?,
             })
         };
-        Ok(CounterUsageRow {
-            shop: ShopId(r.get::<_, i64>(0)? as u32),
+        usage.push(CounterUsageRow {
+            shop: ShopId(at.id("shop", v[0])?),
             usage: CounterDue {
-                actual: channels(1)?,
-                estimate: channels(4)?,
-                reversed: channels(7)?,
+                actual: channels(1, "actual")?,
+                estimate: channels(4, "estimate")?,
+                reversed: channels(7, "reversed")?,
             },
-            estimated_machines: r.get::<_, i64>(10)? as u32,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+            estimated_machines: at.id("estimated_machines", v[10])?,
+        });
+    }
+    Ok(usage)
 }
 
 /// Keeps each machine's estimate and true-up notes for the period: why the bill says so.
@@ -169,9 +183,15 @@ pub fn load_notes(
     let mut stmt = conn
         .prepare_cached("SELECT period, notes FROM vee_notes WHERE machine = ?1 ORDER BY period")?;
     let rows = stmt.query_map(params![machine as i64], |r| {
-        Ok((Period::from_key(r.get(0)?), r.get(1)?))
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut notes = Vec::new();
+    for row in rows {
+        let (period, text) = row?;
+        let at = At::key("vee_notes", format!("(period {period}, machine {machine})"));
+        notes.push((at.period("period", period)?, text));
+    }
+    Ok(notes)
 }
 
 fn columns(c: Channels<u64>) -> [i64; 3] {
@@ -233,20 +253,20 @@ pub fn load_contracts(
     let mut contracts = Vec::new();
     for row in rows {
         let (shop, basis, price, currency, plan) = row?;
-        let corrupt = |what: &str| {
-            MeteringError::Conflict(format!(
-                "contract of shop {shop}: stored {what} is not valid"
-            ))
-        };
+        let at = At::key("contracts", format!("shop {shop}"));
         let plan = match plan {
             None => None,
-            Some(text) => Some(serde_json::from_str(&text).map_err(|_| corrupt("plan"))?),
+            Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+                at.corrupt("plan", format!("{text:?}"), &format!("plan terms ({e})"))
+            })?),
         };
         contracts.push((
             Contract {
-                shop: ShopId(shop as u32),
-                basis: Basis::parse(&basis).ok_or_else(|| corrupt("basis"))?,
-                price_per_mounting: UnitPrice::parse(&price).ok_or_else(|| corrupt("price"))?,
+                shop: ShopId(at.id("shop", shop)?),
+                basis: Basis::parse(&basis)
+                    .ok_or_else(|| at.corrupt("basis", &basis, "counters or events"))?,
+                price_per_mounting: UnitPrice::parse(&price)
+                    .ok_or_else(|| at.corrupt("price", &price, "decimal prices"))?,
                 currency: Currency(currency),
             },
             plan,
@@ -290,7 +310,11 @@ pub fn plan_billed(
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?;
-    Ok(row.map_or((0, 0), |(m, e)| (m.max(0) as u64, e.max(0) as u64)))
+    let at = At::key("plan_billed", format!("(shop {shop}, period {period})"));
+    match row {
+        None => Ok((0, 0)),
+        Some((m, e)) => Ok((at.count("mountings", m)?, at.count("estimate_left", e)?)),
+    }
 }
 
 /// A shop's usage periods with an estimate not reversed yet, oldest first:
@@ -305,12 +329,22 @@ pub fn open_estimates(
     )?;
     let rows = stmt.query_map(params![shop.0], |r| {
         Ok((
-            Period::from_key(r.get(0)?),
-            r.get::<_, i64>(1)?.max(0) as u64,
-            r.get::<_, i64>(2)?.max(0) as u64,
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
         ))
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut open = Vec::new();
+    for row in rows {
+        let (period, billed, left) = row?;
+        let at = At::key("plan_billed", format!("(shop {shop}, period {period})"));
+        open.push((
+            at.period("period", period)?,
+            at.count("mountings", billed)?,
+            at.count("estimate_left", left)?,
+        ));
+    }
+    Ok(open)
 }
 
 /// Adds to the mountings billed for a usage period and to its estimate left.
@@ -379,19 +413,22 @@ pub fn load_incidents(
     let mut incidents = Vec::new();
     for row in rows {
         let (response, repair, labour, visits, parts) = row?;
-        let dec = |t: &str| {
-            Decimal::from_str(t).map_err(|_| {
-                MeteringError::Conflict(format!(
-                    "an incident of shop {shop} in {period}: stored `{t}` is not a decimal"
-                ))
-            })
+        let at = At::key(
+            "incidents",
+            format!("(period {period}, shop {shop}, seq {})", incidents.len()),
+        );
+        let dec = |column: &str, t: &str| {
+            Decimal::from_str(t).map_err(|_| at.corrupt(column, t, "decimals"))
+        };
+        let small = |column: &str, v: i64| {
+            u32::try_from(v).map_err(|_| at.corrupt(column, v, "counts of 0 to 4294967295"))
         };
         incidents.push(Incident {
-            response_hours: dec(&response)?,
-            repair_hours: dec(&repair)?,
-            labour_minutes: labour as u32,
-            visits: visits as u32,
-            parts_cost: dec(&parts)?,
+            response_hours: dec("response_hours", &response)?,
+            repair_hours: dec("repair_hours", &repair)?,
+            labour_minutes: small("labour_minutes", labour)?,
+            visits: small("visits", visits)?,
+            parts_cost: dec("parts_cost", &parts)?,
         });
     }
     Ok(incidents)
@@ -420,12 +457,16 @@ pub fn load_invoice_notes(
         "SELECT shop, text FROM invoice_notes WHERE period = ?1 ORDER BY shop, line",
     )?;
     let rows = stmt.query_map(params![period.key()], |r| {
-        Ok((ShopId(r.get::<_, i64>(0)? as u32), r.get::<_, String>(1)?))
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
     })?;
     let mut notes: BTreeMap<ShopId, Vec<String>> = BTreeMap::new();
     for row in rows {
         let (shop, text) = row?;
-        notes.entry(shop).or_default().push(text);
+        let at = At::key("invoice_notes", format!("(period {period}, shop {shop})"));
+        notes
+            .entry(ShopId(at.id("shop", shop)?))
+            .or_default()
+            .push(text);
     }
     Ok(notes)
 }
@@ -470,7 +511,7 @@ pub fn load_invoices(conn: &Connection, period: Period) -> Result<Vec<Invoice>, 
     )?;
     let rows = stmt.query_map(params![period.key()], |r| {
         Ok((
-            r.get::<_, i64>(0)? as u32,
+            r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, i64>(2)?,
             r.get::<_, i64>(3)?,
@@ -480,16 +521,15 @@ pub fn load_invoices(conn: &Connection, period: Period) -> Result<Vec<Invoice>, 
     })?;
     for row in rows {
         let (shop, kind, usage_period, quantity, price, amount_cents) = row?;
-        let corrupt = || {
-            MeteringError::Conflict(format!(
-                "invoice of shop {shop} in {period}: a stored line is not valid"
-            ))
-        };
+        let at = At::key("invoice_lines", format!("(period {period}, shop {shop})"));
+        let shop = at.id("shop", shop)?;
         lines.entry(shop).or_default().push(InvoiceLine {
-            kind: LineKind::parse(&kind).ok_or_else(corrupt)?,
-            usage_period: Period::from_key(usage_period),
+            kind: LineKind::parse(&kind)
+                .ok_or_else(|| at.corrupt("kind", &kind, "invoice line kinds"))?,
+            usage_period: at.period("usage_period", usage_period)?,
             quantity,
-            unit_price: UnitPrice::parse(&price).ok_or_else(corrupt)?,
+            unit_price: UnitPrice::parse(&price)
+                .ok_or_else(|| at.corrupt("unit_price", &price, "decimal prices"))?,
             amount_cents,
         });
     }
@@ -498,7 +538,7 @@ pub fn load_invoices(conn: &Connection, period: Period) -> Result<Vec<Invoice>, 
     )?;
     let heads = stmt.query_map(params![period.key()], |r| {
         Ok((
-            r.get::<_, i64>(0)? as u32,
+            r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, i64>(3)?,
@@ -507,14 +547,13 @@ pub fn load_invoices(conn: &Connection, period: Period) -> Result<Vec<Invoice>, 
     let mut invoices = Vec::new();
     for head in heads {
         let (shop, basis, currency, total_cents) = head?;
+        let at = At::key("invoices", format!("(period {period}, shop {shop})"));
+        let shop = at.id("shop", shop)?;
         invoices.push(Invoice {
             shop: ShopId(shop),
             period,
-            basis: Basis::parse(&basis).ok_or_else(|| {
-                MeteringError::Conflict(format!(
-                    "invoice of shop {shop} in {period}: stored basis `{basis}`"
-                ))
-            })?,
+            basis: Basis::parse(&basis)
+                .ok_or_else(|| at.corrupt("basis", &basis, "counters or events"))?,
             currency: Currency(currency),
             lines: lines.remove(&shop).unwrap_or_default(),
             total_cents,

@@ -1,0 +1,655 @@
+//! The embedded metering engine: SQLite (WAL), idempotent on (source machine, sequence).
+//!
+//! Layout, chosen so that every insert lands at the right edge of a B-tree (SQLite inserts
+//! that arrive interleaved across machines are ~10× slower than in-order ones):
+//! - `events` (mountings, trace-only cycles) and `readings` (cumulative counters) are
+//!   append-only logs in arrival order (rowid): one row per accepted event.
+//! - Idempotency comes from `seen`: per machine, the ranges of sequence numbers already
+//!   accepted (see `seen.rs`), kept in memory. The dedup horizon is the whole life of the
+//!   store, not a window.
+//! - Usage per (period, shop) is counted in memory on every accepted event.
+//! - A group commit writes only the logs (appends). `seen` and `usage` reach their tables at
+//!   a **checkpoint**, which also records how far into each log they are complete
+//!   (`checkpoint` table), in the same transaction: every `CHECKPOINT_EVENTS` accepted events,
+//!   and before anything reads the tables (usage queries, closes, provisioning). Opening the
+//!   store loads the tables and replays the log rows past the checkpoint, so after a crash
+//!   the state is exactly what was committed, and the aggregate always equals the sum of the
+//!   stored events. Rewriting the ranges of every machine touched at every commit cost
+//!   ≈ 3 ms per group commit and capped HTTP ingestion; now it is paid once per checkpoint.
+//! - Counter readings are validated (VEE, `vee.rs`) as they are accepted; the validated steps,
+//!   flags and billing period are stored in the same `readings` row as the raw counters. The
+//!   VEE state itself is never stored: it is replayed from the log at open (`vee_book.rs`).
+//! - Closing a period (`close_period`) logs the close with the last reading it saw, takes the
+//!   event usage not invoiced yet (late usage included), closes VEE (estimates), prices each
+//!   contracted shop's invoice and stores it, all in one transaction.
+//! - Any store error rolls the open transaction back and reloads the in-memory state from
+//!   disk, so memory never runs ahead of what is durable.
+
+mod checkpoint;
+mod close;
+mod invoicing;
+mod log;
+mod rows;
+mod schema;
+#[cfg(test)]
+mod tests;
+mod vee_store;
+mod wal;
+
+pub use rows::MAX_ID;
+
+use super::seen::SeenSet;
+use super::vee::{Reading, VeeConfig};
+use super::vee_book::{LoggedReading, VeeBook, VeeColumns};
+use super::*;
+use crate::billing::catalogue::Catalogue;
+use crate::billing::catalogue_file;
+use checkpoint::{
+    load_bindings, load_checkpoint, load_log_tail, load_seen, max_shop, PendingUsage,
+};
+use log::{Log, ROWS_PER_INSERT};
+use log::{TYPE_MOUNTING, TYPE_TRACE_ONLY};
+use rows::{At, LogRow, EVENT_COLUMNS, READING_COLUMNS};
+use rusqlite::{params, Connection};
+use schema::migrate;
+use std::collections::BTreeMap;
+use std::path::Path;
+use vee_store::{load_closes, load_logged_readings, settle_vee_config};
+use wal::WalCheckpointer;
+
+/// The `settings` key holding the plan catalogue's TOML text.
+const CATALOGUE_KEY: &str = "catalogue";
+
+/// Accepted events between two checkpoints: bounds the log replayed at open (2²¹ rows,
+/// about a second and 80 MB held briefly) while keeping checkpoints (a write per machine and
+/// per shop touched) rare enough that they barely show in the ingestion latency.
+const CHECKPOINT_EVENTS: u64 = 1 << 21;
+
+pub struct SqliteEngine {
+    conn: Connection,
+    /// Machine id → bound shop, mirrored from the `machines` table.
+    bindings: Vec<Option<ShopId>>,
+    /// Machine id → sequence numbers accepted, mirrored from the `seen` table.
+    seen: Vec<SeenSet>,
+    /// Machines whose `seen` ranges changed since the last flush.
+    dirty: Vec<u32>,
+    dirty_flag: Vec<bool>,
+    /// Usage accepted since the last flush, keyed (period, shop).
+    pending: PendingUsage,
+    /// Accepted job events and counter readings not yet written (partial multi-row chunks).
+    jobs: Log<UsageEvent>,
+    readings: Log<(UsageEvent, VeeColumns)>,
+    /// VEE state of every machine, replayed from the log at open.
+    vee: VeeBook,
+    /// Last (day number, period key) seen: events come day by day, so this saves a date
+    /// conversion per event.
+    period_cache: (i64, i64),
+    in_transaction: bool,
+    totals: IngestReceipt,
+    /// Copies the WAL into the database from its own connection, off the commit path.
+    _wal_checkpointer: WalCheckpointer,
+    /// Events accepted since the last checkpoint, and how many trigger the next one.
+    since_checkpoint: u64,
+    checkpoint_every: u64,
+    /// The plan catalogue, parsed from its stored text at open and when set.
+    catalogue: Option<Catalogue>,
+}
+
+impl SqliteEngine {
+    /// Opens (creating and migrating if needed) the store at `path`, with the VEE settings it
+    /// was created with (the defaults for a new store).
+    pub fn open(path: &Path) -> Result<SqliteEngine, MeteringError> {
+        SqliteEngine::open_with(path, None)
+    }
+
+    /// Opens the store; a new one takes `vee` (or the defaults). An existing store keeps the
+    /// settings it was created with: asking for others is an error, since its validated
+    /// readings follow them.
+    pub fn open_with(path: &Path, vee: Option<VeeConfig>) -> Result<SqliteEngine, MeteringError> {
+        SqliteEngine::open_at(path, vee).map_err(|e| match e {
+            MeteringError::Open { .. } | MeteringError::Conflict(_) => e,
+            other => MeteringError::Open {
+                path: path.display().to_string(),
+                message: other.to_string(),
+            },
+        })
+    }
+
+    /// Opening, whose errors (SQLite's "file is not a database", a damaged row) `open_with`
+    /// places at the store's path.
+    fn open_at(path: &Path, vee: Option<VeeConfig>) -> Result<SqliteEngine, MeteringError> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+             PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;
+             PRAGMA wal_autocheckpoint=65536;",
+        )?;
+        migrate(&conn)?;
+        let wal_checkpointer = WalCheckpointer::start(path);
+        let config = settle_vee_config(&conn, vee)?;
+        let catalogue = match invoicing::setting(&conn, CATALOGUE_KEY)? {
+            None => None,
+            Some(text) => Some(
+                parse_catalogue(&text).map_err(|message| MeteringError::Open {
+                    path: path.display().to_string(),
+                    message: format!("stored catalogue: {message}"),
+                })?,
+            ),
+        };
+        let mut engine = SqliteEngine {
+            conn,
+            bindings: Vec::new(),
+            seen: Vec::new(),
+            dirty: Vec::new(),
+            dirty_flag: Vec::new(),
+            pending: PendingUsage::default(),
+            jobs: Log::jobs(),
+            readings: Log::readings(),
+            vee: VeeBook::new(config, false),
+            period_cache: (i64::MIN, 0),
+            in_transaction: false,
+            totals: IngestReceipt::default(),
+            since_checkpoint: 0,
+            checkpoint_every: CHECKPOINT_EVENTS,
+            _wal_checkpointer: wal_checkpointer,
+            catalogue,
+        };
+        engine.reload()?;
+        engine.replay_vee()?;
+        Ok(engine)
+    }
+
+    pub fn vee_config(&self) -> VeeConfig {
+        *self.vee.config()
+    }
+
+    /// Checkpoints after every `events` accepted events instead of `CHECKPOINT_EVENTS`
+    /// (tests use small values to exercise both the checkpoint and the replay).
+    pub fn set_checkpoint_every(&mut self, events: u64) {
+        self.checkpoint_every = events.max(1);
+    }
+
+    /// Recomputes one period's usage from the stored events (a full scan): the invariant
+    /// check that the maintained aggregate equals the sum of the events.
+    pub fn recompute_usage(&mut self, period: Period) -> Result<Vec<UsageRow>, MeteringError> {
+        self.write_buffer()?;
+        let start = period.start_unix();
+        let end = period.next().start_unix();
+        let mut stmt = self.conn.prepare(
+            "SELECT subject, SUM(mounting), SUM(trace), SUM(remake), SUM(reading) FROM (
+                SELECT subject, type = ?3 AS mounting, type = ?4 AS trace,
+                       type = ?3 AND (attrs >> 8) & 1 AS remake, 0 AS reading
+                FROM events WHERE time >= ?1 AND time < ?2
+                UNION ALL
+                SELECT subject, 0, 0, 0, 1 FROM readings WHERE time >= ?1 AND time < ?2)
+             GROUP BY subject ORDER BY subject",
+        )?;
+        let rows = stmt.query_map(
+            params![start, end, TYPE_MOUNTING, TYPE_TRACE_ONLY],
+            raw_usage_row,
+        )?;
+        usage_rows("events", period, rows)
+    }
+
+    /// Every stored event of one machine, in sequence order, exactly as it was accepted.
+    /// The logs keep each CloudEvents attribute as a column (source, id's sequence, time,
+    /// subject, type, data), so `event::wire::to_cloudevent` rebuilds the original event.
+    pub fn stored_events_of(
+        &mut self,
+        machine: MachineId,
+    ) -> Result<Vec<UsageEvent>, MeteringError> {
+        self.write_buffer()?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS}, 'events' FROM events WHERE source = ?1
+             UNION ALL
+             SELECT {READING_COLUMNS}, 'readings' FROM readings WHERE source = ?1
+             ORDER BY seq"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![machine.0], |r| {
+            let table = if r.get::<_, String>(11)? == "events" {
+                "events"
+            } else {
+                "readings"
+            };
+            LogRow::read(table, r)
+        })?;
+        let mut events = Vec::new();
+        for row in rows {
+            events.push(row?.event()?);
+        }
+        Ok(events)
+    }
+
+    /// Number of events stored (each distinct event once).
+    pub fn stored_events(&mut self) -> Result<u64, MeteringError> {
+        self.write_buffer()?;
+        let count = "SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM readings)";
+        Ok(self.conn.query_row(count, [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    fn begin(&mut self) -> Result<(), MeteringError> {
+        if !self.in_transaction {
+            self.conn.execute_batch("BEGIN")?;
+            self.in_transaction = true;
+        }
+        Ok(())
+    }
+
+    /// Runs `f`; on a store error, rolls back and reloads state from disk before returning it.
+    fn guarded<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, MeteringError>,
+    ) -> Result<T, MeteringError> {
+        match f(self) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if self.in_transaction {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    self.in_transaction = false;
+                }
+                self.reload()?;
+                self.replay_vee()?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Loads bindings, seen ranges and usage as of the last checkpoint, then replays the
+    /// committed log rows past it; drops anything not committed.
+    fn reload(&mut self) -> Result<(), MeteringError> {
+        self.bindings = load_bindings(&self.conn)?;
+        self.seen = load_seen(&self.conn, self.bindings.len())?;
+        self.dirty.clear();
+        self.dirty_flag = vec![false; self.bindings.len()];
+        self.pending = PendingUsage::for_shops(max_shop(&self.bindings));
+        self.jobs.rows.clear();
+        self.readings.rows.clear();
+        self.since_checkpoint = 0;
+        let (events_through, readings_through) = load_checkpoint(&self.conn)?;
+        for e in load_log_tail(&self.conn, events_through, readings_through)? {
+            self.replay_accepted(&e);
+        }
+        Ok(())
+    }
+
+    /// Counts a committed event from the log past the checkpoint, as `accept` did.
+    fn replay_accepted(&mut self, e: &UsageEvent) {
+        let m = e.machine.0 as usize;
+        if m >= self.seen.len() {
+            // Its binding was removed since: nothing to dedup against any more.
+            return;
+        }
+        let fresh = self.seen[m].insert(e.seq);
+        debug_assert!(fresh, "the logs hold each (source, seq) once");
+        self.mark_dirty(e.machine.0);
+        let period = self.period_key(e.time);
+        self.pending.add(period, e);
+        self.since_checkpoint += 1;
+    }
+
+    fn mark_dirty(&mut self, machine: u32) {
+        let m = machine as usize;
+        if !self.dirty_flag[m] {
+            self.dirty_flag[m] = true;
+            self.dirty.push(machine);
+        }
+    }
+
+    fn accept(&mut self, e: &UsageEvent, receipt: &mut IngestReceipt) -> Result<(), MeteringError> {
+        if let Err(reason) = check_binding(&self.bindings, e) {
+            receipt.reject(reason);
+            return Ok(());
+        }
+        let m = e.machine.0 as usize;
+        if !self.seen[m].insert(e.seq) {
+            receipt.duplicates += 1;
+            return Ok(());
+        }
+        self.mark_dirty(e.machine.0);
+        receipt.accepted += 1;
+        self.since_checkpoint += 1;
+        let period = self.period_key(e.time);
+        self.pending.add(period, e);
+        if let Some(reading) = Reading::from_event(e) {
+            let validated = self.vee.apply(m, reading);
+            self.readings.rows.push((*e, VeeColumns::of(&validated)));
+            if self.readings.rows.len() == ROWS_PER_INSERT {
+                self.begin()?;
+                self.readings.write(&self.conn)?;
+            }
+        } else {
+            self.jobs.rows.push(*e);
+            if self.jobs.rows.len() == ROWS_PER_INSERT {
+                self.begin()?;
+                self.jobs.write(&self.conn)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn period_key(&mut self, time: i64) -> i64 {
+        let day = time.div_euclid(86_400);
+        if self.period_cache.0 != day {
+            self.period_cache = (day, Period::of_unix(time).key());
+        }
+        self.period_cache.1
+    }
+
+    /// Writes every buffered event: a full buffer with the multi-row statement, a partial
+    /// one row by row (only at flush time).
+    fn write_buffer(&mut self) -> Result<(), MeteringError> {
+        if self.jobs.rows.is_empty() && self.readings.rows.is_empty() {
+            return Ok(());
+        }
+        self.begin()?;
+        self.jobs.write(&self.conn)?;
+        self.readings.write(&self.conn)
+    }
+
+    /// Writes everything held in memory (events, seen ranges, usage) into the open
+    /// transaction, with the log positions it covers.
+    fn checkpoint(&mut self) -> Result<(), MeteringError> {
+        self.write_buffer()?;
+        self.since_checkpoint = 0;
+        if self.dirty.is_empty() && self.pending.is_empty() {
+            return Ok(());
+        }
+        self.begin()?;
+        self.flush_seen()?;
+        self.flush_usage()?;
+        self.conn.execute_batch(
+            "UPDATE checkpoint SET
+               events_through = (SELECT COALESCE(MAX(rowid), 0) FROM events),
+               readings_through = (SELECT COALESCE(MAX(rowid), 0) FROM readings)",
+        )?;
+        Ok(())
+    }
+
+    /// The group commit's writes: the logs always, a checkpoint when one is due.
+    fn flush(&mut self) -> Result<(), MeteringError> {
+        if self.since_checkpoint >= self.checkpoint_every {
+            self.checkpoint()
+        } else {
+            self.write_buffer()
+        }
+    }
+}
+
+impl MeteringEngine for SqliteEngine {
+    fn provision(&mut self, machines: &[(MachineId, ShopId)]) -> Result<(), MeteringError> {
+        check_ids(machines)?;
+        self.guarded(|s| {
+            s.checkpoint()?;
+            s.begin()?;
+            {
+                let mut stmt = s.conn.prepare_cached(
+                    "INSERT INTO machines(id, shop) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET shop = excluded.shop",
+                )?;
+                for (machine, shop) in machines {
+                    stmt.execute(params![machine.0, shop.0])?;
+                }
+            }
+            s.conn.execute_batch("COMMIT")?;
+            s.in_transaction = false;
+            s.reload()
+        })
+    }
+
+    fn ingest(&mut self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
+        let mut receipt = IngestReceipt::default();
+        self.guarded(|s| {
+            for e in events {
+                s.accept(e, &mut receipt)?;
+            }
+            Ok(())
+        })?;
+        debug_assert_eq!(
+            receipt.total(),
+            events.len() as u64,
+            "every event is accounted for"
+        );
+        self.totals.add(&receipt);
+        Ok(receipt)
+    }
+
+    fn commit(&mut self) -> Result<(), MeteringError> {
+        self.guarded(|s| {
+            s.flush()?;
+            if s.in_transaction {
+                s.conn.execute_batch("COMMIT")?;
+                s.in_transaction = false;
+            }
+            Ok(())
+        })
+    }
+
+    fn usage(&mut self, period: Period) -> Result<Vec<UsageRow>, MeteringError> {
+        self.guarded(|s| s.checkpoint())?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT shop, billable_mountings, trace_only, remakes, counter_reads
+             FROM usage WHERE period = ?1 ORDER BY shop",
+        )?;
+        let rows = stmt.query_map(params![period.key()], raw_usage_row)?;
+        usage_rows("usage", period, rows)
+    }
+
+    fn receipt_totals(&self) -> IngestReceipt {
+        self.totals
+    }
+
+    fn set_contracts(&mut self, contracts: &[Contract]) -> Result<(), MeteringError> {
+        self.guarded(|s| {
+            s.write_buffer()?;
+            s.begin()?;
+            invoicing::store_contracts(&s.conn, contracts)?;
+            s.commit_open()
+        })
+    }
+
+    fn close_period(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
+        self.guarded(|s| {
+            s.checkpoint()?;
+            s.begin()?;
+            let mut issued = Vec::new();
+            for p in s.periods_to_close(period)? {
+                issued.extend(s.close_one(p)?);
+            }
+            s.commit_open()?;
+            Ok(issued)
+        })
+    }
+
+    fn invoices(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
+        self.guarded(|s| s.write_buffer())?;
+        invoicing::load_invoices(&self.conn, period)
+    }
+
+    fn counter_usage(&mut self, period: Period) -> Result<Vec<CounterUsageRow>, MeteringError> {
+        self.guarded(|s| s.write_buffer())?;
+        if self.vee.closed_through().is_some_and(|c| period <= c) {
+            return invoicing::load_counter_usage(&self.conn, period);
+        }
+        let open: Vec<_> = self
+            .vee
+            .open_usage(period)
+            .map(|(m, u)| (m, u.clone()))
+            .collect();
+        let bindings = &self.bindings;
+        let rows = invoicing::counters_due(&open, |m| bindings.get(m).copied().flatten());
+        Ok(rows.into_values().collect())
+    }
+
+    fn set_catalogue(&mut self, source: &str) -> Result<(), MeteringError> {
+        let catalogue = parse_catalogue(source).map_err(MeteringError::Catalogue)?;
+        self.guarded(|s| {
+            s.write_buffer()?;
+            for (contract, terms) in invoicing::load_contracts(&s.conn)? {
+                if let Some(terms) = terms {
+                    catalogue
+                        .contract(&terms.spec(contract.shop))
+                        .map_err(|m| {
+                            MeteringError::Conflict(format!(
+                                "the new catalogue would break the plan contract of shop {}: {m}",
+                                contract.shop
+                            ))
+                        })?;
+                }
+            }
+            s.begin()?;
+            invoicing::set_setting(&s.conn, CATALOGUE_KEY, source)?;
+            s.commit_open()
+        })?;
+        self.catalogue = Some(catalogue);
+        Ok(())
+    }
+
+    fn catalogue(&mut self) -> Result<Option<String>, MeteringError> {
+        self.guarded(|s| s.write_buffer())?;
+        invoicing::setting(&self.conn, CATALOGUE_KEY)
+    }
+
+    fn set_plan_contracts(&mut self, contracts: &[PlanAgreement]) -> Result<(), MeteringError> {
+        let Some(catalogue) = &self.catalogue else {
+            return Err(MeteringError::Catalogue(
+                "plan contracts need a catalogue: set one first (PUT /v1/admin/catalogue)"
+                    .to_string(),
+            ));
+        };
+        for (index, c) in contracts.iter().enumerate() {
+            catalogue
+                .contract(&c.terms.spec(c.shop))
+                .map_err(|message| MeteringError::Contract {
+                    index,
+                    shop: c.shop,
+                    message,
+                })?;
+        }
+        let currency = catalogue.currency.clone();
+        self.guarded(|s| {
+            s.write_buffer()?;
+            s.begin()?;
+            invoicing::store_plan_contracts(&s.conn, contracts, &currency)?;
+            s.commit_open()
+        })
+    }
+
+    fn record_incidents(
+        &mut self,
+        shop: ShopId,
+        period: Period,
+        incidents: &[Incident],
+    ) -> Result<(), MeteringError> {
+        if self.vee.closed_through().is_some_and(|c| period <= c) {
+            return Err(MeteringError::PeriodClosed {
+                period,
+                what: format!(
+                    "its invoices are issued, so incidents of shop {shop} can no longer change them"
+                ),
+            });
+        }
+        self.guarded(|s| {
+            s.write_buffer()?;
+            s.begin()?;
+            invoicing::store_incidents(&s.conn, shop, period, incidents)?;
+            s.commit_open()
+        })
+    }
+
+    fn invoice_notes(
+        &mut self,
+        period: Period,
+    ) -> Result<BTreeMap<ShopId, Vec<String>>, MeteringError> {
+        self.guarded(|s| s.write_buffer())?;
+        invoicing::load_invoice_notes(&self.conn, period)
+    }
+
+    /// Every reading of one machine, validated again with explanations, and the notes of each
+    /// closed period (estimates, true-ups): how each billed quantity came from stored data.
+    fn explain_machine(
+        &mut self,
+        machine: MachineId,
+    ) -> Result<Option<MachineExplanation>, MeteringError> {
+        self.guarded(|s| s.write_buffer())?;
+        let closes = load_closes(&self.conn)?;
+        let readings = load_logged_readings(&self.conn, Some(machine.0))?;
+        let mut validated = Vec::new();
+        let replay = readings
+            .iter()
+            .map(|(r, _)| LoggedReading { machine: 0, ..*r });
+        VeeBook::replay(self.vee_config(), true, replay, &closes, |_, v| {
+            validated.push(v.clone())
+        });
+        let notes = invoicing::load_notes(&self.conn, machine.0 as usize)?;
+        Ok(Some(MachineExplanation {
+            machine,
+            readings: validated,
+            period_notes: notes,
+        }))
+    }
+}
+
+impl SqliteEngine {
+    fn commit_open(&mut self) -> Result<(), MeteringError> {
+        if self.in_transaction {
+            self.conn.execute_batch("COMMIT")?;
+            self.in_transaction = false;
+        }
+        Ok(())
+    }
+}
+
+/// Parses catalogue text with the file loader; the message places errors at line:column.
+fn parse_catalogue(text: &str) -> Result<Catalogue, String> {
+    catalogue_file::parse(Path::new("catalogue"), text).map_err(|e| e.to_string())
+}
+
+/// A row of (shop, billable mountings, trace-only, remakes, counter reads).
+/// A row of (shop, billable mountings, trace-only, remakes, counter reads), unchecked.
+fn raw_usage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<[i64; 5]> {
+    Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
+}
+
+/// Usage rows of one period, each value checked (`table` names where they were read).
+fn usage_rows(
+    table: &'static str,
+    period: Period,
+    rows: impl Iterator<Item = rusqlite::Result<[i64; 5]>>,
+) -> Result<Vec<UsageRow>, MeteringError> {
+    let mut usage = Vec::new();
+    for row in rows {
+        let [shop, mountings, trace_only, remakes, reads] = row?;
+        let at = At::key(table, format!("(period {period}, shop {shop})"));
+        usage.push(UsageRow {
+            shop: ShopId(at.id("shop", shop)?),
+            billable_mountings: at.count("billable_mountings", mountings)?,
+            trace_only: at.count("trace_only", trace_only)?,
+            remakes: at.count("remakes", remakes)?,
+            counter_reads: at.count("counter_reads", reads)?,
+        });
+    }
+    Ok(usage)
+}
+
+fn check_binding(bindings: &[Option<ShopId>], e: &UsageEvent) -> Result<(), RejectReason> {
+    match bindings.get(e.machine.0 as usize).copied().flatten() {
+        None => Err(RejectReason::UnknownMachine),
+        Some(shop) if shop != e.shop => Err(RejectReason::WrongShop),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Ids above `MAX_ID` are refused before they size anything.
+fn check_ids(machines: &[(MachineId, ShopId)]) -> Result<(), MeteringError> {
+    for (machine, shop) in machines {
+        if machine.0 > MAX_ID || shop.0 > MAX_ID {
+            return Err(MeteringError::Invalid(format!(
+                "machine {machine} of shop {shop}: ids go up to {} and {} (they index the \
+                 engine's tables, so the highest id sets their size)",
+                MachineId(MAX_ID),
+                ShopId(MAX_ID)
+            )));
+        }
+    }
+    Ok(())
+}
