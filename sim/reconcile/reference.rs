@@ -755,3 +755,7 @@ pub fn per_mounting_total(
         .into_iter()
         .try_fold(0, |sum: Cents, q| Ok(sum + amount(i128::from(q), price)?))
 }
+
+#[cfg(test)]
+#[path = "reference_tests.rs"]
+mod tests;
