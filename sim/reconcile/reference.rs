@@ -42,6 +42,8 @@ use std::fmt;
 pub enum RefError {
     /// An amount does not fit in 128-bit fractions (no real invoice comes near).
     Overflow,
+    /// More mountings in a month than the reference counts one by one.
+    TooMany(u64),
     /// The terms name something the catalogue does not have.
     Unresolved(String),
     /// A correction for a period outside the contract or not before the invoice's period, or
@@ -53,6 +55,10 @@ impl fmt::Display for RefError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RefError::Overflow => f.write_str("an amount overflows the reference's arithmetic"),
+            RefError::TooMany(n) => write!(
+                f,
+                "{n} mountings in a month: more than the reference counts ({MAX_MOUNTINGS})"
+            ),
             RefError::Unresolved(m) | RefError::Correction(m) => f.write_str(m),
         }
     }
@@ -102,6 +108,9 @@ impl Exact {
 
     /// Divided by a positive integer.
     pub fn over(self, n: i128) -> Result<Exact> {
+        if n <= 0 {
+            return Err(RefError::Overflow);
+        }
         self.times(Exact::reduced(1, n))
     }
 
@@ -396,6 +405,11 @@ impl<'c> Contract<'c> {
     }
 }
 
+/// The most mountings of one month the reference counts one by one, so that an absurd quantity
+/// on an invoice is refused rather than counted for hours: a machine edges ≈ 3,000 pairs a year
+/// (calibration.md), so a million a month is thousands of machines in one shop.
+pub const MAX_MOUNTINGS: u64 = 1_000_000;
+
 /// What usage lines charge for, as the reference counts them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Charge {
@@ -454,6 +468,9 @@ fn usage_charges(
     let ix = |p: Decimal| c.indexed(p, year);
     let q = i128::from(quantity);
     let mut out = Vec::new();
+    if quantity > MAX_MOUNTINGS {
+        return Err(RefError::TooMany(quantity));
+    }
     if let Pricing::Graduated { tiers } | Pricing::Volume { tiers } = &c.plan.pricing {
         if tiers.is_empty() {
             return Err(RefError::Unresolved(format!(

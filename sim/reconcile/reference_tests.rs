@@ -493,6 +493,21 @@ fn corrections_re_rate_their_period() {
 }
 
 #[test]
+fn an_absurd_quantity_is_refused_not_counted() {
+    let cat = catalogue();
+    let c = Contract::resolve(&cat, &terms("grad", d(2024, 1, 1), |_| {})).unwrap();
+    assert_eq!(
+        rate(&c, p(2024, 1), &mountings(MAX_MOUNTINGS + 1)),
+        Err(RefError::TooMany(MAX_MOUNTINGS + 1))
+    );
+    // At the bound, still counted: 60 × 4.50 + 140 × 3.60 + 999,800 × 2.90.
+    let e = rate(&c, p(2024, 1), &mountings(MAX_MOUNTINGS))
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.usage, 27_000 + 50_400 + 289_942_000);
+}
+
+#[test]
 fn the_calendar_counted_day_by_day() {
     let t = Dates::new(d(2024, 1, 15), 48, None);
     assert_eq!(t.first_full, p(2024, 2));
