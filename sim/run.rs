@@ -18,7 +18,7 @@ use crate::metering::{CounterUsageRow, Incident, MeteringEngine, MeteringError, 
 use crate::progress::{Progress, Silent};
 use crate::quote::backtest;
 use crate::quote::{Audit, CostModel, Quote};
-use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent, ShopTerm};
+use crate::reconcile::{reconcile, Inputs, PlanBook, Reconciliation, Sent, ShopTerm};
 use crate::report::{self, QuoteData, RunData, Timing};
 use crate::scenario::incidents::ShopIncident;
 use crate::scenario::{QuoteSpec, Scenario};
@@ -136,10 +136,11 @@ fn run_on(
     let contracts = contracts(&scenario, &fleet);
     engine.set_contracts(&contracts)?;
     let plans = plan_agreements(&scenario, &fleet);
+    let incidents = incidents_by_shop(&scenario.pricing.incidents);
     if let Some(catalogue) = &scenario.pricing.catalogue {
         engine.set_catalogue(&catalogue.source)?;
         engine.set_plan_contracts(&plans)?;
-        record_incidents(engine.as_mut(), &scenario.pricing.incidents)?;
+        record_incidents(engine.as_mut(), &incidents)?;
     }
 
     let periods = periods(&calendar, &scenario);
@@ -212,7 +213,15 @@ fn run_on(
         counters: &billed.counters,
         invoices: &billed.invoices,
         contracts: &contracts,
-        on_plan: &on_plan(&plans, contracts.len()),
+        plans: scenario
+            .pricing
+            .catalogue
+            .as_ref()
+            .map(|catalogue| PlanBook {
+                catalogue: &catalogue.catalogue,
+                agreements: &plans,
+                incidents: &incidents,
+            }),
         terms: &shop_terms(&fleet, &calendar),
         unread_mountings: &outcome.unread_mountings,
         sent: Sent {
@@ -512,7 +521,6 @@ fn read_back(
     Ok(billed)
 }
 
-/// Per shop: billed from a catalogue plan (its lines carry the plan's prices, not one price).
 /// Per shop, the periods (by index) its contract covers (those holding a day of service;
 /// outside them the engine issues no invoice) and whether its machines were removed.
 fn shop_terms(fleet: &Fleet, calendar: &Calendar) -> Vec<ShopTerm> {
@@ -528,14 +536,6 @@ fn shop_terms(fleet: &Fleet, calendar: &Calendar) -> Vec<ShopTerm> {
             }
         })
         .collect()
-}
-
-fn on_plan(plans: &[PlanAgreement], shops: usize) -> Vec<bool> {
-    let mut on = vec![false; shops];
-    for p in plans {
-        on[p.shop.0 as usize] = true;
-    }
-    on
 }
 
 /// The shops billed from catalogue plans: the terms they signed, from the scenario's first
@@ -572,11 +572,8 @@ fn plan_agreements(scenario: &Scenario, fleet: &Fleet) -> Vec<PlanAgreement> {
 }
 
 /// `pricing.incidents`, grouped by shop and period as the engine takes them (input data until
-/// a simulated field service produces incidents).
-fn record_incidents(
-    engine: &mut dyn MeteringEngine,
-    incidents: &[ShopIncident],
-) -> Result<(), MeteringError> {
+/// a simulated field service produces incidents); the reconciliation rates them too.
+fn incidents_by_shop(incidents: &[ShopIncident]) -> BTreeMap<(ShopId, Period), Vec<Incident>> {
     let mut groups: BTreeMap<(ShopId, Period), Vec<Incident>> = BTreeMap::new();
     for i in incidents {
         groups
@@ -584,7 +581,14 @@ fn record_incidents(
             .or_default()
             .push(i.incident.clone());
     }
-    for ((shop, period), incidents) in &groups {
+    groups
+}
+
+fn record_incidents(
+    engine: &mut dyn MeteringEngine,
+    groups: &BTreeMap<(ShopId, Period), Vec<Incident>>,
+) -> Result<(), MeteringError> {
+    for ((shop, period), incidents) in groups {
         engine.record_incidents(*shop, *period, incidents)?;
     }
     Ok(())
