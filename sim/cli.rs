@@ -98,8 +98,9 @@ pub enum Command {
         max_future_seconds: u64,
         /// Decimal digits of the machines' counters: they wrap to 0 after 10^DIGITS − 1
         /// (VEE tells a rollover from a reset by it). Default: 32-bit binary counters. Fixed
-        /// when the store is created.
-        #[arg(long, value_name = "DIGITS", value_parser = clap::value_parser!(u32).range(1..=19))]
+        /// when the store is created. At most 18, so that every step fits the store's signed
+        /// 64-bit integers exactly.
+        #[arg(long, value_name = "DIGITS", value_parser = clap::value_parser!(u32).range(1..=18))]
         counter_digits: Option<u32>,
     },
     /// Load-test a metering endpoint over HTTP: open-model rate (or --max), latency from each
