@@ -222,6 +222,10 @@ pub enum MeteringError {
     /// The engine does not implement this call.
     #[error("this metering engine does not support {0}")]
     Unsupported(&'static str),
+    /// A value the store cannot keep exactly (a sequence number above i64::MAX); nothing of
+    /// the call was stored.
+    #[error("metering store: {0}")]
+    Unstorable(String),
 }
 
 /// The engine as the simulator (and the HTTP server) sees it.

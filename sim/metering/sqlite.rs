@@ -570,6 +570,16 @@ impl MeteringEngine for SqliteEngine {
     }
 
     fn ingest(&mut self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
+        // Checked before anything is counted, so a refusal leaves the state untouched (the
+        // HTTP edge refuses these already; this is the store's own guard).
+        if let Some(e) = events.iter().find(|e| i64::try_from(e.seq).is_err()) {
+            return Err(MeteringError::Unstorable(format!(
+                "event {}-{}: sequence numbers above {} cannot be stored exactly; nothing was ingested",
+                e.machine,
+                e.seq,
+                i64::MAX
+            )));
+        }
         let mut receipt = IngestReceipt::default();
         self.guarded(|s| {
             for e in events {
@@ -1193,7 +1203,8 @@ fn bind_job(stmt: &mut Statement<'_>, row: usize, e: &UsageEvent) -> rusqlite::R
     };
     let base = row * JOB_COLUMNS;
     stmt.raw_bind_parameter(base + 1, e.machine.0)?;
-    stmt.raw_bind_parameter(base + 2, seq_column(e.seq))?;
+    // A u64 binds only if it fits an INTEGER (an error otherwise, never a clamp).
+    stmt.raw_bind_parameter(base + 2, e.seq)?;
     stmt.raw_bind_parameter(base + 3, e.time)?;
     stmt.raw_bind_parameter(base + 4, e.shop.0)?;
     stmt.raw_bind_parameter(base + 5, kind)?;
@@ -1217,9 +1228,10 @@ fn bind_reading(
     };
     let base = row * READING_COLUMNS;
     stmt.raw_bind_parameter(base + 1, e.machine.0)?;
-    stmt.raw_bind_parameter(base + 2, seq_column(e.seq))?;
+    stmt.raw_bind_parameter(base + 2, e.seq)?;
     stmt.raw_bind_parameter(base + 3, e.time)?;
     stmt.raw_bind_parameter(base + 4, e.shop.0)?;
+    // Counters are stored as their 64 bits (read back `as u64`): exact over the whole range.
     stmt.raw_bind_parameter(base + 5, total_cycles as i64)?;
     stmt.raw_bind_parameter(base + 6, mountings as i64)?;
     stmt.raw_bind_parameter(base + 7, trace_only as i64)?;
@@ -1229,12 +1241,6 @@ fn bind_reading(
         stmt.raw_bind_parameter(base + 10 + i, *value)?;
     }
     stmt.raw_bind_parameter(base + 16, i64::from(removal))
-}
-
-/// SQLite integers are signed: sequence numbers above i64::MAX are clamped (never reached:
-/// a machine would have to run for millennia).
-fn seq_column(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 /// Usage accepted since the last flush: per period, a row per shop (indexed by shop id), so
@@ -1557,6 +1563,46 @@ mod tests {
         e.ingest(&sent).unwrap();
         e.commit().unwrap();
         assert_eq!(e.stored_events_of(MachineId(0)).unwrap(), sent);
+    }
+
+    /// Every integer of an event is kept exactly: the largest sequence number the wire
+    /// allows (i64::MAX) and counters over the whole u64 range, also after a reopen. A
+    /// sequence number beyond i64::MAX is refused whole, never clamped onto another event.
+    #[test]
+    fn integers_are_stored_exactly_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = engine(dir.path());
+        let top = i64::MAX as u64;
+        let extremes = vec![
+            mounting(0, top - 1, 0),
+            UsageEvent {
+                body: EventBody::Counter {
+                    total_cycles: u64::MAX,
+                    mountings: u64::MAX - 1,
+                    trace_only: top + 1,
+                    removal: false,
+                },
+                ..mounting(0, top, 0)
+            },
+        ];
+        assert_eq!(e.ingest(&extremes).unwrap().accepted, 2);
+        e.commit().unwrap();
+        let beyond = [mounting(1, 1, 1), mounting(1, top + 1, 1)];
+        let refused = e.ingest(&beyond);
+        assert!(
+            matches!(&refused, Err(MeteringError::Unstorable(m)) if m.contains("9223372036854775807")),
+            "{refused:?}"
+        );
+        assert_eq!(
+            e.ingest(&beyond[..1]).unwrap().accepted,
+            1,
+            "nothing of the refused batch was counted"
+        );
+        e.commit().unwrap();
+        drop(e);
+        let mut e = SqliteEngine::open(&dir.path().join("m.sqlite")).unwrap();
+        assert_eq!(e.stored_events_of(MachineId(0)).unwrap(), extremes);
+        assert_eq!(e.ingest(&extremes).unwrap().duplicates, 2);
     }
 
     #[test]
