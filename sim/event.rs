@@ -136,7 +136,8 @@ impl UsageEvent {
 }
 
 pub mod wire {
-    //! CloudEvents 1.0, structured JSON mode.
+    //! CloudEvents 1.0: the structured JSON mode (one event or a batch), and the HTTP binary
+    //! mode (`binary`: attributes in `ce-*` headers, the data as the body).
     use super::*;
     use chrono::{DateTime, SecondsFormat};
 
@@ -382,6 +383,7 @@ pub mod wire {
         }
     }
 
+    pub mod binary;
     pub mod decode;
     pub mod encode;
     mod scan;

@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /v1/events` | CloudEvents, one (`application/cloudevents+json`) or a batch (`application/cloudevents-batch+json`); 200 after commit with the receipt |
+//! | `POST /v1/events` | CloudEvents, one (`application/cloudevents+json`, or binary mode: `ce-*` headers and `application/json` data) or a batch (`application/cloudevents-batch+json`); 200 after commit with the receipt |
 //! | `GET /v1/usage?period=YYYY-MM[&shop=S…]` | metered usage per shop |
 //! | `POST /v1/admin/machines` | bind machines to shops (admin token) |
 //! | `POST`/`GET /v1/admin/tenants/{tenant}/keys`, `DELETE /v1/admin/keys/{key_id}` | API keys: mint, list, revoke (`key_routes`) |
@@ -18,7 +18,7 @@ use super::metrics::{Metrics, Refusal};
 use super::problem::Problem;
 use super::writer::Writer;
 use super::{CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON};
-use crate::event::wire::{decode, from_cloudevent, CloudEvent};
+use crate::event::wire::{binary, decode, from_cloudevent, CloudEvent};
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::metering::sqlite::SqliteEngine;
 use crate::metering::{IngestReceipt, MeteringError, Period, UsageRow};
@@ -221,7 +221,13 @@ fn read_events(
     body: Result<Bytes, BytesRejection>,
     max_batch: usize,
 ) -> Result<Vec<UsageEvent>, Problem> {
-    check_media_type(headers)?;
+    let binary = binary::is_binary(
+        content_type(headers),
+        headers.keys().map(|name| name.as_str()),
+    );
+    if !binary {
+        check_media_type(headers)?;
+    }
     let bytes = body.map_err(|rejection| {
         let status = rejection.status();
         let detail = format!(
@@ -238,7 +244,34 @@ fn read_events(
             detail,
         )
     })?;
+    if binary {
+        return decode_binary(headers, &bytes).map(|e| vec![e]);
+    }
     decode_events(&bytes, max_batch)
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// A binary-mode event (`ce-*` headers, the data as the body), through `event::wire`; its
+/// errors read like a structured event's, at index 0.
+fn decode_binary(headers: &HeaderMap, body: &[u8]) -> Result<UsageEvent, Problem> {
+    let named = headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    binary::from_binary(named, content_type, body).map_err(|e| match e {
+        binary::BinaryError::ContentType(_) => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            e.to_string(),
+        ),
+        _ => Problem::bad_request(format!("event 0: {e}")).at_index(0),
+    })
 }
 
 /// The body's events: on the fast path if it takes them, else through the reference decoding,
@@ -310,15 +343,11 @@ fn refuse_future(events: &[UsageEvent], margin: u64) -> Result<(), Problem> {
 }
 
 fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media = media.split(';').next().unwrap_or("").trim();
+    let media = content_type(headers).split(';').next().unwrap_or("").trim();
     if [CLOUDEVENTS_JSON, CLOUDEVENTS_BATCH_JSON, "application/json"].contains(&media) {
         return Ok(());
     }
-    Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", format!("Content-Type {media:?}: send {CLOUDEVENTS_JSON} (one event) or {CLOUDEVENTS_BATCH_JSON} (a JSON array)")))
+    Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", format!("Content-Type {media:?}: send {CLOUDEVENTS_JSON} (one event), {CLOUDEVENTS_BATCH_JSON} (a JSON array), or the data as application/json with the attributes in ce-* headers (binary mode)")))
 }
 
 /// One event (a JSON object) or a batch (a JSON array), as `CloudEvent`s; if the batch does
