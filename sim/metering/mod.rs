@@ -255,6 +255,14 @@ pub trait MeteringEngine: Send {
     /// already closed issues nothing: the call is idempotent. Durable when it returns.
     fn close_period(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError>;
 
+    /// The latest period the store holds anything for: accepted usage (events or counter
+    /// readings, whatever their date) or a plan contract's start; `None` for an empty store.
+    /// What a close far ahead of it would invoice is nothing but empty months, for good (the
+    /// HTTP edge bounds closes by it).
+    fn latest_data_period(&mut self) -> Result<Option<Period>, MeteringError> {
+        Err(MeteringError::Unsupported("the latest period holding data"))
+    }
+
     /// The invoices issued when `period` closed, in shop order (empty while it is open).
     fn invoices(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError>;
 

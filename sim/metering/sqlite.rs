@@ -643,6 +643,20 @@ impl MeteringEngine for SqliteEngine {
         })
     }
 
+    /// Read without a checkpoint: usage not checkpointed yet is still counted in memory.
+    fn latest_data_period(&mut self) -> Result<Option<Period>, MeteringError> {
+        let stored: Option<i64> =
+            self.conn
+                .query_row("SELECT MAX(period) FROM usage", [], |r| r.get(0))?;
+        let pending = self.pending.periods.keys().next_back().copied();
+        let latest_usage = stored.max(pending).map(Period::from_key);
+        let latest_start = invoicing::load_contracts(&self.conn)?
+            .into_iter()
+            .filter_map(|(_, terms)| terms.map(|t| Period::of_date(t.start)))
+            .max();
+        Ok(latest_usage.max(latest_start))
+    }
+
     fn invoices(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
         self.guarded(|s| s.write_buffer())?;
         invoicing::load_invoices(&self.conn, period)
