@@ -169,6 +169,8 @@ pub struct SqliteEngine {
     checkpoint_every: u64,
     /// The plan catalogue, parsed from its stored text at open and when set.
     catalogue: Option<Catalogue>,
+    /// Periods closed one by one since open (`periods_closed`).
+    periods_closed: u64,
 }
 
 impl SqliteEngine {
@@ -220,6 +222,7 @@ impl SqliteEngine {
             checkpoint_every: CHECKPOINT_EVENTS,
             _wal_checkpointer: wal_checkpointer,
             catalogue,
+            periods_closed: 0,
         };
         engine.reload()?;
         engine.replay_vee()?;
@@ -795,20 +798,44 @@ impl SqliteEngine {
         Ok(())
     }
 
-    /// The periods a close through `period` must close, in order: from the one after the last
-    /// closed (or the earliest period holding usage) to `period`; none if it is closed.
+    /// The periods a close through `period` must close one by one, in order: from the one
+    /// after the last closed (or the earliest period holding usage) to `period`; none if it
+    /// is closed. In a store without contracts or counter readings, a period holding no usage
+    /// to invoice would issue and store nothing: only the periods holding such usage are
+    /// closed, and `period` itself (which marks the store closed through it), so the cost
+    /// follows the data, not the calendar span.
     fn periods_to_close(&self, period: Period) -> Result<Vec<Period>, MeteringError> {
         let first = match self.vee.closed_through() {
             Some(closed) => closed.next(),
             None => earliest_usage_period(&self.conn)?.map_or(period, |p| p.min(period)),
         };
-        Ok(std::iter::successors(Some(first), |p| Some(p.next()))
-            .take_while(|p| *p <= period)
-            .collect())
+        if first > period {
+            return Ok(Vec::new());
+        }
+        if self.vee.has_machines() || invoicing::has_contracts(&self.conn)? {
+            return Ok(std::iter::successors(Some(first), |p| Some(p.next()))
+                .take_while(|p| *p <= period)
+                .collect());
+        }
+        // Usage of a period already closed (late) is taken by the first period closed now.
+        let mut due: Vec<Period> = invoicing::periods_with_usage_due(&self.conn, period)?
+            .into_iter()
+            .map(|p| p.max(first))
+            .collect();
+        due.push(period);
+        due.dedup();
+        Ok(due)
+    }
+
+    /// Periods closed one by one since the store was opened (each close counts every period
+    /// it closed; `periods_to_close` says which).
+    pub fn periods_closed(&self) -> u64 {
+        self.periods_closed
     }
 
     /// Closes one period inside the open transaction and returns its invoices.
     fn close_one(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
+        self.periods_closed += 1;
         let readings_through: i64 =
             self.conn
                 .query_row("SELECT COALESCE(MAX(rowid), 0) FROM readings", [], |r| {
@@ -1617,6 +1644,55 @@ mod tests {
         let mut e = SqliteEngine::open(&dir.path().join("m.sqlite")).unwrap();
         assert_eq!(e.stored_events_of(MachineId(0)).unwrap(), extremes);
         assert_eq!(e.ingest(&extremes).unwrap().duplicates, 2);
+    }
+
+    /// A close of a store without contracts or counter readings visits only the periods
+    /// holding usage, and the last: closing through December 2030 after usage in January and
+    /// March 2024 closes 3 periods one by one, not 84; the store is closed through 2030 all the
+    /// same (also after a reopen), and the usage was taken. With a contract, every month is
+    /// invoiced, so every month is closed.
+    #[test]
+    fn a_close_visits_the_periods_holding_data_not_the_calendar_span() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sqlite");
+        let mut e = engine(dir.path());
+        let march = UsageEvent {
+            time: 1_709_287_200,
+            ..mounting(0, 2, 0)
+        };
+        e.ingest(&[mounting(0, 1, 0), march]).unwrap();
+        e.commit().unwrap();
+        let p = |year, month| Period { year, month };
+        assert!(e.close_period(p(2030, 12)).unwrap().is_empty());
+        assert_eq!(e.periods_closed(), 3);
+        assert!(
+            e.close_period(p(2030, 12)).unwrap().is_empty(),
+            "idempotent"
+        );
+        assert_eq!(e.periods_closed(), 3);
+        drop(e);
+        let mut e = SqliteEngine::open(&path).unwrap();
+        let skipped = e.record_incidents(ShopId(0), p(2027, 5), &[]);
+        assert!(
+            matches!(skipped, Err(MeteringError::PeriodClosed { .. })),
+            "{skipped:?}"
+        );
+        // The usage was invoiced (taken) by the close: a contract set now bills none of it.
+        e.set_contracts(&[Contract {
+            shop: ShopId(0),
+            basis: Basis::Events,
+            price_per_mounting: crate::money::UnitPrice::parse("3.00").unwrap(),
+            currency: crate::money::Currency("EUR".into()),
+        }])
+        .unwrap();
+        let next = e.close_period(p(2031, 3)).unwrap();
+        assert_eq!(
+            e.periods_closed(),
+            3,
+            "since the reopen: every month of a contract"
+        );
+        assert_eq!(next.len(), 3);
+        assert!(next.iter().all(|i| i.total_cents == 0), "{next:?}");
     }
 
     #[test]
