@@ -2,6 +2,7 @@
 //! mode as the SDKs send them, sequence numbers only up to what the store keeps exactly, and
 //! time within bounds of the server's clock, which an administrator may pin.
 
+use chrono::Datelike;
 use fleetsim::event::wire::to_cloudevent;
 use fleetsim::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
 use serde_json::{json, Value};
@@ -228,4 +229,223 @@ fn sequence_numbers_beyond_i64_max_are_refused_naming_the_limit() {
     );
     let (status, _) = http_call::post_events(&server.url, &[mounting(u64::MAX, time)], TOKEN);
     assert_eq!(status, 400);
+}
+
+fn admin(server: &server::Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    http_call::call_json(
+        method,
+        &format!("{}{path}", server.url),
+        body.map(|b| ("application/json", b.to_string().into_bytes())),
+        TOKEN,
+    )
+}
+
+/// Midday on the last day of the month before the current one (UTC): in the past, within
+/// --max-past-days, in a period that is over.
+fn last_month_midday() -> i64 {
+    let now = chrono::DateTime::from_timestamp(wall_clock(), 0).unwrap();
+    let first = now.date_naive().with_day0(0).unwrap();
+    (first - chrono::Days::new(1))
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp()
+}
+
+#[test]
+fn events_outside_the_clocks_bounds_are_refused_until_the_clock_is_pinned_to_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.sqlite");
+    let mut server = start(&db, &[]);
+    let (status, clock) = admin(&server, "GET", "/v1/admin/clock", None);
+    assert_eq!(
+        (status, clock["pinned"].as_bool()),
+        (200, Some(false)),
+        "{clock}"
+    );
+    let shown = chrono::DateTime::parse_from_rfc3339(clock["now"].as_str().unwrap()).unwrap();
+    assert!((shown.timestamp() - wall_clock()).abs() < 60, "{clock}");
+
+    // 0001-01-01 was accepted (200) before: now a 400 naming the bound and how to change it.
+    let year_1 = -62_135_596_800;
+    let (status, problem) = http_call::post_events(
+        &server.url,
+        &[mounting(1, wall_clock() - 60), mounting(2, year_1)],
+        TOKEN,
+    );
+    assert_eq!(
+        (status, problem["index"].as_u64()),
+        (400, Some(1)),
+        "{problem}"
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    for says in [
+        "0001-01-01T00:00:00Z",
+        "400 days back",
+        "the wall clock",
+        "--max-past-days",
+        "PUT /v1/admin/clock",
+    ] {
+        assert!(detail.contains(says), "{says}: {detail}");
+    }
+    let march_2024 = 1_710_504_000; // 2024-03-15T12:00:00Z
+    assert_eq!(
+        http_call::post_events(&server.url, &[mounting(3, march_2024)], TOKEN).0,
+        400,
+        "2024 is more than 400 days back"
+    );
+
+    // Pinned to March 2024, the server takes March 2024 and refuses today, even after a
+    // restart; a tenant cannot move the clock; the wall clock comes back with DELETE.
+    let pin = json!({"now": "2024-03-20T00:00:00Z"});
+    assert_eq!(
+        admin(&server, "PUT", "/v1/admin/clock", Some(pin.clone())).0,
+        204
+    );
+    assert_eq!(
+        http_call::post_events(&server.url, &[mounting(3, march_2024)], TOKEN).0,
+        200
+    );
+    let (status, problem) =
+        http_call::post_events(&server.url, &[mounting(4, wall_clock())], TOKEN);
+    assert_eq!(status, 400, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("2024-03-20T00:00:00Z (pinned)") && detail.contains("--max-future-seconds"),
+        "{detail}"
+    );
+    server.kill();
+    let server = server::Server::start(&db, TOKEN, &[]);
+    let (_, clock) = admin(&server, "GET", "/v1/admin/clock", None);
+    assert_eq!(
+        clock,
+        json!({"now": "2024-03-20T00:00:00Z", "pinned": true}),
+        "after a restart"
+    );
+    let (_, minted) = admin(&server, "POST", "/v1/admin/tenants/S000001/keys", None);
+    let key = minted["key"].as_str().unwrap();
+    let (status, _) = http_call::call(
+        "PUT",
+        &format!("{}/v1/admin/clock", server.url),
+        Some(("application/json", pin.to_string().into_bytes())),
+        key,
+    );
+    assert_eq!(status, 401, "a tenant key cannot move the clock");
+    let (status, problem) = admin(
+        &server,
+        "PUT",
+        "/v1/admin/clock",
+        Some(json!({"now": "soon"})),
+    );
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("RFC 3339"),
+        "{problem}"
+    );
+    assert_eq!(admin(&server, "DELETE", "/v1/admin/clock", None).0, 204);
+    assert_eq!(
+        admin(&server, "GET", "/v1/admin/clock", None).1["pinned"],
+        false
+    );
+    assert_eq!(
+        http_call::post_events(&server.url, &[mounting(4, wall_clock() - 60)], TOKEN).0,
+        200
+    );
+}
+
+#[test]
+fn closes_are_refused_before_their_period_ends_and_far_past_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("m.sqlite"), &[]);
+    let contract = json!({"contracts": [{"shop": "S000001", "basis": "events",
+        "price_per_mounting": "3.00", "currency": "EUR"}]});
+    assert_eq!(
+        admin(&server, "PUT", "/v1/admin/contracts", Some(contract)).0,
+        200
+    );
+    let used = last_month_midday();
+    let (status, _) = http_call::post_events(&server.url, &[mounting(1, used)], TOKEN);
+    assert_eq!(status, 200);
+    let last_month = fleetsim::metering::Period::of_unix(used);
+    let this_month = last_month.next();
+    let close = |period: &str| {
+        admin(
+            &server,
+            "POST",
+            &format!("/v1/admin/periods/{period}/close"),
+            None,
+        )
+    };
+
+    // 9999-12 used to keep the store busy for minutes, then close every month to 9999 for
+    // good (the call is bounded at 30 s): now a 409 at once, and nothing is closed.
+    let (status, problem) = close("9999-12");
+    assert_eq!(status, 409, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("is not over") && detail.contains("PUT /v1/admin/clock"),
+        "{detail}"
+    );
+    let (status, problem) = close(&this_month.to_string());
+    assert_eq!(status, 409, "the current month is not over: {problem}");
+
+    // A normal close still works: last month's invoice, one mounting at 3.00.
+    let (status, closed) = close(&last_month.to_string());
+    assert_eq!(status, 200, "{closed}");
+    assert_eq!(closed["invoices"][0]["total_cents"], 300, "{closed}");
+
+    // With the clock pinned far ahead, a close is still bounded by the data: at most 12
+    // months past the latest period holding usage.
+    let far = json!({"now": "2031-01-01T00:00:00Z"});
+    assert_eq!(admin(&server, "PUT", "/v1/admin/clock", Some(far)).0, 204);
+    let (status, problem) = close("2030-12");
+    assert_eq!(status, 409, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "after {last_month}, the latest period holding data"
+        )) && detail.contains("at most 12 months"),
+        "{detail}"
+    );
+    let mut a_year_on = last_month;
+    for _ in 0..12 {
+        a_year_on = a_year_on.next();
+    }
+    let (status, closed) = close(&a_year_on.to_string());
+    assert_eq!(status, 200, "12 months past the data: {closed}");
+    assert_eq!(closed["invoices"].as_array().unwrap().len(), 12, "{closed}");
+}
+
+/// A scenario dated years ahead of today runs against a server started with no flags: `run
+/// --target` pins the server's clock to the scenario's time as it goes (before, it needed
+/// `--max-future-seconds 0`).
+#[test]
+fn a_future_dated_scenario_runs_against_a_default_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server::Server::start(&dir.path().join("m.sqlite"), TOKEN, &[]);
+    let scenario = dir.path().join("future.toml");
+    std::fs::write(
+        &scenario,
+        "[scenario]\nname = \"future\"\nseed = 5\n[calendar]\nstart = \"2031-01-01\"\nmonths = 2\n\
+         [fleet]\nshops = 12\n[output]\nhtml = false\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_fleetsim"))
+        .args(["run", "--quiet", "--target", &server.url, "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .env("FLEETSIM_ADMIN_TOKEN", TOKEN)
+        .status()
+        .unwrap();
+    assert!(status.success(), "run --target exited with {status}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["reconciliation"]["ok"], true);
+    // Left at the last close: February's, 3 days after it ended (pricing.close_after_days).
+    let (_, clock) = admin(&server, "GET", "/v1/admin/clock", None);
+    assert_eq!(
+        clock,
+        json!({"now": "2031-03-04T00:00:00Z", "pinned": true})
+    );
 }

@@ -72,6 +72,8 @@ const MIGRATIONS: &[&str] = &[
         machine INTEGER PRIMARY KEY, tenant INTEGER NOT NULL REFERENCES tenants(id), shop INTEGER NOT NULL);
      ALTER TABLE api_keys ADD COLUMN created_at INTEGER;
      ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;",
+    // v2: the server's clock, when an administrator pinned it (no row: the wall clock).
+    "CREATE TABLE clock(id INTEGER PRIMARY KEY CHECK(id = 0), pinned_at INTEGER NOT NULL);",
 ];
 
 pub struct AccessStore {
@@ -291,6 +293,26 @@ impl AccessStore {
         }
     }
 
+    /// The instant the server's clock is pinned to (Unix seconds); `None`: the wall clock.
+    pub fn pinned_clock(&self) -> Result<Option<i64>, AccessError> {
+        self.conn
+            .query_row("SELECT MAX(pinned_at) FROM clock", [], |r| r.get(0))
+            .map_err(|e| self.store_err(e))
+    }
+
+    /// Pins the server's clock (`Some`) or returns it to the wall clock (`None`), durably.
+    pub fn set_pinned_clock(&mut self, at: Option<i64>) -> Result<(), AccessError> {
+        let done = match at {
+            Some(t) => self.conn.execute(
+                "INSERT INTO clock(id, pinned_at) VALUES (0, ?1)
+                 ON CONFLICT(id) DO UPDATE SET pinned_at = excluded.pinned_at",
+                params![t],
+            ),
+            None => self.conn.execute("DELETE FROM clock", []),
+        };
+        done.map(drop).map_err(|e| self.store_err(e))
+    }
+
     pub fn tenant_of(&self, machine: MachineId) -> Option<TenantId> {
         self.machines.get(&machine.0).map(|(t, _)| *t)
     }
@@ -389,6 +411,29 @@ mod tests {
                 .map(|k| (k.key_id, k.revoked_at.is_some()))
                 .collect::<Vec<_>>(),
             vec![(old_id.0, true), (new_id.0, false)]
+        );
+    }
+
+    #[test]
+    fn a_pinned_clock_survives_a_restart_until_unpinned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite");
+        let mut store = AccessStore::open(&path).unwrap();
+        assert_eq!(
+            store.pinned_clock().unwrap(),
+            None,
+            "the wall clock by default"
+        );
+        store.set_pinned_clock(Some(1_798_675_200)).unwrap();
+        store.set_pinned_clock(Some(1_704_067_200)).unwrap();
+        drop(store);
+        let mut store = AccessStore::open(&path).unwrap();
+        assert_eq!(store.pinned_clock().unwrap(), Some(1_704_067_200));
+        store.set_pinned_clock(None).unwrap();
+        drop(store);
+        assert_eq!(
+            AccessStore::open(&path).unwrap().pinned_clock().unwrap(),
+            None
         );
     }
 

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod billing_routes;
 pub mod client;
+pub mod clock;
 pub mod key_routes;
 mod limits;
 mod metrics;

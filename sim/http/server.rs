@@ -7,12 +7,14 @@
 //! | `POST /v1/admin/machines` | bind machines to shops (admin token) |
 //! | `POST`/`GET /v1/admin/tenants/{tenant}/keys`, `DELETE /v1/admin/keys/{key_id}` | API keys: mint, list, revoke (`key_routes`) |
 //! | `PUT /v1/admin/contracts`, `POST /v1/admin/periods/{YYYY-MM}/close`, `GET /v1/invoices/{YYYY-MM}`, `GET /v1/counter-usage`, `GET /v1/machines/{M…}/readings` | billing (`billing_routes`) |
+//! | `GET`/`PUT`/`DELETE /v1/admin/clock` | the server's clock: read, pin, back to the wall clock (`clock`) |
 //! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
 //!
 //! Duplicates: a request whose events were already stored still gets 200 — ingestion is
 //! idempotent, so a retry must succeed — and its receipt counts them as `duplicates`.
 
 use super::access::{AccessError, AccessStore, Caller, KeyCheck, KeyId};
+use super::clock::{ServerClock, TimeBounds};
 use super::limits::TokenBuckets;
 use super::metrics::{Metrics, Refusal};
 use super::problem::Problem;
@@ -50,8 +52,11 @@ pub struct ServerConfig {
     /// 0 = no limit.
     pub max_events_per_second: u32,
     /// Events dated more than this many seconds ahead of the server's clock are refused
-    /// (0: no check, e.g. to replay a simulation dated in the future).
+    /// (0: no check).
     pub max_future_seconds: u64,
+    /// Events dated more than this many days before the server's clock are refused (0: no
+    /// check).
+    pub max_past_days: u32,
     /// Counters wrap to 0 at this value (VEE); `None`: the store's, or 2^32 for a new store.
     pub counter_modulus: Option<u64>,
 }
@@ -64,6 +69,10 @@ impl ServerConfig {
     /// a fleet-wide replay through one key is still limited by the store, not by this.
     pub const DEFAULT_MAX_EVENTS_PER_SECOND: u32 = 1_000_000;
     pub const DEFAULT_MAX_FUTURE_SECONDS: u64 = 86_400;
+    /// A year and a month: a machine offline for months (a shop closed for a season, a
+    /// modem gone) still delivers its backlog, billed as late usage; a date from a reset
+    /// real-time clock (1970, 0001-01-01, a GPS week rollover's 19.6 years) is refused.
+    pub const DEFAULT_MAX_PAST_DAYS: u32 = 400;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +98,8 @@ pub(super) struct App {
     request_limits: TokenBuckets,
     event_limits: TokenBuckets,
     max_batch_events: usize,
-    max_future_seconds: u64,
+    pub(super) clock: ServerClock,
+    bounds: TimeBounds,
 }
 
 /// Serves until `shutdown` resolves; calls `ready` with the bound address (port 0 picks one).
@@ -106,6 +116,7 @@ pub async fn serve(
         });
     let engine = SqliteEngine::open_with(&config.db, vee)?;
     let access = AccessStore::open(&AccessStore::path_for(&config.db))?;
+    let clock = ServerClock::new(access.pinned_clock()?);
     let metrics = Arc::new(Metrics::default());
     let (writer, store_thread) = Writer::spawn(Box::new(engine), metrics.clone());
     let app = Arc::new(App {
@@ -116,7 +127,11 @@ pub async fn serve(
         request_limits: TokenBuckets::new(config.max_requests_per_second),
         event_limits: TokenBuckets::new(config.max_events_per_second),
         max_batch_events: config.max_batch_events,
-        max_future_seconds: config.max_future_seconds,
+        clock,
+        bounds: TimeBounds {
+            max_future_seconds: config.max_future_seconds,
+            max_past_days: config.max_past_days,
+        },
     });
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -143,6 +158,7 @@ fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
         .merge(super::billing_routes::routes())
         .merge(super::key_routes::routes())
         .merge(super::plan_routes::routes())
+        .merge(super::clock::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(app)
 }
@@ -195,7 +211,7 @@ async fn post_events(
             return problem.into_response();
         }
     };
-    if let Err(problem) = refuse_future(&events, app.max_future_seconds) {
+    if let Err(problem) = app.bounds.check(&events, app.clock.now()) {
         app.metrics.refused(Refusal::Malformed);
         return problem.into_response();
     }
@@ -321,25 +337,6 @@ fn check_batch_size(events: usize, max_batch: usize) -> Result<(), Problem> {
 
 fn first_byte(bytes: &[u8]) -> Option<u8> {
     bytes.iter().find(|b| !b.is_ascii_whitespace()).copied()
-}
-
-/// Refuses the request if an event is dated more than `margin` seconds ahead of now.
-fn refuse_future(events: &[UsageEvent], margin: u64) -> Result<(), Problem> {
-    if margin == 0 {
-        return Ok(());
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let limit = now.saturating_add(margin as i64);
-    match events.iter().position(|e| e.time > limit) {
-        None => Ok(()),
-        Some(i) => Err(Problem::bad_request(format!(
-            "event {i} is dated {} s ahead of the server's clock; the limit is {margin} s (--max-future-seconds, 0 disables)",
-            events[i].time - now
-        ))
-        .at_index(i)),
-    }
 }
 
 fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {

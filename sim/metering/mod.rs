@@ -246,6 +246,14 @@ pub trait MeteringEngine: Send {
     /// Counters since the store was opened.
     fn receipt_totals(&self) -> IngestReceipt;
 
+    /// The run's virtual time has reached `now_unix`. An engine that bounds event times and
+    /// closes by a clock of its own (`fleetsim serve`, driven over HTTP) sets that clock to
+    /// it, so a scenario dated in the past or the future is taken as of its own time; the
+    /// embedded engine reads no clock and ignores it.
+    fn advance_clock(&mut self, _now_unix: i64) -> Result<(), MeteringError> {
+        Ok(())
+    }
+
     /// Sets (or replaces) shops' contracts: basis, price, currency. Only shops with a contract
     /// are invoiced.
     fn set_contracts(&mut self, contracts: &[Contract]) -> Result<(), MeteringError>;
