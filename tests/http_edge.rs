@@ -383,11 +383,19 @@ fn closes_are_refused_before_their_period_ends_and_far_past_the_data() {
     assert_eq!(status, 409, "{problem}");
     let detail = problem["detail"].as_str().unwrap();
     assert!(
-        detail.contains("is not over") && detail.contains("PUT /v1/admin/clock"),
+        detail.contains(&format!(
+            "months after {last_month}, the latest period holding data"
+        )),
         "{detail}"
     );
     let (status, problem) = close(&this_month.to_string());
-    assert_eq!(status, 409, "the current month is not over: {problem}");
+    assert_eq!(status, 409, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("is not over by the server's clock")
+            && detail.contains("PUT /v1/admin/clock"),
+        "{detail}"
+    );
 
     // A normal close still works: last month's invoice, one mounting at 3.00.
     let (status, closed) = close(&last_month.to_string());

@@ -305,15 +305,15 @@ async fn post_close(
         Ok(p) => p,
         Err(problem) => return problem.into_response(),
     };
-    if let Err(problem) = clock::check_close_has_ended(period, app.clock.now()) {
-        return problem.into_response();
-    }
+    let now = app.clock.now();
     match app
         .writer
         .with(move |engine| {
             // Checked on the store thread, after the ingestions before it: the data is current.
-            if let Err(problem) = clock::check_close_near_data(period, engine.latest_data_period()?)
-            {
+            // Far past the data first: that is what is wrong with a 9999-12.
+            let bounds = clock::check_close_near_data(period, engine.latest_data_period()?)
+                .and_then(|()| clock::check_close_has_ended(period, now));
+            if let Err(problem) = bounds {
                 return Ok(Err(problem));
             }
             let invoices = engine.close_period(period)?;
