@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 /// The server's clock for the tests' 2024 fixtures: after every event they send, so that
 /// 2024's periods can be closed, and within --max-past-days (400) of all of them.
+#[allow(dead_code)] // not every file that starts a server replays fixtures
 pub const FIXTURES_NOW: &str = "2024-12-31T00:00:00Z";
 
 pub struct Server {
@@ -41,6 +42,7 @@ impl Server {
 
     /// `start`, then pins the server's clock to `now` (RFC 3339) as a replay of dated data
     /// needs: events are accepted within its bounds around it, periods close once over by it.
+    #[allow(dead_code)]
     pub fn start_at(db: &Path, admin_token: &str, extra: &[&str], now: &str) -> Server {
         let server = Server::start(db, admin_token, extra);
         server.pin_clock(admin_token, now);
@@ -48,6 +50,7 @@ impl Server {
     }
 
     /// `PUT /v1/admin/clock {"now": now}` (a bounded call; panics unless 204).
+    #[allow(dead_code)]
     pub fn pin_clock(&self, admin_token: &str, now: &str) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
