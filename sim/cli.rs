@@ -97,13 +97,19 @@ pub enum Command {
         /// batch); over it, 429 and nothing stored. 0: no limit.
         #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_EVENTS_PER_SECOND, value_name = "N")]
         max_events_per_second: u32,
-        /// Refuse events dated more than this many seconds in the future (0: no check).
+        /// Refuse events dated more than this many seconds ahead of the server's clock (0: no
+        /// check).
         #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_FUTURE_SECONDS, value_name = "SECONDS")]
         max_future_seconds: u64,
+        /// Refuse events dated more than this many days before the server's clock (0: no
+        /// check). To replay older data, pin the clock instead: PUT /v1/admin/clock.
+        #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_PAST_DAYS, value_name = "DAYS")]
+        max_past_days: u32,
         /// Decimal digits of the machines' counters: they wrap to 0 after 10^DIGITS − 1
         /// (VEE tells a rollover from a reset by it). Default: 32-bit binary counters. Fixed
-        /// when the store is created.
-        #[arg(long, value_name = "DIGITS", value_parser = clap::value_parser!(u32).range(1..=19))]
+        /// when the store is created. At most 18, so that every step fits the store's signed
+        /// 64-bit integers exactly.
+        #[arg(long, value_name = "DIGITS", value_parser = clap::value_parser!(u32).range(1..=18))]
         counter_digits: Option<u32>,
     },
     /// Load-test a metering endpoint over HTTP: open-model rate (or --max), latency from each
@@ -182,6 +188,7 @@ pub fn main() -> i32 {
             max_requests_per_second,
             max_events_per_second,
             max_future_seconds,
+            max_past_days,
             counter_digits,
         } => serve_command(ServerConfig {
             addr,
@@ -192,6 +199,7 @@ pub fn main() -> i32 {
             max_requests_per_second,
             max_events_per_second,
             max_future_seconds,
+            max_past_days,
             counter_modulus: counter_digits.map(|d| 10_u64.pow(d)),
         }),
         Command::Load(args) => load::command(&args),

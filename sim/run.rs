@@ -126,6 +126,9 @@ fn run_on(
     let fleet = Arc::new(Fleet::generate(&scenario));
     let calendar = Arc::new(Calendar::new(scenario.start, scenario.months));
     let book = price_book(&scenario, &fleet);
+    // An engine with a clock of its own starts at the scenario's first instant.
+    let start_unix = calendar.midnight_unix(0);
+    engine.advance_clock(start_unix)?;
     let bindings: Vec<_> = fleet
         .machine_shop
         .iter()
@@ -157,7 +160,7 @@ fn run_on(
             })
         },
     });
-    let ingest = spawn_ingest(engine, rx, closes, repricer);
+    let ingest = spawn_ingest(engine, rx, (start_unix, closes), repricer);
     let sim = run_actors(
         &scenario,
         &fleet,
@@ -384,12 +387,17 @@ pub fn audit_shop(
 /// The engine lives on its own thread, fed day batches through a bounded channel, so that
 /// simulation and ingestion overlap and a slow engine slows the simulation down. Periods close
 /// on schedule, before the batch of their close day; the rest close after the last batch.
+/// The engine's clock (if it has one) follows the virtual time: the start of a close's day
+/// before it closes, the end of a batch's day before its events, so every event is in the
+/// engine's past and every close after its period's end. `start_unix`: the first day's
+/// midnight.
 fn spawn_ingest(
     mut engine: Box<dyn MeteringEngine>,
     mut rx: mpsc::Receiver<IngestBatch>,
-    closes: Vec<(DayIndex, Period)>,
+    (start_unix, closes): (i64, Vec<(DayIndex, Period)>),
     mut repricer: Option<Repricer>,
 ) -> std::thread::JoinHandle<IngestOutput> {
+    let midnight = move |day: DayIndex| start_unix + i64::from(day) * 86_400;
     std::thread::Builder::new()
         .name("fleetsim-ingest".into())
         .spawn(move || {
@@ -403,7 +411,8 @@ fn spawn_ingest(
             let result = (|| {
                 let mut closes = closes.into_iter().peekable();
                 while let Some(batch) = rx.blocking_recv() {
-                    while let Some((_, period)) = closes.next_if(|(day, _)| *day <= batch.day) {
+                    while let Some((day, period)) = closes.next_if(|(day, _)| *day <= batch.day) {
+                        engine.advance_clock(midnight(day))?;
                         close_and_reprice(engine.as_mut(), period, &mut pending)?;
                     }
                     if let Some(audit) = batch.audit {
@@ -413,6 +422,7 @@ fn spawn_ingest(
                             repriced = Some((contracts, quotes));
                         }
                     }
+                    engine.advance_clock(midnight(batch.day + 1))?;
                     let started = Instant::now();
                     engine.ingest(&batch.events)?;
                     if batch.commit {
@@ -421,7 +431,8 @@ fn spawn_ingest(
                     latency.saturating_record(started.elapsed().as_micros() as u64);
                 }
                 engine.commit()?;
-                for (_, period) in closes {
+                for (day, period) in closes {
+                    engine.advance_clock(midnight(day))?;
                     close_and_reprice(engine.as_mut(), period, &mut pending)?;
                 }
                 Ok(())

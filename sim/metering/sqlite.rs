@@ -169,6 +169,8 @@ pub struct SqliteEngine {
     checkpoint_every: u64,
     /// The plan catalogue, parsed from its stored text at open and when set.
     catalogue: Option<Catalogue>,
+    /// Periods closed one by one since open (`periods_closed`).
+    periods_closed: u64,
 }
 
 impl SqliteEngine {
@@ -220,6 +222,7 @@ impl SqliteEngine {
             checkpoint_every: CHECKPOINT_EVENTS,
             _wal_checkpointer: wal_checkpointer,
             catalogue,
+            periods_closed: 0,
         };
         engine.reload()?;
         engine.replay_vee()?;
@@ -570,6 +573,16 @@ impl MeteringEngine for SqliteEngine {
     }
 
     fn ingest(&mut self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
+        // Checked before anything is counted, so a refusal leaves the state untouched (the
+        // HTTP edge refuses these already; this is the store's own guard).
+        if let Some(e) = events.iter().find(|e| i64::try_from(e.seq).is_err()) {
+            return Err(MeteringError::Unstorable(format!(
+                "event {}-{}: sequence numbers above {} cannot be stored exactly; nothing was ingested",
+                e.machine,
+                e.seq,
+                i64::MAX
+            )));
+        }
         let mut receipt = IngestReceipt::default();
         self.guarded(|s| {
             for e in events {
@@ -631,6 +644,20 @@ impl MeteringEngine for SqliteEngine {
             s.commit_open()?;
             Ok(issued)
         })
+    }
+
+    /// Read without a checkpoint: usage not checkpointed yet is still counted in memory.
+    fn latest_data_period(&mut self) -> Result<Option<Period>, MeteringError> {
+        let stored: Option<i64> =
+            self.conn
+                .query_row("SELECT MAX(period) FROM usage", [], |r| r.get(0))?;
+        let pending = self.pending.periods.keys().next_back().copied();
+        let latest_usage = stored.max(pending).map(Period::from_key);
+        let latest_start = invoicing::load_contracts(&self.conn)?
+            .into_iter()
+            .filter_map(|(_, terms)| terms.map(|t| Period::of_date(t.start)))
+            .max();
+        Ok(latest_usage.max(latest_start))
     }
 
     fn invoices(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
@@ -771,20 +798,44 @@ impl SqliteEngine {
         Ok(())
     }
 
-    /// The periods a close through `period` must close, in order: from the one after the last
-    /// closed (or the earliest period holding usage) to `period`; none if it is closed.
+    /// The periods a close through `period` must close one by one, in order: from the one
+    /// after the last closed (or the earliest period holding usage) to `period`; none if it
+    /// is closed. In a store without contracts or counter readings, a period holding no usage
+    /// to invoice would issue and store nothing: only the periods holding such usage are
+    /// closed, and `period` itself (which marks the store closed through it), so the cost
+    /// follows the data, not the calendar span.
     fn periods_to_close(&self, period: Period) -> Result<Vec<Period>, MeteringError> {
         let first = match self.vee.closed_through() {
             Some(closed) => closed.next(),
             None => earliest_usage_period(&self.conn)?.map_or(period, |p| p.min(period)),
         };
-        Ok(std::iter::successors(Some(first), |p| Some(p.next()))
-            .take_while(|p| *p <= period)
-            .collect())
+        if first > period {
+            return Ok(Vec::new());
+        }
+        if self.vee.has_machines() || invoicing::has_contracts(&self.conn)? {
+            return Ok(std::iter::successors(Some(first), |p| Some(p.next()))
+                .take_while(|p| *p <= period)
+                .collect());
+        }
+        // Usage of a period already closed (late) is taken by the first period closed now.
+        let mut due: Vec<Period> = invoicing::periods_with_usage_due(&self.conn, period)?
+            .into_iter()
+            .map(|p| p.max(first))
+            .collect();
+        due.push(period);
+        due.dedup();
+        Ok(due)
+    }
+
+    /// Periods closed one by one since the store was opened (each close counts every period
+    /// it closed; `periods_to_close` says which).
+    pub fn periods_closed(&self) -> u64 {
+        self.periods_closed
     }
 
     /// Closes one period inside the open transaction and returns its invoices.
     fn close_one(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
+        self.periods_closed += 1;
         let readings_through: i64 =
             self.conn
                 .query_row("SELECT COALESCE(MAX(rowid), 0) FROM readings", [], |r| {
@@ -1193,7 +1244,8 @@ fn bind_job(stmt: &mut Statement<'_>, row: usize, e: &UsageEvent) -> rusqlite::R
     };
     let base = row * JOB_COLUMNS;
     stmt.raw_bind_parameter(base + 1, e.machine.0)?;
-    stmt.raw_bind_parameter(base + 2, seq_column(e.seq))?;
+    // A u64 binds only if it fits an INTEGER (an error otherwise, never a clamp).
+    stmt.raw_bind_parameter(base + 2, e.seq)?;
     stmt.raw_bind_parameter(base + 3, e.time)?;
     stmt.raw_bind_parameter(base + 4, e.shop.0)?;
     stmt.raw_bind_parameter(base + 5, kind)?;
@@ -1217,9 +1269,10 @@ fn bind_reading(
     };
     let base = row * READING_COLUMNS;
     stmt.raw_bind_parameter(base + 1, e.machine.0)?;
-    stmt.raw_bind_parameter(base + 2, seq_column(e.seq))?;
+    stmt.raw_bind_parameter(base + 2, e.seq)?;
     stmt.raw_bind_parameter(base + 3, e.time)?;
     stmt.raw_bind_parameter(base + 4, e.shop.0)?;
+    // Counters are stored as their 64 bits (read back `as u64`): exact over the whole range.
     stmt.raw_bind_parameter(base + 5, total_cycles as i64)?;
     stmt.raw_bind_parameter(base + 6, mountings as i64)?;
     stmt.raw_bind_parameter(base + 7, trace_only as i64)?;
@@ -1229,12 +1282,6 @@ fn bind_reading(
         stmt.raw_bind_parameter(base + 10 + i, *value)?;
     }
     stmt.raw_bind_parameter(base + 16, i64::from(removal))
-}
-
-/// SQLite integers are signed: sequence numbers above i64::MAX are clamped (never reached:
-/// a machine would have to run for millennia).
-fn seq_column(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 /// Usage accepted since the last flush: per period, a row per shop (indexed by shop id), so
@@ -1557,6 +1604,95 @@ mod tests {
         e.ingest(&sent).unwrap();
         e.commit().unwrap();
         assert_eq!(e.stored_events_of(MachineId(0)).unwrap(), sent);
+    }
+
+    /// Every integer of an event is kept exactly: the largest sequence number the wire
+    /// allows (i64::MAX) and counters over the whole u64 range, also after a reopen. A
+    /// sequence number beyond i64::MAX is refused whole, never clamped onto another event.
+    #[test]
+    fn integers_are_stored_exactly_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = engine(dir.path());
+        let top = i64::MAX as u64;
+        let extremes = vec![
+            mounting(0, top - 1, 0),
+            UsageEvent {
+                body: EventBody::Counter {
+                    total_cycles: u64::MAX,
+                    mountings: u64::MAX - 1,
+                    trace_only: top + 1,
+                    removal: false,
+                },
+                ..mounting(0, top, 0)
+            },
+        ];
+        assert_eq!(e.ingest(&extremes).unwrap().accepted, 2);
+        e.commit().unwrap();
+        let beyond = [mounting(1, 1, 1), mounting(1, top + 1, 1)];
+        let refused = e.ingest(&beyond);
+        assert!(
+            matches!(&refused, Err(MeteringError::Unstorable(m)) if m.contains("9223372036854775807")),
+            "{refused:?}"
+        );
+        assert_eq!(
+            e.ingest(&beyond[..1]).unwrap().accepted,
+            1,
+            "nothing of the refused batch was counted"
+        );
+        e.commit().unwrap();
+        drop(e);
+        let mut e = SqliteEngine::open(&dir.path().join("m.sqlite")).unwrap();
+        assert_eq!(e.stored_events_of(MachineId(0)).unwrap(), extremes);
+        assert_eq!(e.ingest(&extremes).unwrap().duplicates, 2);
+    }
+
+    /// A close of a store without contracts or counter readings visits only the periods
+    /// holding usage, and the last: closing through December 2030 after usage in January and
+    /// March 2024 closes 3 periods one by one, not 84; the store is closed through 2030 all the
+    /// same (also after a reopen), and the usage was taken. With a contract, every month is
+    /// invoiced, so every month is closed.
+    #[test]
+    fn a_close_visits_the_periods_holding_data_not_the_calendar_span() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sqlite");
+        let mut e = engine(dir.path());
+        let march = UsageEvent {
+            time: 1_709_287_200,
+            ..mounting(0, 2, 0)
+        };
+        e.ingest(&[mounting(0, 1, 0), march]).unwrap();
+        e.commit().unwrap();
+        let p = |year, month| Period { year, month };
+        assert!(e.close_period(p(2030, 12)).unwrap().is_empty());
+        assert_eq!(e.periods_closed(), 3);
+        assert!(
+            e.close_period(p(2030, 12)).unwrap().is_empty(),
+            "idempotent"
+        );
+        assert_eq!(e.periods_closed(), 3);
+        drop(e);
+        let mut e = SqliteEngine::open(&path).unwrap();
+        let skipped = e.record_incidents(ShopId(0), p(2027, 5), &[]);
+        assert!(
+            matches!(skipped, Err(MeteringError::PeriodClosed { .. })),
+            "{skipped:?}"
+        );
+        // The usage was invoiced (taken) by the close: a contract set now bills none of it.
+        e.set_contracts(&[Contract {
+            shop: ShopId(0),
+            basis: Basis::Events,
+            price_per_mounting: crate::money::UnitPrice::parse("3.00").unwrap(),
+            currency: crate::money::Currency("EUR".into()),
+        }])
+        .unwrap();
+        let next = e.close_period(p(2031, 3)).unwrap();
+        assert_eq!(
+            e.periods_closed(),
+            3,
+            "since the reopen: every month of a contract"
+        );
+        assert_eq!(next.len(), 3);
+        assert!(next.iter().all(|i| i.total_cents == 0), "{next:?}");
     }
 
     #[test]
