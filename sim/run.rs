@@ -194,6 +194,8 @@ pub fn run_with_engine(
             latency.value_at_quantile(0.99),
             latency.max(),
         ],
+        memory_estimate_bytes: crate::budget::estimate(&scenario).total(),
+        peak_rss_bytes: crate::budget::peak_rss(),
     };
     let data = RunData {
         scenario: &scenario,
