@@ -195,38 +195,49 @@ pub const COMMIT_EVERY_DAYS: Bound<i64> = int(1, 366, "from a transaction a day 
 /// Its upper end is the run's months less one.
 pub const AUDIT_MONTHS: Bound<i64> = int(1, 0, "the audit must leave at least one month to bill");
 
-/// Each field bounded by one of the ranges above, by dotted path, as the README's scenario
-/// table documents them (a test keeps the two in step). Ranges whose end depends on the
+/// The ranges as the README's scenario table writes them (`1–120`, `0.01–360`), each with the
+/// key that starts its row (a test keeps the two in step). Ranges whose end depends on the
 /// scenario (`pricing.rollout_days`, `quote.audit_months`, a shop's index) are not listed.
 pub fn documented() -> Vec<(&'static str, String)> {
     let i = |b: Bound<i64>| format!("{}–{}", b.lo, b.hi);
-    let r = |b: Bound<f64>| format!("{:?}–{:?}", b.lo, b.hi);
+    let r = |b: Bound<f64>| format!("{}–{}", b.lo, b.hi);
     vec![
-        ("calendar.months", i(MONTHS)),
+        ("scenario.name", i(NAME_CHARS)),
+        ("calendar.start", i(START_YEAR)),
+        ("calendar.start", i(MONTHS)),
         ("fleet.shops", i(SHOPS)),
+        ("fleet.chain_share", r(SHARE)),
         ("fleet.second_machine_above", r(SECOND_MACHINE_ABOVE)),
         ("demand.median_pairs_per_day", r(MEDIAN_PAIRS_PER_DAY)),
-        ("demand.sigma", r(SIGMA)),
+        ("demand.median_pairs_per_day", r(SIGMA)),
         ("demand.volume_factor", r(VOLUME_FACTOR)),
         ("demand.chain_multiplier", r(CHAIN_MULTIPLIER)),
         ("demand.overdispersion_shape", r(OVERDISPERSION_SHAPE)),
         ("demand.weekday_multipliers", r(WEEKDAY_MULTIPLIER)),
         ("demand.month_multipliers", r(MONTH_MULTIPLIER)),
-        ("demand.in_store_share_concentration", r(CONCENTRATION)),
+        ("demand.in_store_share_mean", r(SHARE)),
+        ("demand.in_store_share_mean", r(CONCENTRATION)),
         ("demand.remake_share_min", r(REMAKE_SHARE)),
         ("demand.frame_mix", r(MIX_SHARE)),
+        ("demand.material_mix", r(MIX_SHARE)),
         ("demand.fixed_mountings_per_day", i(FIXED_PER_DAY)),
-        ("closures.summer_closure_min_weeks", i(SUMMER_WEEKS)),
-        ("pricing.close_after_days", i(CLOSE_AFTER_DAYS)),
+        ("closures.independent_monday_closed_share", r(SHARE)),
+        ("closures.summer_closure_share", i(SUMMER_WEEKS)),
+        ("pricing.chain", format!("0–{MAX_PRICE}")),
         ("pricing.term_months", i(TERM_MONTHS)),
+        ("pricing.early_termination_share", r(SHARE)),
+        ("pricing.close_after_days", i(CLOSE_AFTER_DAYS)),
+        ("faults.duplicate_share", r(SHARE)),
         ("faults.counter_digits", i(COUNTER_DIGITS)),
         (
             "faults.board_swaps_per_machine_year",
             r(RATE_PER_MACHINE_YEAR),
         ),
+        ("faults.lost_read_share", r(SHARE)),
+        ("faults.outages_per_machine_year", r(RATE_PER_MACHINE_YEAR)),
         ("faults.outage_median_days", r(OUTAGE_MEDIAN_DAYS)),
-        ("faults.outage_sigma", r(OUTAGE_SIGMA)),
-        ("faults.outage_max_days", i(OUTAGE_MAX_DAYS)),
+        ("faults.outage_median_days", r(OUTAGE_SIGMA)),
+        ("faults.outage_median_days", i(OUTAGE_MAX_DAYS)),
         ("engine.commit_every_days", i(COMMIT_EVERY_DAYS)),
     ]
 }
@@ -305,5 +316,24 @@ mod tests {
         assert!(MONTHS.check(121, "calendar.months", &loc).is_err());
         assert!(ROLLOUT_DAYS.up_to(31).check(31, "x", &loc).is_ok());
         assert!(ROLLOUT_DAYS.up_to(31).check(32, "x", &loc).is_err());
+    }
+
+    /// Every range is in the README's scenario table, on the row of its key.
+    #[test]
+    fn the_readme_documents_every_range() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+                .unwrap();
+        let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
+        for (key, range) in documented() {
+            let row = rows
+                .iter()
+                .find(|r| r.starts_with(&format!("| `{key}")))
+                .unwrap_or_else(|| panic!("README.md has no row for `{key}`"));
+            assert!(
+                row.contains(&range),
+                "README.md's row for `{key}` lacks {range}: {row}"
+            );
+        }
     }
 }
