@@ -113,7 +113,6 @@ fn a_normal_scenario_runs_within_its_estimate() {
         .pointer("/run/memory_estimate_bytes")
         .and_then(|v| v.as_u64())
         .expect("/run/memory_estimate_bytes");
-    assert!(estimate > 16 << 20, "{estimate}");
     // Where the system reports the peak (Linux), the estimate is above it.
     if let Some(peak) = summary
         .pointer("/run/peak_rss_bytes")
