@@ -1,6 +1,7 @@
 //! The command line. A thin layer: parse flags, call the library, map results to the
 //! documented exit codes (`exit`).
 
+use crate::budget::{self, ByteSize};
 use crate::exit;
 use crate::http::client::{HttpEngine, HttpOptions};
 use crate::http::server::{serve, ServerConfig};
@@ -63,6 +64,10 @@ pub enum Command {
         /// HTTP requests in flight at once to the target.
         #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
         connections: u16,
+        /// Refuse (exit 2) a scenario whose estimated memory is above SIZE (500M, 8G, 1.5GiB)
+        /// [default: the machine's available memory].
+        #[arg(long, value_name = "SIZE")]
+        max_memory: Option<ByteSize>,
     },
     /// Serve the metering engine over HTTP (CloudEvents in, usage out).
     Serve {
@@ -123,11 +128,17 @@ pub enum Command {
     ///
     /// Exit codes: 0 ok, 1 runtime failure, 2 bad input.
     Quote(Box<crate::quote::command::QuoteArgs>),
-    /// Validate scenario files without running them.
+    /// Validate scenario files without running them, and estimate the memory a run needs.
+    ///
+    /// Exit codes: 0 every file valid and within the memory limit, 2 otherwise.
     Check {
         /// Scenario files (TOML).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Refuse a scenario whose estimated memory is above SIZE (500M, 8G, 1.5GiB)
+        /// [default: the machine's available memory].
+        #[arg(long, value_name = "SIZE")]
+        max_memory: Option<ByteSize>,
     },
     /// Plan catalogues (plans, service tiers, options): `catalogue check FILE`.
     #[command(subcommand)]
@@ -159,6 +170,7 @@ pub fn main() -> i32 {
             headers,
             batch_size,
             connections,
+            max_memory,
         } => {
             let threads = threads.map(usize::from).unwrap_or_else(default_threads);
             let target = target.map(|url| HttpOptions {
@@ -177,6 +189,7 @@ pub fn main() -> i32 {
                     quiet,
                 },
                 target,
+                max_memory,
             )
         }
         Command::Serve {
@@ -204,12 +217,17 @@ pub fn main() -> i32 {
         }),
         Command::Load(args) => load::command(&args),
         Command::Quote(args) => quote::command(&args),
-        Command::Check { files } => check_command(&files),
+        Command::Check { files, max_memory } => check_command(&files, max_memory),
         Command::Catalogue(cmd) => catalogue::run(&cmd),
     }
 }
 
-fn run_command(path: &std::path::Path, opts: &RunOptions, target: Option<HttpOptions>) -> i32 {
+fn run_command(
+    path: &std::path::Path,
+    opts: &RunOptions,
+    target: Option<HttpOptions>,
+    max_memory: Option<ByteSize>,
+) -> i32 {
     let scenario = match scenario::load(path) {
         Ok(s) => s,
         Err(e) => {
@@ -217,6 +235,10 @@ fn run_command(path: &std::path::Path, opts: &RunOptions, target: Option<HttpOpt
             return exit::BAD_INPUT;
         }
     };
+    if let Err(over) = budget::check(&scenario, budget::limit(max_memory)) {
+        eprintln!("error: {}: {over}", path.display());
+        return exit::BAD_INPUT;
+    }
     let engine = target.map(|http| Box::new(HttpEngine::new(http)) as Box<dyn MeteringEngine>);
     let bar = std::sync::Arc::new(progress::Bar::default());
     let result = run_reporting(scenario, opts, engine, bar);
@@ -318,24 +340,40 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
     Ok((name.to_string(), value.trim().to_string()))
 }
 
-fn check_command(files: &[PathBuf]) -> i32 {
+/// A scenario `check` accepts is one `run` accepts: valid, and within the memory limit.
+fn check_command(files: &[PathBuf], max_memory: Option<ByteSize>) -> i32 {
+    let limit = budget::limit(max_memory);
     let mut code = exit::OK;
     for file in files {
-        match scenario::load(file) {
-            Ok(s) => println!(
-                "ok: {} ({}: {} shops, {} months from {}, seed {})",
-                file.display(),
-                s.name,
-                s.fleet.shops,
-                s.months,
-                s.start,
-                s.seed
-            ),
+        let s = match scenario::load(file) {
+            Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e}");
                 code = exit::BAD_INPUT;
+                continue;
             }
-        }
+        };
+        let estimate = match budget::check(&s, limit) {
+            Ok(estimate) => ByteSize(estimate.total()),
+            Err(over) => {
+                eprintln!("error: {}: {over}", file.display());
+                code = exit::BAD_INPUT;
+                continue;
+            }
+        };
+        let within = match limit {
+            Some(limit) => format!("within {limit}"),
+            None => "no limit known (no /proc/meminfo): --max-memory sets one".to_string(),
+        };
+        println!(
+            "ok: {} ({}: {} shops, {} months from {}, seed {}); a run needs about {estimate} of memory, {within}",
+            file.display(),
+            s.name,
+            s.fleet.shops,
+            s.months,
+            s.start,
+            s.seed
+        );
     }
     code
 }

@@ -242,6 +242,8 @@ fn run_on(
             latency.value_at_quantile(0.99),
             latency.max(),
         ],
+        memory_estimate_bytes: crate::budget::estimate(&scenario).total(),
+        peak_rss_bytes: crate::budget::peak_rss(),
     };
     let data = RunData {
         scenario: &scenario,
