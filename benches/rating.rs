@@ -2,16 +2,22 @@
 //! `scenarios/france.toml`) over a 48-month term, from the default catalogue, with synthetic
 //! per-shop monthly usage generated deterministically (no simulation: rating alone).
 //!
+//! The same invoices through the reconciliation's reference rater (`reconcile::reference`):
+//! what checking them costs.
+//!
 //! Run: `cargo bench --bench rating -- --warm-up-time 1 --measurement-time 5`
 
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use fleetsim::billing::catalogue::Catalogue;
 use fleetsim::billing::catalogue::{ContractSpec, PlanContract};
 use fleetsim::billing::catalogue_file;
 use fleetsim::billing::plans::{rate, PeriodUsage};
 use fleetsim::billing::service::Incident;
+use fleetsim::billing::PlanTerms;
 use fleetsim::event::ShopId;
 use fleetsim::metering::Period;
+use fleetsim::reconcile::reference;
 use fleetsim::scenario;
 use rust_decimal::Decimal;
 use std::hint::black_box;
@@ -41,7 +47,10 @@ fn mix(mut x: u64) -> u64 {
 }
 
 struct Fleet {
+    catalogue: Catalogue,
     contracts: Vec<PlanContract>,
+    /// The same contracts as the terms a run gives the engine (for the reference rater).
+    terms: Vec<PlanTerms>,
     /// [shop][month] usage, months from January 2024.
     usage: Vec<Vec<PeriodUsage>>,
 }
@@ -56,6 +65,7 @@ fn fleet() -> Fleet {
         .expect("the default catalogue is valid");
     let month_factor = [95, 92, 102, 97, 93, 100, 105, 70, 108, 108, 105, 125];
     let mut contracts = Vec::with_capacity(shops as usize);
+    let mut terms = Vec::with_capacity(shops as usize);
     let mut usage = Vec::with_capacity(shops as usize);
     for shop in 0..shops {
         let h = mix(u64::from(shop));
@@ -72,6 +82,16 @@ fn fleet() -> Fleet {
         }
         spec.segment = ((h >> 40) % 10 < 7).then(|| "chain".to_string());
         contracts.push(cat.contract(&spec).expect("contract"));
+        terms.push(PlanTerms {
+            plan: spec.plan.clone(),
+            segment: spec.segment.clone(),
+            price_override: None,
+            service: spec.service.clone(),
+            options: spec.options.clone(),
+            start: spec.start,
+            term_months: None,
+            terminated_on: None,
+        });
         // A shop's mean: 20–300 mountings a month (calibration: median ≈ 2.6 pairs a day).
         let mean = 20 + (h >> 48) % 280;
         let months = (0..MONTHS)
@@ -99,7 +119,12 @@ fn fleet() -> Fleet {
             .collect();
         usage.push(months);
     }
-    Fleet { contracts, usage }
+    Fleet {
+        catalogue: cat,
+        contracts,
+        terms,
+        usage,
+    }
 }
 
 fn rating(c: &mut Criterion) {
@@ -119,6 +144,29 @@ fn rating(c: &mut Criterion) {
                 for input in months {
                     let inv = rate(contract, period, input).expect("rated");
                     total += inv.invoice.total_cents;
+                    period = period.next();
+                }
+            }
+            black_box(total)
+        })
+    });
+    group.bench_function("reference_france_48_months", |b| {
+        b.iter(|| {
+            let mut total: i64 = 0;
+            for (terms, months) in fleet.terms.iter().zip(&fleet.usage) {
+                let contract = reference::Contract::resolve(&fleet.catalogue, terms).unwrap();
+                let mut period = Period {
+                    year: 2024,
+                    month: 1,
+                };
+                for input in months {
+                    let usage = reference::Usage {
+                        mountings: input.mountings,
+                        corrections: &[],
+                        incidents: &input.incidents,
+                    };
+                    let expected = reference::rate(&contract, period, &usage).expect("rated");
+                    total += expected.expect("covered").total();
                     period = period.next();
                 }
             }

@@ -1,6 +1,7 @@
 //! The command line. A thin layer: parse flags, call the library, map results to the
 //! documented exit codes (`exit`).
 
+use crate::budget::{self, ByteSize};
 use crate::exit;
 use crate::http::client::{HttpEngine, HttpOptions};
 use crate::http::server::{serve, ServerConfig};
@@ -63,6 +64,10 @@ pub enum Command {
         /// HTTP requests in flight at once to the target.
         #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
         connections: u16,
+        /// Refuse (exit 2) a scenario whose estimated memory is above SIZE (500M, 8G, 1.5GiB)
+        /// [default: the machine's available memory].
+        #[arg(long, value_name = "SIZE")]
+        max_memory: Option<ByteSize>,
     },
     /// Serve the metering engine over HTTP (CloudEvents in, usage out).
     Serve {
@@ -97,13 +102,19 @@ pub enum Command {
         /// batch); over it, 429 and nothing stored. 0: no limit.
         #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_EVENTS_PER_SECOND, value_name = "N")]
         max_events_per_second: u32,
-        /// Refuse events dated more than this many seconds in the future (0: no check).
+        /// Refuse events dated more than this many seconds ahead of the server's clock (0: no
+        /// check).
         #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_FUTURE_SECONDS, value_name = "SECONDS")]
         max_future_seconds: u64,
+        /// Refuse events dated more than this many days before the server's clock (0: no
+        /// check). To replay older data, pin the clock instead: PUT /v1/admin/clock.
+        #[arg(long, default_value_t = ServerConfig::DEFAULT_MAX_PAST_DAYS, value_name = "DAYS")]
+        max_past_days: u32,
         /// Decimal digits of the machines' counters: they wrap to 0 after 10^DIGITS − 1
         /// (VEE tells a rollover from a reset by it). Default: 32-bit binary counters. Fixed
-        /// when the store is created.
-        #[arg(long, value_name = "DIGITS", value_parser = clap::value_parser!(u32).range(1..=19))]
+        /// when the store is created. At most 18, so that every step fits the store's signed
+        /// 64-bit integers exactly.
+        #[arg(long, value_name = "DIGITS", value_parser = clap::value_parser!(u32).range(1..=18))]
         counter_digits: Option<u32>,
     },
     /// Load-test a metering endpoint over HTTP: open-model rate (or --max), latency from each
@@ -117,11 +128,17 @@ pub enum Command {
     ///
     /// Exit codes: 0 ok, 1 runtime failure, 2 bad input.
     Quote(Box<crate::quote::command::QuoteArgs>),
-    /// Validate scenario files without running them.
+    /// Validate scenario files without running them, and estimate the memory a run needs.
+    ///
+    /// Exit codes: 0 every file valid and within the memory limit, 2 otherwise.
     Check {
         /// Scenario files (TOML).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Refuse a scenario whose estimated memory is above SIZE (500M, 8G, 1.5GiB)
+        /// [default: the machine's available memory].
+        #[arg(long, value_name = "SIZE")]
+        max_memory: Option<ByteSize>,
     },
     /// Plan catalogues (plans, service tiers, options): `catalogue check FILE`.
     #[command(subcommand)]
@@ -153,6 +170,7 @@ pub fn main() -> i32 {
             headers,
             batch_size,
             connections,
+            max_memory,
         } => {
             let threads = threads.map(usize::from).unwrap_or_else(default_threads);
             let target = target.map(|url| HttpOptions {
@@ -171,6 +189,7 @@ pub fn main() -> i32 {
                     quiet,
                 },
                 target,
+                max_memory,
             )
         }
         Command::Serve {
@@ -182,6 +201,7 @@ pub fn main() -> i32 {
             max_requests_per_second,
             max_events_per_second,
             max_future_seconds,
+            max_past_days,
             counter_digits,
         } => serve_command(ServerConfig {
             addr,
@@ -192,16 +212,22 @@ pub fn main() -> i32 {
             max_requests_per_second,
             max_events_per_second,
             max_future_seconds,
+            max_past_days,
             counter_modulus: counter_digits.map(|d| 10_u64.pow(d)),
         }),
         Command::Load(args) => load::command(&args),
         Command::Quote(args) => quote::command(&args),
-        Command::Check { files } => check_command(&files),
+        Command::Check { files, max_memory } => check_command(&files, max_memory),
         Command::Catalogue(cmd) => catalogue::run(&cmd),
     }
 }
 
-fn run_command(path: &std::path::Path, opts: &RunOptions, target: Option<HttpOptions>) -> i32 {
+fn run_command(
+    path: &std::path::Path,
+    opts: &RunOptions,
+    target: Option<HttpOptions>,
+    max_memory: Option<ByteSize>,
+) -> i32 {
     let scenario = match scenario::load(path) {
         Ok(s) => s,
         Err(e) => {
@@ -209,6 +235,10 @@ fn run_command(path: &std::path::Path, opts: &RunOptions, target: Option<HttpOpt
             return exit::BAD_INPUT;
         }
     };
+    if let Err(over) = budget::check(&scenario, budget::limit(max_memory)) {
+        eprintln!("error: {}: {over}", path.display());
+        return exit::BAD_INPUT;
+    }
     let engine = target.map(|http| Box::new(HttpEngine::new(http)) as Box<dyn MeteringEngine>);
     let bar = std::sync::Arc::new(progress::Bar::default());
     let result = run_reporting(scenario, opts, engine, bar);
@@ -310,24 +340,40 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
     Ok((name.to_string(), value.trim().to_string()))
 }
 
-fn check_command(files: &[PathBuf]) -> i32 {
+/// A scenario `check` accepts is one `run` accepts: valid, and within the memory limit.
+fn check_command(files: &[PathBuf], max_memory: Option<ByteSize>) -> i32 {
+    let limit = budget::limit(max_memory);
     let mut code = exit::OK;
     for file in files {
-        match scenario::load(file) {
-            Ok(s) => println!(
-                "ok: {} ({}: {} shops, {} months from {}, seed {})",
-                file.display(),
-                s.name,
-                s.fleet.shops,
-                s.months,
-                s.start,
-                s.seed
-            ),
+        let s = match scenario::load(file) {
+            Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e}");
                 code = exit::BAD_INPUT;
+                continue;
             }
-        }
+        };
+        let estimate = match budget::check(&s, limit) {
+            Ok(estimate) => ByteSize(estimate.total()),
+            Err(over) => {
+                eprintln!("error: {}: {over}", file.display());
+                code = exit::BAD_INPUT;
+                continue;
+            }
+        };
+        let within = match limit {
+            Some(limit) => format!("within {limit}"),
+            None => "no limit known (no /proc/meminfo): --max-memory sets one".to_string(),
+        };
+        println!(
+            "ok: {} ({}: {} shops, {} months from {}, seed {}); a run needs about {estimate} of memory, {within}",
+            file.display(),
+            s.name,
+            s.fleet.shops,
+            s.months,
+            s.start,
+            s.seed
+        );
     }
     code
 }

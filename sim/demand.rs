@@ -8,10 +8,17 @@
 use crate::calendar::DayInfo;
 use crate::event::{Frame, Material};
 use crate::fleet::ShopProfile;
+use crate::scenario::bounds::MAX_PAIRS_PER_MACHINE_DAY;
 use crate::scenario::{DemandMode, DemandSpec};
 use rand::distr::weighted::WeightedIndex;
 use rand::Rng;
 use rand_distr::{Distribution, Gamma, Poisson};
+
+/// The most jobs a shop's machines take in a day (calibrated demand beyond it is not drawn;
+/// the calibrated fleets never come near it).
+pub fn capacity(shop: &ShopProfile) -> u32 {
+    shop.machines.len().max(1) as u32 * MAX_PAIRS_PER_MACHINE_DAY
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobKind {
@@ -114,6 +121,8 @@ impl DemandModel {
         } else {
             0
         };
+        // No shop edges more than its machines can: a busier day's surplus goes to a lab.
+        let count = count.min(capacity(shop));
         for _ in 0..count {
             let frame = Frame::from_index(self.frames.sample(rng));
             if !rng.random_bool(shop.in_store_share) {
@@ -141,5 +150,40 @@ impl DemandModel {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::Calendar;
+    use crate::fleet::Fleet;
+
+    /// The busiest demand the scenario bounds allow: the draws are astronomical (a level of
+    /// 10^5 pairs a day and more), the day's jobs stay within the machines' capacity.
+    #[test]
+    fn a_day_never_holds_more_jobs_than_the_machines_can_edge() {
+        let text = "[fleet]\nshops = 40\nchain_share = 0.5\n[demand]\nmedian_pairs_per_day = 360\nvolume_factor = 10\nchain_multiplier = 0.1\nsigma = 3\noverdispersion_shape = 0.25\nweekday_multipliers = [7, 7, 7, 7, 7, 7, 7]\nmonth_multipliers = [12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12]\nremake_share_min = 0.5\nremake_share_max = 0.5\n";
+        let s = crate::scenario::parse(std::path::Path::new("busy.toml"), text).unwrap();
+        let fleet = Fleet::generate(&s);
+        let model = DemandModel::new(&s.demand);
+        let day = Calendar::new(s.start, s.months).info(0);
+        let mut rng = crate::rng::stream(1, crate::rng::Purpose::ShopProfile, 0);
+        let mut busiest = 0.0f64;
+        for shop in &fleet.shops {
+            busiest = busiest.max(model.expected_jobs(shop, &day));
+            let mut jobs = Vec::new();
+            model.draw_day(shop, &day, &mut rng, &mut jobs);
+            let customer_jobs = jobs
+                .iter()
+                .filter(|j| !matches!(j.kind, JobKind::Mounting { remake: true, .. }))
+                .count();
+            assert!(
+                customer_jobs <= capacity(shop) as usize,
+                "{customer_jobs} jobs"
+            );
+            assert_eq!(capacity(shop), shop.machines.len() as u32 * 360);
+        }
+        assert!(busiest > 1e5, "the draws are far above capacity: {busiest}");
     }
 }

@@ -136,7 +136,8 @@ impl UsageEvent {
 }
 
 pub mod wire {
-    //! CloudEvents 1.0, structured JSON mode.
+    //! CloudEvents 1.0: the structured JSON mode (one event or a batch), and the HTTP binary
+    //! mode (`binary`: attributes in `ce-*` headers, the data as the body).
     use super::*;
     use chrono::{DateTime, SecondsFormat};
 
@@ -144,6 +145,10 @@ pub mod wire {
     pub const TYPE_TRACE_ONLY: &str = "com.fleetsim.edger.trace_only.v1";
     pub const TYPE_COUNTER: &str = "com.fleetsim.edger.counter.v1";
     const SOURCE_PREFIX: &str = "/fleetsim/machines/";
+
+    /// The largest sequence number an event may carry: SQLite keeps signed 64-bit integers,
+    /// and a larger one would have to be clamped, making two events one.
+    pub const MAX_SEQ: u64 = i64::MAX as u64;
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct CloudEvent {
@@ -167,6 +172,11 @@ pub mod wire {
         Source(String),
         #[error("id {0:?} is not <machine>-<sequence number>")]
         Id(String),
+        #[error(
+            "id {0:?}: the sequence number must be plain decimal digits without leading zeros, \
+             from 0 to {MAX_SEQ} (i64::MAX, the largest the store keeps exactly)"
+        )]
+        Sequence(String),
         #[error("subject {0:?} is not a shop (S<digits>)")]
         Subject(String),
         #[error("time {0:?} is not RFC 3339")]
@@ -337,7 +347,7 @@ pub mod wire {
             .strip_prefix(SOURCE_PREFIX)
             .and_then(MachineId::parse)
             .ok_or_else(|| WireError::Source(a.source.to_string()))?;
-        let seq = sequence_in(a.id, machine).ok_or_else(|| WireError::Id(a.id.to_string()))?;
+        let seq = sequence_in(a.id, machine)?;
         let shop =
             ShopId::parse(a.subject).ok_or_else(|| WireError::Subject(a.subject.to_string()))?;
         let time = DateTime::parse_from_rfc3339(a.time)
@@ -353,18 +363,27 @@ pub mod wire {
 
     /// The sequence number of `id` if it reads `<machine>-<sequence>`, the machine rendered
     /// exactly as `Display` does (`M` and at least six digits, zero-padded). The rendering
-    /// never holds a '-', so the id's first '-' ends it. Checked without formatting: this
-    /// runs for every event the server takes.
-    fn sequence_in(id: &str, machine: MachineId) -> Option<u64> {
-        let (head, seq) = id.split_once('-')?;
-        let digits = head.strip_prefix('M')?;
+    /// never holds a '-', so the id's first '-' ends it. The sequence is canonical decimal
+    /// (no sign, no leading zero) up to `MAX_SEQ`, so that distinct ids never name the same
+    /// stored event. Checked without formatting: this runs for every event the server takes.
+    fn sequence_in(id: &str, machine: MachineId) -> Result<u64, WireError> {
+        let malformed = || WireError::Id(id.to_string());
+        let (head, seq) = id.split_once('-').ok_or_else(malformed)?;
+        let digits = head.strip_prefix('M').ok_or_else(malformed)?;
         let width = (machine.0.checked_ilog10().unwrap_or(0) as usize + 1).max(6);
         let canonical = digits.len() == width
             && digits.bytes().all(|b| b.is_ascii_digit())
             && digits.parse() == Ok(machine.0);
-        canonical.then(|| seq.parse().ok())?
+        if !canonical || seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(malformed());
+        }
+        match seq.parse::<u64>() {
+            Ok(n) if n <= MAX_SEQ && (seq.len() == 1 || !seq.starts_with('0')) => Ok(n),
+            _ => Err(WireError::Sequence(id.to_string())),
+        }
     }
 
+    pub mod binary;
     pub mod decode;
     pub mod encode;
     mod scan;
@@ -475,6 +494,38 @@ pub mod wire {
                 };
                 assert_eq!(kind, TYPE_COUNTER);
                 assert!(message.contains("expected a boolean"), "{message}");
+            }
+        }
+
+        /// A sequence number the store cannot keep exactly, or a second spelling of one it
+        /// can, is refused: either would let two different ids name one stored event.
+        #[test]
+        fn sequence_numbers_are_canonical_and_at_most_i64_max() {
+            let with_id = |id: String| {
+                let mut c = to_cloudevent(&samples()[0]);
+                c.id = id;
+                from_cloudevent(&c)
+            };
+            let max = with_id(format!("M000042-{MAX_SEQ}"));
+            assert_eq!(max.map(|e| e.seq), Ok(i64::MAX as u64));
+            assert_eq!(with_id("M000042-0".into()).map(|e| e.seq), Ok(0));
+            for seq in [
+                (MAX_SEQ + 1).to_string(),
+                u64::MAX.to_string(),
+                "18446744073709551616".into(),
+                "07".into(),
+                "00".into(),
+            ] {
+                let id = format!("M000042-{seq}");
+                assert_eq!(with_id(id.clone()), Err(WireError::Sequence(id)), "{seq}");
+            }
+            let refused = WireError::Sequence("M000042-9223372036854775808".into());
+            assert!(
+                refused.to_string().contains("9223372036854775807"),
+                "the message names the limit: {refused}"
+            );
+            for id in ["M000042-+7", "M000042- 7", "M000042-"] {
+                assert_eq!(with_id(id.into()), Err(WireError::Id(id.into())), "{id}");
             }
         }
 

@@ -6,6 +6,7 @@
 
 pub mod actors;
 pub mod billing;
+pub mod budget;
 pub mod calendar;
 pub mod cli;
 pub mod demand;

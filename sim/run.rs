@@ -18,7 +18,7 @@ use crate::metering::{CounterUsageRow, Incident, MeteringEngine, MeteringError, 
 use crate::progress::{Progress, Silent};
 use crate::quote::backtest;
 use crate::quote::{Audit, CostModel, Quote};
-use crate::reconcile::{reconcile, Inputs, Reconciliation, Sent, ShopTerm};
+use crate::reconcile::{reconcile, Inputs, PlanBook, Reconciliation, Sent, ShopTerm};
 use crate::report::{self, QuoteData, RunData, Timing};
 use crate::scenario::incidents::ShopIncident;
 use crate::scenario::{QuoteSpec, Scenario};
@@ -126,6 +126,9 @@ fn run_on(
     let fleet = Arc::new(Fleet::generate(&scenario));
     let calendar = Arc::new(Calendar::new(scenario.start, scenario.months));
     let book = price_book(&scenario, &fleet);
+    // An engine with a clock of its own starts at the scenario's first instant.
+    let start_unix = calendar.midnight_unix(0);
+    engine.advance_clock(start_unix)?;
     let bindings: Vec<_> = fleet
         .machine_shop
         .iter()
@@ -136,10 +139,11 @@ fn run_on(
     let contracts = contracts(&scenario, &fleet);
     engine.set_contracts(&contracts)?;
     let plans = plan_agreements(&scenario, &fleet);
+    let incidents = incidents_by_shop(&scenario.pricing.incidents);
     if let Some(catalogue) = &scenario.pricing.catalogue {
         engine.set_catalogue(&catalogue.source)?;
         engine.set_plan_contracts(&plans)?;
-        record_incidents(engine.as_mut(), &scenario.pricing.incidents)?;
+        record_incidents(engine.as_mut(), &incidents)?;
     }
 
     let periods = periods(&calendar, &scenario);
@@ -156,7 +160,7 @@ fn run_on(
             })
         },
     });
-    let ingest = spawn_ingest(engine, rx, closes, repricer);
+    let ingest = spawn_ingest(engine, rx, (start_unix, closes), repricer);
     let sim = run_actors(
         &scenario,
         &fleet,
@@ -212,7 +216,15 @@ fn run_on(
         counters: &billed.counters,
         invoices: &billed.invoices,
         contracts: &contracts,
-        on_plan: &on_plan(&plans, contracts.len()),
+        plans: scenario
+            .pricing
+            .catalogue
+            .as_ref()
+            .map(|catalogue| PlanBook {
+                catalogue: &catalogue.catalogue,
+                agreements: &plans,
+                incidents: &incidents,
+            }),
         terms: &shop_terms(&fleet, &calendar),
         unread_mountings: &outcome.unread_mountings,
         sent: Sent {
@@ -230,6 +242,8 @@ fn run_on(
             latency.value_at_quantile(0.99),
             latency.max(),
         ],
+        memory_estimate_bytes: crate::budget::estimate(&scenario).total(),
+        peak_rss_bytes: crate::budget::peak_rss(),
     };
     let data = RunData {
         scenario: &scenario,
@@ -375,12 +389,17 @@ pub fn audit_shop(
 /// The engine lives on its own thread, fed day batches through a bounded channel, so that
 /// simulation and ingestion overlap and a slow engine slows the simulation down. Periods close
 /// on schedule, before the batch of their close day; the rest close after the last batch.
+/// The engine's clock (if it has one) follows the virtual time: the start of a close's day
+/// before it closes, the end of a batch's day before its events, so every event is in the
+/// engine's past and every close after its period's end. `start_unix`: the first day's
+/// midnight.
 fn spawn_ingest(
     mut engine: Box<dyn MeteringEngine>,
     mut rx: mpsc::Receiver<IngestBatch>,
-    closes: Vec<(DayIndex, Period)>,
+    (start_unix, closes): (i64, Vec<(DayIndex, Period)>),
     mut repricer: Option<Repricer>,
 ) -> std::thread::JoinHandle<IngestOutput> {
+    let midnight = move |day: DayIndex| start_unix + i64::from(day) * 86_400;
     std::thread::Builder::new()
         .name("fleetsim-ingest".into())
         .spawn(move || {
@@ -394,7 +413,8 @@ fn spawn_ingest(
             let result = (|| {
                 let mut closes = closes.into_iter().peekable();
                 while let Some(batch) = rx.blocking_recv() {
-                    while let Some((_, period)) = closes.next_if(|(day, _)| *day <= batch.day) {
+                    while let Some((day, period)) = closes.next_if(|(day, _)| *day <= batch.day) {
+                        engine.advance_clock(midnight(day))?;
                         close_and_reprice(engine.as_mut(), period, &mut pending)?;
                     }
                     if let Some(audit) = batch.audit {
@@ -404,6 +424,7 @@ fn spawn_ingest(
                             repriced = Some((contracts, quotes));
                         }
                     }
+                    engine.advance_clock(midnight(batch.day + 1))?;
                     let started = Instant::now();
                     engine.ingest(&batch.events)?;
                     if batch.commit {
@@ -412,7 +433,8 @@ fn spawn_ingest(
                     latency.saturating_record(started.elapsed().as_micros() as u64);
                 }
                 engine.commit()?;
-                for (_, period) in closes {
+                for (day, period) in closes {
+                    engine.advance_clock(midnight(day))?;
                     close_and_reprice(engine.as_mut(), period, &mut pending)?;
                 }
                 Ok(())
@@ -512,7 +534,6 @@ fn read_back(
     Ok(billed)
 }
 
-/// Per shop: billed from a catalogue plan (its lines carry the plan's prices, not one price).
 /// Per shop, the periods (by index) its contract covers (those holding a day of service;
 /// outside them the engine issues no invoice) and whether its machines were removed.
 fn shop_terms(fleet: &Fleet, calendar: &Calendar) -> Vec<ShopTerm> {
@@ -528,14 +549,6 @@ fn shop_terms(fleet: &Fleet, calendar: &Calendar) -> Vec<ShopTerm> {
             }
         })
         .collect()
-}
-
-fn on_plan(plans: &[PlanAgreement], shops: usize) -> Vec<bool> {
-    let mut on = vec![false; shops];
-    for p in plans {
-        on[p.shop.0 as usize] = true;
-    }
-    on
 }
 
 /// The shops billed from catalogue plans: the terms they signed, from the scenario's first
@@ -572,11 +585,8 @@ fn plan_agreements(scenario: &Scenario, fleet: &Fleet) -> Vec<PlanAgreement> {
 }
 
 /// `pricing.incidents`, grouped by shop and period as the engine takes them (input data until
-/// a simulated field service produces incidents).
-fn record_incidents(
-    engine: &mut dyn MeteringEngine,
-    incidents: &[ShopIncident],
-) -> Result<(), MeteringError> {
+/// a simulated field service produces incidents); the reconciliation rates them too.
+fn incidents_by_shop(incidents: &[ShopIncident]) -> BTreeMap<(ShopId, Period), Vec<Incident>> {
     let mut groups: BTreeMap<(ShopId, Period), Vec<Incident>> = BTreeMap::new();
     for i in incidents {
         groups
@@ -584,7 +594,14 @@ fn record_incidents(
             .or_default()
             .push(i.incident.clone());
     }
-    for ((shop, period), incidents) in &groups {
+    groups
+}
+
+fn record_incidents(
+    engine: &mut dyn MeteringEngine,
+    groups: &BTreeMap<(ShopId, Period), Vec<Incident>>,
+) -> Result<(), MeteringError> {
+    for ((shop, period), incidents) in groups {
         engine.record_incidents(*shop, *period, incidents)?;
     }
     Ok(())

@@ -30,7 +30,7 @@ struct Server;
 
 impl Server {
     fn start(db: &Path, extra: &[&str]) -> server::Server {
-        server::Server::start(db, TOKEN, extra)
+        server::Server::start_at(db, TOKEN, extra, server::FIXTURES_NOW)
     }
 }
 

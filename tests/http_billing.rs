@@ -26,7 +26,7 @@ struct Api {
 impl Api {
     fn start(db: &std::path::Path, extra: &[&str]) -> Api {
         Api {
-            server: server::Server::start(db, TOKEN, extra),
+            server: server::Server::start_at(db, TOKEN, extra, server::FIXTURES_NOW),
         }
     }
 

@@ -26,7 +26,7 @@ struct Api {
 impl Api {
     fn start(db: &std::path::Path) -> Api {
         Api {
-            server: server::Server::start(db, TOKEN, &[]),
+            server: server::Server::start_at(db, TOKEN, &[], server::FIXTURES_NOW),
         }
     }
 

@@ -91,6 +91,8 @@ const MIGRATIONS: &[&str] = &[
     // Whether the engine is known to have the binding's machine and shop (0 from binding to
     // provisioning; bindings from before were provisioned first).
     "ALTER TABLE tenant_machines ADD COLUMN provisioned INTEGER NOT NULL DEFAULT 1;",
+    // v3: the server's clock, when an administrator pinned it (no row: the wall clock).
+    "CREATE TABLE clock(id INTEGER PRIMARY KEY CHECK(id = 0), pinned_at INTEGER NOT NULL);",
 ];
 
 /// What requests read on every call: tenants, valid and revoked keys (by SHA-256), and the
@@ -315,6 +317,30 @@ impl AccessStore {
         Ok(())
     }
 
+    /// The instant the administrator pinned the server's clock at; `None`: the wall clock.
+    pub fn pinned_clock(&self) -> Result<Option<i64>, AccessError> {
+        self.conn
+            .query_row("SELECT MAX(pinned_at) FROM clock", [], |r| r.get(0))
+            .map_err(|source| AccessError::Store {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Pins the server's clock (`Some`) or returns it to the wall clock (`None`), durably.
+    pub fn set_pinned_clock(&mut self, at: Option<i64>) -> Result<(), AccessError> {
+        self.transaction(|tx| match at {
+            Some(t) => tx
+                .execute(
+                    "INSERT INTO clock(id, pinned_at) VALUES (0, ?1)
+                     ON CONFLICT(id) DO UPDATE SET pinned_at = excluded.pinned_at",
+                    params![t],
+                )
+                .map(drop),
+            None => tx.execute("DELETE FROM clock", []).map(drop),
+        })
+    }
+
     /// Bound machines the engine may not know yet: bound, and their provisioning not
     /// confirmed (it failed, or the server stopped in between). In machine order.
     pub fn unprovisioned(&self) -> Result<Vec<(MachineId, ShopId)>, AccessError> {
@@ -532,6 +558,29 @@ mod tests {
         holder.execute_batch("ROLLBACK").unwrap();
         let (tenant, id, key) = store.mint_key("N1").unwrap();
         assert_eq!(store.read().check_key(&key), KeyCheck::Valid(tenant, id));
+    }
+
+    #[test]
+    fn a_pinned_clock_survives_a_restart_until_unpinned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite");
+        let mut store = AccessStore::open(&path).unwrap();
+        assert_eq!(
+            store.pinned_clock().unwrap(),
+            None,
+            "the wall clock by default"
+        );
+        store.set_pinned_clock(Some(1_798_675_200)).unwrap();
+        store.set_pinned_clock(Some(1_704_067_200)).unwrap();
+        drop(store);
+        let mut store = AccessStore::open(&path).unwrap();
+        assert_eq!(store.pinned_clock().unwrap(), Some(1_704_067_200));
+        store.set_pinned_clock(None).unwrap();
+        drop(store);
+        assert_eq!(
+            AccessStore::open(&path).unwrap().pinned_clock().unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -5,12 +5,13 @@
 //! | route | who | what |
 //! |---|---|---|
 //! | `PUT /v1/admin/contracts` | admin | set shops' contracts (basis, price, currency; or a catalogue `plan`) |
-//! | `POST /v1/admin/periods/{YYYY-MM}/close` | admin | close every period up to it, issue invoices (idempotent) |
+//! | `POST /v1/admin/periods/{YYYY-MM}/close` | admin | close every period up to it, issue invoices (idempotent); only once it is over by the server's clock, and at most a year past the data (`clock`) |
 //! | `GET /v1/invoices/{YYYY-MM}[?shop=S…]` | tenant, admin | the invoices issued for a closed period |
 //! | `GET /v1/counter-usage?period=YYYY-MM[&shop=S…]` | tenant, admin | usage from the counters after VEE |
 //! | `GET /v1/machines/{M…}/readings` | tenant, admin | every reading with its validation and why, and period notes |
 
 use super::access::Caller;
+use super::clock;
 use super::problem::Problem;
 use super::server::{check_admin, App};
 use crate::billing::{
@@ -305,20 +306,29 @@ async fn post_close(
         Ok(p) => p,
         Err(problem) => return problem.into_response(),
     };
+    let now = app.clock.now();
     match app
         .writer
         .with(move |engine| {
+            // Checked on the store thread, after the ingestions before it: the data is current.
+            // Far past the data first: that is what is wrong with a 9999-12.
+            let bounds = clock::check_close_near_data(period, engine.latest_data_period()?)
+                .and_then(|()| clock::check_close_has_ended(period, now));
+            if let Err(problem) = bounds {
+                return Ok(Err(problem));
+            }
             let invoices = engine.close_period(period)?;
             // A close may issue several periods' invoices: each with its period's notes.
             let mut notes = BTreeMap::new();
             for p in invoices.iter().map(|i| i.period).collect::<BTreeSet<_>>() {
                 notes.insert(p, engine.invoice_notes(p)?);
             }
-            Ok((invoices, notes))
+            Ok(Ok((invoices, notes)))
         })
         .await
     {
-        Ok((invoices, notes)) => Json(InvoicesBody {
+        Ok(Err(problem)) => problem.into_response(),
+        Ok(Ok((invoices, notes))) => Json(InvoicesBody {
             period,
             invoices: invoices
                 .iter()

@@ -9,6 +9,7 @@
 //! `commit` has nothing left to do.
 
 use super::billing_routes::{ContractBody, ContractsBody, CounterUsageBody, InvoicesBody};
+use super::clock::ClockBody;
 use super::key_routes::KeyBody;
 use super::plan_routes::{IncidentBody, IncidentsBody, TOML};
 use super::server::{Binding, MachinesBody, ReceiptBody, UsageBody};
@@ -90,6 +91,8 @@ pub struct HttpEngine {
     keys: BTreeMap<ShopId, String>,
     /// Events waiting to fill a batch, per lane (`lane_of`).
     pending: BTreeMap<u32, Vec<UsageEvent>>,
+    /// The instant the server's clock was last pinned to (`advance_clock`).
+    pinned_clock: Option<i64>,
 }
 
 /// A lane's batches, sent in order over one connection.
@@ -125,6 +128,7 @@ impl HttpEngine {
             totals: IngestReceipt::default(),
             keys: BTreeMap::new(),
             pending: BTreeMap::new(),
+            pinned_clock: None,
         }
     }
 
@@ -404,6 +408,26 @@ impl MeteringEngine for HttpEngine {
         self.totals
     }
 
+    /// Pins our server's clock to the run's time (`PUT /v1/admin/clock`), once per new
+    /// instant; against a foreign endpoint (no admin token), nothing.
+    fn advance_clock(&mut self, now_unix: i64) -> Result<(), MeteringError> {
+        let Some(token) = self.options.admin_token.clone() else {
+            return Ok(());
+        };
+        if self.pinned_clock == Some(now_unix) {
+            return Ok(());
+        }
+        let now = chrono::DateTime::from_timestamp(now_unix, 0)
+            .ok_or_else(|| self.error(format!("{now_unix} is not a representable instant")))?
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let body = serde_json::to_vec(&ClockBody { now }).map_err(|e| self.error(e.to_string()))?;
+        self.with_retries("PUT /v1/admin/clock", || {
+            self.send_json("PUT", "/v1/admin/clock", &body, &token)
+        })?;
+        self.pinned_clock = Some(now_unix);
+        Ok(())
+    }
+
     fn set_contracts(&mut self, contracts: &[Contract]) -> Result<(), MeteringError> {
         self.put_contracts(contracts.iter().map(ContractBody::from_contract).collect())
     }
@@ -667,6 +691,26 @@ mod tests {
         let unavailable = engine_at(&url).close_period(jan).unwrap_err();
         assert!(unavailable.is_transient(), "{unavailable:?}");
         assert_eq!(requests.load(Ordering::SeqCst), 3, "every attempt");
+    }
+
+    /// Without an admin token the endpoint is someone else's: its clock is not ours to set,
+    /// so nothing is sent (port 9 on loopback answers nothing; a request would fail).
+    #[test]
+    fn a_foreign_endpoints_clock_is_left_alone() {
+        let mut engine = HttpEngine::new(HttpOptions {
+            attempts: 1,
+            ..HttpOptions::new("http://127.0.0.1:9")
+        });
+        assert!(engine.advance_clock(1_796_083_200).is_ok());
+        let mut ours = HttpEngine::new(HttpOptions {
+            attempts: 1,
+            admin_token: Some("t".into()),
+            ..HttpOptions::new("http://127.0.0.1:9")
+        });
+        assert!(
+            ours.advance_clock(1_796_083_200).is_err(),
+            "with a token it is sent"
+        );
     }
 
     /// The condition under which ureq resolves on a new thread per request is a global,

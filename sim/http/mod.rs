@@ -8,6 +8,7 @@ pub mod access;
 mod access_thread;
 pub mod billing_routes;
 pub mod client;
+pub mod clock;
 pub mod key_routes;
 mod limits;
 mod metrics;

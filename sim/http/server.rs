@@ -2,11 +2,12 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /v1/events` | CloudEvents, one (`application/cloudevents+json`) or a batch (`application/cloudevents-batch+json`); 200 after commit with the receipt |
+//! | `POST /v1/events` | CloudEvents, one (`application/cloudevents+json`, or binary mode: `ce-*` headers and `application/json` data) or a batch (`application/cloudevents-batch+json`); 200 after commit with the receipt |
 //! | `GET /v1/usage?period=YYYY-MM[&shop=S…]` | metered usage per shop |
 //! | `POST /v1/admin/machines` | bind machines to shops and tenants, then provision the engine (admin token; `provision`) |
 //! | `POST`/`GET /v1/admin/tenants/{tenant}/keys`, `DELETE /v1/admin/keys/{key_id}` | API keys: mint, list, revoke (`key_routes`) |
 //! | `PUT /v1/admin/contracts`, `POST /v1/admin/periods/{YYYY-MM}/close`, `GET /v1/invoices/{YYYY-MM}`, `GET /v1/counter-usage`, `GET /v1/machines/{M…}/readings` | billing (`billing_routes`) |
+//! | `GET`/`PUT`/`DELETE /v1/admin/clock` | the server's clock: read, pin, back to the wall clock (`clock`) |
 //! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
 //!
 //! Duplicates: a request whose events were already stored still gets 200 — ingestion is
@@ -14,12 +15,13 @@
 
 use super::access::{AccessError, AccessStore, Caller, KeyCheck, KeyId, TenantBindings};
 use super::access_thread::Access;
+use super::clock::{ServerClock, TimeBounds};
 use super::limits::TokenBuckets;
 use super::metrics::{Metrics, Refusal};
 use super::problem::Problem;
 use super::writer::{StoreError, Writer};
 use super::{CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON};
-use crate::event::wire::{decode, from_cloudevent, CloudEvent};
+use crate::event::wire::{binary, decode, from_cloudevent, CloudEvent};
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::metering::sqlite::SqliteEngine;
 use crate::metering::{IngestReceipt, MeteringError, Period, UsageRow};
@@ -51,8 +53,11 @@ pub struct ServerConfig {
     /// 0 = no limit.
     pub max_events_per_second: u32,
     /// Events dated more than this many seconds ahead of the server's clock are refused
-    /// (0: no check, e.g. to replay a simulation dated in the future).
+    /// (0: no check).
     pub max_future_seconds: u64,
+    /// Events dated more than this many days before the server's clock are refused (0: no
+    /// check).
+    pub max_past_days: u32,
     /// Counters wrap to 0 at this value (VEE); `None`: the store's, or 2^32 for a new store.
     pub counter_modulus: Option<u64>,
 }
@@ -65,6 +70,10 @@ impl ServerConfig {
     /// a fleet-wide replay through one key is still limited by the store, not by this.
     pub const DEFAULT_MAX_EVENTS_PER_SECOND: u32 = 1_000_000;
     pub const DEFAULT_MAX_FUTURE_SECONDS: u64 = 86_400;
+    /// A year and a month: a machine offline for months (a shop closed for a season, a
+    /// modem gone) still delivers its backlog, billed as late usage; a date from a reset
+    /// real-time clock (1970, 0001-01-01, a GPS week rollover's 19.6 years) is refused.
+    pub const DEFAULT_MAX_PAST_DAYS: u32 = 400;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +104,8 @@ pub(super) struct App {
     request_limits: TokenBuckets,
     event_limits: TokenBuckets,
     max_batch_events: usize,
-    max_future_seconds: u64,
+    pub(super) clock: ServerClock,
+    bounds: TimeBounds,
 }
 
 /// Serves until `shutdown` resolves; calls `ready` with the bound address (port 0 picks one).
@@ -112,6 +122,7 @@ pub async fn serve(
         });
     let engine = SqliteEngine::open_with(&config.db, vee)?;
     let access = AccessStore::open(&AccessStore::path_for(&config.db))?;
+    let clock = ServerClock::new(access.pinned_clock()?);
     let metrics = Arc::new(Metrics::default());
     let (writer, store_thread) = Writer::spawn(Box::new(engine), metrics.clone());
     let (access, access_thread) = Access::spawn(access);
@@ -125,7 +136,11 @@ pub async fn serve(
         request_limits: TokenBuckets::new(config.max_requests_per_second),
         event_limits: TokenBuckets::new(config.max_events_per_second),
         max_batch_events: config.max_batch_events,
-        max_future_seconds: config.max_future_seconds,
+        clock,
+        bounds: TimeBounds {
+            max_future_seconds: config.max_future_seconds,
+            max_past_days: config.max_past_days,
+        },
     });
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -167,6 +182,7 @@ fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
         .merge(super::billing_routes::routes())
         .merge(super::key_routes::routes())
         .merge(super::plan_routes::routes())
+        .merge(super::clock::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(app)
 }
@@ -219,7 +235,7 @@ async fn post_events(
             return problem.into_response();
         }
     };
-    if let Err(problem) = refuse_future(&events, app.max_future_seconds) {
+    if let Err(problem) = app.bounds.check(&events, app.clock.now()) {
         app.metrics.refused(Refusal::Malformed);
         return problem.into_response();
     }
@@ -245,7 +261,13 @@ fn read_events(
     body: Result<Bytes, BytesRejection>,
     max_batch: usize,
 ) -> Result<Vec<UsageEvent>, Problem> {
-    check_media_type(headers)?;
+    let binary = binary::is_binary(
+        content_type(headers),
+        headers.keys().map(|name| name.as_str()),
+    );
+    if !binary {
+        check_media_type(headers)?;
+    }
     let bytes = body.map_err(|rejection| {
         let status = rejection.status();
         let detail = format!(
@@ -262,7 +284,34 @@ fn read_events(
             detail,
         )
     })?;
+    if binary {
+        return decode_binary(headers, &bytes).map(|e| vec![e]);
+    }
     decode_events(&bytes, max_batch)
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// A binary-mode event (`ce-*` headers, the data as the body), through `event::wire`; its
+/// errors read like a structured event's, at index 0.
+fn decode_binary(headers: &HeaderMap, body: &[u8]) -> Result<UsageEvent, Problem> {
+    let named = headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    binary::from_binary(named, content_type, body).map_err(|e| match e {
+        binary::BinaryError::ContentType(_) => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            e.to_string(),
+        ),
+        _ => Problem::bad_request(format!("event 0: {e}")).at_index(0),
+    })
 }
 
 /// The body's events: on the fast path if it takes them, else through the reference decoding,
@@ -314,35 +363,12 @@ fn first_byte(bytes: &[u8]) -> Option<u8> {
     bytes.iter().find(|b| !b.is_ascii_whitespace()).copied()
 }
 
-/// Refuses the request if an event is dated more than `margin` seconds ahead of now.
-fn refuse_future(events: &[UsageEvent], margin: u64) -> Result<(), Problem> {
-    if margin == 0 {
-        return Ok(());
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let limit = now.saturating_add(margin as i64);
-    match events.iter().position(|e| e.time > limit) {
-        None => Ok(()),
-        Some(i) => Err(Problem::bad_request(format!(
-            "event {i} is dated {} s ahead of the server's clock; the limit is {margin} s (--max-future-seconds, 0 disables)",
-            events[i].time - now
-        ))
-        .at_index(i)),
-    }
-}
-
 fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media = media.split(';').next().unwrap_or("").trim();
+    let media = content_type(headers).split(';').next().unwrap_or("").trim();
     if [CLOUDEVENTS_JSON, CLOUDEVENTS_BATCH_JSON, "application/json"].contains(&media) {
         return Ok(());
     }
-    Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", format!("Content-Type {media:?}: send {CLOUDEVENTS_JSON} (one event) or {CLOUDEVENTS_BATCH_JSON} (a JSON array)")))
+    Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", format!("Content-Type {media:?}: send {CLOUDEVENTS_JSON} (one event), {CLOUDEVENTS_BATCH_JSON} (a JSON array), or the data as application/json with the attributes in ce-* headers (binary mode)")))
 }
 
 /// One event (a JSON object) or a batch (a JSON array), as `CloudEvent`s; if the batch does

@@ -94,9 +94,11 @@ pub struct LoadArgs {
     /// one (the report's next_first_seq).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub first_seq: u64,
-    /// Billing period the events fall in, and whose usage is verified.
-    #[arg(long, default_value = "2024-03", value_name = "YYYY-MM")]
-    pub period: String,
+    /// Billing period the events fall in, and whose usage is verified. Default: the month
+    /// before the current one (UTC), which a server on the wall clock accepts (its events are
+    /// neither in its future nor beyond its --max-past-days).
+    #[arg(long, value_name = "YYYY-MM")]
+    pub period: Option<String>,
     /// Share of requests that re-send an earlier batch verbatim (a retry), in [0, 1).
     #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
     pub duplicate_share: f64,

@@ -47,9 +47,12 @@ impl LoadPlan {
         check_counts(args).map_err(bad)?;
         let pace = parse_pace(args).map_err(bad)?;
         let max_requests = request_cap(pace, duration, args.max_requests).map_err(bad)?;
-        let period = parse_period(&args.period).map_err(bad)?;
+        let period = match &args.period {
+            Some(text) => parse_period(text).map_err(bad)?,
+            None => last_month(),
+        };
         let events = EventPlan::new(args.machines, args.first_seq, args.batch_size, period)
-            .ok_or_else(|| bad(format!("--period {}: not a month", args.period)))?;
+            .ok_or_else(|| bad(format!("--period {period}: not a month")))?;
         let resends =
             Resends::new(args.duplicate_share, args.connections as u64).ok_or_else(|| {
                 bad(format!(
@@ -196,6 +199,24 @@ fn request_cap(pace: Pace, duration: Duration, cap: Option<u64>) -> Result<u64, 
         ));
     }
     Ok(requests)
+}
+
+/// The month before the current one, by the wall clock (UTC).
+fn last_month() -> Period {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let this = Period::of_unix(now);
+    match this.month {
+        1 => Period {
+            year: this.year - 1,
+            month: 12,
+        },
+        m => Period {
+            month: m - 1,
+            ..this
+        },
+    }
 }
 
 fn parse_period(text: &str) -> Result<Period, String> {

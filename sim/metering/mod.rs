@@ -229,6 +229,10 @@ pub enum MeteringError {
     /// The engine does not implement this call.
     #[error("this metering engine does not support {0}")]
     Unsupported(&'static str),
+    /// A value the store cannot keep exactly (a sequence number above i64::MAX); nothing of
+    /// the call was stored.
+    #[error("metering store: {0}")]
+    Unstorable(String),
     /// The call names something the engine cannot take (e.g. a machine id above its limit).
     #[error("{0}")]
     Invalid(String),
@@ -286,6 +290,7 @@ impl MeteringError {
             },
             MeteringError::Catalogue(_)
             | MeteringError::Contract { .. }
+            | MeteringError::Unstorable(_)
             | MeteringError::Invalid(_) => ErrorClass::Invalid,
             MeteringError::Unsupported(_) => ErrorClass::Unsupported,
             MeteringError::Corrupt { .. } => ErrorClass::Internal,
@@ -337,6 +342,14 @@ pub trait MeteringEngine: Send {
     /// Counters since the store was opened.
     fn receipt_totals(&self) -> IngestReceipt;
 
+    /// The run's virtual time has reached `now_unix`. An engine that bounds event times and
+    /// closes by a clock of its own (`fleetsim serve`, driven over HTTP) sets that clock to
+    /// it, so a scenario dated in the past or the future is taken as of its own time; the
+    /// embedded engine reads no clock and ignores it.
+    fn advance_clock(&mut self, _now_unix: i64) -> Result<(), MeteringError> {
+        Ok(())
+    }
+
     /// Sets (or replaces) shops' contracts: basis, price, currency. Only shops with a contract
     /// are invoiced.
     fn set_contracts(&mut self, contracts: &[Contract]) -> Result<(), MeteringError>;
@@ -345,6 +358,14 @@ pub trait MeteringEngine: Send {
     /// (one per contracted shop and closed period, in (period, shop) order). Closing a period
     /// already closed issues nothing: the call is idempotent. Durable when it returns.
     fn close_period(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError>;
+
+    /// The latest period the store holds anything for: accepted usage (events or counter
+    /// readings, whatever their date) or a plan contract's start; `None` for an empty store.
+    /// What a close far ahead of it would invoice is nothing but empty months, for good (the
+    /// HTTP edge bounds closes by it).
+    fn latest_data_period(&mut self) -> Result<Option<Period>, MeteringError> {
+        Err(MeteringError::Unsupported("the latest period holding data"))
+    }
 
     /// The invoices issued when `period` closed, in shop order (empty while it is open).
     fn invoices(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError>;

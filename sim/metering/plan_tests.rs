@@ -242,3 +242,46 @@ fn agreement(plan: &str) -> PlanAgreement {
         },
     }
 }
+
+/// The latest period holding data: usage whatever its date (counted in memory before a
+/// checkpoint, or in the table after one), or a plan contract's start, whichever is later.
+#[test]
+fn the_latest_data_period_is_the_latest_usage_or_plan_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.sqlite");
+    let mut e = SqliteEngine::open(&path).unwrap();
+    e.provision(&[(MachineId(0), ShopId(0))]).unwrap();
+    assert_eq!(e.latest_data_period().unwrap(), None, "an empty store");
+    let march = JAN_1 + 60 * DAY;
+    e.ingest(&[reading(1, march, 0)]).unwrap();
+    let p = |year, month| Some(Period { year, month });
+    assert_eq!(
+        e.latest_data_period().unwrap(),
+        p(2024, 3),
+        "not committed yet"
+    );
+    e.ingest(&[reading(2, JAN_1, 0)]).unwrap();
+    e.commit().unwrap();
+    e.usage(jan()).unwrap(); // a checkpoint: usage moves from memory to the table
+    assert_eq!(
+        e.latest_data_period().unwrap(),
+        p(2024, 3),
+        "an older event"
+    );
+    e.set_catalogue(CATALOGUE).unwrap();
+    let mut later = agreement("sub");
+    later.terms.start = NaiveDate::from_ymd_opt(2025, 6, 15).unwrap();
+    e.set_plan_contracts(&[later]).unwrap();
+    assert_eq!(
+        e.latest_data_period().unwrap(),
+        p(2025, 6),
+        "a plan starting later"
+    );
+    drop(e);
+    let mut e = SqliteEngine::open(&path).unwrap();
+    assert_eq!(
+        e.latest_data_period().unwrap(),
+        p(2025, 6),
+        "after a reopen"
+    );
+}

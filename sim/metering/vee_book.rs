@@ -54,6 +54,12 @@ impl VeeBook {
         self.closed_through
     }
 
+    /// Whether any machine has VEE state (a reading, accepted or not): then every close
+    /// books something for it, if only a zero row or an estimate.
+    pub fn has_machines(&self) -> bool {
+        self.machines.iter().any(Option::is_some)
+    }
+
     /// Rebuilds the state from the log: readings in rowid order, each close applied between
     /// the last reading it saw and the first it did not. `on_reading` sees every validation.
     pub fn replay(

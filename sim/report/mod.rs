@@ -43,6 +43,10 @@ pub struct Timing {
     pub threads: usize,
     /// Per day batch through the metering engine: p50, p99, max (µs).
     pub batch_latency_us: [u64; 3],
+    /// `budget::estimate`'s total for the scenario, and the process's peak RSS before the
+    /// reports are written (where the system tells it).
+    pub memory_estimate_bytes: u64,
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// Everything known at the end of a run.

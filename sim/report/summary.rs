@@ -126,6 +126,10 @@ pub struct RunSummary {
     pub threads: usize,
     /// Time each simulated day's batch spent in the metering engine.
     pub ingest_batch_latency_us: LatencySummary,
+    /// What the run was estimated to need before it started (`budget`), and what it used:
+    /// here because the peak depends on the machine and the timing.
+    pub memory_estimate_bytes: u64,
+    pub peak_rss_bytes: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -210,6 +214,8 @@ impl Summary {
                     p99: d.timing.batch_latency_us[1],
                     max: d.timing.batch_latency_us[2],
                 },
+                memory_estimate_bytes: d.timing.memory_estimate_bytes,
+                peak_rss_bytes: d.timing.peak_rss_bytes,
             },
         }
     }

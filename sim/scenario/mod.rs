@@ -1,6 +1,7 @@
 //! Scenario files: what a run simulates. `load` parses and validates; every problem comes
 //! back as a `ScenarioError` with file, line, column and field.
 
+pub mod bounds;
 mod error;
 pub mod incidents;
 mod raw;

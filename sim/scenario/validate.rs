@@ -1,5 +1,6 @@
 //! From `RawScenario` to `Scenario`: every range check, each error placed in the file.
 
+use super::bounds::{self, mix, multipliers, share, Bound, MAX_PRICE};
 use super::error::{Locator, ScenarioError};
 use super::raw::*;
 use super::*;
@@ -9,13 +10,6 @@ use chrono::Datelike;
 use rust_decimal::Decimal;
 
 type Result<T> = std::result::Result<T, ScenarioError>;
-
-/// Upper bounds that keep a run on one machine; larger fleets belong to the cluster mode.
-const MAX_SHOPS: i64 = 1_000_000;
-const MAX_MONTHS: i64 = 240;
-/// Prices per unit above this are typos; the bound also keeps every invoice line far from
-/// 64-bit overflow (10⁶ EUR × 10¹² units < 9.2 × 10¹⁸ cents).
-const MAX_PRICE: i64 = 1_000_000;
 
 pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<Scenario> {
     let name = scenario_name(&raw.scenario, path, loc)?;
@@ -27,7 +21,7 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
             .unwrap_or_else(|| Path::new("reports").join(&name)),
         html: raw.output.html,
     };
-    let months = int_in(raw.calendar.months, 1, MAX_MONTHS, "calendar.months", loc)? as u32;
+    let months = bounds::MONTHS.check(raw.calendar.months, "calendar.months", loc)? as u32;
     let quote = match &raw.quote {
         Some(q) => Some(quote(q, months, loc)?),
         None => None,
@@ -55,10 +49,8 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
         pricing,
         faults: faults(&raw.faults, raw.demand.mode == "calibrated", loc)?,
         engine: EngineSpec {
-            commit_every_days: int_in(
+            commit_every_days: bounds::COMMIT_EVERY_DAYS.check(
                 raw.engine.commit_every_days,
-                1,
-                366,
                 "engine.commit_every_days",
                 loc,
             )? as u32,
@@ -69,7 +61,7 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
 
 fn scenario_name(meta: &RawMeta, path: &Path, loc: &Locator) -> Result<String> {
     let valid = |n: &str| {
-        !n.is_empty()
+        bounds::NAME_CHARS.contains(n.len() as i64)
             && n.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
@@ -77,7 +69,10 @@ fn scenario_name(meta: &RawMeta, path: &Path, loc: &Locator) -> Result<String> {
         if !valid(name) {
             return Err(loc.at_field(
                 "scenario.name",
-                format!("`{name}` is not allowed: use letters, digits, `-` and `_` (it names the output folder)"),
+                format!(
+                    "`{name}` is not allowed: use 1 to {} letters, digits, `-` and `_` (it names the output folder)",
+                    bounds::NAME_CHARS.hi
+                ),
             ));
         }
         return Ok(name.clone());
@@ -124,17 +119,24 @@ fn start_date(text: &str, loc: &Locator) -> Result<NaiveDate> {
             ),
         ));
     }
-    if !(1990..=2200).contains(&date.year()) {
-        return Err(loc.at_field("calendar.start", "the year must lie between 1990 and 2200"));
+    let years = bounds::START_YEAR;
+    if !years.contains(i64::from(date.year())) {
+        return Err(loc.at_field(
+            "calendar.start",
+            format!(
+                "the year must lie between {} and {} ({})",
+                years.lo, years.hi, years.why
+            ),
+        ));
     }
     Ok(date)
 }
 
 fn fleet(raw: &RawFleet, loc: &Locator) -> Result<FleetSpec> {
     Ok(FleetSpec {
-        shops: int_in(raw.shops, 1, MAX_SHOPS, "fleet.shops", loc)? as u32,
+        shops: bounds::SHOPS.check(raw.shops, "fleet.shops", loc)? as u32,
         chain_share: share(raw.chain_share, "fleet.chain_share", loc)?,
-        second_machine_above: positive(
+        second_machine_above: bounds::SECOND_MACHINE_ABOVE.check(
             raw.second_machine_above,
             "fleet.second_machine_above",
             loc,
@@ -146,17 +148,13 @@ fn demand(raw: &RawDemand, loc: &Locator) -> Result<DemandSpec> {
     let mode = match raw.mode.as_str() {
         "calibrated" => DemandMode::Calibrated,
         "fixed" => DemandMode::Fixed {
-            mountings: int_in(
+            mountings: bounds::FIXED_PER_DAY.check(
                 raw.fixed_mountings_per_day,
-                0,
-                10_000,
                 "demand.fixed_mountings_per_day",
                 loc,
             )? as u32,
-            trace_only: int_in(
+            trace_only: bounds::FIXED_PER_DAY.check(
                 raw.fixed_trace_only_per_day,
-                0,
-                10_000,
                 "demand.fixed_trace_only_per_day",
                 loc,
             )? as u32,
@@ -169,8 +167,8 @@ fn demand(raw: &RawDemand, loc: &Locator) -> Result<DemandSpec> {
         }
     };
     let (lo, hi) = (raw.remake_share_min, raw.remake_share_max);
-    share(lo, "demand.remake_share_min", loc)?;
-    share(hi, "demand.remake_share_max", loc)?;
+    bounds::REMAKE_SHARE.check(lo, "demand.remake_share_min", loc)?;
+    bounds::REMAKE_SHARE.check(hi, "demand.remake_share_max", loc)?;
     if lo > hi {
         return Err(loc.at_field(
             "demand.remake_share_min",
@@ -180,33 +178,43 @@ fn demand(raw: &RawDemand, loc: &Locator) -> Result<DemandSpec> {
     let in_store = share(raw.in_store_share_mean, "demand.in_store_share_mean", loc)?;
     Ok(DemandSpec {
         mode,
-        median_pairs_per_day: positive(
+        median_pairs_per_day: bounds::MEDIAN_PAIRS_PER_DAY.check(
             raw.median_pairs_per_day,
             "demand.median_pairs_per_day",
             loc,
         )?,
-        sigma: non_negative(raw.sigma, "demand.sigma", loc)?,
-        volume_factor: positive(raw.volume_factor, "demand.volume_factor", loc)?,
-        chain_multiplier: positive(raw.chain_multiplier, "demand.chain_multiplier", loc)?,
-        overdispersion_shape: positive(
+        sigma: bounds::SIGMA.check(raw.sigma, "demand.sigma", loc)?,
+        volume_factor: bounds::VOLUME_FACTOR.check(
+            raw.volume_factor,
+            "demand.volume_factor",
+            loc,
+        )?,
+        chain_multiplier: bounds::CHAIN_MULTIPLIER.check(
+            raw.chain_multiplier,
+            "demand.chain_multiplier",
+            loc,
+        )?,
+        overdispersion_shape: bounds::OVERDISPERSION_SHAPE.check(
             raw.overdispersion_shape,
             "demand.overdispersion_shape",
             loc,
         )?,
         weekday: multipliers::<7>(
             &raw.weekday_multipliers,
+            bounds::WEEKDAY_MULTIPLIER,
             "demand.weekday_multipliers",
             "Monday to Sunday",
             loc,
         )?,
         month: multipliers::<12>(
             &raw.month_multipliers,
+            bounds::MONTH_MULTIPLIER,
             "demand.month_multipliers",
             "January to December",
             loc,
         )?,
         in_store_share_mean: in_store,
-        in_store_share_concentration: positive(
+        in_store_share_concentration: bounds::CONCENTRATION.check(
             raw.in_store_share_concentration,
             "demand.in_store_share_concentration",
             loc,
@@ -260,17 +268,17 @@ fn closures(raw: &RawClosures, loc: &Locator) -> Result<ClosureSpec> {
             "every weekday is closed: no shop would ever open",
         ));
     }
-    let min_weeks = int_in(
+    let min_weeks = bounds::SUMMER_WEEKS.check(
         raw.summer_closure_min_weeks,
-        0,
-        8,
         "closures.summer_closure_min_weeks",
         loc,
     )?;
-    let max_weeks = int_in(
+    let max_weeks = Bound {
+        lo: min_weeks,
+        ..bounds::SUMMER_WEEKS
+    }
+    .check(
         raw.summer_closure_max_weeks,
-        min_weeks,
-        8,
         "closures.summer_closure_max_weeks",
         loc,
     )?;
@@ -312,12 +320,6 @@ fn closures(raw: &RawClosures, loc: &Locator) -> Result<ClosureSpec> {
     })
 }
 
-/// Counter widths: fewer than 3 digits would wrap more than once on a busy day; above 18 a
-/// counter no longer fits the engines' signed 64-bit columns.
-const COUNTER_DIGITS: (i64, i64) = (3, 18);
-/// At most one board swap or outage a day.
-const MAX_RATE_PER_YEAR: f64 = 365.0;
-
 /// Faults; the random ones default to their calibrated estimate, or to none in fixed mode
 /// (hand-checked examples stay exact, as with closures).
 fn faults(raw: &RawFaults, calibrated: bool, loc: &Locator) -> Result<FaultSpec> {
@@ -331,15 +333,13 @@ fn faults(raw: &RawFaults, calibrated: bool, loc: &Locator) -> Result<FaultSpec>
     });
     Ok(FaultSpec {
         duplicate_share: share(raw.duplicate_share, "faults.duplicate_share", loc)?,
-        counter_digits: int_in(
+        counter_digits: bounds::COUNTER_DIGITS.check(
             raw.counter_digits,
-            COUNTER_DIGITS.0,
-            COUNTER_DIGITS.1,
             "faults.counter_digits",
             loc,
         )? as u32,
         initial_counters: initial_counters(initial, loc)?,
-        board_swaps_per_machine_year: rate_per_year(
+        board_swaps_per_machine_year: bounds::RATE_PER_MACHINE_YEAR.check(
             or_default(
                 raw.board_swaps_per_machine_year,
                 fault_defaults::BOARD_SWAPS_PER_MACHINE_YEAR,
@@ -353,7 +353,7 @@ fn faults(raw: &RawFaults, calibrated: bool, loc: &Locator) -> Result<FaultSpec>
             loc,
         )?,
         outages: OutageSpec {
-            per_machine_year: rate_per_year(
+            per_machine_year: bounds::RATE_PER_MACHINE_YEAR.check(
                 or_default(
                     raw.outages_per_machine_year,
                     fault_defaults::OUTAGES_PER_MACHINE_YEAR,
@@ -361,9 +361,17 @@ fn faults(raw: &RawFaults, calibrated: bool, loc: &Locator) -> Result<FaultSpec>
                 "faults.outages_per_machine_year",
                 loc,
             )?,
-            median_days: positive(raw.outage_median_days, "faults.outage_median_days", loc)?,
-            sigma: non_negative(raw.outage_sigma, "faults.outage_sigma", loc)?,
-            max_days: int_in(raw.outage_max_days, 1, 366, "faults.outage_max_days", loc)? as u32,
+            median_days: bounds::OUTAGE_MEDIAN_DAYS.check(
+                raw.outage_median_days,
+                "faults.outage_median_days",
+                loc,
+            )?,
+            sigma: bounds::OUTAGE_SIGMA.check(raw.outage_sigma, "faults.outage_sigma", loc)?,
+            max_days: bounds::OUTAGE_MAX_DAYS.check(
+                raw.outage_max_days,
+                "faults.outage_max_days",
+                loc,
+            )? as u32,
         },
     })
 }
@@ -380,16 +388,6 @@ fn initial_counters(text: &str, loc: &Locator) -> Result<InitialCounters> {
             ),
         )),
     }
-}
-
-fn rate_per_year(v: f64, field: &str, loc: &Locator) -> Result<f64> {
-    if !v.is_finite() || !(0.0..=MAX_RATE_PER_YEAR).contains(&v) {
-        return Err(loc.at_field(
-            field,
-            format!("{v} is not allowed: a rate per machine-year is between 0 and {MAX_RATE_PER_YEAR} (one a day)"),
-        ));
-    }
-    Ok(v)
 }
 
 /// The run's dates, for the checks of contract dates.
@@ -440,7 +438,9 @@ fn pricing(
                 ),
             ));
         }
-        let shop = int_in(entry.shop, 0, MAX_SHOPS - 1, &field, loc)? as u32;
+        let shop = bounds::SHOP_INDEX
+            .up_to(shops - 1)
+            .check(entry.shop, &field, loc)? as u32;
         if !seen.insert(shop) {
             return Err(loc.at_field(&field, format!("shop {shop} is priced twice")));
         }
@@ -533,9 +533,13 @@ fn pricing(
     let term_months = match raw.term_months {
         None => None,
         Some(_) if !any_plan => return Err(needs_plan("pricing.term_months", loc)),
-        Some(m) => Some(int_in(m, 1, MAX_MONTHS, "pricing.term_months", loc)? as u32),
+        Some(m) => Some(bounds::TERM_MONTHS.check(m, "pricing.term_months", loc)? as u32),
     };
-    let rollout_days = int_in(raw.rollout_days, 0, run.days(), "pricing.rollout_days", loc)? as u32;
+    let rollout_days = bounds::ROLLOUT_DAYS.up_to(run.days()).check(
+        raw.rollout_days,
+        "pricing.rollout_days",
+        loc,
+    )? as u32;
     if rollout_days > 0 && !any_plan {
         return Err(needs_plan("pricing.rollout_days", loc));
     }
@@ -576,8 +580,11 @@ fn pricing(
         per_shop,
         basis: basis(&raw.basis, "pricing.basis", loc)?,
         per_shop_basis,
-        close_after_days: int_in(raw.close_after_days, 0, 27, "pricing.close_after_days", loc)?
-            as u32,
+        close_after_days: bounds::CLOSE_AFTER_DAYS.check(
+            raw.close_after_days,
+            "pricing.close_after_days",
+            loc,
+        )? as u32,
     })
 }
 
@@ -761,19 +768,12 @@ fn quote(raw: &RawQuote, months: u32, loc: &Locator) -> Result<QuoteSpec> {
             "a quote needs at least 2 months (`calendar.months`): the audit's and one to bill",
         ));
     }
-    let audit_months = int_in(
+    let audit_months = bounds::AUDIT_MONTHS.up_to(i64::from(months) - 1).check(
         raw.audit_months,
-        1,
-        i64::from(months) - 1,
         "quote.audit_months",
         loc,
-    )
-    .map_err(|mut e| {
-        e.message
-            .push_str(": the audit must leave at least one month to bill");
-        e
-    })? as u32;
-    let term_months = int_in(raw.term_months, 1, MAX_MONTHS, "quote.term_months", loc)? as u32;
+    )? as u32;
+    let term_months = bounds::TERM_MONTHS.check(raw.term_months, "quote.term_months", loc)? as u32;
     let margin = rate(&raw.margin, "quote.margin", loc)?;
     let min_price = price(&raw.min_price, "quote.min_price", loc)?;
     let max_price = price(&raw.max_price, "quote.max_price", loc)?;
@@ -822,7 +822,7 @@ fn price(text: &str, field: &str, loc: &Locator) -> Result<UnitPrice> {
     if p.0.is_sign_negative() || p.0.scale() > 6 || p.0 > Decimal::from(MAX_PRICE) {
         return Err(loc.at_field(
             field,
-            format!("`{text}`: a price is between 0 and {MAX_PRICE} with at most 6 decimals"),
+            format!("`{text}`: a price is between 0 and {MAX_PRICE} with at most 6 decimals (in major units of any currency: 6 EUR is about 100,000 IDR)"),
         ));
     }
     Ok(p)
@@ -836,86 +836,4 @@ fn day_of_year(text: &str, field: &str, loc: &Locator) -> Result<u32> {
         )
     })?;
     Ok(date.ordinal0())
-}
-
-fn multipliers<const N: usize>(
-    values: &[f64],
-    field: &str,
-    what: &str,
-    loc: &Locator,
-) -> Result<[f64; N]> {
-    let array: [f64; N] = values.try_into().map_err(|_| {
-        loc.at_field(
-            field,
-            format!("has {} values; it needs exactly {N}, {what}", values.len()),
-        )
-    })?;
-    for (i, v) in array.iter().enumerate() {
-        if !v.is_finite() || *v < 0.0 {
-            return Err(loc.at_field(
-                &format!("{field}.{i}"),
-                format!("{v} is not allowed: a multiplier is ≥ 0"),
-            ));
-        }
-    }
-    if array.iter().all(|v| *v == 0.0) {
-        return Err(loc.at_field(field, "all multipliers are 0: nothing would ever happen"));
-    }
-    Ok(array)
-}
-
-fn mix<const N: usize>(
-    values: [f64; N],
-    field: &str,
-    names: &[&str],
-    loc: &Locator,
-) -> Result<[f64; N]> {
-    for (v, name) in values.iter().zip(names) {
-        if !v.is_finite() || *v < 0.0 {
-            return Err(loc.at_field(
-                &format!("{field}.{name}"),
-                format!("{v} is not allowed: a share is ≥ 0"),
-            ));
-        }
-    }
-    let total: f64 = values.iter().sum();
-    if total <= 0.0 {
-        return Err(loc.at_field(field, "all shares are 0: at least one must be positive"));
-    }
-    if !total.is_finite() {
-        return Err(loc.at_field(
-            field,
-            "the shares are too large to add up: use fractions or percentages",
-        ));
-    }
-    // Shares are renormalised, so 78/15/7 and 0.78/0.15/0.07 mean the same.
-    Ok(values.map(|v| v / total))
-}
-
-fn int_in(v: i64, lo: i64, hi: i64, field: &str, loc: &Locator) -> Result<i64> {
-    if v < lo || v > hi {
-        return Err(loc.at_field(field, format!("{v} is out of range: allowed {lo} to {hi}")));
-    }
-    Ok(v)
-}
-
-fn share(v: f64, field: &str, loc: &Locator) -> Result<f64> {
-    if !(0.0..=1.0).contains(&v) {
-        return Err(loc.at_field(field, format!("{v} is not a share: allowed 0.0 to 1.0")));
-    }
-    Ok(v)
-}
-
-fn positive(v: f64, field: &str, loc: &Locator) -> Result<f64> {
-    if !v.is_finite() || v <= 0.0 {
-        return Err(loc.at_field(field, format!("{v} is not allowed: must be a number > 0")));
-    }
-    Ok(v)
-}
-
-fn non_negative(v: f64, field: &str, loc: &Locator) -> Result<f64> {
-    if !v.is_finite() || v < 0.0 {
-        return Err(loc.at_field(field, format!("{v} is not allowed: must be a number ≥ 0")));
-    }
-    Ok(v)
 }

@@ -388,13 +388,13 @@ pub(crate) mod tests {
         ]
     }
 
-    /// Events as the simulator emits them: any machine, sequence, shop and body, dated
-    /// between 2000 and 2100.
+    /// Events as the simulator emits them: any machine, sequence (up to the limit the wire
+    /// allows), shop and body, dated between 2000 and 2100.
     pub(crate) fn emitted_event() -> impl Strategy<Value = UsageEvent> {
         let body = any_body();
         (
             any::<u32>(),
-            any::<u64>(),
+            0..=super::super::MAX_SEQ,
             946_684_800i64..4_102_444_800,
             any::<u32>(),
             body,
@@ -484,6 +484,9 @@ pub(crate) mod tests {
         Extension(String, Value),
         DataExtension(String, Value),
         Type(&'static str),
+        /// The id's sequence number rewritten as `prefix` + `seq` (beyond the limit, or
+        /// spelled with a leading zero or a sign).
+        Sequence(&'static str, u64),
     }
 
     pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
@@ -503,6 +506,15 @@ pub(crate) mod tests {
             ("[a-z]{1,10}", any_value()).prop_map(|(k, v)| Mutation::Extension(k, v)),
             ("[a-z_]{1,10}", any_value()).prop_map(|(k, v)| Mutation::DataExtension(k, v)),
             kind.prop_map(Mutation::Type),
+            (
+                prop::sample::select(vec!["", "0", "+", "00"]),
+                prop_oneof![
+                    super::super::MAX_SEQ - 2..=u64::MAX,
+                    any::<u64>(),
+                    Just(super::super::MAX_SEQ),
+                ],
+            )
+                .prop_map(|(prefix, seq)| Mutation::Sequence(prefix, seq)),
         ]
     }
 
@@ -520,6 +532,12 @@ pub(crate) mod tests {
             }
             Mutation::Type(kind) => {
                 object.insert("type".into(), Value::from(*kind));
+            }
+            Mutation::Sequence(prefix, seq) => {
+                if let Some(Value::String(id)) = object.get_mut("id") {
+                    let machine = id.split('-').next().unwrap_or_default().to_string();
+                    *id = format!("{machine}-{prefix}{seq}");
+                }
             }
             Mutation::RemoveData(f) => {
                 if let Some(d) = object.get_mut("data").and_then(Value::as_object_mut) {
@@ -580,6 +598,28 @@ pub(crate) mod tests {
             for fast in [scanned_batch(&batch), decode_batch(&batch)].into_iter().flatten() {
                 prop_assert_eq!(Some(fast), reference_batch(&batch));
             }
+        }
+
+        /// A sequence number above i64::MAX is refused by every step alike: the fast ones
+        /// decline, the reference names the limit.
+        #[test]
+        fn sequence_numbers_beyond_the_limit_are_refused_by_every_step(
+            e in emitted_event(),
+            seq in super::super::MAX_SEQ + 1..=u64::MAX,
+        ) {
+            let big = UsageEvent { seq, ..e };
+            let body = serde_json::to_vec(&to_cloudevent(&big)).unwrap();
+            prop_assert_eq!(scanned_event(&body), None);
+            prop_assert_eq!(decode_event(&body), None);
+            let raw: CloudEvent = serde_json::from_slice(&body).unwrap();
+            prop_assert_eq!(
+                from_cloudevent(&raw),
+                Err(super::super::WireError::Sequence(raw.id.clone()))
+            );
+            let batch = batch_json(&[e, big]);
+            prop_assert_eq!(scanned_batch(&batch), None);
+            prop_assert_eq!(decode_batch(&batch), None);
+            prop_assert_eq!(reference_batch(&batch), None);
         }
 
         #[test]

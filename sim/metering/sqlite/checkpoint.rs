@@ -56,7 +56,7 @@ impl SqliteEngine {
 #[derive(Default)]
 pub(super) struct PendingUsage {
     shops: usize,
-    periods: BTreeMap<i64, Vec<UsageRow>>,
+    pub(super) periods: BTreeMap<i64, Vec<UsageRow>>,
 }
 
 impl PendingUsage {

@@ -6,20 +6,44 @@ use crate::billing::plans::{self, Correction, CorrectionCause, PlanInvoice};
 use crate::billing::{invoice_from_counters, invoice_from_events, EventDue};
 
 impl SqliteEngine {
-    /// The periods a close through `period` must close, in order: from the one after the last
-    /// closed (or the earliest period holding usage) to `period`; none if it is closed.
+    /// The periods a close through `period` must close one by one, in order: from the one
+    /// after the last closed (or the earliest period holding usage) to `period`; none if it
+    /// is closed. In a store without contracts or counter readings, a period holding no usage
+    /// to invoice would issue and store nothing: only the periods holding such usage are
+    /// closed, and `period` itself (which marks the store closed through it), so the cost
+    /// follows the data, not the calendar span.
     pub(super) fn periods_to_close(&self, period: Period) -> Result<Vec<Period>, MeteringError> {
         let first = match self.vee.closed_through() {
             Some(closed) => closed.next(),
             None => earliest_usage_period(&self.conn)?.map_or(period, |p| p.min(period)),
         };
-        Ok(std::iter::successors(Some(first), |p| Some(p.next()))
-            .take_while(|p| *p <= period)
-            .collect())
+        if first > period {
+            return Ok(Vec::new());
+        }
+        if self.vee.has_machines() || invoicing::has_contracts(&self.conn)? {
+            return Ok(std::iter::successors(Some(first), |p| Some(p.next()))
+                .take_while(|p| *p <= period)
+                .collect());
+        }
+        // Usage of a period already closed (late) is taken by the first period closed now.
+        let mut due: Vec<Period> = invoicing::periods_with_usage_due(&self.conn, period)?
+            .into_iter()
+            .map(|p| p.max(first))
+            .collect();
+        due.push(period);
+        due.dedup();
+        Ok(due)
+    }
+
+    /// Periods closed one by one since the store was opened (each close counts every period
+    /// it closed; `periods_to_close` says which).
+    pub fn periods_closed(&self) -> u64 {
+        self.periods_closed
     }
 
     /// Closes one period inside the open transaction and returns its invoices.
     pub(super) fn close_one(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
+        self.periods_closed += 1;
         let readings_through: i64 =
             self.conn
                 .query_row("SELECT COALESCE(MAX(rowid), 0) FROM readings", [], |r| {

@@ -58,6 +58,25 @@ pub fn take_events_due(
 }
 
 /// Sums machines' closed period usage per shop; `shop_of` maps a machine to its shop.
+/// The periods up to `through` holding event usage not invoiced yet, in order.
+pub fn periods_with_usage_due(
+    conn: &Connection,
+    through: Period,
+) -> Result<Vec<Period>, MeteringError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT period FROM usage WHERE period <= ?1
+           AND (billable_mountings != invoiced_mountings OR trace_only != invoiced_trace_only)
+         ORDER BY period",
+    )?;
+    let rows = stmt.query_map(params![through.key()], |r| r.get::<_, i64>(0))?;
+    rows.map(|key| Ok(Period::from_key(key?))).collect()
+}
+
+/// Whether any shop has a contract (price or plan).
+pub fn has_contracts(conn: &Connection) -> Result<bool, MeteringError> {
+    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM contracts)", [], |r| r.get(0))?)
+}
+
 pub fn counters_due(
     closed: &[(usize, PeriodUsage)],
     shop_of: impl Fn(usize) -> Option<ShopId>,

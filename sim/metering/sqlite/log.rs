@@ -97,7 +97,8 @@ pub(super) fn bind_job(
     };
     let base = row * JOB_COLUMNS;
     stmt.raw_bind_parameter(base + 1, e.machine.0)?;
-    stmt.raw_bind_parameter(base + 2, seq_column(e.seq))?;
+    // A u64 binds only if it fits an INTEGER (an error otherwise, never a clamp).
+    stmt.raw_bind_parameter(base + 2, e.seq)?;
     stmt.raw_bind_parameter(base + 3, e.time)?;
     stmt.raw_bind_parameter(base + 4, e.shop.0)?;
     stmt.raw_bind_parameter(base + 5, kind)?;
@@ -121,9 +122,10 @@ pub(super) fn bind_reading(
     };
     let base = row * READING_COLUMNS;
     stmt.raw_bind_parameter(base + 1, e.machine.0)?;
-    stmt.raw_bind_parameter(base + 2, seq_column(e.seq))?;
+    stmt.raw_bind_parameter(base + 2, e.seq)?;
     stmt.raw_bind_parameter(base + 3, e.time)?;
     stmt.raw_bind_parameter(base + 4, e.shop.0)?;
+    // Counters are stored as their 64 bits (read back `as u64`): exact over the whole range.
     stmt.raw_bind_parameter(base + 5, total_cycles as i64)?;
     stmt.raw_bind_parameter(base + 6, mountings as i64)?;
     stmt.raw_bind_parameter(base + 7, trace_only as i64)?;
@@ -133,10 +135,4 @@ pub(super) fn bind_reading(
         stmt.raw_bind_parameter(base + 10 + i, *value)?;
     }
     stmt.raw_bind_parameter(base + 16, i64::from(removal))
-}
-
-/// SQLite integers are signed: sequence numbers above i64::MAX are clamped (never reached:
-/// a machine would have to run for millennia).
-pub(super) fn seq_column(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
 }

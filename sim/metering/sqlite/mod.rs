@@ -93,6 +93,8 @@ pub struct SqliteEngine {
     checkpoint_every: u64,
     /// The plan catalogue, parsed from its stored text at open and when set.
     catalogue: Option<Catalogue>,
+    /// Periods closed one by one since open (`periods_closed`).
+    periods_closed: u64,
 }
 
 impl SqliteEngine {
@@ -153,6 +155,7 @@ impl SqliteEngine {
             checkpoint_every: CHECKPOINT_EVENTS,
             _wal_checkpointer: wal_checkpointer,
             catalogue,
+            periods_closed: 0,
         };
         engine.reload()?;
         engine.replay_vee()?;
@@ -397,6 +400,16 @@ impl MeteringEngine for SqliteEngine {
     }
 
     fn ingest(&mut self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
+        // Checked before anything is counted, so a refusal leaves the state untouched (the
+        // HTTP edge refuses these already; this is the store's own guard).
+        if let Some(e) = events.iter().find(|e| i64::try_from(e.seq).is_err()) {
+            return Err(MeteringError::Unstorable(format!(
+                "event {}-{}: sequence numbers above {} cannot be stored exactly; nothing was ingested",
+                e.machine,
+                e.seq,
+                i64::MAX
+            )));
+        }
         let mut receipt = IngestReceipt::default();
         self.guarded(|s| {
             for e in events {
@@ -458,6 +471,23 @@ impl MeteringEngine for SqliteEngine {
             s.commit_open()?;
             Ok(issued)
         })
+    }
+
+    /// Read without a checkpoint: usage not checkpointed yet is still counted in memory.
+    fn latest_data_period(&mut self) -> Result<Option<Period>, MeteringError> {
+        let stored: Option<i64> =
+            self.conn
+                .query_row("SELECT MAX(period) FROM usage", [], |r| r.get(0))?;
+        let pending = self.pending.periods.keys().next_back().copied();
+        let latest_usage = match stored.max(pending) {
+            Some(key) => Some(At::key("usage", format!("period {key}")).period("period", key)?),
+            None => None,
+        };
+        let latest_start = invoicing::load_contracts(&self.conn)?
+            .into_iter()
+            .filter_map(|(_, terms)| terms.map(|t| Period::of_date(t.start)))
+            .max();
+        Ok(latest_usage.max(latest_start))
     }
 
     fn invoices(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {

@@ -793,3 +793,92 @@ fn machine_ids_above_the_limit_are_refused_before_they_size_anything() {
     assert!(refused.to_string().contains("M10000000"), "{refused}");
     e.provision(&[(MachineId(MAX_ID), ShopId(MAX_ID))]).unwrap();
 }
+
+/// Every integer of an event is kept exactly: the largest sequence number the wire
+/// allows (i64::MAX) and counters over the whole u64 range, also after a reopen. A
+/// sequence number beyond i64::MAX is refused whole, never clamped onto another event.
+#[test]
+fn integers_are_stored_exactly_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine(dir.path());
+    let top = i64::MAX as u64;
+    let extremes = vec![
+        mounting(0, top - 1, 0),
+        UsageEvent {
+            body: EventBody::Counter {
+                total_cycles: u64::MAX,
+                mountings: u64::MAX - 1,
+                trace_only: top + 1,
+                removal: false,
+            },
+            ..mounting(0, top, 0)
+        },
+    ];
+    assert_eq!(e.ingest(&extremes).unwrap().accepted, 2);
+    e.commit().unwrap();
+    let beyond = [mounting(1, 1, 1), mounting(1, top + 1, 1)];
+    let refused = e.ingest(&beyond);
+    assert!(
+        matches!(&refused, Err(MeteringError::Unstorable(m)) if m.contains("9223372036854775807")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        e.ingest(&beyond[..1]).unwrap().accepted,
+        1,
+        "nothing of the refused batch was counted"
+    );
+    e.commit().unwrap();
+    drop(e);
+    let mut e = SqliteEngine::open(&dir.path().join("m.sqlite")).unwrap();
+    assert_eq!(e.stored_events_of(MachineId(0)).unwrap(), extremes);
+    assert_eq!(e.ingest(&extremes).unwrap().duplicates, 2);
+}
+
+/// A close of a store without contracts or counter readings visits only the periods
+/// holding usage, and the last: closing through December 2030 after usage in January and
+/// March 2024 closes 3 periods one by one, not 84; the store is closed through 2030 all the
+/// same (also after a reopen), and the usage was taken. With a contract, every month is
+/// invoiced, so every month is closed.
+#[test]
+fn a_close_visits_the_periods_holding_data_not_the_calendar_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.sqlite");
+    let mut e = engine(dir.path());
+    let march = UsageEvent {
+        time: 1_709_287_200,
+        ..mounting(0, 2, 0)
+    };
+    e.ingest(&[mounting(0, 1, 0), march]).unwrap();
+    e.commit().unwrap();
+    let p = |year, month| Period { year, month };
+    assert!(e.close_period(p(2030, 12)).unwrap().is_empty());
+    assert_eq!(e.periods_closed(), 3);
+    assert!(
+        e.close_period(p(2030, 12)).unwrap().is_empty(),
+        "idempotent"
+    );
+    assert_eq!(e.periods_closed(), 3);
+    drop(e);
+    let mut e = SqliteEngine::open(&path).unwrap();
+    let skipped = e.record_incidents(ShopId(0), p(2027, 5), &[]);
+    assert!(
+        matches!(skipped, Err(MeteringError::PeriodClosed { .. })),
+        "{skipped:?}"
+    );
+    // The usage was invoiced (taken) by the close: a contract set now bills none of it.
+    e.set_contracts(&[Contract {
+        shop: ShopId(0),
+        basis: Basis::Events,
+        price_per_mounting: crate::money::UnitPrice::parse("3.00").unwrap(),
+        currency: crate::money::Currency("EUR".into()),
+    }])
+    .unwrap();
+    let next = e.close_period(p(2031, 3)).unwrap();
+    assert_eq!(
+        e.periods_closed(),
+        3,
+        "since the reopen: every month of a contract"
+    );
+    assert_eq!(next.len(), 3);
+    assert!(next.iter().all(|i| i.total_cents == 0), "{next:?}");
+}

@@ -1,16 +1,24 @@
 //! Reconciliation: what the engines metered and billed against what the machines did.
 //!
 //! Checked per shop and period: billable mountings, trace-only cycles and counter reads
-//! (metered vs truth), and the invoice total vs the truth priced with the same rounding rule.
-//! Plus conservation: events sent = accepted + duplicates + rejected; accepted = emitted.
-//! Any difference fails the run (exit code 3) and is listed with its place.
+//! (metered vs truth), and each invoice's cents computed a second way: a price contract's as
+//! its mountings × its price, rounded per line; a plan invoice's by the reference rater
+//! (`reference`, which shares no code with `billing::plans`) from quantities checked here
+//! (`plan_check`). Plus conservation: events sent = accepted + duplicates + rejected;
+//! accepted = emitted. Any difference fails the run (exit code 3) and is listed with its place.
 
-use crate::billing::{Basis, Contract, Invoice};
+mod plan_check;
+pub mod reference;
+
+use crate::billing::catalogue::Catalogue;
+use crate::billing::service::Incident;
+use crate::billing::{Basis, Contract, Invoice, PlanAgreement, PlanTerms};
 use crate::event::ShopId;
 use crate::metering::{CounterUsageRow, IngestReceipt, Period, UsageRow};
 use crate::money::Cents;
 use crate::truth::Truth;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// At most this many mismatches are listed; all are counted.
 const MAX_LISTED: usize = 50;
@@ -114,9 +122,9 @@ pub struct Inputs<'a> {
     pub invoices: &'a [Vec<Option<Invoice>>],
     /// Per shop (index = shop id): the contracts the run started with.
     pub contracts: &'a [Contract],
-    /// Per shop: billed from a catalogue plan, whose lines carry the plan's prices (tiers,
-    /// overage, included mountings at zero) rather than the contract's one price.
-    pub on_plan: &'a [bool],
+    /// The shops billed from catalogue plans, whose invoices the reference rater prices
+    /// (`None`: no catalogue, every shop pays its contract's one price).
+    pub plans: Option<PlanBook<'a>>,
     /// Per shop: the periods its contract covers and whether its machines were removed.
     pub terms: &'a [ShopTerm],
     /// `[quote]`: from this period index on, these contracts (per shop) apply instead.
@@ -127,6 +135,17 @@ pub struct Inputs<'a> {
     pub sent: Sent,
     pub receipt: IngestReceipt,
 }
+
+/// What the run gave the engine for its plan contracts: the catalogue, each plan shop's terms
+/// and the service incidents (input data), by shop and period.
+pub struct PlanBook<'a> {
+    pub catalogue: &'a Catalogue,
+    pub agreements: &'a [PlanAgreement],
+    pub incidents: &'a BTreeMap<(ShopId, Period), Vec<Incident>>,
+}
+
+/// The place of a finding over the whole run rather than one period ("all" when listed).
+const WHOLE_RUN: Period = Period { year: 0, month: 0 };
 
 impl Inputs<'_> {
     /// Whether `shop`'s contract covers period index `p` (every period, if not said).
@@ -151,6 +170,12 @@ pub fn reconcile(inputs: &Inputs) -> Reconciliation {
         .iter()
         .map(|rows| spread_by_shop(rows, shops))
         .collect();
+    let mut plan_terms: Vec<Option<&PlanTerms>> = vec![None; shops];
+    for a in inputs.plans.iter().flat_map(|b| b.agreements) {
+        if let Some(slot) = plan_terms.get_mut(a.shop.0 as usize) {
+            *slot = Some(&a.terms);
+        }
+    }
     // Shop by shop, so the listed mismatches tell each shop's whole story.
     for (shop, contract) in inputs.contracts.iter().enumerate() {
         for (p, period) in inputs.periods.iter().enumerate() {
@@ -178,7 +203,7 @@ pub fn reconcile(inputs: &Inputs) -> Reconciliation {
                     place,
                     invoice,
                     inputs.contract(shop, p),
-                    inputs.on_plan.get(shop).copied().unwrap_or(false),
+                    plan_terms[shop].is_some(),
                 );
             } else if invoice.is_some() {
                 r.list(place, "invoice_outside_term", 0, 1);
@@ -190,6 +215,9 @@ pub fn reconcile(inputs: &Inputs) -> Reconciliation {
         match contract.basis {
             Basis::Events => r.check_events_billing(inputs, shop),
             Basis::Counters => r.check_counters_billing(inputs, shop),
+        }
+        if let (Some(book), Some(terms)) = (&inputs.plans, plan_terms[shop]) {
+            r.check_plan_cents(inputs, book, shop, terms);
         }
     }
     r.compare_counters(inputs);
@@ -252,8 +280,9 @@ impl Reconciliation {
         self.list(place, what, truth as i64, observed as i64);
     }
 
-    /// The invoice exists, bills at the contract's price (a plan's prices are checked by
-    /// `Invoice::is_consistent`, line kind by line kind) and basis, and adds up.
+    /// The invoice exists, its lines add up to its total, and a price contract's bills at its
+    /// price and basis: each mountings line is quantity × price rounded once, computed here
+    /// (a plan invoice's cents are the reference rater's business: `check_plan_cents`).
     fn check_invoice(
         &mut self,
         place: (ShopId, Period),
@@ -265,9 +294,23 @@ impl Reconciliation {
             self.list(place, "invoice_missing", 1, 0);
             return;
         };
-        if !inv.is_consistent() {
-            let lines: i64 = inv.lines.iter().map(|l| l.amount_cents).sum();
+        let lines: Cents = inv.lines.iter().map(|l| l.amount_cents).sum();
+        if lines != inv.total_cents {
             self.list(place, "invoice_arithmetic", lines, inv.total_cents);
+        }
+        if !on_plan {
+            let mountings = inv.lines.iter().filter(|l| l.kind.is_mountings());
+            let expected = reference::per_mounting_total(
+                mountings.map(|l| l.quantity),
+                contract.price_per_mounting.0,
+            );
+            if expected != Ok(inv.total_cents) {
+                let expected = expected.unwrap_or(Cents::MAX);
+                self.misbilled_cents = self
+                    .misbilled_cents
+                    .saturating_add(expected.abs_diff(inv.total_cents) as Cents);
+                self.list(place, "invoice_cents", expected, inv.total_cents);
+            }
         }
         let off_price = !on_plan
             && inv
@@ -328,7 +371,7 @@ impl Reconciliation {
         }
         let unread = inputs.unread_mountings.get(shop).copied().unwrap_or(0) as i64;
         let truth = inputs.truth.shop_total(shop as u32).mountings as i64 - unread;
-        let whole_run = Period { year: 0, month: 0 };
+        let whole_run = WHOLE_RUN;
         if invoiced != actual + outstanding {
             self.list(
                 (ShopId(shop as u32), whole_run),
