@@ -16,6 +16,9 @@ use std::path::Path;
 use std::time::Duration;
 
 const TOKEN: &str = "store-test-admin-token";
+/// The fixtures are dated 2024: no bound on how far back an event may be (the clock is not
+/// what these tests are about).
+const HISTORY: &[&str] = &["--max-past-days", "0"];
 
 #[path = "common/http_call.rs"]
 mod http_call;
@@ -183,7 +186,7 @@ fn send_one(server: &Server, m: u32, seq: u64, bearer: &str) -> (u16, Value) {
 fn writes_waiting_on_the_access_store_stall_no_other_request() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("m.sqlite");
-    let server = Server::start_with_env(&db, TOKEN, &[], &[("TOKIO_WORKER_THREADS", "1")]);
+    let server = Server::start_with_env(&db, TOKEN, HISTORY, &[("TOKIO_WORKER_THREADS", "1")]);
     assert_eq!(
         admin(&server, "POST", "/v1/admin/machines", bind(1, "N1")).0,
         204
@@ -261,7 +264,7 @@ fn standing(server: &Server, m: u32, seq: u64, tenant_key: &str) -> (bool, bool)
 fn provisioning_refused_by_the_access_store_leaves_no_machine_unbound() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("m.sqlite");
-    let mut server = Server::start(&db, TOKEN, &[]);
+    let mut server = Server::start(&db, TOKEN, HISTORY);
     let (key, _) = mint(&server, "T5");
 
     let lock = Locked::hold(&db.with_extension("access.sqlite"));
@@ -281,7 +284,7 @@ fn provisioning_refused_by_the_access_store_leaves_no_machine_unbound() {
         "neither provisioned nor bound"
     );
     server.kill();
-    let server = Server::start(&db, TOKEN, &[]);
+    let server = Server::start(&db, TOKEN, HISTORY);
     assert_eq!(
         standing(&server, 5, 1, &key),
         (false, false),
@@ -301,7 +304,7 @@ fn provisioning_refused_by_the_access_store_leaves_no_machine_unbound() {
 fn provisioning_refused_by_the_metering_store_is_completed_at_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("m.sqlite");
-    let mut server = Server::start(&db, TOKEN, &[]);
+    let mut server = Server::start(&db, TOKEN, HISTORY);
     let (key, _) = mint(&server, "T6");
 
     let lock = Locked::hold(&db);
@@ -313,7 +316,7 @@ fn provisioning_refused_by_the_metering_store_is_completed_at_restart() {
     );
     drop(lock);
     server.kill();
-    let server = Server::start(&db, TOKEN, &[]);
+    let server = Server::start(&db, TOKEN, HISTORY);
     assert_eq!(
         standing(&server, 6, 1, &key),
         (true, true),
@@ -327,7 +330,7 @@ fn provisioning_refused_by_the_metering_store_is_completed_at_restart() {
 fn a_store_failure_is_503_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("m.sqlite");
-    let server = Server::start(&db, TOKEN, &[]);
+    let server = Server::start(&db, TOKEN, HISTORY);
     assert_eq!(
         admin(&server, "POST", "/v1/admin/machines", bind(7, "S000007")).0,
         204
@@ -359,7 +362,7 @@ fn a_store_failure_is_503_with_retry_after() {
 #[test]
 fn a_close_that_cannot_be_billed_is_422_and_says_what_to_change() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("m.sqlite"), TOKEN, &[]);
+    let server = Server::start(&dir.path().join("m.sqlite"), TOKEN, HISTORY);
     assert_eq!(
         admin(&server, "POST", "/v1/admin/machines", bind(8, "S000008")).0,
         204
