@@ -26,8 +26,9 @@
 //! it is open; what falls in closed (invoiced) periods is netted and booked in the first open
 //! period — a correction on the next invoice; a fall there (rare: a reading that makes an
 //! earlier step a spike lowers the average and can turn a later rollover into a reset) is
-//! pending until the next closing periods' steps absorb it. Readings are kept for this
-//! [`RESEQUENCE_DAYS`] days before the latest (at most [`MAX_KEPT`]).
+//! pending until the next closing periods' steps absorb it. Readings are kept for this at
+//! least [`RESEQUENCE_DAYS`] days back from the latest (up to twice that; and at least half of
+//! [`MAX_KEPT`] readings, at most all of them, for machines that read more than daily).
 //!
 //! **Not applied** (flagged, state unchanged): a reading with the `seq` of an accepted one
 //! (`Duplicate`); a time equal to an accepted reading's, or before the oldest kept reading
@@ -99,7 +100,7 @@
 
 use super::Period;
 use crate::event::{EventBody, UsageEvent};
-use sequence::{History, Judged, Kept, Place, Rederived, Sequence};
+use sequence::{History, Judged, Place, Rederived, Sequence};
 use std::collections::BTreeMap;
 use std::fmt;
 use text::{describe_booking, describe_step, heading, not_applied, span, stamp, REMOVED};
@@ -557,8 +558,9 @@ impl MachineVee {
                     Flag::OutOfOrder,
                     format!(
                         "before {}, the oldest reading kept to place late ones \
-                         (readings up to {RESEQUENCE_DAYS} days, at most {MAX_KEPT}, before the latest, {})",
+                         (at least {RESEQUENCE_DAYS} days, or {} readings, are kept back from the latest, {})",
                         since(&before),
+                        MAX_KEPT / 2,
                         since(&latest)
                     ),
                 )),
@@ -569,8 +571,8 @@ impl MachineVee {
 
     fn accept_baseline(&mut self, raw: Reading) -> ValidatedReading {
         self.first_period = Some(Period::of_unix(raw.time));
+        self.history.push(&self.head, raw);
         let judged = self.head.judge_and_remember(&self.config, raw);
-        self.keep(raw, &judged);
         ValidatedReading {
             raw,
             steps: Some(judged.steps),
@@ -605,8 +607,8 @@ impl MachineVee {
             String::new()
         };
         self.book(period, units, reversed, &raw);
+        self.history.push(&self.head, raw);
         self.head.remember(&self.config, raw, units, judged.spike());
-        self.keep(raw, &judged);
         ValidatedReading {
             raw,
             steps: Some(judged.steps),
@@ -615,15 +617,6 @@ impl MachineVee {
             reversed_estimate: reversed,
             explanation,
         }
-    }
-
-    fn keep(&mut self, reading: Reading, judged: &Judged) {
-        let kept = Kept {
-            reading,
-            units: judged.units(),
-            spike: judged.spike(),
-        };
-        self.history.push(&self.config, kept);
     }
 
     /// A reading older than the latest one: placed among the kept readings at `index`, the
@@ -962,6 +955,18 @@ impl MachineVee {
             until: end,
             units: before.plus(&units),
         });
+    }
+
+    /// Whether the oldest state kept is the one an in-order replay of `all` gives (tests).
+    #[cfg(test)]
+    fn base_is_exact(&self, all: &[Reading]) -> bool {
+        self.history.base_is_exact(&self.config, all)
+    }
+
+    /// Whether two machines judge every later reading alike (tests).
+    #[cfg(test)]
+    fn same_validation_state(&self, other: &MachineVee) -> bool {
+        self.head.same_as(&other.head)
     }
 
     /// Whether the live state is the one a replay of the kept readings gives (tests).

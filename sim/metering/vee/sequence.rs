@@ -12,13 +12,13 @@ use super::{seconds_between, Channel, Channels, Flag, Reading, Step, StepKind, V
 use std::collections::VecDeque;
 use std::fmt;
 
-/// How far back, before the latest reading, readings are kept to place a late one: the
-/// calibration's longest outage (six weeks of buffered telemetry) plus three weeks. A reading
-/// older than that is not applied (see the module rules).
-pub const RESEQUENCE_DAYS: i64 = 62;
+/// How far back, at least, from the latest reading, readings are kept to place a late one:
+/// the calibration's longest outage, six weeks, so that even a backlog delivered newest first
+/// is put back in order. A reading older than the kept ones is not applied (see the rules).
+pub const RESEQUENCE_DAYS: i64 = 42;
 
 /// At most this many readings are kept per machine, whatever their times (a sender that reads
-/// hourly keeps 21 days, not 62): the bound on memory and on the cost of one re-derivation.
+/// hourly keeps 10 to 21 days): the bound on memory and on the cost of one re-derivation.
 pub const MAX_KEPT: usize = 512;
 
 /// The validation state after a prefix of a machine's time-ordered readings.
@@ -80,15 +80,6 @@ impl fmt::Display for Rate {
             super::text::span(self.secs)
         )
     }
-}
-
-/// A reading kept for re-sequencing, with the step it was given (its units, and the channels
-/// it is a spike on: what the window needs when the reading leaves the kept ones).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Kept {
-    pub reading: Reading,
-    pub units: Channels<u64>,
-    pub spike: Channels<bool>,
 }
 
 /// One step derived again because a late reading was placed before it.
@@ -249,11 +240,6 @@ impl Sequence {
         self.last = Some(raw);
     }
 
-    /// Moves the state past a kept reading.
-    pub fn remember_kept(&mut self, config: &VeeConfig, kept: &Kept) {
-        self.remember(config, kept.reading, kept.units, kept.spike);
-    }
-
     /// Judges `raw` against this state (the baseline if there is none) and moves past it.
     pub fn judge_and_remember(&mut self, config: &VeeConfig, raw: Reading) -> Judged {
         let judged = match self.last {
@@ -333,11 +319,19 @@ fn step(config: &VeeConfig, prev: u64, new: u64, allowance: u64) -> Step {
 
 /// A machine's recent readings in time order, and the validation state before the first of
 /// them: enough to place a late reading and derive the steps after it again.
+///
+/// Kept in two generations so that an in-order reading costs a push, not a second validation:
+/// `base` is the state before `kept[0]`, and `mid` a copy of the live state taken when the
+/// readings kept spanned `RESEQUENCE_DAYS` (or half of `MAX_KEPT`). Once the readings after
+/// `mid` span as much, everything before `mid` is forgotten and `mid` becomes the base. The
+/// readings kept therefore always reach `RESEQUENCE_DAYS` back from the latest (at most twice
+/// that), or `MAX_KEPT / 2` readings.
 #[derive(Clone, Debug, Default)]
 pub(super) struct History {
-    /// The state before `kept[0]`: every reading that left `kept` went into it.
     base: Sequence,
-    kept: VecDeque<Kept>,
+    kept: VecDeque<Reading>,
+    /// `(i, state before kept[i])`.
+    mid: Option<(usize, Sequence)>,
 }
 
 /// Where a reading falls among the kept ones.
@@ -352,23 +346,28 @@ pub(super) enum Place {
 }
 
 impl History {
-    /// Keeps a reading taken after every kept one, then forgets what left the horizon.
-    pub fn push(&mut self, config: &VeeConfig, kept: Kept) {
-        self.kept.push_back(kept);
-        self.forget_old(config);
+    /// Keeps a reading taken after every kept one; `head` is the live state before it.
+    pub fn push(&mut self, head: &Sequence, reading: Reading) {
+        let time = reading.time;
+        match &self.mid {
+            None if self.spans(0, time) => self.mid = Some((self.kept.len(), head.clone())),
+            Some((at, _)) if self.spans(*at, time) => self.forget_before_mid(),
+            _ => {}
+        }
+        self.kept.push_back(reading);
     }
 
-    fn forget_old(&mut self, config: &VeeConfig) {
-        let Some(latest) = self.kept.back().map(|k| k.reading.time) else {
-            return;
-        };
-        let horizon = latest.saturating_sub(RESEQUENCE_DAYS * DAY as i64);
-        while self.kept.len() > 1
-            && (self.kept.len() > MAX_KEPT || self.kept[0].reading.time < horizon)
-        {
-            if let Some(old) = self.kept.pop_front() {
-                self.base.remember_kept(config, &old);
-            }
+    /// Whether the kept readings from `from` on, with one more at `time`, fill a generation.
+    fn spans(&self, from: usize, time: i64) -> bool {
+        let first = self.kept.get(from).map_or(time, |r| r.time);
+        time.saturating_sub(first) >= RESEQUENCE_DAYS * DAY as i64
+            || self.kept.len() - from >= MAX_KEPT / 2
+    }
+
+    fn forget_before_mid(&mut self) {
+        if let Some((at, state)) = self.mid.take() {
+            self.kept.drain(..at);
+            self.base = state;
         }
     }
 
@@ -382,11 +381,9 @@ impl History {
                 return Place::SameTime { as_reading: before };
             }
         }
-        let index = self.kept.partition_point(|k| k.reading.time < time);
+        let index = self.kept.partition_point(|r| r.time < time);
         match self.kept.get(index) {
-            Some(k) if k.reading.time == time => Place::SameTime {
-                as_reading: k.reading,
-            },
+            Some(r) if r.time == time => Place::SameTime { as_reading: *r },
             _ => Place::Between { index },
         }
     }
@@ -395,60 +392,73 @@ impl History {
     /// follows (`None` before the baseline).
     pub fn reading_before(&self, index: usize) -> Option<Reading> {
         match index.checked_sub(1) {
-            Some(i) => self.kept.get(i).map(|k| k.reading),
+            Some(i) => self.kept.get(i).copied(),
             None => self.base.last,
         }
     }
 
     /// Whether a kept reading has this sequence number (a resend).
     pub fn has_seq(&self, seq: u64) -> bool {
-        self.kept.iter().any(|k| k.reading.seq == seq)
+        self.kept.iter().any(|r| r.seq == seq)
     }
 
     /// Inserts `raw` at `index` and derives every step from it on again. Returns the state
     /// after the last reading, how `raw` was judged (against the reading before it, or as a
-    /// new baseline), and the later steps that changed.
+    /// new baseline), and the later steps that changed. The old steps are derived again too
+    /// (from the same base, so exactly as they were given): a late reading is rare, and an
+    /// in-order one keeps nothing but the reading.
     pub fn insert(
         &mut self,
         config: &VeeConfig,
         index: usize,
         raw: Reading,
     ) -> (Sequence, Judged, Vec<Rederived>) {
-        let mut state = self.base.clone();
-        for kept in self.kept.range(..index) {
-            state.remember_kept(config, kept);
+        let mut before = self.base.clone();
+        for r in self.kept.range(..index) {
+            before.judge_and_remember(config, *r);
         }
+        let mut old = before.clone();
+        let mut state = before;
         let judged = state.judge_and_remember(config, raw);
         let mut changed = Vec::new();
-        for kept in self.kept.range_mut(index..) {
-            let again = state.judge_and_remember(config, kept.reading);
-            let after = again.units();
-            if after != kept.units {
+        for r in self.kept.range(index..) {
+            let was = old.judge_and_remember(config, *r).units();
+            let now = state.judge_and_remember(config, *r).units();
+            if was != now {
                 changed.push(Rederived {
-                    reading: kept.reading,
-                    before: kept.units,
-                    after,
+                    reading: *r,
+                    before: was,
+                    after: now,
                 });
             }
-            kept.units = after;
-            kept.spike = again.spike();
         }
-        let inserted = Kept {
-            reading: raw,
-            units: judged.units(),
-            spike: judged.spike(),
-        };
-        self.kept.insert(index, inserted);
-        self.forget_old(config);
+        self.kept.insert(index, raw);
+        match self.mid {
+            // The copy before `mid` is still right when the change is after it.
+            Some((at, _)) if index >= at => {}
+            _ => self.mid = None,
+        }
         (state, judged, changed)
+    }
+
+    /// Whether the base is the state an in-order replay of `all` (every reading applied, in
+    /// time order) gives before the first kept reading (tests).
+    #[cfg(test)]
+    pub fn base_is_exact(&self, config: &VeeConfig, all: &[Reading]) -> bool {
+        let first = self.kept.front().map_or(i64::MAX, |r| r.time);
+        let mut state = Sequence::default();
+        for r in all.iter().filter(|r| r.time < first) {
+            state.judge_and_remember(config, *r);
+        }
+        state.same_as(&self.base)
     }
 
     /// The state after every kept reading, derived from the base (tests: it is the live one).
     #[cfg(test)]
     pub fn replayed(&self, config: &VeeConfig) -> Sequence {
         let mut state = self.base.clone();
-        for kept in &self.kept {
-            state.remember_kept(config, kept);
+        for r in &self.kept {
+            state.judge_and_remember(config, *r);
         }
         state
     }
