@@ -332,6 +332,9 @@ pub(super) struct History {
     kept: VecDeque<Reading>,
     /// `(i, state before kept[i])`.
     mid: Option<(usize, Sequence)>,
+    /// When the current generation began (`kept[0]`'s time, or `kept[i]`'s with `mid`):
+    /// kept apart so that a push reads no reading but the one it adds.
+    generation_start: i64,
 }
 
 /// Where a reading falls among the kept ones.
@@ -349,19 +352,20 @@ impl History {
     /// Keeps a reading taken after every kept one; `head` is the live state before it.
     pub fn push(&mut self, head: &Sequence, reading: Reading) {
         let time = reading.time;
-        match &self.mid {
-            None if self.spans(0, time) => self.mid = Some((self.kept.len(), head.clone())),
-            Some((at, _)) if self.spans(*at, time) => self.forget_before_mid(),
-            _ => {}
+        if self.kept.is_empty() {
+            self.generation_start = time;
+        }
+        let from = self.mid.as_ref().map_or(0, |(at, _)| *at);
+        let full = time.saturating_sub(self.generation_start) >= RESEQUENCE_DAYS * DAY as i64
+            || self.kept.len() - from >= MAX_KEPT / 2;
+        if full {
+            if self.mid.is_some() {
+                self.forget_before_mid();
+            }
+            self.mid = Some((self.kept.len(), head.clone()));
+            self.generation_start = time;
         }
         self.kept.push_back(reading);
-    }
-
-    /// Whether the kept readings from `from` on, with one more at `time`, fill a generation.
-    fn spans(&self, from: usize, time: i64) -> bool {
-        let first = self.kept.get(from).map_or(time, |r| r.time);
-        time.saturating_sub(first) >= RESEQUENCE_DAYS * DAY as i64
-            || self.kept.len() - from >= MAX_KEPT / 2
     }
 
     fn forget_before_mid(&mut self) {
@@ -436,7 +440,12 @@ impl History {
         match self.mid {
             // The copy before `mid` is still right when the change is after it.
             Some((at, _)) if index >= at => {}
-            _ => self.mid = None,
+            // Otherwise the generation since the base goes on (its start stays kept[0]'s).
+            Some(_) => {
+                self.mid = None;
+                self.generation_start = self.kept[0].time;
+            }
+            None => self.generation_start = self.generation_start.min(raw.time),
         }
         (state, judged, changed)
     }
