@@ -34,6 +34,10 @@ const STORE_BYTES_PER_EVENT: u64 = 40;
 /// Measured: 15–19 KB for a one-machine shop (France, 1 month, with and without demand).
 const PER_SHOP: u64 = 12 * KIB;
 const PER_MACHINE: u64 = 10 * KIB;
+/// The engine's recent readings of a machine, kept to re-sequence late ones (`vee::sequence`):
+/// 42 to 84 days of daily reads at 48 bytes, in a deque of 128, and two copies of the
+/// validation state. Measured: +95 MB for France's 13,251 machines over 12 months.
+const VEE_HISTORY_PER_MACHINE: u64 = 8 * KIB;
 /// Days of events held at once between the machines and the store: the span on the board
 /// (a week, written and read), the coordinator's day batches, the channel's four, each vector
 /// up to twice its length. Measured 1.8–3.0 KB per event a day of the busiest month, 32–54
@@ -94,7 +98,8 @@ pub fn estimate(s: &Scenario) -> Estimate {
     Estimate {
         fixed: FIXED,
         store_cache: STORE_CACHE.min(events_a_day * days * STORE_BYTES_PER_EVENT),
-        actors: shops * PER_SHOP + load.machines.ceil() as u64 * PER_MACHINE,
+        actors: shops * PER_SHOP
+            + load.machines.ceil() as u64 * (PER_MACHINE + VEE_HISTORY_PER_MACHINE),
         in_flight: (events_a_day * DAYS_IN_FLIGHT + load.backlog(days)) * event,
         shop_months: shop_months * (SHOP_MONTH_TYPES + PER_SHOP_MONTH_EXTRA)
             + plan_shops * u64::from(s.months) * PER_PLAN_SHOP_MONTH,
