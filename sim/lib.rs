@@ -24,4 +24,5 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod service;
 pub mod truth;

@@ -34,6 +34,8 @@ pub struct Scenario {
     pub output: OutputSpec,
     /// `[quote]`: price every shop from its first months, bill the rest at that price.
     pub quote: Option<QuoteSpec>,
+    /// `[service]`: machines wear, fail and get repaired by regional field service.
+    pub service: crate::service::ServiceSpec,
 }
 
 /// The calculator's settings for a run (`[quote]`).
