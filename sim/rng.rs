@@ -30,6 +30,14 @@ pub enum Purpose {
     Outage = 8,
     /// When a shop's plan contract starts (a staggered rollout) and whether it ends early.
     Contract = 9,
+    /// A machine's failures: when the next comes, its cause, what its repair needs.
+    Failure = 10,
+    /// A machine's grinding wheels: each set's life.
+    Wear = 11,
+    /// Which region a shop is in, and its distance from the region's technicians.
+    Region = 12,
+    /// A region's service organisation: travel per visit, remote sessions.
+    Dispatch = 13,
 }
 
 /// The generator for `purpose` of entity `index` under the scenario `seed`.
