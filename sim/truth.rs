@@ -77,6 +77,30 @@ pub struct MonthActivity {
     pub open_days: u32,
 }
 
+/// What the field did (`[service]`): to a machine on a day, or to a shop in a period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FieldTally {
+    /// Wheel sets worn out and replaced.
+    pub wheel_sets: u32,
+    /// Grooving and drilling tools consumed, in cents.
+    pub tool_cents: i64,
+    pub failures: u32,
+    /// Mountings ordered remote-edged because the machine was down (not billed).
+    pub lost_mountings: u32,
+    /// Mountings that waited for the repair (edged, and billed, later).
+    pub waited_mountings: u32,
+}
+
+impl FieldTally {
+    pub fn add(&mut self, other: &FieldTally) {
+        self.wheel_sets += other.wheel_sets;
+        self.tool_cents += other.tool_cents;
+        self.failures += other.failures;
+        self.lost_mountings += other.lost_mountings;
+        self.waited_mountings += other.waited_mountings;
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct DayTotals {
     pub tally: Tally,
@@ -95,6 +119,8 @@ pub struct Truth {
     /// audits that need each day (peak and p95 days). 0 unless a quote is asked for.
     shop_days_window: u32,
     shop_days: Vec<[u32; 2]>,
+    /// `[service]`: per shop and period, what the field did (empty when it is off).
+    field: Vec<FieldTally>,
 }
 
 impl Truth {
@@ -115,7 +141,34 @@ impl Truth {
             daily: vec![DayTotals::default(); days as usize],
             shop_days_window: window,
             shop_days: vec![[0; 2]; shops as usize * window as usize],
+            field: Vec::new(),
         }
+    }
+
+    /// Keeps the field's tallies too (`[service]` on).
+    pub fn with_field(mut self) -> Truth {
+        self.field = vec![FieldTally::default(); self.cells.len()];
+        self
+    }
+
+    pub fn record_field(&mut self, shop: u32, period: PeriodIndex, field: &FieldTally) {
+        let cell = self.index(shop, period);
+        if let Some(f) = self.field.get_mut(cell) {
+            f.add(field);
+        }
+    }
+
+    /// What the field did to `shop` in `period` (all zero when `[service]` is off).
+    pub fn field(&self, shop: u32, period: PeriodIndex) -> FieldTally {
+        self.field
+            .get(self.index(shop, period))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Mountings lost to downtime over the run (ordered remote-edged instead).
+    pub fn lost_billable_mountings(&self) -> u64 {
+        self.field.iter().map(|f| u64::from(f.lost_mountings)).sum()
     }
 
     pub fn record(

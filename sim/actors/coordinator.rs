@@ -4,6 +4,7 @@
 //! ingestion pipeline (with back-pressure).
 
 use super::faults::{FaultTally, Links};
+use super::field::Field;
 use super::shop::{ShopActor, ShopArgs, ShopMsg};
 use super::DayBoard;
 use crate::calendar::{Calendar, DayIndex, DayInfo};
@@ -31,6 +32,9 @@ pub struct IngestBatch {
     /// On the last day of a `[quote]` audit: every shop's activity over the audit's months
     /// (by shop id), for the calculator to price the months that follow.
     pub audit: Option<Vec<Activity>>,
+    /// `[service]`: repairs the service organisations decided since the last batch (with the
+    /// span's first batch: before any period they fall in closes).
+    pub repairs: Vec<crate::service::Repair>,
 }
 
 /// What the simulation produced besides the events.
@@ -47,6 +51,8 @@ pub struct SimOutcome {
     /// Per shop: mountings done after each machine's last reading that was sent, which the
     /// counters have therefore not shown by the end of the run.
     pub unread_mountings: Vec<u64>,
+    /// `[service]`: every repair, in dispatch order per region (regions in order).
+    pub repairs: Vec<crate::service::Repair>,
 }
 
 /// Days simulated per round of messages: the actors work a week at a time, and the
@@ -95,6 +101,12 @@ struct State {
     faults: FaultTally,
     /// Per machine: mountings since its last sent reading, as of its last open day.
     unread: Vec<u64>,
+    /// `[service]`: the regions' service organisations and what they still have to do.
+    field: Option<Field>,
+    /// `[service]`: the end of the current span (unix seconds).
+    span_end: i64,
+    /// Repairs decided during the current span, for its first batch (incidents).
+    span_repairs: Vec<crate::service::Repair>,
     ingest: mpsc::Sender<IngestBatch>,
     progress: Arc<dyn Progress>,
     done: Option<oneshot::Sender<Result<SimOutcome, String>>>,
@@ -114,6 +126,11 @@ impl Actor for Coordinator {
     ) -> Result<State, ActorProcessingErr> {
         let board = Arc::new(DayBoard::new(a.fleet.machine_count()));
         let demand = Arc::new(DemandModel::new(&a.scenario.demand));
+        let service = a
+            .scenario
+            .service
+            .enabled
+            .then(|| Arc::new(a.scenario.service.clone()));
         let mut shops = Vec::with_capacity(a.fleet.shops.len());
         for profile in &a.fleet.shops {
             let args = ShopArgs {
@@ -122,6 +139,7 @@ impl Actor for Coordinator {
                 faults: a.scenario.faults,
                 demand: demand.clone(),
                 board: board.clone(),
+                service: service.clone(),
             };
             let (shop, _) = Actor::spawn_linked(None, ShopActor, args, myself.get_cell()).await?;
             shops.push(shop);
@@ -140,6 +158,11 @@ impl Actor for Coordinator {
             .iter()
             .filter_map(|shop| shop.in_service.removal_day())
             .collect();
+        let field = match &service {
+            Some(_) => Some(crate::service::org::spawn_field(s, &a.fleet, myself.get_cell()).await?),
+            None => None,
+        };
+        let field = field.map(|(orgs, shops)| Field::new(orgs, shops));
         let audit = s
             .quote
             .as_ref()
@@ -147,12 +170,22 @@ impl Actor for Coordinator {
         Ok(State {
             shops,
             board,
-            truth: Some(Truth::with_shop_days(
-                s.fleet.shops,
-                a.calendar.months(),
-                a.calendar.days(),
-                audit.map_or(0, |(_, end)| end),
-            )),
+            truth: Some({
+                let truth = Truth::with_shop_days(
+                    s.fleet.shops,
+                    a.calendar.months(),
+                    a.calendar.days(),
+                    audit.map_or(0, |(_, end)| end),
+                );
+                if field.is_some() {
+                    truth.with_field()
+                } else {
+                    truth
+                }
+            }),
+            field,
+            span_end: 0,
+            span_repairs: Vec::new(),
             audit,
             calendar: a.calendar,
             fleet: a.fleet,
@@ -183,7 +216,12 @@ impl Actor for Coordinator {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             CoordinatorMsg::Tick => s.start_span(myself),
-            CoordinatorMsg::DayDone => s.finish_span(myself).await,
+            CoordinatorMsg::DayDone => {
+                if s.field_round(&myself).await? {
+                    return Ok(());
+                }
+                s.finish_span(myself).await
+            }
         }
     }
 
@@ -232,16 +270,46 @@ impl State {
             return Ok(());
         }
         self.board.arm(woken.len());
+        self.span_end = self.calendar.midnight_unix(end);
         let days: Arc<[DayInfo]> = woken.into();
         for shop in &self.shops {
             shop.cast(ShopMsg::Span(days.clone()))?;
         }
+        self.when_round_done(myself);
+        Ok(())
+    }
+
+    fn when_round_done(&self, myself: ActorRef<CoordinatorMsg>) {
         let board = self.board.clone();
         tokio::spawn(async move {
             board.wait().await;
             let _ = myself.cast(CoordinatorMsg::DayDone);
         });
-        Ok(())
+    }
+
+    /// `[service]`: hands the round's failures to the service organisations; if machines can
+    /// then go on with their span, starts another round and returns `true`.
+    async fn field_round(
+        &mut self,
+        myself: &ActorRef<CoordinatorMsg>,
+    ) -> Result<bool, ActorProcessingErr> {
+        let Some(field) = self.field.as_mut() else {
+            return Ok(false);
+        };
+        let failures = self.board.take_failures();
+        let before = field.repairs.len();
+        let restores = field.after_round(failures, self.span_end).await?;
+        self.span_repairs.extend_from_slice(&field.repairs[before..]);
+        if restores.is_empty() {
+            return Ok(false);
+        }
+        self.board.arm_round(restores.len());
+        for (machine, restore) in restores {
+            let shop = self.fleet.machine_shop[machine.0 as usize];
+            self.shops[shop.0 as usize].cast(ShopMsg::Restore(machine, restore))?;
+        }
+        self.when_round_done(myself.clone());
+        Ok(true)
     }
 
     /// Hands the span's days to ingestion one by one, in order.
@@ -260,6 +328,7 @@ impl State {
                 events,
                 commit,
                 audit: self.audit_snapshot(),
+                repairs: std::mem::take(&mut self.span_repairs),
             };
             if self.ingest.send(batch).await.is_err() {
                 return self.fail(
@@ -285,6 +354,11 @@ impl State {
             duplicates_sent: self.duplicates_sent,
             faults: self.faults_injected(),
             unread_mountings: self.unread_by_shop(),
+            repairs: self
+                .field
+                .as_mut()
+                .map(|f| std::mem::take(&mut f.repairs))
+                .unwrap_or_default(),
         };
         if let Some(done) = self.done.take() {
             let _ = done.send(Ok(outcome));
@@ -341,6 +415,7 @@ impl State {
                     truth.record_open(shop, period, day);
                 }
                 truth.record(shop, period, day, &slot.tally, &slot.mix);
+                truth.record_field(shop, period, &slot.field);
                 assert_eq!(
                     slot.tally.events(),
                     slot.events.len() as u64,

@@ -9,6 +9,7 @@
 
 mod coordinator;
 mod faults;
+mod field;
 mod machine;
 mod shop;
 
@@ -16,7 +17,7 @@ pub use coordinator::{simulate, IngestBatch, SimOutcome};
 pub use faults::{Counters, FaultTally};
 
 use crate::event::UsageEvent;
-use crate::truth::{Mix, Tally};
+use crate::truth::{FieldTally, Mix, Tally};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -37,7 +38,10 @@ pub struct MachineDay {
     pub unread_mountings: u64,
     /// The machine was removed today (its final read is among the events).
     pub removed: bool,
+    /// `[service]`: wear, failures and downtime of the day.
+    pub field: FieldTally,
 }
+
 
 /// The span barrier: per machine, one slot per day of the span, and a countdown.
 pub struct DayBoard {
@@ -46,6 +50,9 @@ pub struct DayBoard {
     span: AtomicUsize,
     remaining: AtomicUsize,
     done: Notify,
+    /// `[service]`: failures reported during the current round, in no particular order (the
+    /// coordinator sorts them).
+    failures: Mutex<Vec<crate::service::Failure>>,
 }
 
 impl DayBoard {
@@ -55,6 +62,7 @@ impl DayBoard {
             span: AtomicUsize::new(0),
             remaining: AtomicUsize::new(0),
             done: Notify::new(),
+            failures: Mutex::new(Vec::new()),
         }
     }
 
@@ -66,6 +74,44 @@ impl DayBoard {
             previous, 0,
             "a span started before the previous one finished"
         );
+    }
+
+    /// Arms the barrier for a further round of the span in which `machines` machines go on
+    /// with their work (`extend`).
+    fn arm_round(&self, machines: usize) {
+        let previous = self.remaining.swap(machines, Ordering::AcqRel);
+        assert_eq!(previous, 0, "a round started before the previous one finished");
+    }
+
+    /// Lets `machine` go on filling its slots of the span (a further round), then counts it in.
+    fn extend(&self, machine: usize, fill: impl FnOnce(&mut [MachineDay])) {
+        {
+            let mut slots = self.slots[machine]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let days = self.span.load(Ordering::Acquire);
+            fill(&mut slots[..days]);
+        }
+        self.count_in();
+    }
+
+    /// A machine failed: the coordinator gets it after the round.
+    fn report_failure(&self, failure: crate::service::Failure) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(failure);
+    }
+
+    /// The round's failures (taken).
+    fn take_failures(&self) -> Vec<crate::service::Failure> {
+        std::mem::take(&mut *self.failures.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn count_in(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.notify_one();
+        }
     }
 
     /// Lets `machine` fill its slots for the span, one per day (the slots' buffers are reused
@@ -86,12 +132,11 @@ impl DayBoard {
                 slot.mix = Mix::default();
                 slot.faults = FaultTally::default();
                 slot.removed = false;
+                slot.field = FieldTally::default();
             }
             fill(&mut slots[..days]);
         }
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.done.notify_one();
-        }
+        self.count_in();
     }
 
     /// A span with nothing to do: nothing to fill.

@@ -3,13 +3,15 @@
 //! (`InService`) it stays closed; on the day its machines are removed it wakes them for their
 //! final read even if closed.
 
-use super::machine::{DayWork, MachineActor, MachineArgs, MachineMsg};
+use super::machine::{DayWork, MachineActor, MachineArgs, MachineMsg, Restore};
 use super::DayBoard;
 use crate::calendar::DayInfo;
 use crate::demand::{DemandModel, Job};
 use crate::fleet::ShopProfile;
 use crate::rng::{stream, Purpose};
+use crate::event::MachineId;
 use crate::scenario::FaultSpec;
+use crate::service::ServiceSpec;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
@@ -17,6 +19,8 @@ use std::sync::Arc;
 pub enum ShopMsg {
     /// The days of a span, in order (days on which the scenario closes every shop left out).
     Span(Arc<[DayInfo]>),
+    /// `[service]`: when one of the shop's machines works again (forwarded to it).
+    Restore(MachineId, Restore),
 }
 
 pub struct ShopArgs {
@@ -25,6 +29,8 @@ pub struct ShopArgs {
     pub faults: FaultSpec,
     pub demand: Arc<DemandModel>,
     pub board: Arc<DayBoard>,
+    /// `[service]` on: the field's parameters.
+    pub service: Option<Arc<ServiceSpec>>,
 }
 
 pub struct ShopState {
@@ -48,6 +54,14 @@ impl Actor for ShopActor {
         a: ShopArgs,
     ) -> Result<ShopState, ActorProcessingErr> {
         let mut machines = Vec::with_capacity(a.profile.machines.len());
+        let field = a.service.as_ref().map(|spec| {
+            let p = &a.profile;
+            let policy = spec.downtime[p.segment as usize];
+            // What one machine edges on an average open day: the warnings' lead in pairs.
+            let pairs = p.mean_pairs_per_day * p.in_store_share * (1.0 + p.remake_share)
+                / p.machines.len() as f64;
+            (spec.clone(), policy, pairs)
+        });
         for &id in &a.profile.machines {
             let args = MachineArgs {
                 id,
@@ -55,6 +69,7 @@ impl Actor for ShopActor {
                 seed: a.seed,
                 faults: a.faults,
                 board: a.board.clone(),
+                field: field.clone(),
             };
             let (machine, _) =
                 Actor::spawn_linked(None, MachineActor, args, myself.get_cell()).await?;
@@ -75,7 +90,15 @@ impl Actor for ShopActor {
         msg: ShopMsg,
         s: &mut ShopState,
     ) -> Result<(), ActorProcessingErr> {
-        let ShopMsg::Span(days) = msg;
+        let days = match msg {
+            ShopMsg::Span(days) => days,
+            ShopMsg::Restore(machine, restore) => {
+                let i = s.profile.machines.iter().position(|&m| m == machine);
+                let i = i.ok_or("a restore for a machine of another shop")?;
+                s.machines[i].cast(MachineMsg::Restore(restore))?;
+                return Ok(());
+            }
+        };
         let service = s.profile.in_service;
         let span: Vec<DayWork> = days
             .iter()

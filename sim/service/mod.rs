@@ -15,6 +15,7 @@
 //! (`rng::Purpose`), made only when the thing happens: with `[service]` off, the event stream is
 //! byte-identical to a run without this module.
 
+pub mod cost;
 pub mod spec;
 
 pub use spec::ServiceSpec;

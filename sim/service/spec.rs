@@ -1,6 +1,7 @@
 //! `[service]`: the field's parameters. Every default is calibration.md's figure (E unless
 //! said otherwise); README "Field service" tables them with their sources. Money is in cents.
 
+use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
 /// What a shop does with its jobs while it has no working machine (per segment).
@@ -115,7 +116,7 @@ pub struct ServiceSpec {
     /// Machine price (cents) amortised over the term at the lease rate (V: ≈ 20 per 1,000 per
     /// month): the machine's share of the cost to serve.
     pub machine_cents: i64,
-    pub lease_per_1000_per_month: f64,
+    pub lease_per_1000_per_month: Decimal,
 }
 
 fn cause(
@@ -187,7 +188,7 @@ impl Default for ServiceSpec {
             downtime: [DowntimePolicy::RemoteEdge, DowntimePolicy::Wait],
             predictive: None,
             machine_cents: 3_000_000,
-            lease_per_1000_per_month: 20.0,
+            lease_per_1000_per_month: Decimal::from(20),
         }
     }
 }

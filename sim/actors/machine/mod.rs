@@ -2,6 +2,10 @@
 //! cumulative counters, which it reports at the end of each open day — as a real board does:
 //! width-limited, restarted by a board swap, and now and then not read (`faults`).
 
+mod field;
+
+pub use field::Restore;
+
 use super::faults::{BoardSwaps, Counters, LostReads};
 use super::{DayBoard, MachineDay};
 use crate::calendar::DayIndex;
@@ -9,6 +13,7 @@ use crate::demand::{Job, JobKind};
 use crate::event::{EventBody, MachineId, ShopId, UsageEvent};
 use crate::rng::{stream, Purpose};
 use crate::scenario::FaultSpec;
+use crate::service::spec::{DowntimePolicy, ServiceSpec};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -25,6 +30,8 @@ const READ_AT: i64 = 19 * 3600 + 1800;
 pub enum MachineMsg {
     /// A span's days, in order.
     Work(Vec<DayWork>),
+    /// `[service]`: when the machine that failed works again (it goes on with its span).
+    Restore(Restore),
 }
 
 /// One day of a span for one machine.
@@ -58,6 +65,9 @@ pub struct MachineArgs {
     pub seed: u64,
     pub faults: FaultSpec,
     pub board: Arc<DayBoard>,
+    /// `[service]` on: the machine wears and fails (its policy while down, its shop's
+    /// expected pairs per open day for the failure warnings' lead).
+    pub field: Option<(Arc<ServiceSpec>, DowntimePolicy, f64)>,
 }
 
 pub struct MachineState {
@@ -74,6 +84,10 @@ pub struct MachineState {
     lost_reads: LostReads,
     board: Arc<DayBoard>,
     offsets: Vec<i64>,
+    /// `[service]` on: wear, failures, downtime.
+    field: Option<Box<field::FieldState>>,
+    /// The span being worked, kept while a failure suspends it.
+    span: Vec<DayWork>,
 }
 
 pub struct MachineActor;
@@ -97,8 +111,18 @@ impl Actor for MachineActor {
             counters: Counters::new(&a.faults, a.seed, a.id),
             swaps: BoardSwaps::new(&a.faults, a.seed, a.id),
             lost_reads: LostReads::new(&a.faults, a.seed, a.id),
+            field: a.field.map(|(spec, policy, pairs_per_day)| {
+                Box::new(field::FieldState::new(
+                    &spec,
+                    a.seed,
+                    a.id,
+                    pairs_per_day,
+                    policy,
+                ))
+            }),
             board: a.board,
             offsets: Vec::new(),
+            span: Vec::new(),
         })
     }
 
@@ -108,15 +132,21 @@ impl Actor for MachineActor {
         msg: MachineMsg,
         s: &mut MachineState,
     ) -> Result<(), ActorProcessingErr> {
-        let MachineMsg::Work(span) = msg;
         let board = s.board.clone();
-        board.deposit(s.id.0 as usize, |days| {
-            for (w, day) in span.iter().zip(days) {
-                if w.open || w.removal {
-                    s.work(w, day);
-                }
+        let machine = s.id.0 as usize;
+        match msg {
+            MachineMsg::Work(span) if s.field.is_some() => {
+                board.deposit(machine, |days| s.field_span(span, days, 0, None));
             }
-        });
+            MachineMsg::Work(span) => board.deposit(machine, |days| {
+                for (w, day) in span.iter().zip(days) {
+                    if w.open || w.removal {
+                        s.work(w, day);
+                    }
+                }
+            }),
+            MachineMsg::Restore(r) => board.extend(machine, |days| s.field_restore(r, days)),
+        }
         Ok(())
     }
 }
@@ -128,10 +158,18 @@ impl MachineState {
             self.commissioning_reading(w.midnight, day);
         }
         if w.open {
-            self.work_day(w.day, w.midnight, &w.jobs, w.removal, day);
+            self.work_day(w.day, w.midnight, &w.jobs, day);
         }
+        self.day_end(w, day);
+    }
+
+    /// The day's reading after its work: the removal's final read, or the end-of-day read
+    /// (unless lost).
+    fn day_end(&mut self, w: &DayWork, day: &mut MachineDay) {
         if w.removal {
             self.removal_reading(w.midnight, day);
+        } else if w.open {
+            self.end_of_day_reading(w.midnight, day);
         }
         day.unread_mountings = self.since_read;
     }
@@ -142,7 +180,6 @@ impl MachineState {
         index: DayIndex,
         midnight: i64,
         jobs: &[Job],
-        removal: bool,
         day: &mut MachineDay,
     ) {
         day.open = true;
@@ -166,9 +203,9 @@ impl MachineState {
             day.events
                 .push(self.event(midnight + self.offsets[i], body));
         }
-        if removal {
-            return;
-        }
+    }
+
+    fn end_of_day_reading(&mut self, midnight: i64, day: &mut MachineDay) {
         // A lost read is never emitted: the machine's sequence numbers stay gapless, and the
         // head-end simply has no reading for the day.
         if self.lost_reads.next_is_lost() {
