@@ -15,7 +15,9 @@
 //! (`rng::Purpose`), made only when the thing happens: with `[service]` off, the event stream is
 //! byte-identical to a run without this module.
 
+pub mod failure;
 pub mod spec;
+pub mod wear;
 
 pub use spec::ServiceSpec;
 
