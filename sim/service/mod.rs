@@ -16,7 +16,9 @@
 //! byte-identical to a run without this module.
 
 pub mod cost;
+pub mod failure;
 pub mod spec;
+pub mod wear;
 
 pub use spec::ServiceSpec;
 
