@@ -15,7 +15,11 @@
 //! (`rng::Purpose`), made only when the thing happens: with `[service]` off, the event stream is
 //! byte-identical to a run without this module.
 
+pub mod dispatch;
+pub mod org;
+pub mod region;
 pub mod spec;
+pub mod technician;
 
 pub use spec::ServiceSpec;
 
