@@ -16,8 +16,13 @@
 //! byte-identical to a run without this module.
 
 pub mod cost;
+pub mod dispatch;
 pub mod failure;
+pub mod incidents;
+pub mod org;
+pub mod region;
 pub mod spec;
+pub mod technician;
 pub mod wear;
 
 pub use spec::ServiceSpec;

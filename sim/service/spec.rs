@@ -4,6 +4,24 @@
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
+/// The 13 metropolitan regions, in calibration.md's order ("Regions"): `RegionId(i)` is
+/// `REGION_NAMES[i]`, and `[service.field.technicians]` is keyed by these names, spelt exactly so.
+pub const REGION_NAMES: [&str; 13] = [
+    "Île-de-France",
+    "Auvergne-Rhône-Alpes",
+    "Hauts-de-France",
+    "Nouvelle-Aquitaine",
+    "Occitanie",
+    "Grand Est",
+    "Provence-Alpes-Côte d'Azur",
+    "Pays de la Loire",
+    "Bretagne",
+    "Normandie",
+    "Bourgogne-Franche-Comté",
+    "Centre-Val de Loire",
+    "Corse",
+];
+
 /// What a shop does with its jobs while it has no working machine (per segment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DowntimePolicy {
@@ -82,6 +100,9 @@ pub struct FieldSpec {
     pub desk_response_minutes: u32,
     /// A remote session's length.
     pub remote_minutes: u32,
+    /// On site at a first visit that finds parts must be ordered: the diagnosis, and the
+    /// loaner's installation when one is promised (E; the repair itself is the second visit).
+    pub diagnosis_minutes: u32,
     /// Loaner machines per 1,000 machines, per region.
     pub loaners_per_1000_machines: f64,
     /// Bringing a loaner in and taking it back (transport, set-up), per episode.
@@ -179,6 +200,7 @@ impl Default for ServiceSpec {
                 technician_cents_per_hour: 6_000,
                 desk_response_minutes: 60,
                 remote_minutes: 45,
+                diagnosis_minutes: 60,
                 loaners_per_1000_machines: 10.0,
                 loaner_logistics_cents: 15_000,
                 default_response_hours: 24,
