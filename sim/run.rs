@@ -160,7 +160,10 @@ fn run_on(
             })
         },
     });
-    let ingest = spawn_ingest(engine, rx, (start_unix, closes), repricer);
+    // Simulated incidents reach the engine like the CSV's: only plan contracts bill service.
+    let field_incidents = (scenario.service.enabled && scenario.pricing.catalogue.is_some())
+        .then(crate::service::incidents::IncidentBook::default);
+    let ingest = spawn_ingest(engine, rx, (start_unix, closes), repricer, field_incidents);
     let sim = run_actors(
         &scenario,
         &fleet,
@@ -205,6 +208,22 @@ fn run_on(
             ))
         }
         _ => None,
+    };
+    let field = scenario.service.enabled.then(|| {
+        crate::service::outcome::FieldOutcome::build(
+            &scenario,
+            &fleet,
+            &calendar,
+            &outcome.truth,
+            &outcome.repairs,
+        )
+    });
+    let incidents = if scenario.service.enabled {
+        crate::service::incidents::IncidentBook::of(&outcome.repairs)
+            .groups()
+            .clone()
+    } else {
+        incidents
     };
     let reconciliation = reconcile(&Inputs {
         repriced: quotes
@@ -261,6 +280,7 @@ fn run_on(
         reconciliation: &reconciliation,
         timing,
         quotes: quotes.as_ref(),
+        service: field.as_ref(),
     };
     let summary = report::write_all(&scenario.output.dir, &data)
         .map_err(|(path, source)| RunError::Io { path, source })?;
@@ -398,6 +418,7 @@ fn spawn_ingest(
     mut rx: mpsc::Receiver<IngestBatch>,
     (start_unix, closes): (i64, Vec<(DayIndex, Period)>),
     mut repricer: Option<Repricer>,
+    mut incidents: Option<crate::service::incidents::IncidentBook>,
 ) -> std::thread::JoinHandle<IngestOutput> {
     let midnight = move |day: DayIndex| start_unix + i64::from(day) * 86_400;
     std::thread::Builder::new()
@@ -422,6 +443,11 @@ fn spawn_ingest(
                             let (contracts, quotes) = (r.price)(audit);
                             pending = Some((r.after, contracts.clone()));
                             repriced = Some((contracts, quotes));
+                        }
+                    }
+                    if let Some(book) = incidents.as_mut() {
+                        for (shop, period, list) in book.add(&batch.repairs) {
+                            engine.record_incidents(shop, period, list)?;
                         }
                     }
                     engine.advance_clock(midnight(batch.day + 1))?;

@@ -159,7 +159,9 @@ impl Actor for Coordinator {
             .filter_map(|shop| shop.in_service.removal_day())
             .collect();
         let field = match &service {
-            Some(_) => Some(crate::service::org::spawn_field(s, &a.fleet, myself.get_cell()).await?),
+            Some(_) => {
+                Some(crate::service::start::spawn_field(s, &a.fleet, myself.get_cell()).await?)
+            }
             None => None,
         };
         let field = field.map(|(orgs, shops)| Field::new(orgs, shops));
@@ -299,7 +301,8 @@ impl State {
         let failures = self.board.take_failures();
         let before = field.repairs.len();
         let restores = field.after_round(failures, self.span_end).await?;
-        self.span_repairs.extend_from_slice(&field.repairs[before..]);
+        self.span_repairs
+            .extend_from_slice(&field.repairs[before..]);
         if restores.is_empty() {
             return Ok(false);
         }

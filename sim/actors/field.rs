@@ -82,7 +82,8 @@ impl Field {
                 span_end,
                 reply,
             })
-            .map_err(|e| format!("the service organisation of region {region} failed: {e}"))?;
+            .map_err(|e| format!("the service organisation of region {region} failed: {e}"))?
+            .map_err(|e| format!("the service organisation of region {region}: {e}"))?;
             replies.push((region, reply));
         }
         for (region, repairs) in replies {
@@ -115,9 +116,5 @@ impl Field {
         }
         out.sort_by_key(|(m, _)| *m);
         out
-    }
-
-    pub(super) fn spawned(&self) -> &[ActorRef<OrgMsg>] {
-        &self.orgs
     }
 }

@@ -42,7 +42,6 @@ pub struct MachineDay {
     pub field: FieldTally,
 }
 
-
 /// The span barrier: per machine, one slot per day of the span, and a countdown.
 pub struct DayBoard {
     slots: Vec<Mutex<Vec<MachineDay>>>,
@@ -80,7 +79,10 @@ impl DayBoard {
     /// with their work (`extend`).
     fn arm_round(&self, machines: usize) {
         let previous = self.remaining.swap(machines, Ordering::AcqRel);
-        assert_eq!(previous, 0, "a round started before the previous one finished");
+        assert_eq!(
+            previous, 0,
+            "a round started before the previous one finished"
+        );
     }
 
     /// Lets `machine` go on filling its slots of the span (a further round), then counts it in.

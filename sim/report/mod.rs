@@ -71,6 +71,8 @@ pub struct RunData<'a> {
     pub timing: Timing,
     /// `[quote]` runs only.
     pub quotes: Option<&'a QuoteData>,
+    /// `[service]` runs only: cost to serve and the field's figures.
+    pub service: Option<&'a crate::service::outcome::FieldOutcome>,
 }
 
 /// Writes summary.json, invoices.csv, shops.csv and (unless disabled) index.html.

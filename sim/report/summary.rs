@@ -29,6 +29,9 @@ pub struct Summary {
     /// `[quote]` runs only: the calculator out of sample.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quote: Option<crate::quote::backtest::QuoteSummary>,
+    /// `[service]` runs only: incidents, repairs, cost to serve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<crate::service::outcome::ServiceSummary>,
     pub run: RunSummary,
 }
 
@@ -43,6 +46,10 @@ pub struct TruthSummary {
     pub events: u64,
     /// Jobs per shop per open day, fleet average.
     pub mean_jobs_per_open_day: f64,
+    /// `[service]` runs only: mountings ordered remote-edged while the shop had no working
+    /// machine (never billed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_billable_mountings: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -177,6 +184,9 @@ impl Summary {
                 counter_reads: truth.counter_reads,
                 events: truth.events(),
                 mean_jobs_per_open_day: round4(truth.jobs as f64 / open_days.max(1) as f64),
+                lost_billable_mountings: d
+                    .service
+                    .map(|_| d.outcome.truth.lost_billable_mountings()),
             },
             sent: SentSummary {
                 events: sent,
@@ -203,6 +213,7 @@ impl Summary {
             reconciliation: d.reconciliation.clone(),
             contracts: ContractsSummary::build(d, &by_group),
             quote: d.quotes.map(|q| q.summary.clone()),
+            service: d.service.map(|f| f.summary.clone()),
             run: RunSummary {
                 events: sent,
                 wall_seconds: round4(d.timing.wall_seconds),

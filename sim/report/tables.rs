@@ -67,7 +67,11 @@ pub fn shops_csv(d: &RunData) -> String {
         "shop,segment,machines,level_pairs_per_day,in_store_share,open_days,jobs,mountings,remakes,trace_only,basis,unit_price,invoiced_cents,effective_price_per_mounting,effective_price_per_job,events_mountings,counter_mountings,counter_estimated,counter_period_abs_error",
     );
     out.push_str(&split_header());
-    out.push_str(",plan,service,start,last_day,terminated_on\n");
+    out.push_str(",plan,service,start,last_day,terminated_on");
+    if d.service.is_some() {
+        out.push_str(&service_header());
+    }
+    out.push('\n');
     let truth = &d.outcome.truth;
     // One pass over the usage rows, not one per shop (France: 13 k shops × 48 months of rows).
     let mut events_by_shop = vec![0_u64; d.fleet.shops.len()];
@@ -110,9 +114,54 @@ pub fn shops_csv(d: &RunData) -> String {
             counters.1,
             counters.2,
         );
-        let _ = writeln!(out, "{}{}", split_fields(&split), contract_fields(d, s));
+        let _ = write!(out, "{}{}", split_fields(&split), contract_fields(d, s));
+        if let Some(field) = d.service {
+            out.push_str(&service_fields(d, field, s, split.net()));
+        }
+        out.push('\n');
     }
     out
+}
+
+/// `[service]`: the cost to serve, its components, the field's counts and the margin.
+fn service_header() -> String {
+    let mut header = String::from(",cost_to_serve_cents");
+    for c in crate::service::cost::CostToServe::COLUMNS {
+        let _ = write!(header, ",cost_{c}");
+    }
+    header.push_str(
+        ",incidents,sla_breaches,lost_mountings,waited_mountings,wheel_sets,margin_cents",
+    );
+    header
+}
+
+/// The values under `service_header`; the margin is net invoiced − cost to serve.
+fn service_fields(
+    d: &RunData,
+    field: &crate::service::outcome::FieldOutcome,
+    shop: usize,
+    net_cents: i64,
+) -> String {
+    let cost = &field.costs[shop];
+    let mut fields = format!(",{}", cost.total());
+    for cents in cost.components() {
+        let _ = write!(fields, ",{cents}");
+    }
+    let mut tally = crate::truth::FieldTally::default();
+    for p in 0..d.calendar.months() {
+        tally.add(&d.outcome.truth.field(shop as u32, p));
+    }
+    let _ = write!(
+        fields,
+        ",{},{},{},{},{},{}",
+        tally.failures,
+        field.breaches[shop],
+        tally.lost_mountings,
+        tally.waited_mountings,
+        tally.wheel_sets,
+        net_cents - cost.total()
+    );
+    fields
 }
 
 /// `,plan,service,start,last_day,terminated_on`: what the shop signed and the days its

@@ -78,7 +78,9 @@ pub fn per_shop(
     truth: &Truth,
     repairs: &[Repair],
 ) -> Vec<CostToServe> {
-    let mut sums: Vec<RepairSums> = (0..fleet.shops.len()).map(|_| RepairSums::default()).collect();
+    let mut sums: Vec<RepairSums> = (0..fleet.shops.len())
+        .map(|_| RepairSums::default())
+        .collect();
     for r in repairs {
         let s = &mut sums[r.failure.shop.0 as usize];
         s.parts_cents += r.failure.parts_cents;
@@ -104,7 +106,11 @@ pub fn per_shop(
             let w = &spec.wear;
             let f = &spec.field;
             CostToServe {
-                machine_cents: machine_cents(spec, shop.machines.len(), installed_months(shop, calendar)),
+                machine_cents: machine_cents(
+                    spec,
+                    shop.machines.len(),
+                    installed_months(shop, calendar),
+                ),
                 consumables_cents: wheel_sets * w.wheel_cents
                     + tool_cents
                     + mountings * w.sundries_cents_per_mounting,

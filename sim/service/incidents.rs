@@ -3,7 +3,6 @@
 //! (`MeteringEngine::record_incidents` replaces a group), before the period closes: repairs
 //! travel with the first day batch of the span they were decided in.
 
-use super::dispatch::incident;
 use super::Repair;
 use crate::billing::service::Incident;
 use crate::event::ShopId;
@@ -22,7 +21,7 @@ impl IncidentBook {
         let mut changed = std::collections::BTreeSet::new();
         for r in repairs {
             let key = (r.failure.shop, Period::of_unix(r.failure.time));
-            self.groups.entry(key).or_default().push(incident(r));
+            self.groups.entry(key).or_default().push(r.incident());
             changed.insert(key);
         }
         changed

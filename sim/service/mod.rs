@@ -20,8 +20,10 @@ pub mod dispatch;
 pub mod failure;
 pub mod incidents;
 pub mod org;
+pub mod outcome;
 pub mod region;
 pub mod spec;
+pub mod start;
 pub mod technician;
 pub mod wear;
 

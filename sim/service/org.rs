@@ -67,8 +67,16 @@ pub type DispatchReply = Result<Vec<Repair>, DispatchError>;
 pub type PreventReply = Result<Vec<Preventive>, DispatchError>;
 
 pub enum OrgMsg {
-    /// A batch of failures in (time, shop, machine) order; the repairs in the same order.
-    Dispatch(Vec<(Failure, Promise)>, RpcReplyPort<DispatchReply>),
+    /// A batch of failures in (time, shop, machine) order; the repairs in the same order, for
+    /// the failures earlier than `horizon`, which each repair that puts a machine back to work
+    /// before `span_end` lowers to that time (no failure of that machine can come earlier;
+    /// `actors::field` explains why). `i64::MAX` twice: the whole batch.
+    Dispatch {
+        failures: Vec<(Failure, Promise)>,
+        horizon: i64,
+        span_end: i64,
+        reply: RpcReplyPort<DispatchReply>,
+    },
     /// Preventive visits in (time, shop, machine) order, after every failure of earlier times.
     Prevent(Vec<PreventRequest>, RpcReplyPort<PreventReply>),
 }
@@ -118,8 +126,13 @@ impl Actor for ServiceOrgActor {
     ) -> Result<(), ActorProcessingErr> {
         // A caller that gave up on the answer is not the org's failure: the reply is dropped.
         match msg {
-            OrgMsg::Dispatch(batch, reply) => {
-                let _ = reply.send(s.dispatch(&batch).await);
+            OrgMsg::Dispatch {
+                failures,
+                horizon,
+                span_end,
+                reply,
+            } => {
+                let _ = reply.send(s.dispatch(&failures, horizon, span_end).await);
             }
             OrgMsg::Prevent(requests, reply) => {
                 let _ = reply.send(s.prevent(&requests).await);
@@ -139,12 +152,25 @@ impl Actor for ServiceOrgActor {
 }
 
 impl OrgState {
-    async fn dispatch(&mut self, batch: &[(Failure, Promise)]) -> DispatchReply {
+    async fn dispatch(
+        &mut self,
+        batch: &[(Failure, Promise)],
+        mut horizon: i64,
+        span_end: i64,
+    ) -> DispatchReply {
         let mut repairs = Vec::with_capacity(batch.len());
         for (f, promise) in batch {
+            if f.time >= horizon {
+                break;
+            }
             let first = self.desk.begin(f, *promise)?;
             match self.complete(first).await? {
-                Step::Repaired(r) => repairs.push(r),
+                Step::Repaired(r) => {
+                    if r.returned < span_end {
+                        horizon = horizon.min(r.returned);
+                    }
+                    repairs.push(r);
+                }
                 _ => return Err(DispatchError::Protocol("a failure ended without a repair")),
             }
         }
@@ -316,7 +342,15 @@ mod tests {
             let mut repairs = Vec::new();
             for part in [first, second] {
                 let reply = org
-                    .call(|port| OrgMsg::Dispatch(part.to_vec(), port), None)
+                    .call(
+                        |reply| OrgMsg::Dispatch {
+                            failures: part.to_vec(),
+                            horizon: i64::MAX,
+                            span_end: i64::MAX,
+                            reply,
+                        },
+                        None,
+                    )
                     .await;
                 repairs.extend(reply.unwrap().unwrap().unwrap());
             }
@@ -338,7 +372,17 @@ mod tests {
         batch.swap(10, 11);
         let answer = runtime().block_on(async {
             let (org, handle) = spawn_org(args()).await.unwrap();
-            let reply = org.call(|port| OrgMsg::Dispatch(batch, port), None).await;
+            let reply = org
+                .call(
+                    |reply| OrgMsg::Dispatch {
+                        failures: batch,
+                        horizon: i64::MAX,
+                        span_end: i64::MAX,
+                        reply,
+                    },
+                    None,
+                )
+                .await;
             org.stop(None);
             handle.await.unwrap();
             reply.unwrap().unwrap()

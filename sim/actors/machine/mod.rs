@@ -175,13 +175,7 @@ impl MachineState {
     }
 
     /// Runs the day's jobs into `day` (an empty slot); a removal day's read is `removal_reading`.
-    fn work_day(
-        &mut self,
-        index: DayIndex,
-        midnight: i64,
-        jobs: &[Job],
-        day: &mut MachineDay,
-    ) {
+    fn work_day(&mut self, index: DayIndex, midnight: i64, jobs: &[Job], day: &mut MachineDay) {
         day.open = true;
         // The technician comes in the morning, reads the old board's counters (a final read,
         // as at any meter exchange: the use since the last read is not lost even if that read

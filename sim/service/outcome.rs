@@ -1,0 +1,207 @@
+//! What the field came to over a run: per shop its cost to serve, and the fleet's figures for
+//! `summary.json`'s `/service` (README lists the pointers). Built once from the truth and the
+//! repairs, after the simulation.
+
+use super::cost::{self, CostToServe};
+use super::region::Regions;
+use super::start::promise_of;
+use super::{Cause, Repair};
+use crate::calendar::Calendar;
+use crate::fleet::Fleet;
+use crate::scenario::Scenario;
+use crate::truth::Truth;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The field's results, for the reports.
+pub struct FieldOutcome {
+    /// Per shop id.
+    pub costs: Vec<CostToServe>,
+    /// Per shop id: repairs that missed the shop's promise (response or repair time).
+    pub breaches: Vec<u32>,
+    pub summary: ServiceSummary,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceSummary {
+    pub incidents: u64,
+    /// Incidents per machine-year installed.
+    pub incidents_per_machine_year: f64,
+    pub remote_fixes: u64,
+    pub site_visits: u64,
+    /// Repairs during which a loaner machine stood in.
+    pub loaners: u64,
+    pub sla_breaches: u64,
+    /// Hours from the call to someone on it, and to the shop edging again: p50, p90, max.
+    pub response_hours: [f64; 3],
+    pub repair_hours: [f64; 3],
+    pub cost_cents: i64,
+    /// The cost to serve by component (`cost::CostToServe::COLUMNS`).
+    pub cost_by_component: BTreeMap<&'static str, i64>,
+    pub by_cause: BTreeMap<&'static str, u64>,
+    pub by_region: BTreeMap<&'static str, RegionSummary>,
+    pub wheel_sets: u64,
+    /// Mountings that waited for a repair (billed when edged, later).
+    pub waited_mountings: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RegionSummary {
+    pub shops: u64,
+    pub machines: u64,
+    pub technicians: u32,
+    pub incidents: u64,
+    /// Median and p90 hours from the call to the shop edging again.
+    pub repair_hours: [f64; 2],
+}
+
+impl FieldOutcome {
+    pub fn build(
+        scenario: &Scenario,
+        fleet: &Fleet,
+        calendar: &Calendar,
+        truth: &Truth,
+        repairs: &[Repair],
+    ) -> FieldOutcome {
+        let spec = &scenario.service;
+        let costs = cost::per_shop(spec, fleet, calendar, truth, repairs);
+        let mut breaches = vec![0u32; fleet.shops.len()];
+        for r in repairs {
+            let promise = promise_of(scenario, r.failure.shop.0);
+            let incident = r.incident();
+            if incident.response_hours > promise.response_hours.into()
+                || incident.repair_hours > promise.repair_hours.into()
+            {
+                breaches[r.failure.shop.0 as usize] += 1;
+            }
+        }
+        let summary = summarise(scenario, fleet, calendar, truth, repairs, &costs, &breaches);
+        FieldOutcome {
+            costs,
+            breaches,
+            summary,
+        }
+    }
+}
+
+fn summarise(
+    scenario: &Scenario,
+    fleet: &Fleet,
+    calendar: &Calendar,
+    truth: &Truth,
+    repairs: &[Repair],
+    costs: &[CostToServe],
+    breaches: &[u32],
+) -> ServiceSummary {
+    let hours = |to: fn(&Repair) -> i64| -> Vec<f64> {
+        let mut h: Vec<f64> = repairs
+            .iter()
+            .map(|r| (to(r) - r.failure.time) as f64 / 3600.0)
+            .collect();
+        h.sort_by(f64::total_cmp);
+        h
+    };
+    let response = hours(|r| r.responded);
+    let repair = hours(|r| r.restored);
+    let mut by_cause: BTreeMap<&'static str, u64> =
+        Cause::ALL.iter().map(|c| (c.as_str(), 0)).collect();
+    for r in repairs {
+        *by_cause.entry(r.failure.cause.as_str()).or_default() += 1;
+    }
+    let mut cost_by_component: BTreeMap<&'static str, i64> = BTreeMap::new();
+    for c in costs {
+        for (name, cents) in CostToServe::COLUMNS.iter().zip(c.components()) {
+            *cost_by_component.entry(name).or_default() += cents;
+        }
+    }
+    let mut field_total = crate::truth::FieldTally::default();
+    for shop in 0..fleet.shops.len() as u32 {
+        for p in 0..calendar.months() {
+            field_total.add(&truth.field(shop, p));
+        }
+    }
+    ServiceSummary {
+        incidents: repairs.len() as u64,
+        incidents_per_machine_year: repairs.len() as f64 / machine_years(fleet).max(1e-9),
+        remote_fixes: repairs.iter().filter(|r| r.remote).count() as u64,
+        site_visits: repairs.iter().map(|r| u64::from(r.visits)).sum(),
+        loaners: repairs.iter().filter(|r| r.loaner.is_some()).count() as u64,
+        sla_breaches: breaches.iter().map(|&b| u64::from(b)).sum(),
+        response_hours: quantiles(&response),
+        repair_hours: quantiles(&repair),
+        cost_cents: costs.iter().map(CostToServe::total).sum(),
+        cost_by_component,
+        by_cause,
+        by_region: by_region(scenario, fleet, repairs),
+        wheel_sets: u64::from(field_total.wheel_sets),
+        waited_mountings: u64::from(field_total.waited_mountings),
+    }
+}
+
+/// Machine-years installed over the run.
+pub fn machine_years(fleet: &Fleet) -> f64 {
+    fleet
+        .shops
+        .iter()
+        .map(|s| {
+            let days = f64::from(s.in_service.last_day + 1 - s.in_service.first_day);
+            days / 365.25 * s.machines.len() as f64
+        })
+        .sum()
+}
+
+fn by_region(
+    scenario: &Scenario,
+    fleet: &Fleet,
+    repairs: &[Repair],
+) -> BTreeMap<&'static str, RegionSummary> {
+    let regions = Regions::assign(scenario.seed, fleet);
+    let field = &scenario.service.field;
+    let mut out = BTreeMap::new();
+    let mut hours: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+    for r in super::region::RegionId::all() {
+        let f = regions.fleet(r);
+        if f.machines == 0 {
+            continue;
+        }
+        out.insert(
+            r.name(),
+            RegionSummary {
+                shops: f.shops.len() as u64,
+                machines: u64::from(f.machines),
+                technicians: regions.technicians(field, r),
+                ..RegionSummary::default()
+            },
+        );
+    }
+    for r in repairs {
+        let name = regions.of_shop[r.failure.shop.0 as usize].name();
+        if let Some(s) = out.get_mut(name) {
+            s.incidents += 1;
+        }
+        hours
+            .entry(name)
+            .or_default()
+            .push((r.restored - r.failure.time) as f64 / 3600.0);
+    }
+    for (name, mut h) in hours {
+        h.sort_by(f64::total_cmp);
+        let q = quantiles(&h);
+        if let Some(s) = out.get_mut(name) {
+            s.repair_hours = [q[0], q[1]];
+        }
+    }
+    out
+}
+
+/// p50, p90, max of sorted values, to 0.01 (0 when empty).
+fn quantiles(sorted: &[f64]) -> [f64; 3] {
+    let at = |q: f64| {
+        if sorted.is_empty() {
+            return 0.0;
+        }
+        let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+        (sorted[i] * 100.0).round() / 100.0
+    };
+    [at(0.5), at(0.9), at(1.0)]
+}
