@@ -3,6 +3,24 @@
 
 use std::collections::BTreeMap;
 
+/// The 13 metropolitan regions, as calibration.md writes them (largest population first):
+/// `[service.field.technicians]` keys and `region`'s names.
+pub const REGION_NAMES: [&str; 13] = [
+    "Île-de-France",
+    "Auvergne-Rhône-Alpes",
+    "Hauts-de-France",
+    "Nouvelle-Aquitaine",
+    "Occitanie",
+    "Grand Est",
+    "Provence-Alpes-Côte d'Azur",
+    "Pays de la Loire",
+    "Bretagne",
+    "Normandie",
+    "Bourgogne-Franche-Comté",
+    "Centre-Val de Loire",
+    "Corse",
+];
+
 /// What a shop does with its jobs while it has no working machine (per segment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DowntimePolicy {
@@ -116,6 +134,18 @@ pub struct ServiceSpec {
     /// month): the machine's share of the cost to serve.
     pub machine_cents: i64,
     pub lease_per_1000_per_month: f64,
+}
+
+/// E (no public figure): the desk acts on most warnings it sees; a preventive visit (wheel
+/// change, pump service) takes an hour and half the parts of a repair (nothing broke yet).
+impl Default for PredictiveSpec {
+    fn default() -> Self {
+        PredictiveSpec {
+            acts_on: 0.9,
+            visit_minutes: 60,
+            parts_factor: 0.5,
+        }
+    }
 }
 
 fn cause(
