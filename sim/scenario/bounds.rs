@@ -195,6 +195,96 @@ pub const COMMIT_EVERY_DAYS: Bound<i64> = int(1, 366, "from a transaction a day 
 /// Its upper end is the run's months less one.
 pub const AUDIT_MONTHS: Bound<i64> = int(1, 0, "the audit must leave at least one month to bill");
 
+// [service]
+/// Money of the field (machine, wheels, parts, travel, labour), in major units of any currency
+/// and whole cents: a 30,000 EUR machine is about 500 M IDR; far from 64-bit overflow in cents.
+pub const SERVICE_MONEY: Bound<i64> = int(
+    0,
+    1_000_000_000,
+    "major units of any currency, whole cents: a 30,000 EUR machine is about 500 M IDR",
+);
+pub const LEASE_PER_1000: Bound<f64> = real(
+    0.0,
+    1000.0,
+    "per 1,000 of machine value a month: 1000 pays the machine every month; V ≈ 20",
+);
+pub const WEAR_FACTOR: Bound<f64> = real(
+    0.0,
+    100.0,
+    "wheel wear per lens, 1.5 index = 1 and mineral 4; 100 wears a calibrated set out in 40 pairs",
+);
+pub const WHEEL_LIFE: Bound<f64> = real(
+    100.0,
+    10_000_000.0,
+    "lens-equivalents a set lasts, calibrated 8–15 k: from 50 pairs to over ten years at capacity (2.6 M lenses)",
+);
+pub const FAILURE_SHAPE: Bound<f64> = real(
+    0.5,
+    5.0,
+    "β: 1 is a constant rate, below 1 failures thin out with age, 5 crowds them at the end of life; calibrated 1.5, copiers 1.64",
+);
+pub const REFERENCE_PAIRS: Bound<f64> = real(
+    1.0,
+    131_400.0,
+    "pairs a year, from one to an edger's capacity around the clock (360 × 365); calibrated 3,000",
+);
+pub const TERM_YEARS: Bound<f64> = real(
+    0.5,
+    10.0,
+    "the machines' age at the term's end: ten years is an edger's service life; the offer's term is 4",
+);
+pub const WORK_MINUTES: Bound<i64> = int(
+    1,
+    1440,
+    "minutes of work, at most a day around the clock; it must also fit in the working day",
+);
+pub const PARTS_SIGMA: Bound<f64> = real(
+    0.0,
+    3.0,
+    "σ 3 puts one repair in twenty at 140 × the median part; calibrated 0.6",
+);
+pub const PARTS_ORDER_DAYS: Bound<i64> = int(
+    1,
+    60,
+    "working days for parts, calibrated 3–7; after a quarter the machine is replaced, not repaired",
+);
+pub const PRECURSOR_DAYS: Bound<i64> = int(
+    0,
+    90,
+    "days of warning, calibrated 3–21: 0 comes with the failure, a quarter ahead is a service plan",
+);
+pub const PER_1000_MACHINES: Bound<f64> = real(
+    0.0,
+    1000.0,
+    "per 1,000 machines: at most one per machine; calibrated 4 technicians, 10 loaners",
+);
+pub const TECHNICIANS: Bound<i64> = int(
+    1,
+    100_000,
+    "a region without a technician never repairs; 100,000 is more than one a shop in France",
+);
+pub const DAY_HOUR: Bound<i64> = int(0, 24, "an hour of the day (UTC in the simulation)");
+pub const ROAD_KMH: Bound<f64> = real(
+    5.0,
+    130.0,
+    "from walking pace to France's motorway limit; calibrated 60",
+);
+pub const DESK_RESPONSE_MINUTES: Bound<i64> = int(
+    0,
+    1440,
+    "a desk slower than a day is no remote desk; calibrated 60",
+);
+pub const PROMISE_HOURS: Bound<i64> = int(
+    1,
+    10_000,
+    "as a catalogue service tier's promise: 10,000 h is over a year",
+);
+pub const PARTS_FACTOR: Bound<f64> = real(
+    0.0,
+    1.0,
+    "a preventive visit's parts against the failure's: nothing broke yet, so at most as much",
+);
+
 /// The ranges as the README's scenario table writes them (`1–120`, `0.01–360`), each with the
 /// key that starts its row (a test keeps the two in step). Ranges whose end depends on the
 /// scenario (`pricing.rollout_days`, `quote.audit_months`, a shop's index) are not listed.
@@ -239,6 +329,65 @@ pub fn documented() -> Vec<(&'static str, String)> {
         ("faults.outage_median_days", r(OUTAGE_SIGMA)),
         ("faults.outage_median_days", i(OUTAGE_MAX_DAYS)),
         ("engine.commit_every_days", i(COMMIT_EVERY_DAYS)),
+        ("service.machine_price", i(SERVICE_MONEY)),
+        ("service.lease_per_1000_per_month", r(LEASE_PER_1000)),
+        ("service.wear.by_material", r(WEAR_FACTOR)),
+        ("service.wear.extra_by_frame", r(WEAR_FACTOR)),
+        ("service.wear.wheel_life_min", r(WHEEL_LIFE)),
+        ("service.wear.wheel_price", i(SERVICE_MONEY)),
+        ("service.wear.tool_price", i(SERVICE_MONEY)),
+        ("service.wear.sundries_price", i(SERVICE_MONEY)),
+        ("service.failures.shape", r(FAILURE_SHAPE)),
+        (
+            "service.failures.incidents_per_year_at_reference",
+            r(RATE_PER_MACHINE_YEAR),
+        ),
+        (
+            "service.failures.reference_pairs_per_year",
+            r(REFERENCE_PAIRS),
+        ),
+        ("service.failures.term_years", r(TERM_YEARS)),
+        ("service.failures.board_swap_share", r(SHARE)),
+        ("service.failures.causes.*.share", r(SHARE)),
+        ("service.failures.causes.*.remote_fixable", r(SHARE)),
+        (
+            "service.failures.causes.*.on_site_minutes_min",
+            i(WORK_MINUTES),
+        ),
+        (
+            "service.failures.causes.*.parts_median_price",
+            i(SERVICE_MONEY),
+        ),
+        (
+            "service.failures.causes.*.parts_median_price",
+            r(PARTS_SIGMA),
+        ),
+        ("service.failures.causes.*.parts_order", r(SHARE)),
+        ("service.failures.causes.*.parts_order", i(PARTS_ORDER_DAYS)),
+        ("service.failures.causes.*.precursor", r(SHARE)),
+        ("service.failures.causes.*.precursor", i(PRECURSOR_DAYS)),
+        (
+            "service.field.technicians_per_1000_machines",
+            r(PER_1000_MACHINES),
+        ),
+        ("service.field.technicians.REGION", i(TECHNICIANS)),
+        ("service.field.day_starts_hour", i(DAY_HOUR)),
+        ("service.field.road_kmh", r(ROAD_KMH)),
+        ("service.field.km_price", i(SERVICE_MONEY)),
+        (
+            "service.field.desk_response_minutes",
+            i(DESK_RESPONSE_MINUTES),
+        ),
+        ("service.field.desk_response_minutes", i(WORK_MINUTES)),
+        (
+            "service.field.loaners_per_1000_machines",
+            r(PER_1000_MACHINES),
+        ),
+        ("service.field.loaner_logistics_price", i(SERVICE_MONEY)),
+        ("service.field.default_response_hours", i(PROMISE_HOURS)),
+        ("service.predictive.acts_on", r(SHARE)),
+        ("service.predictive.acts_on", i(WORK_MINUTES)),
+        ("service.predictive.acts_on", r(PARTS_FACTOR)),
     ]
 }
 

@@ -97,8 +97,10 @@ fn humanize(field: &str, message: &str) -> String {
         .replace("expected i64", "expected an integer")
         .replace("expected f64", "expected a number")
         .replace("expected a boolean", "expected true or false");
-    let is_price =
-        field == "pricing.chain" || field == "pricing.independent" || field.ends_with("price");
+    // `service.wear.tool_price.drilled` is a price too: any segment may name it.
+    let is_price = field == "pricing.chain"
+        || field == "pricing.independent"
+        || field.split('.').any(|s| s.ends_with("price"));
     if is_price && text.contains("expected a string") {
         text.push_str(": write prices quoted, e.g. \"3.80\" (a float cannot hold cents exactly)");
     }

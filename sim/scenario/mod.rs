@@ -5,6 +5,7 @@ pub mod bounds;
 mod error;
 pub mod incidents;
 mod raw;
+mod service;
 mod validate;
 
 pub use error::ScenarioError;

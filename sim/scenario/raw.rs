@@ -2,6 +2,7 @@
 //! (../shared/domain/calibration.md). Validation into `Scenario` happens in `validate.rs`.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -17,6 +18,9 @@ pub struct RawScenario {
     pub output: RawOutput,
     /// `[quote]`: price every shop with the calculator from its first months (absent: no).
     pub quote: Option<RawQuote>,
+    /// `[service]`: the field (wear, failures, repairs). Every key absent takes
+    /// `ServiceSpec::default()`'s value, so the defaults live in one place (`service/spec.rs`).
+    pub service: RawService,
 }
 
 /// `[quote]`: the click-price calculator judged out of sample. Defaults: `fleetsim quote`'s.
@@ -392,4 +396,125 @@ impl Default for RawOutput {
             html: true,
         }
     }
+}
+
+/// `[service]` as written. `None` (absent) is the calibrated default of `ServiceSpec`; money
+/// is a quoted decimal in major units (`"30000.00"`), converted to cents exactly.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawService {
+    /// Off until the field is wired into the run.
+    pub enabled: bool,
+    /// What chain and independent shops do with their jobs while no machine works:
+    /// `"remote_edge"` or `"wait"`.
+    pub downtime_chain: Option<String>,
+    pub downtime_independent: Option<String>,
+    pub machine_price: Option<String>,
+    pub lease_per_1000_per_month: Option<f64>,
+    pub wear: RawWear,
+    pub failures: RawFailures,
+    pub field: RawField,
+    pub predictive: RawPredictive,
+}
+
+/// One value per frame type (`demand.frame_mix`'s names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawByFrame<T> {
+    pub full_rim: Option<T>,
+    pub grooved: Option<T>,
+    pub drilled: Option<T>,
+}
+
+/// One value per lens material (`demand.material_mix`'s names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawByMaterial<T> {
+    pub index_150: Option<T>,
+    pub index_160: Option<T>,
+    pub index_167: Option<T>,
+    pub polycarbonate: Option<T>,
+    pub mineral: Option<T>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawWear {
+    pub by_material: RawByMaterial<f64>,
+    pub extra_by_frame: RawByFrame<f64>,
+    pub wheel_life_min: Option<f64>,
+    pub wheel_life_max: Option<f64>,
+    pub wheel_price: Option<String>,
+    pub tool_price: RawByFrame<String>,
+    /// Per mounting.
+    pub sundries_price: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawFailures {
+    pub shape: Option<f64>,
+    pub incidents_per_year_at_reference: Option<f64>,
+    pub reference_pairs_per_year: Option<f64>,
+    pub term_years: Option<f64>,
+    pub board_swap_share: Option<f64>,
+    pub causes: RawCauses,
+}
+
+/// `[service.failures.causes.NAME]`, NAME as `Cause::as_str` writes it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCauses {
+    pub tools_wear: RawCause,
+    pub clamping: RawCause,
+    pub tracer_blocker: RawCause,
+    pub software_comms: RawCause,
+    pub water_pump: RawCause,
+    pub spindle_motor: RawCause,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCause {
+    pub share: Option<f64>,
+    pub remote_fixable: Option<f64>,
+    pub on_site_minutes_min: Option<i64>,
+    pub on_site_minutes_max: Option<i64>,
+    pub parts_median_price: Option<String>,
+    pub parts_sigma: Option<f64>,
+    pub parts_order: Option<f64>,
+    pub parts_order_days_min: Option<i64>,
+    pub parts_order_days_max: Option<i64>,
+    pub precursor: Option<f64>,
+    pub precursor_days_min: Option<i64>,
+    pub precursor_days_max: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawField {
+    pub technicians_per_1000_machines: Option<f64>,
+    /// Region name (calibration.md's spelling) → technicians, overriding the ratio.
+    pub technicians: BTreeMap<String, i64>,
+    pub day_starts_hour: Option<i64>,
+    pub day_ends_hour: Option<i64>,
+    pub road_kmh: Option<f64>,
+    pub km_price: Option<String>,
+    pub technician_hour_price: Option<String>,
+    pub desk_response_minutes: Option<i64>,
+    pub remote_minutes: Option<i64>,
+    pub loaners_per_1000_machines: Option<f64>,
+    pub loaner_logistics_price: Option<String>,
+    pub default_response_hours: Option<i64>,
+    pub default_repair_hours: Option<i64>,
+    pub default_loaner: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPredictive {
+    pub enabled: bool,
+    pub acts_on: Option<f64>,
+    pub visit_minutes: Option<i64>,
+    pub parts_factor: Option<f64>,
 }

@@ -56,8 +56,7 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
             )? as u32,
         },
         output,
-        // `[service]` is parsed once the field model is wired in; until then, off.
-        service: crate::service::ServiceSpec::default(),
+        service: super::service::service(&raw.service, loc)?,
     })
 }
 

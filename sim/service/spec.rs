@@ -140,6 +140,18 @@ pub struct ServiceSpec {
     pub lease_per_1000_per_month: Decimal,
 }
 
+/// E (no public figure): the desk acts on most warnings it sees; a preventive visit (wheel
+/// change, pump service) takes an hour and half the parts of a repair (nothing broke yet).
+impl Default for PredictiveSpec {
+    fn default() -> Self {
+        PredictiveSpec {
+            acts_on: 0.9,
+            visit_minutes: 60,
+            parts_factor: 0.5,
+        }
+    }
+}
+
 fn cause(
     share: f64,
     remote_fixable: f64,
