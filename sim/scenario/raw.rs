@@ -410,7 +410,8 @@ pub struct RawService {
     pub downtime_chain: Option<String>,
     pub downtime_independent: Option<String>,
     pub machine_price: Option<String>,
-    pub lease_per_1000_per_month: Option<f64>,
+    /// A quoted decimal (a rate: exact, never a float).
+    pub lease_per_1000_per_month: Option<String>,
     pub wear: RawWear,
     pub failures: RawFailures,
     pub field: RawField,

@@ -38,8 +38,8 @@ pub(super) fn service(raw: &RawService, loc: &Locator) -> Result<ServiceSpec> {
             "service.machine_price",
             loc,
         )?,
-        lease_per_1000_per_month: real(
-            raw.lease_per_1000_per_month,
+        lease_per_1000_per_month: rate(
+            &raw.lease_per_1000_per_month,
             d.lease_per_1000_per_month,
             bounds::LEASE_PER_1000,
             "service.lease_per_1000_per_month",
@@ -359,6 +359,7 @@ fn field(raw: &RawField, d: &FieldSpec, loc: &Locator) -> Result<FieldSpec> {
             loc,
         )?,
         remote_minutes,
+        diagnosis_minutes: d.diagnosis_minutes,
         loaners_per_1000_machines: per_1000(
             raw.loaners_per_1000_machines,
             d.loaners_per_1000_machines,
@@ -496,6 +497,36 @@ fn ordered<T: PartialOrd + std::fmt::Display>(
     Ok(())
 }
 
+/// A quoted decimal rate within `bound`, kept exact.
+fn rate(
+    text: &Option<String>,
+    default: Decimal,
+    bound: bounds::Bound<f64>,
+    field: &str,
+    loc: &Locator,
+) -> Result<Decimal> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let v = text.trim().parse::<Decimal>().map_err(|_| {
+        loc.at_field(
+            field,
+            format!("`{text}` is not a decimal: write it quoted, e.g. \"20\""),
+        )
+    })?;
+    let (lo, hi) = (
+        Decimal::try_from(bound.lo).unwrap_or_default(),
+        Decimal::try_from(bound.hi).unwrap_or_default(),
+    );
+    if v < lo || v > hi {
+        return Err(loc.at_field(
+            field,
+            format!("`{text}` is out of range: allowed {lo} to {hi} ({})", bound.why),
+        ));
+    }
+    Ok(v)
+}
+
 /// A quoted decimal amount in major units, in whole cents, within `SERVICE_MONEY`.
 fn money(text: &Option<String>, default_cents: i64, field: &str, loc: &Locator) -> Result<i64> {
     let Some(text) = text else {
@@ -570,7 +601,7 @@ enabled = true
 downtime_chain = "wait"
 downtime_independent = "remote_edge"
 machine_price = "15000.50"
-lease_per_1000_per_month = 25.0
+lease_per_1000_per_month = "25"
 [service.wear]
 wheel_life_min = 9000.0
 wheel_life_max = 9000.0
@@ -619,7 +650,7 @@ parts_factor = 0.25
             [DowntimePolicy::Wait, DowntimePolicy::RemoteEdge]
         );
         assert_eq!(s.machine_cents, 1_500_050);
-        assert_eq!(s.lease_per_1000_per_month, 25.0);
+        assert_eq!(s.lease_per_1000_per_month, Decimal::from(25));
         assert_eq!(s.wear.wheel_life, (9000.0, 9000.0));
         assert_eq!(s.wear.wheel_cents, 99_999);
         assert_eq!(s.wear.sundries_cents_per_mounting, 20);
