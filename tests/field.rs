@@ -1,29 +1,174 @@
-//! The field (`[service]`): machines that wear, fail and get repaired, run end to end.
+//! The field (`[service]`): machines that wear, fail and get repaired, run end to end through
+//! the binary, checked against what the simulation knows.
 
-use fleetsim::run::{run, RunOptions};
-use fleetsim::scenario::{parse, Scenario};
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
 use std::path::Path;
 
-fn scenario(text: &str) -> Scenario {
-    let mut s = parse(Path::new("field.toml"), text).expect("a valid scenario");
-    s.service.enabled = true;
-    s
+const PLANS: &str = "tests/data/field_plans.toml";
+
+fn run_to(scenario: &str, dir: &Path, extra: &[&str]) -> serde_json::Value {
+    assert_exit(&run_quiet(scenario, dir, extra), 0, scenario);
+    read_json(&dir.join("summary.json"))
+}
+
+/// Writes `text` as a scenario next to a temporary output folder and runs it.
+fn run_text(text: &str, dir: &Path) -> serde_json::Value {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    run_to(path.to_str().unwrap(), &dir.join("out"), &[])
 }
 
 #[test]
-fn a_year_with_failures_and_repairs_reconciles() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = scenario(
-        "[fleet]\nshops = 200\n[calendar]\nmonths = 12\nstart = \"2024-01-01\"\n[output]\nhtml = false\n",
+fn service_lines_from_the_simulated_field_reconcile_to_the_cent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = run_to(PLANS, tmp.path(), &[]);
+    assert_eq!(s["reconciliation"]["ok"], true, "{}", s["reconciliation"]);
+    let by_kind = s["billed"]["by_kind"].as_object().unwrap();
+    // Time and materials bills labour, travel and parts; missed promises credit full service.
+    for kind in ["labour", "travel", "parts"] {
+        assert!(by_kind[kind].as_i64().unwrap() > 0, "{kind}: {by_kind:?}");
+    }
+    assert!(by_kind["sla_credit"].as_i64().unwrap() < 0, "{by_kind:?}");
+    let service = &s["service"];
+    let incidents = service["incidents"].as_u64().unwrap();
+    assert!(incidents > 20, "{service}");
+    // Each failure the machines reported was repaired once (shops.csv counts the truth's).
+    let shops = read_csv(&tmp.path().join("shops.csv"));
+    let failures: u64 = shops
+        .rows
+        .iter()
+        .map(|r| r["incidents"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(failures, incidents);
+    // Machines offline for weeks delivered late and were billed once (the reconciliation).
+    assert!(
+        s["faults"]["max_delay_days"].as_u64().unwrap() >= 30,
+        "{}",
+        s["faults"]
     );
-    let opts = RunOptions {
-        out: Some(dir.path().to_path_buf()),
-        threads: 2,
-        quiet: true,
-        ..RunOptions::default()
-    };
-    let r = run(s, &opts).expect("the run completes");
-    assert!(r.reconciliation.ok, "{:?}", r.reconciliation.mismatches);
-    let summary = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
-    eprintln!("{}", &summary[..summary.len().min(3000)]);
+    // The cost to serve is its components' sum, per shop and over the fleet.
+    let mut fleet = 0i64;
+    for (i, row) in shops.rows.iter().enumerate() {
+        let total: i64 = row["cost_to_serve_cents"].parse().unwrap();
+        let parts: i64 = [
+            "cost_machine_cents",
+            "cost_consumables_cents",
+            "cost_parts_cents",
+            "cost_labour_cents",
+            "cost_travel_cents",
+            "cost_loaner_cents",
+        ]
+        .iter()
+        .map(|c| row[*c].parse::<i64>().unwrap())
+        .sum();
+        assert_eq!(total, parts, "row {i}");
+        let net: i64 = row["net_cents"].parse().unwrap();
+        let margin: i64 = row["margin_cents"].parse().unwrap();
+        assert_eq!(margin, net - total, "row {i}");
+        fleet += total;
+    }
+    assert_eq!(fleet, service["cost_cents"].as_i64().unwrap());
+}
+
+#[test]
+fn the_field_is_deterministic_whatever_the_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let sa = run_to(PLANS, &a, &["--threads", "1"]);
+    let sb = run_to(PLANS, &b, &["--threads", "2"]);
+    assert_eq!(sa["service"], sb["service"]);
+    for file in ["invoices.csv", "shops.csv"] {
+        assert!(
+            std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap(),
+            "{file} differs between 1 and 2 threads"
+        );
+    }
+}
+
+/// Regions share nothing: fewer technicians in one region lengthen its repairs, and every
+/// other region's figures stay exactly as they were.
+#[test]
+fn a_technician_shortage_in_one_region_delays_only_that_region() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = "[scenario]\nseed = 3\n[calendar]\nmonths = 12\n[fleet]\nshops = 1500\n[output]\nhtml = false\n[service]\nenabled = true\n[service.failures]\nincidents_per_year_at_reference = 6.0\n[service.field.technicians]\n";
+    let normal = run_text(
+        &format!("{base}\"Île-de-France\" = 3\n"),
+        &tmp.path().join("n"),
+    );
+    let short = run_text(
+        &format!("{base}\"Île-de-France\" = 1\n"),
+        &tmp.path().join("s"),
+    );
+    let (n, s) = (
+        normal["service"]["by_region"].as_object().unwrap(),
+        short["service"]["by_region"].as_object().unwrap(),
+    );
+    let idf = "Île-de-France";
+    let p90 = |r: &serde_json::Value| r["repair_hours"][1].as_f64().unwrap();
+    assert!(n[idf]["incidents"].as_u64().unwrap() > 30, "{}", n[idf]);
+    assert!(p90(&s[idf]) > p90(&n[idf]), "{} vs {}", s[idf], n[idf]);
+    for (name, region) in n {
+        if name != idf {
+            assert_eq!(region, &s[name], "{name}");
+        }
+    }
+}
+
+/// calibration.md: ≈ 1.5 incidents a year at 3,000 pairs a year (a power law of shape 1.5 in
+/// pairs edged), about 30 % fixed remotely, about 10 % with a loaner. The expected count is
+/// computed here from each shop's own mountings, independently of the failure process.
+#[test]
+fn the_default_fleet_fails_and_is_repaired_as_calibrated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = run_text(
+        "[scenario]\nseed = 8\n[calendar]\nmonths = 24\n[fleet]\nshops = 2500\nsecond_machine_above = 1000.0\n[output]\nhtml = false\n[service]\nenabled = true\n",
+        tmp.path(),
+    );
+    let shops = read_csv(&tmp.path().join("out/shops.csv"));
+    // Λ(c) = (c/η)^1.5 with Λ(4 × 3000) = 4 × 1.5: η = 12000 / 6^(2/3).
+    let eta = 12_000.0 / 6f64.powf(2.0 / 3.0);
+    let expected: f64 = shops
+        .rows
+        .iter()
+        .map(|r| (r["mountings"].parse::<f64>().unwrap() / eta).powf(1.5))
+        .sum();
+    let service = &s["service"];
+    let incidents = service["incidents"].as_f64().unwrap();
+    let sigma = expected.sqrt();
+    assert!(expected > 200.0, "too few to judge: {expected}");
+    assert!(
+        (incidents - expected).abs() < 4.0 * sigma,
+        "{incidents} incidents, expected {expected:.0} ± {:.0}",
+        4.0 * sigma
+    );
+    let share = |key: &str| service[key].as_f64().unwrap() / incidents;
+    let remote = share("remote_fixes");
+    assert!((0.25..0.40).contains(&remote), "remote fixes {remote:.3}");
+    let loaners = share("loaners");
+    assert!(
+        (0.05..0.14).contains(&loaners),
+        "loaner episodes {loaners:.3}"
+    );
+    // Most visits are done within 48 h of the call; a few wait days for parts.
+    let p50 = service["repair_hours"][0].as_f64().unwrap();
+    let p90 = service["repair_hours"][1].as_f64().unwrap();
+    assert!(
+        p50 < 48.0 && p90 < 24.0 * 7.0,
+        "{}",
+        service["repair_hours"]
+    );
+    let by_cause: BTreeMap<String, f64> = service["by_cause"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_f64().unwrap() / incidents))
+        .collect();
+    assert!(
+        (0.28..0.42).contains(&by_cause["tools_wear"]),
+        "{by_cause:?}"
+    );
 }

@@ -521,7 +521,10 @@ fn rate(
     if v < lo || v > hi {
         return Err(loc.at_field(
             field,
-            format!("`{text}` is out of range: allowed {lo} to {hi} ({})", bound.why),
+            format!(
+                "`{text}` is out of range: allowed {lo} to {hi} ({})",
+                bound.why
+            ),
         ));
     }
     Ok(v)

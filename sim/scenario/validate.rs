@@ -36,6 +36,15 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
             "`[quote]` prices every shop per mounting after its audit: it cannot be combined with catalogue plans (`pricing.plan`, or a shop's `plan`)",
         ));
     }
+    let service = super::service::service(&raw.service, loc)?;
+    if service.enabled && !pricing.incidents.is_empty() {
+        // The engine keeps one list of incidents per shop and month: two sources would
+        // replace each other.
+        return Err(loc.at_field(
+            "pricing.incidents",
+            "with `[service] enabled = true` the simulated field service produces the incidents: remove `pricing.incidents`, or turn the field off",
+        ));
+    }
     Ok(Scenario {
         quote,
         seed: seed(&raw.scenario, loc)?,
@@ -56,7 +65,7 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
             )? as u32,
         },
         output,
-        service: super::service::service(&raw.service, loc)?,
+        service,
     })
 }
 
