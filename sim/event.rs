@@ -115,8 +115,32 @@ pub enum EventBody {
         /// The final read at removal (contract terminated or term ended): the machine is gone,
         /// so metering must not estimate usage after it. `false` for end-of-day reads.
         removal: bool,
+        /// The machine's own diagnostics, when it reports them (`None`: it does not, or not
+        /// in this reading). Billing and VEE never read it; the service desk does
+        /// (`MeteringEngine::machine_health`).
+        health: Option<Health>,
     },
 }
+
+/// A machine's health as its daily reading reports it: how worn its grinding wheels are, and
+/// the failure its diagnostics foresee, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Health {
+    /// Thousandths of the wheel set's life used: 0 new, `Health::WORN_OUT` (1000) worn out.
+    pub wheel_wear_permille: u16,
+    /// What the diagnostics foresee (a pump drawing too much current, a spindle vibrating);
+    /// `None`: nothing.
+    pub warning: Option<crate::service::Cause>,
+}
+
+impl Health {
+    /// Wear of a wheel set at the end of its life: it is replaced then, so no reading says more.
+    pub const WORN_OUT: u16 = 1000;
+}
+
+// Readings travel by the million in day batches (budget.rs counts 56 bytes an event):
+// health must not make the event bigger.
+const _: () = assert!(std::mem::size_of::<UsageEvent>() <= 56);
 
 /// One event, typed. `(machine, seq)` is its identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,6 +233,10 @@ pub mod wire {
         /// Written only when true, so every end-of-day read keeps its bytes; absent = false.
         #[serde(default, skip_serializing_if = "is_false")]
         removal: bool,
+        /// Written only when the machine reports health; read apart (`health::from_value`),
+        /// for an error that names the field inside it.
+        #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+        health: Option<health::HealthData>,
     }
 
     fn is_false(b: &bool) -> bool {
@@ -242,6 +270,7 @@ pub mod wire {
                 mountings,
                 trace_only,
                 removal,
+                health,
             } => (
                 TYPE_COUNTER,
                 serde_json::to_value(CounterData {
@@ -249,6 +278,7 @@ pub mod wire {
                     mountings,
                     trace_only,
                     removal,
+                    health: health.map(health::HealthData::of),
                 }),
             ),
         };
@@ -294,11 +324,23 @@ pub mod wire {
             }
             TYPE_COUNTER => {
                 let d: CounterData = serde_json::from_value(c.data.clone()).map_err(data_err)?;
+                let health = match c.data.get("health") {
+                    None => None,
+                    Some(value) => {
+                        Some(
+                            health::from_value(value).map_err(|message| WireError::Data {
+                                kind: c.kind.clone(),
+                                message,
+                            })?,
+                        )
+                    }
+                };
                 EventBody::Counter {
                     total_cycles: d.total_cycles,
                     mountings: d.mountings,
                     trace_only: d.trace_only,
                     removal: d.removal,
+                    health,
                 }
             }
             other => return Err(WireError::Type(other.to_string())),
@@ -386,6 +428,7 @@ pub mod wire {
     pub mod binary;
     pub mod decode;
     pub mod encode;
+    mod health;
     mod scan;
 
     #[cfg(test)]
@@ -418,6 +461,7 @@ pub mod wire {
                         mountings: 8,
                         trace_only: 2,
                         removal: false,
+                        health: None,
                     },
                     ..base
                 },
@@ -427,6 +471,10 @@ pub mod wire {
                         mountings: 9,
                         trace_only: 3,
                         removal: true,
+                        health: Some(Health {
+                            wheel_wear_permille: 640,
+                            warning: Some(crate::service::Cause::WaterPump),
+                        }),
                     },
                     ..base
                 },
@@ -478,6 +526,31 @@ pub mod wire {
             let mut explicit_false = to_cloudevent(&daily);
             explicit_false.data["removal"] = false.into();
             assert_eq!(from_cloudevent(&explicit_false), Ok(daily));
+        }
+
+        /// Health is on the wire only when reported, so every other reading keeps its bytes;
+        /// a malformed one is refused saying which field and what it may be.
+        #[test]
+        fn health_is_written_only_when_reported_and_a_bad_one_names_its_field() {
+            let [_, _, daily, removal] = samples()[..] else {
+                unreachable!("four samples")
+            };
+            let daily_json = serde_json::to_value(to_cloudevent(&daily)).unwrap();
+            assert!(daily_json["data"].get("health").is_none(), "{daily_json}");
+            let reported = serde_json::to_value(to_cloudevent(&removal)).unwrap();
+            assert_eq!(
+                reported["data"]["health"],
+                serde_json::json!({"wheel_wear_permille": 640, "warning": "water_pump"})
+            );
+            let mut worn_past_the_end = to_cloudevent(&removal);
+            worn_past_the_end.data["health"]["wheel_wear_permille"] = 1200.into();
+            let refused = from_cloudevent(&worn_past_the_end).unwrap_err();
+            assert_eq!(
+                refused.to_string(),
+                "data does not fit type com.fleetsim.edger.counter.v1: \
+                 health.wheel_wear_permille must be a whole number from 0 to 1000 (thousandths \
+                 of the grinding wheels' life: 0 new, 1000 worn out), got 1200"
+            );
         }
 
         #[test]

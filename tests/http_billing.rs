@@ -78,6 +78,7 @@ fn reading(machine: u32, seq: u64, time: i64, mountings: u64) -> UsageEvent {
             mountings,
             trace_only: 0,
             removal: false,
+            health: None,
         },
     }
 }

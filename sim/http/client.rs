@@ -10,6 +10,7 @@
 
 use super::billing_routes::{ContractBody, ContractsBody, CounterUsageBody, InvoicesBody};
 use super::clock::ClockBody;
+use super::health_routes::MachineHealthBody;
 use super::key_routes::KeyBody;
 use super::plan_routes::{IncidentBody, IncidentsBody, TOML};
 use super::server::{Binding, MachinesBody, ReceiptBody, UsageBody};
@@ -17,8 +18,8 @@ use super::CLOUDEVENTS_BATCH_JSON;
 use crate::event::wire::encode::batch_json;
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::metering::{
-    Contract, CounterUsageRow, Incident, IngestReceipt, Invoice, MeteringEngine, MeteringError,
-    Period, PlanAgreement, UsageRow,
+    Contract, CounterUsageRow, Incident, IngestReceipt, Invoice, MachineHealth, MeteringEngine,
+    MeteringError, Period, PlanAgreement, UsageRow,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -455,6 +456,31 @@ impl MeteringEngine for HttpEngine {
             .map(|r| {
                 r.to_row()
                     .ok_or_else(|| self.error(format!("bad shop id {:?}", r.shop)))
+            })
+            .collect()
+    }
+
+    /// Sends what is still queued first, so the answer covers every reading ingested so far,
+    /// as the embedded engine's does.
+    fn machine_health(&mut self, since: i64) -> Result<Vec<MachineHealth>, MeteringError> {
+        self.flush(true)?;
+        let what = "GET /v1/machines/health";
+        let since_text = since.to_string();
+        let text = self.with_retries(what, || {
+            self.get("/v1/machines/health", &[("since", &since_text)])
+        })?;
+        let body: MachineHealthBody = serde_json::from_str(&text)
+            .map_err(|e| self.error(format!("unexpected answer to {what}: {e}")))?;
+        body.machines
+            .iter()
+            .map(|r| {
+                r.to_report().ok_or_else(|| {
+                    self.error(format!(
+                        "{what}: a report fleetsim cannot hold (machine {:?}, shop {:?}, wear \
+                         {}, warning {:?})",
+                        r.machine, r.shop, r.wheel_wear_permille, r.warning
+                    ))
+                })
             })
             .collect()
     }

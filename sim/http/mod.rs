@@ -9,6 +9,7 @@ mod access_thread;
 pub mod billing_routes;
 pub mod client;
 pub mod clock;
+pub mod health_routes;
 pub mod key_routes;
 mod limits;
 mod metrics;

@@ -7,6 +7,7 @@
 //! | `POST /v1/admin/machines` | bind machines to shops and tenants, then provision the engine (admin token; `provision`) |
 //! | `POST`/`GET /v1/admin/tenants/{tenant}/keys`, `DELETE /v1/admin/keys/{key_id}` | API keys: mint, list, revoke (`key_routes`) |
 //! | `PUT /v1/admin/contracts`, `POST /v1/admin/periods/{YYYY-MM}/close`, `GET /v1/invoices/{YYYY-MM}`, `GET /v1/counter-usage`, `GET /v1/machines/{M…}/readings` | billing (`billing_routes`) |
+//! | `GET /v1/machines/health?since=UNIX` | each machine's latest health report at or after `since` (`health_routes`) |
 //! | `GET`/`PUT`/`DELETE /v1/admin/clock` | the server's clock: read, pin, back to the wall clock (`clock`) |
 //! | `GET /healthz`, `GET /metrics` | liveness; Prometheus text |
 //!
@@ -180,6 +181,7 @@ fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(get_metrics))
         .merge(super::billing_routes::routes())
+        .merge(super::health_routes::routes())
         .merge(super::key_routes::routes())
         .merge(super::plan_routes::routes())
         .merge(super::clock::routes())

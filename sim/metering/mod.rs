@@ -4,6 +4,7 @@
 //! through `MeteringEngine`; nothing outside `metering::sqlite` knows its tables. A foreign
 //! engine plugs in by implementing this trait (or behind the HTTP transport).
 
+pub mod health_book;
 #[cfg(test)]
 mod plan_tests;
 pub mod seen;
@@ -13,7 +14,7 @@ pub mod vee_book;
 
 pub use crate::billing::service::Incident;
 pub use crate::billing::{Basis, Contract, CounterDue, Invoice, PlanAgreement, PlanTerms};
-use crate::event::{MachineId, ShopId, UsageEvent};
+use crate::event::{Health, MachineId, ShopId, UsageEvent};
 use chrono::{DateTime, Datelike};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -187,6 +188,18 @@ pub struct CounterUsageRow {
     pub usage: CounterDue,
     /// Machines of the shop whose unread tail was estimated when the period closed.
     pub estimated_machines: u32,
+}
+
+/// A machine's latest health report as the engine keeps it (`MeteringEngine::machine_health`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MachineHealth {
+    pub machine: MachineId,
+    /// The shop the reading came from.
+    pub shop: ShopId,
+    /// Unix seconds: the reading's event time.
+    pub time: i64,
+    pub seq: u64,
+    pub health: Health,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -413,6 +426,15 @@ pub trait MeteringEngine: Send {
         _period: Period,
     ) -> Result<BTreeMap<ShopId, Vec<String>>, MeteringError> {
         Ok(BTreeMap::new())
+    }
+
+    /// For each machine whose latest health report is dated at or after `since` (unix
+    /// seconds, event time), that report, in machine order: what a service desk watches.
+    /// The latest is by event time, then sequence number, so a late older reading never
+    /// replaces a newer one; a reading without health leaves the report before it in place
+    /// (`health_book`). Durable like usage: the same answer after a restart.
+    fn machine_health(&mut self, _since: i64) -> Result<Vec<MachineHealth>, MeteringError> {
+        Err(MeteringError::Unsupported("machine health"))
     }
 
     /// Every reading of a machine with its validation and explanation, and the notes of each

@@ -38,6 +38,7 @@ fn reading(seq: u64, time: i64, mountings: u64) -> UsageEvent {
             mountings,
             trace_only: 0,
             removal: false,
+            health: None,
         },
     }
 }

@@ -66,6 +66,18 @@ impl Cause {
             Cause::SpindleMotor => "spindle_motor",
         }
     }
+
+    /// The cause a wire name (`as_str`) names.
+    pub fn parse(name: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The code a store keeps (the discriminant, 0 to 5).
+    pub fn from_code(code: i64) -> Option<Cause> {
+        usize::try_from(code)
+            .ok()
+            .and_then(|i| Cause::ALL.get(i).copied())
+    }
 }
 
 /// A failure as the machine knows it when it happens: the cause and what the repair will

@@ -186,7 +186,7 @@ fn percent_decode(text: &[u8]) -> Result<Vec<u8>, &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{to_cloudevent, EventBody, Frame, Material, TYPE_COUNTER};
+    use super::super::{to_cloudevent, EventBody, Frame, Health, Material, TYPE_COUNTER};
     use super::*;
     use crate::event::{MachineId, ShopId};
 
@@ -335,6 +335,43 @@ mod tests {
             decode(&bad_extension, json, &data()),
             Err(BinaryError::Header { name, .. }) if name == "note"
         ));
+    }
+
+    /// The body is the data, so a reading's health travels in it as in structured mode, and
+    /// a body without it (every sender before health existed) still decodes.
+    #[test]
+    fn a_readings_health_travels_in_the_body_and_is_checked_alike() {
+        let reading = |health| UsageEvent {
+            body: EventBody::Counter {
+                total_cycles: 12,
+                mountings: 9,
+                trace_only: 3,
+                removal: false,
+                health,
+            },
+            ..sample()
+        };
+        let headers = with("ce-type", TYPE_COUNTER.as_bytes());
+        let json = Some("application/json");
+        let worn = Some(Health {
+            wheel_wear_permille: 640,
+            warning: Some(crate::service::Cause::SpindleMotor),
+        });
+        for health in [worn, None] {
+            let body = serde_json::to_vec(&to_cloudevent(&reading(health)).data).unwrap();
+            assert_eq!(decode(&headers, json, &body), Ok(reading(health)));
+        }
+        let old = br#"{"mountings":9,"total_cycles":12,"trace_only":3}"#;
+        assert_eq!(decode(&headers, json, old), Ok(reading(None)));
+        let bad = br#"{"health":{"wheel_wear_permille":640,"warning":"smoke"},"mountings":9,"total_cycles":12,"trace_only":3}"#;
+        let Err(BinaryError::Event(WireError::Data { message, .. })) = decode(&headers, json, bad)
+        else {
+            panic!("an unknown warning was accepted in binary mode");
+        };
+        assert!(
+            message.starts_with("health.warning must be one of"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -12,10 +12,10 @@
 //! whichever path takes it; the property tests check that whatever this path accepts, the
 //! reference accepts identically.
 
-use super::scan;
+use super::{health, scan};
 use super::{
-    identity, Attributes, EventBody, Frame, Material, UsageEvent, TYPE_COUNTER, TYPE_MOUNTING,
-    TYPE_TRACE_ONLY,
+    identity, Attributes, EventBody, Frame, Health, Material, UsageEvent, TYPE_COUNTER,
+    TYPE_MOUNTING, TYPE_TRACE_ONLY,
 };
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -230,6 +230,7 @@ pub(super) struct Data {
     pub(super) mountings: Option<u64>,
     pub(super) trace_only: Option<u64>,
     pub(super) removal: Option<bool>,
+    pub(super) health: Option<Health>,
 }
 
 impl Data {
@@ -255,6 +256,8 @@ impl Data {
                 trace_only: self.trace_only?,
                 // Optional, as in the reference: an ordinary read does not write it.
                 removal: self.removal.unwrap_or(false),
+                // Optional too: a machine that reports no health does not write it.
+                health: self.health,
             }),
             _ => None,
         }
@@ -270,6 +273,7 @@ enum DataKey {
     Mountings,
     TraceOnly,
     Removal,
+    Health,
     Other,
 }
 
@@ -291,6 +295,7 @@ impl<'de> Deserialize<'de> for DataKey {
                     "mountings" => DataKey::Mountings,
                     "trace_only" => DataKey::TraceOnly,
                     "removal" => DataKey::Removal,
+                    "health" => DataKey::Health,
                     _ => DataKey::Other,
                 })
             }
@@ -326,6 +331,12 @@ impl<'de> Visitor<'de> for DataVisitor {
                 DataKey::Mountings => set_once(&mut data.mountings, map.next_value()?)?,
                 DataKey::TraceOnly => set_once(&mut data.trace_only, map.next_value()?)?,
                 DataKey::Removal => set_once(&mut data.removal, map.next_value()?)?,
+                DataKey::Health => {
+                    // Read as the reference reads it: a `Value`, then the same checks.
+                    let value: serde_json::Value = map.next_value()?;
+                    let h = health::from_value(&value).map_err(de::Error::custom)?;
+                    set_once(&mut data.health, h)?;
+                }
                 DataKey::Other => {
                     // The reference reads data into a `Value`, which checks more than
                     // `IgnoredAny` does (escapes, number range): read it the same way.
@@ -377,15 +388,71 @@ pub(crate) mod tests {
             (0..3usize).prop_map(|f| EventBody::TraceOnly {
                 frame: Frame::from_index(f)
             }),
-            (any::<u64>(), any::<u64>(), any::<u64>(), any::<bool>()).prop_map(
-                |(t, m, o, removal)| EventBody::Counter {
+            (
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+                any::<bool>(),
+                prop::option::of(any_health()),
+            )
+                .prop_map(|(t, m, o, removal, health)| EventBody::Counter {
                     total_cycles: t,
                     mountings: m,
                     trace_only: o,
                     removal,
-                }
-            ),
+                    health,
+                }),
         ]
+    }
+
+    /// Any health a machine may report: every wear from new to worn out, every warning.
+    pub(crate) fn any_health() -> impl Strategy<Value = Health> {
+        let cause = prop::sample::select(crate::service::Cause::ALL.to_vec());
+        (0..=Health::WORN_OUT, prop::option::of(cause)).prop_map(|(wear, warning)| Health {
+            wheel_wear_permille: wear,
+            warning,
+        })
+    }
+
+    /// A `health` value near what the wire allows: the right shape with a wrong value, a
+    /// wrong shape, an unknown key.
+    fn health_like_value() -> impl Strategy<Value = Value> {
+        let wear = prop::sample::select(vec![
+            json!(0),
+            json!(640),
+            json!(1000),
+            json!(1001),
+            json!(65536),
+            json!(-1),
+            json!(6.5),
+            json!("640"),
+            Value::Null,
+        ]);
+        let warning = prop::sample::select(vec![
+            json!("water_pump"),
+            json!("spindle_motor"),
+            json!("pump"),
+            json!(3),
+            Value::Null,
+        ]);
+        (
+            prop::option::of(wear),
+            prop::option::of(warning),
+            any::<bool>(),
+        )
+            .prop_map(|(wear, warning, extra)| {
+                let mut object = serde_json::Map::new();
+                if let Some(w) = wear {
+                    object.insert("wheel_wear_permille".into(), w);
+                }
+                if let Some(w) = warning {
+                    object.insert("warning".into(), w);
+                }
+                if extra {
+                    object.insert("spindle_hours".into(), json!(12));
+                }
+                Value::Object(object)
+            })
     }
 
     /// Events as the simulator emits them: any machine, sequence (up to the limit the wire
@@ -463,7 +530,7 @@ pub(crate) mod tests {
         "datacontenttype",
         "data",
     ];
-    const DATA_FIELDS: [&str; 8] = [
+    const DATA_FIELDS: [&str; 9] = [
         "frame",
         "material",
         "remake",
@@ -472,6 +539,7 @@ pub(crate) mod tests {
         "mountings",
         "trace_only",
         "removal",
+        "health",
     ];
 
     /// One way of damaging (or harmlessly changing) an event.
@@ -503,6 +571,7 @@ pub(crate) mod tests {
             (attribute, any_value()).prop_map(|(a, v)| Mutation::Replace(a, v)),
             field.clone().prop_map(Mutation::RemoveData),
             (field, any_value()).prop_map(|(f, v)| Mutation::ReplaceData(f, v)),
+            health_like_value().prop_map(|v| Mutation::ReplaceData("health", v)),
             ("[a-z]{1,10}", any_value()).prop_map(|(k, v)| Mutation::Extension(k, v)),
             ("[a-z_]{1,10}", any_value()).prop_map(|(k, v)| Mutation::DataExtension(k, v)),
             kind.prop_map(Mutation::Type),
@@ -692,6 +761,7 @@ pub(crate) mod tests {
                 mountings: 0,
                 trace_only: 1,
                 removal: false,
+                health: None,
             },
             ..sample()
         };
@@ -735,6 +805,7 @@ pub(crate) mod tests {
                 mountings: 4,
                 trace_only: 1,
                 removal,
+                health: None,
             },
             ..sample()
         };
@@ -758,6 +829,74 @@ pub(crate) mod tests {
             assert_eq!(scanned_event(bytes), None, "{body}");
             assert_eq!(decode_event(bytes), None, "{body}");
             assert_eq!(reference_event(bytes), None, "{body}");
+        }
+    }
+
+    /// Every step reads `health` alike: as written, absent as none, unknown keys inside it
+    /// left to the serde step (the scanner declines them), and anything malformed declined by
+    /// the fast steps and refused by the reference with the field's path.
+    #[test]
+    fn every_step_reads_health_alike() {
+        let read = |health| UsageEvent {
+            body: EventBody::Counter {
+                total_cycles: 5,
+                mountings: 4,
+                trace_only: 1,
+                removal: false,
+                health,
+            },
+            ..sample()
+        };
+        let worn = Health {
+            wheel_wear_permille: 640,
+            warning: Some(crate::service::Cause::WaterPump),
+        };
+        let body = serde_json::to_string(&event_value(&read(Some(worn)))).unwrap();
+        let written = r#""health":{"warning":"water_pump","wheel_wear_permille":640}"#;
+        assert!(body.contains(written), "{body}");
+        let no_warning = body.replace(r#""warning":"water_pump","#, "");
+        let absent = serde_json::to_string(&event_value(&read(None))).unwrap();
+        assert!(!absent.contains("health"), "{absent}");
+        let quiet = Health {
+            warning: None,
+            ..worn
+        };
+        for (body, expected) in [
+            (&body, read(Some(worn))),
+            (&no_warning, read(Some(quiet))),
+            (&absent, read(None)),
+        ] {
+            let bytes = body.as_bytes();
+            assert_eq!(scanned_event(bytes), Some(expected), "{body}");
+            assert_eq!(decode_event(bytes), Some(expected), "{body}");
+            assert_eq!(reference_event(bytes), Some(expected), "{body}");
+        }
+        let extended = body.replace(
+            r#""wheel_wear_permille""#,
+            r#""spindle_hours":3,"wheel_wear_permille""#,
+        );
+        assert_eq!(scanned_event(extended.as_bytes()), None, "{extended}");
+        assert_eq!(decode_event(extended.as_bytes()), Some(read(Some(worn))));
+        for bad in [
+            r#"{"wheel_wear_permille":1001}"#,
+            r#"{"wheel_wear_permille":-1}"#,
+            r#"{"wheel_wear_permille":6.5}"#,
+            r#"{"warning":"water_pump"}"#,
+            r#"{"wheel_wear_permille":6,"warning":"pump"}"#,
+            r#"{"wheel_wear_permille":6,"warning":null}"#,
+            "null",
+            "640",
+        ] {
+            let body = body.replace(&written[9..], bad);
+            let bytes = body.as_bytes();
+            assert_eq!(scanned_event(bytes), None, "{body}");
+            assert_eq!(decode_event(bytes), None, "{body}");
+            let raw: CloudEvent = serde_json::from_slice(bytes).unwrap();
+            let Err(super::super::WireError::Data { kind, message }) = from_cloudevent(&raw) else {
+                panic!("{body} accepted");
+            };
+            assert_eq!(kind, TYPE_COUNTER);
+            assert!(message.starts_with("health"), "{message}");
         }
     }
 

@@ -3,7 +3,7 @@
 //! of owned strings and a `serde_json::Value` per event first. Senders (`run --target`,
 //! `fleetsim load`) build a body per request, so this is on their hot path.
 
-use super::{EventBody, Frame, Material, UsageEvent, SOURCE_PREFIX};
+use super::{EventBody, Frame, Health, Material, UsageEvent, SOURCE_PREFIX};
 use super::{TYPE_COUNTER, TYPE_MOUNTING, TYPE_TRACE_ONLY};
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike};
 
@@ -84,8 +84,15 @@ fn write_data(out: &mut Vec<u8>, body: &EventBody) {
             mountings,
             trace_only,
             removal,
+            health,
         } => {
-            out.extend_from_slice(br#"{"mountings":"#);
+            out.push(b'{');
+            // Only when reported (serde skips `None`): every other reading keeps its bytes.
+            if let Some(h) = health {
+                write_health(out, h);
+                out.push(b',');
+            }
+            out.extend_from_slice(br#""mountings":"#);
             write_number(out, mountings);
             // Only when true (serde skips a false one): end-of-day reads keep their bytes.
             if removal {
@@ -98,6 +105,19 @@ fn write_data(out: &mut Vec<u8>, body: &EventBody) {
             out.push(b'}');
         }
     }
+}
+
+/// `"health":{…}`, keys sorted as serde's map writes them.
+fn write_health(out: &mut Vec<u8>, h: Health) {
+    out.extend_from_slice(br#""health":{"#);
+    if let Some(cause) = h.warning {
+        out.extend_from_slice(br#""warning":""#);
+        out.extend_from_slice(cause.as_str().as_bytes());
+        out.extend_from_slice(br#"","#);
+    }
+    out.extend_from_slice(br#""wheel_wear_permille":"#);
+    write_number(out, u64::from(h.wheel_wear_permille));
+    out.push(b'}');
 }
 
 /// Wire names as the serde attributes spell them (the tests compare all of them).

@@ -9,7 +9,8 @@
 //! reads exactly as serde_json would (the property tests check it against the reference).
 
 use super::decode::Data;
-use super::{identity, Attributes, UsageEvent};
+use super::{identity, Attributes, Health, UsageEvent};
+use crate::service::Cause;
 
 /// A batch (a JSON array of events) from a body already checked to be UTF-8.
 pub fn scan_batch(text: &str, capacity: usize) -> Option<Vec<UsageEvent>> {
@@ -195,9 +196,28 @@ impl<'a> Scanner<'a> {
             "mountings" => fill_once(&mut d.mountings, s.unsigned()?),
             "trace_only" => fill_once(&mut d.trace_only, s.unsigned()?),
             "removal" => fill_once(&mut d.removal, s.boolean()?),
+            "health" => fill_once(&mut d.health, s.health()?),
             _ => None,
         })?;
         Some(d)
+    }
+
+    /// A counter reading's `health` with only its two known keys (any other declines).
+    fn health(&mut self) -> Option<Health> {
+        let mut wear = None;
+        let mut warning = None;
+        self.members(|s, key| match key {
+            "wheel_wear_permille" => {
+                let w = s.unsigned().filter(|&w| w <= u64::from(Health::WORN_OUT))?;
+                fill_once(&mut wear, w as u16)
+            }
+            "warning" => fill_once(&mut warning, Cause::parse(s.string()?)?),
+            _ => None,
+        })?;
+        Some(Health {
+            wheel_wear_permille: wear?,
+            warning,
+        })
     }
 }
 

@@ -19,6 +19,9 @@
 //! - Counter readings are validated (VEE, `vee.rs`) as they are accepted; the validated steps,
 //!   flags and billing period are stored in the same `readings` row as the raw counters. The
 //!   VEE state itself is never stored: it is replayed from the log at open (`vee_book.rs`).
+//! - The latest health each machine reported (`machine_health`) is kept in memory
+//!   (`HealthBook`), fed by every accepted reading and rebuilt from the readings log at open
+//!   with VEE (the health travels in the reading's own row), so it is exactly what is durable.
 //! - Closing a period (`close_period`) logs the close with the last reading it saw, takes the
 //!   event usage not invoiced yet (late usage included), closes VEE (estimates), prices each
 //!   contracted shop's invoice and stores it, all in one transaction.
@@ -27,6 +30,8 @@
 
 mod checkpoint;
 mod close;
+#[cfg(test)]
+mod health_tests;
 mod invoicing;
 mod log;
 mod rows;
@@ -38,6 +43,7 @@ mod wal;
 
 pub use rows::MAX_ID;
 
+use super::health_book::HealthBook;
 use super::seen::SeenSet;
 use super::vee::{Reading, VeeConfig};
 use super::vee_book::{LoggedReading, VeeBook, VeeColumns};
@@ -81,6 +87,8 @@ pub struct SqliteEngine {
     readings: Log<(UsageEvent, VeeColumns)>,
     /// VEE state of every machine, replayed from the log at open.
     vee: VeeBook,
+    /// The latest health of each machine, replayed from the log with VEE.
+    health: HealthBook,
     /// Last (day number, period key) seen: events come day by day, so this saves a date
     /// conversion per event.
     period_cache: (i64, i64),
@@ -148,6 +156,7 @@ impl SqliteEngine {
             jobs: Log::jobs(),
             readings: Log::readings(),
             vee: VeeBook::new(config, false),
+            health: HealthBook::default(),
             period_cache: (i64::MIN, 0),
             in_transaction: false,
             totals: IngestReceipt::default(),
@@ -210,7 +219,7 @@ impl SqliteEngine {
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(params![machine.0], |r| {
-            let table = if r.get::<_, String>(11)? == "events" {
+            let table = if r.get::<_, String>(13)? == "events" {
                 "events"
             } else {
                 "readings"
@@ -316,6 +325,7 @@ impl SqliteEngine {
         self.pending.add(period, e);
         if let Some(reading) = Reading::from_event(e) {
             let validated = self.vee.apply(m, reading);
+            self.health.observe(e);
             self.readings.rows.push((*e, VeeColumns::of(&validated)));
             if self.readings.rows.len() == ROWS_PER_INSERT {
                 self.begin()?;
@@ -594,6 +604,12 @@ impl MeteringEngine for SqliteEngine {
         invoicing::load_invoice_notes(&self.conn, period)
     }
 
+    /// In memory: the health of a reading accepted but not committed yet shows, as its usage
+    /// does; a failed commit reloads both from the log.
+    fn machine_health(&mut self, since: i64) -> Result<Vec<MachineHealth>, MeteringError> {
+        Ok(self.health.since(since))
+    }
+
     /// Every reading of one machine, validated again with explanations, and the notes of each
     /// closed period (estimates, true-ups): how each billed quantity came from stored data.
     fn explain_machine(
@@ -602,7 +618,7 @@ impl MeteringEngine for SqliteEngine {
     ) -> Result<Option<MachineExplanation>, MeteringError> {
         self.guarded(|s| s.write_buffer())?;
         let closes = load_closes(&self.conn)?;
-        let readings = load_logged_readings(&self.conn, Some(machine.0))?;
+        let readings = load_logged_readings(&self.conn, Some(machine.0), |_| ())?;
         let mut validated = Vec::new();
         let replay = readings
             .iter()

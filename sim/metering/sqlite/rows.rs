@@ -6,7 +6,8 @@
 
 use super::log::{TYPE_MOUNTING, TYPE_TRACE_ONLY};
 use super::*;
-use crate::event::{EventBody, Frame, Material};
+use crate::event::{EventBody, Frame, Health, Material};
+use crate::service::Cause;
 use std::fmt::Display;
 
 /// The highest machine or shop id an engine takes. Ids index dense in-memory tables (a
@@ -100,6 +101,42 @@ impl At {
         }
     }
 
+    /// A reading's health: the wear (NULL: the reading reported none) and the warning's cause
+    /// (NULL: none; never without a wear).
+    pub fn health(
+        &self,
+        wear: Option<i64>,
+        warning: Option<i64>,
+    ) -> Result<Option<Health>, MeteringError> {
+        let Some(wear) = wear else {
+            return match warning {
+                None => Ok(None),
+                Some(w) => Err(self.corrupt("warning", w, "a warning beside a wheel wear")),
+            };
+        };
+        let wheel_wear_permille = u16::try_from(wear)
+            .ok()
+            .filter(|&w| w <= Health::WORN_OUT)
+            .ok_or_else(|| {
+                self.corrupt(
+                    "wheel_wear_permille",
+                    wear,
+                    &format!("0 to {} or NULL", Health::WORN_OUT),
+                )
+            })?;
+        let warning = match warning {
+            None => None,
+            Some(code) => Some(
+                Cause::from_code(code)
+                    .ok_or_else(|| self.corrupt("warning", code, "causes 0 to 5 or NULL"))?,
+            ),
+        };
+        Ok(Some(Health {
+            wheel_wear_permille,
+            warning,
+        }))
+    }
+
     /// A 0/1 flag.
     pub fn flag(&self, column: &str, value: i64) -> Result<bool, MeteringError> {
         match value {
@@ -123,12 +160,14 @@ pub(super) struct LogRow {
     /// Counter readings only: the counters as sent (stored bit for bit as i64) and removal.
     pub counters: [i64; 3],
     pub removal: i64,
+    /// Counter readings only: the health columns (wear, warning), NULL when not reported.
+    pub health: [Option<i64>; 2],
 }
 
 impl LogRow {
     /// Reads the columns `rowid, source, seq, time, subject, type, attrs, total_cycles,
-    /// mountings, trace_only, removal` (type 0 and attrs 0 in the readings log; the counters
-    /// NULL in the events log).
+    /// mountings, trace_only, removal, wheel_wear_permille, warning` (type 0 and attrs 0 in
+    /// the readings log; the counters and health NULL in the events log).
     pub fn read(table: &'static str, r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRow> {
         let int = |i: usize| r.get::<_, i64>(i);
         let opt = |i: usize| r.get::<_, Option<i64>>(i).map(Option::unwrap_or_default);
@@ -143,6 +182,7 @@ impl LogRow {
             attrs: int(6)?,
             counters: [opt(7)?, opt(8)?, opt(9)?],
             removal: opt(10)?,
+            health: [r.get(11)?, r.get(12)?],
         })
     }
 
@@ -156,6 +196,7 @@ impl LogRow {
                 mountings,
                 trace_only,
                 removal: at.flag("removal", self.removal)?,
+                health: at.health(self.health[0], self.health[1])?,
             }
         } else {
             at.job(self.kind, self.attrs)?
@@ -172,6 +213,6 @@ impl LogRow {
 
 /// The columns `LogRow::read` takes, for each log.
 pub(super) const EVENT_COLUMNS: &str =
-    "rowid, source, seq, time, subject, type, attrs, NULL, NULL, NULL, NULL";
-pub(super) const READING_COLUMNS: &str =
-    "rowid, source, seq, time, subject, 0, 0, total_cycles, mountings, trace_only, removal";
+    "rowid, source, seq, time, subject, type, attrs, NULL, NULL, NULL, NULL, NULL, NULL";
+pub(super) const READING_COLUMNS: &str = "rowid, source, seq, time, subject, 0, 0, total_cycles, \
+     mountings, trace_only, removal, wheel_wear_permille, warning";

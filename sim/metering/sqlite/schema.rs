@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 pub(super) const MIGRATIONS: &[&str] = &[
     // v1
@@ -87,6 +87,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // shop), kept in the log so a replay of VEE knows the machine is removed. Every reading
     // stored before was an end-of-day read.
     "ALTER TABLE readings ADD COLUMN removal INTEGER NOT NULL DEFAULT 0;",
+    // v6: the health a reading reports (issue 11): the wheels' wear in permille, NULL when
+    // the reading has none (every reading stored before), and the cause a warning foresees
+    // (`Cause` as 0 to 5), NULL for none. The latest per machine is rebuilt from the log.
+    "ALTER TABLE readings ADD COLUMN wheel_wear_permille INTEGER;
+     ALTER TABLE readings ADD COLUMN warning INTEGER;",
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), MeteringError> {

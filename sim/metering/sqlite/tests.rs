@@ -79,6 +79,7 @@ fn stored_events_read_back_exactly_as_accepted() {
                 mountings: 2,
                 trace_only: 1,
                 removal: false,
+                health: None,
             },
             time: 1_704_216_600,
             ..mounting(0, 4, 0)
@@ -89,6 +90,7 @@ fn stored_events_read_back_exactly_as_accepted() {
                 mountings: 3,
                 trace_only: 1,
                 removal: true,
+                health: None,
             },
             time: 1_704_303_000,
             ..mounting(0, 5, 0)
@@ -123,6 +125,7 @@ fn counter(machine: u32, seq: u64, time: i64, mountings: u64) -> UsageEvent {
             mountings,
             trace_only: 0,
             removal: false,
+            health: None,
         },
         time,
         ..mounting(machine, seq, 0)
@@ -254,6 +257,7 @@ fn ten_january_reads(m: u32, removed: bool) -> Vec<UsageEvent> {
                 mountings: 5 * day,
                 trace_only: 0,
                 removal: removed && day == 9,
+                health: None,
             },
             time: 1_704_137_400 + day as i64 * 86_400,
             ..mounting(m, day + 1, m)
@@ -334,6 +338,7 @@ fn a_version_4_store_gets_the_removal_column_when_migrated() {
             mountings: 20,
             trace_only: 0,
             removal: true,
+            health: None,
         },
         ..counter(0, 3, 1_704_310_200, 20)
     };
@@ -516,9 +521,19 @@ fn full_store(path: &Path) {
         },
     ];
     // Machines 1 and 2 read daily; machine 2 stops on Jan 10, so January is estimated.
-    let read = |m: u32, seq: u64, time: i64, count: u64| UsageEvent {
-        shop: ShopId(m),
-        ..counter(m, seq, time, count)
+    // Machine 1 reports its health.
+    let read = |m: u32, seq: u64, time: i64, count: u64| {
+        let mut e = UsageEvent {
+            shop: ShopId(m),
+            ..counter(m, seq, time, count)
+        };
+        if let (1, EventBody::Counter { health, .. }) = (m, &mut e.body) {
+            *health = Some(crate::event::Health {
+                wheel_wear_permille: seq as u16,
+                warning: (seq % 3 == 0).then_some(crate::service::Cause::Clamping),
+            });
+        }
+        e
     };
     for day in 0..20 {
         events.push(read(1, day as u64 + 1, JAN_2 + day * DAY, 10 * day as u64));
@@ -565,6 +580,7 @@ fn read_everything(path: &Path) -> Result<(), MeteringError> {
         e.explain_machine(MachineId(m))?;
         e.stored_events_of(MachineId(m))?;
     }
+    e.machine_health(i64::MIN)?;
     e.recompute_usage(jan())?;
     e.close_period(jan().next())?;
     Ok(())
@@ -627,6 +643,18 @@ fn a_damaged_store_is_an_error_naming_the_table_and_row_never_a_panic() {
         (
             "UPDATE readings SET source = 4000000000 WHERE rowid = 1".into(),
             "table `readings`, row 1",
+        ),
+        (
+            "UPDATE readings SET wheel_wear_permille = 1001 WHERE rowid = 3".into(),
+            "table `readings`, row 3: wheel_wear_permille = 1001",
+        ),
+        (
+            "UPDATE readings SET wheel_wear_permille = 10, warning = 6 WHERE rowid = 3".into(),
+            "table `readings`, row 3: warning = 6",
+        ),
+        (
+            "UPDATE readings SET wheel_wear_permille = NULL, warning = 2 WHERE rowid = 3".into(),
+            "table `readings`, row 3: warning = 2",
         ),
         (
             "INSERT INTO machines VALUES (4294967296, 0)".into(),
@@ -810,6 +838,7 @@ fn integers_are_stored_exactly_or_refused() {
                 mountings: u64::MAX - 1,
                 trace_only: top + 1,
                 removal: false,
+                health: None,
             },
             ..mounting(0, top, 0)
         },

@@ -3,15 +3,18 @@
 
 use super::rows::{At, LogRow, READING_COLUMNS};
 use super::*;
+use crate::metering::health_book::HealthBook;
 use crate::metering::vee_book::LoggedClose;
 use rusqlite::OptionalExtension;
 
 impl SqliteEngine {
-    /// Rebuilds VEE from the readings log and the closes; validates rows stored before VEE
-    /// existed (schema v1) and writes their columns.
+    /// Rebuilds VEE and the machines' latest health from the readings log and the closes;
+    /// validates rows stored before VEE existed (schema v1) and writes their columns.
     pub(super) fn replay_vee(&mut self) -> Result<(), MeteringError> {
         let closes = load_closes(&self.conn)?;
-        let readings = load_logged_readings(&self.conn, None)?;
+        let mut health = HealthBook::default();
+        let readings = load_logged_readings(&self.conn, None, |e| health.observe(e))?;
+        self.health = health;
         let mut backfill = Vec::new();
         let config = *self.vee.config();
         self.vee = VeeBook::replay(
@@ -37,7 +40,7 @@ impl SqliteEngine {
     pub fn vee_differences(&mut self) -> Result<u64, MeteringError> {
         self.guarded(|s| s.write_buffer())?;
         let closes = load_closes(&self.conn)?;
-        let readings = load_logged_readings(&self.conn, None)?;
+        let readings = load_logged_readings(&self.conn, None, |_| ())?;
         let stored: Vec<Option<VeeColumns>> = readings.iter().map(|(_, c)| *c).collect();
         let mut differences = 0;
         let mut i = 0;
@@ -70,10 +73,12 @@ pub(super) fn load_closes(conn: &Connection) -> Result<Vec<LoggedClose>, Meterin
     Ok(closes)
 }
 
-/// The readings log in arrival order (one machine's, or all), with their stored validation.
+/// The readings log in arrival order (one machine's, or all), with their stored validation;
+/// `each` sees every reading as the event it was.
 pub(super) fn load_logged_readings(
     conn: &Connection,
     machine: Option<u32>,
+    mut each: impl FnMut(&UsageEvent),
 ) -> Result<Vec<(LoggedReading, Option<VeeColumns>)>, MeteringError> {
     let sql = format!(
         "SELECT {READING_COLUMNS}, vee_code, vee_period, step_tc, step_m, step_t,
@@ -83,13 +88,13 @@ pub(super) fn load_logged_readings(
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params![machine], |r| {
         let int = |i: usize| r.get::<_, i64>(i);
-        let columns = match r.get::<_, Option<i64>>(11)? {
+        let columns = match r.get::<_, Option<i64>>(13)? {
             None => None,
             Some(code) => Some(VeeColumns {
                 code,
-                period: r.get(12)?,
-                steps: [int(13)?, int(14)?, int(15)?],
-                reversed: [int(16)?, int(17)?, int(18)?],
+                period: r.get(14)?,
+                steps: [int(15)?, int(16)?, int(17)?],
+                reversed: [int(18)?, int(19)?, int(20)?],
             }),
         };
         Ok((LogRow::read("readings", r)?, columns))
@@ -98,6 +103,7 @@ pub(super) fn load_logged_readings(
     for row in rows {
         let (row, columns) = row?;
         let event = row.event()?;
+        each(&event);
         let reading = Reading::from_event(&event).ok_or_else(|| {
             At::rowid("readings", row.rowid).corrupt("type", row.kind, "counter readings")
         })?;

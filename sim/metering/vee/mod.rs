@@ -284,6 +284,7 @@ impl Reading {
             mountings,
             trace_only,
             removal,
+            ..
         } = event.body
         else {
             return None;

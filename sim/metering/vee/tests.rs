@@ -83,6 +83,7 @@ fn counter_events_become_readings() {
             mountings: 8,
             trace_only: 2,
             removal: false,
+            health: None,
         },
     };
     assert_eq!(Reading::from_event(&event), Some(reading(9, 42, 10, 8, 2)));
@@ -92,6 +93,7 @@ fn counter_events_become_readings() {
             mountings: 8,
             trace_only: 2,
             removal: true,
+            health: None,
         },
         ..event
     };
