@@ -165,7 +165,7 @@ async fn complete_provisioning(access: &Access, writer: &Writer) -> Result<(), S
     if pending.is_empty() {
         return Ok(());
     }
-    writer.provision(pending.clone()).await?;
+    writer.provision(pending.clone(), None).await?;
     access
         .with(move |store| store.mark_provisioned(&pending))
         .await?;
@@ -511,6 +511,11 @@ pub struct Binding {
     /// The tenant the machine belongs to (created if new); default: the shop's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// When the machine was installed at the shop (RFC 3339): a machine removed from another
+    /// shop begins a new stay here then (`MeteringEngine::provision_at`). Default: since ever
+    /// for a new machine, the second after its removal read for one that moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 async fn post_machines(
@@ -531,14 +536,48 @@ async fn post_machines(
             .into_response()
         }
     };
+    let since = match parse_since(&body.machines) {
+        Ok(since) => since,
+        Err(problem) => return problem.into_response(),
+    };
     let (machines, bindings) = match parse_bindings(&body.machines) {
         Ok(parsed) => parsed,
         Err(problem) => return problem.into_response(),
     };
-    match provision(&app, machines, bindings).await {
+    match provision(&app, machines, bindings, since).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(problem) => problem.into_response(),
     }
+}
+
+/// The installation time of a request's machines: one `since` for all of them, or none.
+fn parse_since(body: &[Binding]) -> Result<Option<i64>, Problem> {
+    let mut since = None;
+    for (i, b) in body.iter().enumerate() {
+        let parsed = match &b.since {
+            None => None,
+            Some(text) => Some(
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .map_err(|e| {
+                        Problem::bad_request(format!(
+                            "machine {i}: since {text:?} is not an RFC 3339 time ({e}): write \
+                             e.g. \"2024-03-11T08:00:00Z\""
+                        ))
+                        .at_index(i)
+                    })?
+                    .timestamp(),
+            ),
+        };
+        if i > 0 && parsed != since {
+            return Err(Problem::bad_request(format!(
+                "machine {i}: its since differs from machine 0's; send machines installed at \
+                 different times in separate requests"
+            ))
+            .at_index(i));
+        }
+        since = parsed;
+    }
+    Ok(since)
 }
 
 /// The body's machines with their shops, and the same grouped by tenant.
@@ -570,18 +609,22 @@ async fn provision(
     app: &App,
     machines: Vec<(MachineId, ShopId)>,
     bindings: TenantBindings,
+    since: Option<i64>,
 ) -> Result<(), Problem> {
     let _in_order = app.provisioning.lock().await;
     app.access
         .with(move |store| store.bind(&bindings))
         .await
         .map_err(|e| Problem::of_access(&e))?;
-    app.writer.provision(machines.clone()).await.map_err(|e| {
-        Problem::of_store(&e).after(
-            "the machines are bound to their tenants but not provisioned in the metering \
+    app.writer
+        .provision(machines.clone(), since)
+        .await
+        .map_err(|e| {
+            Problem::of_store(&e).after(
+                "the machines are bound to their tenants but not provisioned in the metering \
                  store (a retry provisions them, and so does the server's next start)",
-        )
-    })?;
+            )
+        })?;
     // Should this fail, the machines are bound and provisioned all the same: the next start
     // only provisions them again, which changes nothing.
     let _ = app

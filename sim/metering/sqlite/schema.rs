@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 pub(super) const MIGRATIONS: &[&str] = &[
     // v1
@@ -87,6 +87,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // shop), kept in the log so a replay of VEE knows the machine is removed. Every reading
     // stored before was an end-of-day read.
     "ALTER TABLE readings ADD COLUMN removal INTEGER NOT NULL DEFAULT 0;",
+    // v6: machines that move between shops (loaners). `machines.since` is when the current
+    // stay began (NULL: since ever, as every machine stored before); `ended_stays` holds the
+    // earlier stays, each ending at its removal read.
+    "ALTER TABLE machines ADD COLUMN since INTEGER;
+     CREATE TABLE ended_stays(
+        machine INTEGER NOT NULL, stay INTEGER NOT NULL, shop INTEGER NOT NULL,
+        since INTEGER, until INTEGER NOT NULL,
+        PRIMARY KEY(machine, stay)) WITHOUT ROWID;",
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), MeteringError> {

@@ -11,7 +11,7 @@ impl SqliteEngine {
     /// existed (schema v1) and writes their columns.
     pub(super) fn replay_vee(&mut self) -> Result<(), MeteringError> {
         let closes = load_closes(&self.conn)?;
-        let readings = load_logged_readings(&self.conn, None)?;
+        let readings = load_logged_readings(&self.conn, &self.stays, None)?;
         let mut backfill = Vec::new();
         let config = *self.vee.config();
         self.vee = VeeBook::replay(
@@ -37,7 +37,7 @@ impl SqliteEngine {
     pub fn vee_differences(&mut self) -> Result<u64, MeteringError> {
         self.guarded(|s| s.write_buffer())?;
         let closes = load_closes(&self.conn)?;
-        let readings = load_logged_readings(&self.conn, None)?;
+        let readings = load_logged_readings(&self.conn, &self.stays, None)?;
         let stored: Vec<Option<VeeColumns>> = readings.iter().map(|(_, c)| *c).collect();
         let mut differences = 0;
         let mut i = 0;
@@ -70,9 +70,11 @@ pub(super) fn load_closes(conn: &Connection) -> Result<Vec<LoggedClose>, Meterin
     Ok(closes)
 }
 
-/// The readings log in arrival order (one machine's, or all), with their stored validation.
+/// The readings log in arrival order (one machine's, or all), with their stored validation,
+/// each in the stay its time falls in.
 pub(super) fn load_logged_readings(
     conn: &Connection,
+    stays: &super::stays::Stays,
     machine: Option<u32>,
 ) -> Result<Vec<(LoggedReading, Option<VeeColumns>)>, MeteringError> {
     let sql = format!(
@@ -104,6 +106,7 @@ pub(super) fn load_logged_readings(
         let logged = LoggedReading {
             rowid: row.rowid,
             machine: event.machine.0 as usize,
+            stay: stays.stay_index_at(event.machine.0, event.time),
             reading,
         };
         readings.push((logged, columns));
