@@ -15,7 +15,7 @@ mod server;
 
 use fleetsim::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
 use fleetsim::metering::sqlite::SqliteEngine;
-use fleetsim::metering::{Basis, Contract, MeteringEngine, Period};
+use fleetsim::metering::{Basis, Contract, ErrorClass, MeteringEngine, Period};
 use fleetsim::money::{Currency, UnitPrice};
 use std::path::Path;
 
@@ -40,6 +40,8 @@ trait Harness {
     fn engine(&mut self) -> &mut dyn MeteringEngine;
     fn send(&mut self, events: &[UsageEvent]) -> Sent;
     fn restart(&mut self);
+    /// The mountings counter of each reading of the loaner flagged `changed_in_transit`.
+    fn changed_in_transit(&mut self) -> Vec<u64>;
 }
 
 struct Story {
@@ -130,8 +132,9 @@ fn loaner_story(h: &mut dyn Harness, basis_a: Basis, basis_b: Basis) {
     counter += 3;
     let moving_in = MAR_1 + 17 * DAY + 8 * HOUR;
     let early = h.engine().provision_at(&[(LOANER, B)], moving_in);
-    assert!(
-        early.is_err(),
+    assert_eq!(
+        early.map_err(|e| e.class()),
+        Err(ErrorClass::Conflict),
         "a machine whose removal read has not arrived cannot move"
     );
     let removal = story.reading(A, last_day + 19 * HOUR, counter, true);
@@ -222,6 +225,11 @@ fn loaner_story(h: &mut dyn Harness, basis_a: Basis, basis_b: Basis) {
         invoices,
         "a restart keeps them"
     );
+    assert_eq!(
+        h.changed_in_transit(),
+        [1_032],
+        "the installation at B is flagged: 1030 at the removal read, 1032 now"
+    );
 }
 
 struct Embedded {
@@ -250,6 +258,19 @@ impl Harness for Embedded {
             "the replay gives the stored VEE"
         );
         self.engine = Some(engine);
+    }
+
+    fn changed_in_transit(&mut self) -> Vec<u64> {
+        let explained = self.engine().explain_machine(LOANER).unwrap();
+        let readings = explained.expect("the embedded engine explains").readings;
+        readings
+            .iter()
+            .filter(|v| {
+                v.flags
+                    .contains(&fleetsim::metering::vee::Flag::ChangedInTransit)
+            })
+            .map(|v| v.raw.counters.mountings)
+            .collect()
     }
 }
 
@@ -319,6 +340,25 @@ impl Harness for Http {
             server.kill();
         }
         *self = Http::start(&self.db.clone());
+    }
+
+    fn changed_in_transit(&mut self) -> Vec<u64> {
+        let url = format!(
+            "{}/v1/machines/{LOANER}/readings",
+            self.server.as_ref().unwrap().url
+        );
+        let (status, body) = http_call::call_json("GET", &url, None, TOKEN);
+        assert_eq!(status, 200, "{body}");
+        let readings = body["readings"].as_array().expect("readings").iter();
+        readings
+            .filter(|r| {
+                r["flags"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&"changed_in_transit".into())
+            })
+            .map(|r| r["raw"]["mountings"].as_u64().unwrap())
+            .collect()
     }
 }
 

@@ -24,7 +24,7 @@ use super::{CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON};
 use crate::event::wire::{binary, decode, from_cloudevent, CloudEvent};
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::metering::sqlite::SqliteEngine;
-use crate::metering::{IngestReceipt, MeteringError, Period, UsageRow};
+use crate::metering::{ErrorClass, IngestReceipt, MeteringError, Period, UsageRow};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -605,6 +605,10 @@ fn parse_bindings(body: &[Binding]) -> Result<(Vec<(MachineId, ShopId)>, TenantB
 /// that it did: the engine never knows a machine that is bound to no tenant. If the engine
 /// fails, the bindings stay, waiting to be provisioned: by the client's retry (provisioning is
 /// idempotent) or, failing that, when the server starts again.
+///
+/// With an installation time (`since`: machines moving between shops) the engine goes first,
+/// since it may refuse a move (409: the machine is still installed elsewhere): then nothing
+/// changed anywhere. Its tenant is bound after; should that fail, the retry binds it.
 async fn provision(
     app: &App,
     machines: Vec<(MachineId, ShopId)>,
@@ -612,19 +616,32 @@ async fn provision(
     since: Option<i64>,
 ) -> Result<(), Problem> {
     let _in_order = app.provisioning.lock().await;
+    if since.is_some() {
+        app.writer
+            .provision(machines.clone(), since)
+            .await
+            .map_err(|e| Problem::of_store(&e))?;
+    }
     app.access
         .with(move |store| store.bind(&bindings))
         .await
         .map_err(|e| Problem::of_access(&e))?;
-    app.writer
-        .provision(machines.clone(), since)
-        .await
-        .map_err(|e| {
-            Problem::of_store(&e).after(
-                "the machines are bound to their tenants but not provisioned in the metering \
-                 store (a retry provisions them, and so does the server's next start)",
-            )
-        })?;
+    if since.is_none() {
+        app.writer
+            .provision(machines.clone(), None)
+            .await
+            .map_err(|e| {
+                let problem = Problem::of_store(&e);
+                if e.class() == ErrorClass::Transient {
+                    problem.after(
+                    "the machines are bound to their tenants but not provisioned in the metering \
+                     store (a retry provisions them, and so does the server's next start)",
+                )
+                } else {
+                    problem
+                }
+            })?;
+    }
     // Should this fail, the machines are bound and provisioned all the same: the next start
     // only provisions them again, which changes nothing.
     let _ = app

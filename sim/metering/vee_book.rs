@@ -116,7 +116,41 @@ impl VeeBook {
 
     /// Validates one reading of a machine's stay and books it.
     pub fn apply(&mut self, slot: Slot, reading: Reading) -> ValidatedReading {
-        self.stay(slot).apply(reading)
+        let left_at = self.left_previous_stay_at(slot);
+        let mut validated = self.stay(slot).apply(reading);
+        let baseline = validated.applied() && validated.period.is_none();
+        if let Some(left) = left_at.filter(|left| baseline && *left != reading.counters) {
+            validated.flags.push(Flag::ChangedInTransit);
+            if !self.explain {
+                return validated;
+            }
+            let show = |c: Channels<u64>| {
+                format!(
+                    "total_cycles {}, mountings {}, trace_only {}",
+                    c.total_cycles, c.mountings, c.trace_only
+                )
+            };
+            validated.explanation.push_str(&format!(
+                " Installed after a move: the removal read at the previous shop read {}, this \
+                 reading {}; the difference happened in transit and is billed to no one.",
+                show(left),
+                show(reading.counters)
+            ));
+        }
+        validated
+    }
+
+    /// The counters the previous stay ended with, when `slot` has no accepted reading yet
+    /// (its next accepted one is the stay's baseline).
+    fn left_previous_stay_at(&self, slot: Slot) -> Option<Channels<u64>> {
+        let previous = Slot {
+            stay: slot.stay.checked_sub(1)?,
+            ..slot
+        };
+        let fresh = self
+            .get(slot)
+            .is_none_or(|vee| vee.last_accepted().is_none());
+        fresh.then(|| self.get(previous)?.last_accepted().map(|r| r.counters))?
     }
 
     /// The time of the removal read that ended the stay's readings, if its latest accepted
@@ -235,7 +269,7 @@ fn fresh(config: VeeConfig, explain: bool, closed: Option<Period>) -> MachineVee
 /// The validated part of a reading, as stored beside the raw counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VeeColumns {
-    /// Bit 0: applied; bits 1–12: flags; bits 16–21: step kind per channel (2 bits each).
+    /// Bit 0: applied; bits 1–13: flags; bits 16–21: step kind per channel (2 bits each).
     pub code: i64,
     /// `yyyymm` of the period the steps are billed in; `None` for a baseline or a rejection.
     pub period: Option<i64>,
@@ -264,7 +298,7 @@ impl VeeColumns {
 }
 
 /// Flag names in bit order (bit 1 first).
-const FLAG_NAMES: [&str; 12] = [
+const FLAG_NAMES: [&str; 13] = [
     "duplicate",
     "out_of_order",
     "out_of_range_total_cycles",
@@ -277,6 +311,7 @@ const FLAG_NAMES: [&str; 12] = [
     "zero_mountings",
     "zero_trace_only",
     "inconsistent",
+    "changed_in_transit",
 ];
 
 /// A flag's name as the API shows it, e.g. `spike_mountings`.
@@ -293,6 +328,7 @@ fn flag_bit(flag: Flag) -> u32 {
         Flag::Spike(c) => 6 + channel(c),
         Flag::Zero(c) => 9 + channel(c),
         Flag::Inconsistent => 12,
+        Flag::ChangedInTransit => 13,
     }
 }
 

@@ -332,6 +332,11 @@ pub enum Flag {
     Spike(Channel),
     Zero(Channel),
     Inconsistent,
+    /// The first reading of a machine's new stay (a loaner installed at another shop) differs
+    /// from the removal read that ended its previous stay: the counters moved in transit.
+    /// Not usage, billed to no one (the stay starts from this reading as its baseline); the
+    /// flag asks for review. Set by the store's book of stays (`vee_book`).
+    ChangedInTransit,
 }
 
 impl Flag {
