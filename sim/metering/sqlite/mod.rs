@@ -31,6 +31,8 @@ mod invoicing;
 mod log;
 mod rows;
 mod schema;
+#[cfg(test)]
+mod stay_tests;
 mod stays;
 #[cfg(test)]
 mod tests;
