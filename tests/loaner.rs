@@ -176,7 +176,9 @@ fn loaner_story(h: &mut dyn Harness, basis_a: Basis, basis_b: Basis) {
         assert_eq!(h.send(&events).1, 0, "day {day} at B, after a restart");
     }
     assert_eq!(counter, 1_032 + 28, "28 mountings at B");
+    check_open_counters(h, "live");
     h.restart();
+    check_open_counters(h, "after a restart");
 
     let usage = h.engine().usage(MARCH).unwrap();
     let mountings = |shop| {
@@ -190,19 +192,6 @@ fn loaner_story(h: &mut dyn Harness, basis_a: Basis, basis_b: Basis) {
         (Some(30), Some(28)),
         "events: each shop's own mountings, the late one at A"
     );
-    let open = h.engine().counter_usage(MARCH).unwrap();
-    let counted = |rows: &[fleetsim::metering::CounterUsageRow], shop| {
-        rows.iter()
-            .find(|r| r.shop == shop)
-            .map(|r| (r.usage.actual.mountings, r.usage.estimate.mountings))
-    };
-    assert_eq!(counted(&open, A), Some((30, 0)), "counters booked at A");
-    assert_eq!(
-        counted(&open, B),
-        Some((28, 0)),
-        "counters booked at B: the step in transit is not usage"
-    );
-
     let invoices = h.engine().close_period(MARCH).unwrap();
     let billed = |shop| {
         invoices
@@ -229,6 +218,28 @@ fn loaner_story(h: &mut dyn Harness, basis_a: Basis, basis_b: Basis) {
         h.changed_in_transit(),
         [1_032],
         "the installation at B is flagged: 1030 at the removal read, 1032 now"
+    );
+}
+
+/// (actual, estimated) mountings of a shop's counter usage row.
+fn counted(rows: &[fleetsim::metering::CounterUsageRow], shop: ShopId) -> Option<(u64, u64)> {
+    rows.iter()
+        .find(|r| r.shop == shop)
+        .map(|r| (r.usage.actual.mountings, r.usage.estimate.mountings))
+}
+
+/// March's counter usage while it is open: each stay's steps at its own shop.
+fn check_open_counters(h: &mut dyn Harness, when: &str) {
+    let open = h.engine().counter_usage(MARCH).unwrap();
+    assert_eq!(
+        counted(&open, A),
+        Some((30, 0)),
+        "counters booked at A, {when}"
+    );
+    assert_eq!(
+        counted(&open, B),
+        Some((28, 0)),
+        "counters booked at B, {when}: the step in transit is not usage"
     );
 }
 
