@@ -110,6 +110,40 @@ enum Failure {
 }
 
 impl HttpEngine {
+    /// `POST /v1/admin/machines`, with the installation time if given.
+    fn post_machines(
+        &mut self,
+        machines: &[(MachineId, ShopId)],
+        since: Option<i64>,
+    ) -> Result<(), MeteringError> {
+        let Some(token) = self.options.admin_token.clone() else {
+            return Ok(());
+        };
+        let body = MachinesBody {
+            machines: machines
+                .iter()
+                .map(|(m, s)| Binding {
+                    machine: m.to_string(),
+                    shop: s.to_string(),
+                    tenant: None,
+                    since: since
+                        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                })
+                .collect(),
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| self.error(e.to_string()))?;
+        self.with_retries("POST /v1/admin/machines", || {
+            self.post(
+                "/v1/admin/machines",
+                "application/json",
+                &body,
+                Some(&token),
+            )
+        })?;
+        self.mint_shop_keys(machines, &token)
+    }
+
     /// `PUT /v1/admin/contracts` (price and plan contracts travel in the same body).
     fn put_contracts(&self, contracts: Vec<ContractBody>) -> Result<(), MeteringError> {
         let token = self.admin("PUT /v1/admin/contracts")?;
@@ -352,29 +386,15 @@ fn answer(
 
 impl MeteringEngine for HttpEngine {
     fn provision(&mut self, machines: &[(MachineId, ShopId)]) -> Result<(), MeteringError> {
-        let Some(token) = self.options.admin_token.clone() else {
-            return Ok(());
-        };
-        let body = MachinesBody {
-            machines: machines
-                .iter()
-                .map(|(m, s)| Binding {
-                    machine: m.to_string(),
-                    shop: s.to_string(),
-                    tenant: None,
-                })
-                .collect(),
-        };
-        let body = serde_json::to_vec(&body).map_err(|e| self.error(e.to_string()))?;
-        self.with_retries("POST /v1/admin/machines", || {
-            self.post(
-                "/v1/admin/machines",
-                "application/json",
-                &body,
-                Some(&token),
-            )
-        })?;
-        self.mint_shop_keys(machines, &token)
+        self.post_machines(machines, None)
+    }
+
+    fn provision_at(
+        &mut self,
+        machines: &[(MachineId, ShopId)],
+        since: i64,
+    ) -> Result<(), MeteringError> {
+        self.post_machines(machines, Some(since))
     }
 
     /// Queues the events in their shops' lanes and sends every full batch. The

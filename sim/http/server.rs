@@ -25,7 +25,7 @@ use super::{CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON};
 use crate::event::wire::{binary, decode, from_cloudevent, CloudEvent};
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::metering::sqlite::SqliteEngine;
-use crate::metering::{IngestReceipt, MeteringError, Period, UsageRow};
+use crate::metering::{ErrorClass, IngestReceipt, MeteringError, Period, UsageRow};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -166,7 +166,7 @@ async fn complete_provisioning(access: &Access, writer: &Writer) -> Result<(), S
     if pending.is_empty() {
         return Ok(());
     }
-    writer.provision(pending.clone()).await?;
+    writer.provision(pending.clone(), None).await?;
     access
         .with(move |store| store.mark_provisioned(&pending))
         .await?;
@@ -513,6 +513,11 @@ pub struct Binding {
     /// The tenant the machine belongs to (created if new); default: the shop's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// When the machine was installed at the shop (RFC 3339): a machine removed from another
+    /// shop begins a new stay here then (`MeteringEngine::provision_at`). Default: since ever
+    /// for a new machine, the second after its removal read for one that moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 async fn post_machines(
@@ -533,14 +538,48 @@ async fn post_machines(
             .into_response()
         }
     };
+    let since = match parse_since(&body.machines) {
+        Ok(since) => since,
+        Err(problem) => return problem.into_response(),
+    };
     let (machines, bindings) = match parse_bindings(&body.machines) {
         Ok(parsed) => parsed,
         Err(problem) => return problem.into_response(),
     };
-    match provision(&app, machines, bindings).await {
+    match provision(&app, machines, bindings, since).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(problem) => problem.into_response(),
     }
+}
+
+/// The installation time of a request's machines: one `since` for all of them, or none.
+fn parse_since(body: &[Binding]) -> Result<Option<i64>, Problem> {
+    let mut since = None;
+    for (i, b) in body.iter().enumerate() {
+        let parsed = match &b.since {
+            None => None,
+            Some(text) => Some(
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .map_err(|e| {
+                        Problem::bad_request(format!(
+                            "machine {i}: since {text:?} is not an RFC 3339 time ({e}): write \
+                             e.g. \"2024-03-11T08:00:00Z\""
+                        ))
+                        .at_index(i)
+                    })?
+                    .timestamp(),
+            ),
+        };
+        if i > 0 && parsed != since {
+            return Err(Problem::bad_request(format!(
+                "machine {i}: its since differs from machine 0's; send machines installed at \
+                 different times in separate requests"
+            ))
+            .at_index(i));
+        }
+        since = parsed;
+    }
+    Ok(since)
 }
 
 /// The body's machines with their shops, and the same grouped by tenant.
@@ -568,22 +607,43 @@ fn parse_bindings(body: &[Binding]) -> Result<(Vec<(MachineId, ShopId)>, TenantB
 /// that it did: the engine never knows a machine that is bound to no tenant. If the engine
 /// fails, the bindings stay, waiting to be provisioned: by the client's retry (provisioning is
 /// idempotent) or, failing that, when the server starts again.
+///
+/// With an installation time (`since`: machines moving between shops) the engine goes first,
+/// since it may refuse a move (409: the machine is still installed elsewhere): then nothing
+/// changed anywhere. Its tenant is bound after; should that fail, the retry binds it.
 async fn provision(
     app: &App,
     machines: Vec<(MachineId, ShopId)>,
     bindings: TenantBindings,
+    since: Option<i64>,
 ) -> Result<(), Problem> {
     let _in_order = app.provisioning.lock().await;
+    if since.is_some() {
+        app.writer
+            .provision(machines.clone(), since)
+            .await
+            .map_err(|e| Problem::of_store(&e))?;
+    }
     app.access
         .with(move |store| store.bind(&bindings))
         .await
         .map_err(|e| Problem::of_access(&e))?;
-    app.writer.provision(machines.clone()).await.map_err(|e| {
-        Problem::of_store(&e).after(
-            "the machines are bound to their tenants but not provisioned in the metering \
-                 store (a retry provisions them, and so does the server's next start)",
-        )
-    })?;
+    if since.is_none() {
+        app.writer
+            .provision(machines.clone(), None)
+            .await
+            .map_err(|e| {
+                let problem = Problem::of_store(&e);
+                if e.class() == ErrorClass::Transient {
+                    problem.after(
+                    "the machines are bound to their tenants but not provisioned in the metering \
+                     store (a retry provisions them, and so does the server's next start)",
+                )
+                } else {
+                    problem
+                }
+            })?;
+    }
     // Should this fail, the machines are bound and provisioned all the same: the next start
     // only provisions them again, which changes nothing.
     let _ = app

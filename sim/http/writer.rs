@@ -54,6 +54,8 @@ pub enum Op {
     },
     Provision {
         machines: Vec<(MachineId, ShopId)>,
+        /// When they were installed (`provision_at`); `None`: `provision`.
+        since: Option<i64>,
         reply: Reply<()>,
     },
     Usage {
@@ -91,8 +93,17 @@ impl Writer {
         self.call(|reply| Op::Ingest { events, reply }).await
     }
 
-    pub async fn provision(&self, machines: Vec<(MachineId, ShopId)>) -> Result<(), StoreError> {
-        self.call(|reply| Op::Provision { machines, reply }).await
+    pub async fn provision(
+        &self,
+        machines: Vec<(MachineId, ShopId)>,
+        since: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.call(|reply| Op::Provision {
+            machines,
+            since,
+            reply,
+        })
+        .await
     }
 
     pub async fn usage(&self, period: Period) -> Result<Vec<UsageRow>, StoreError> {
@@ -162,9 +173,17 @@ fn process(engine: &mut dyn MeteringEngine, group: Vec<Op>) {
                 let receipt = engine.ingest(&events);
                 waiting.push((reply, receipt));
             }
-            Op::Provision { machines, reply } => {
+            Op::Provision {
+                machines,
+                since,
+                reply,
+            } => {
                 acknowledge(engine, &mut waiting);
-                let _ = reply.send(engine.provision(&machines).map_err(StoreError::Engine));
+                let done = match since {
+                    None => engine.provision(&machines),
+                    Some(t) => engine.provision_at(&machines, t),
+                };
+                let _ = reply.send(done.map_err(StoreError::Engine));
             }
             Op::Usage { period, reply } => {
                 acknowledge(engine, &mut waiting);

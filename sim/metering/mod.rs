@@ -135,7 +135,8 @@ impl fmt::Display for Period {
 pub enum RejectReason {
     /// The source machine was never provisioned.
     UnknownMachine,
-    /// The subject shop is not the shop the machine is bound to.
+    /// The subject shop is not the shop the machine was installed at at the event's time
+    /// (or it was installed nowhere then: before its first stay, or in transit).
     WrongShop,
 }
 
@@ -339,8 +340,25 @@ impl ErrorClass {
 
 /// The engine as the simulator (and the HTTP server) sees it.
 pub trait MeteringEngine: Send {
-    /// Declares shops and binds machines to them. Idempotent.
+    /// Declares shops and binds machines to them. Idempotent. A machine already installed
+    /// elsewhere whose latest reading is a removal read moves: its new stay begins the second
+    /// after that read (see `provision_at`); one not removed is rebound.
     fn provision(&mut self, machines: &[(MachineId, ShopId)]) -> Result<(), MeteringError>;
+
+    /// `provision`, with the machines installed at `since` (Unix seconds): a new machine's
+    /// events before then are refused, and a machine removed from another shop (its latest
+    /// accepted reading a removal read, timed before `since`) begins a new stay there, while
+    /// late events of its earlier stays still count for their shops. A machine at the same
+    /// shop is left as it is; one still installed elsewhere is refused (`Conflict`).
+    fn provision_at(
+        &mut self,
+        _machines: &[(MachineId, ShopId)],
+        _since: i64,
+    ) -> Result<(), MeteringError> {
+        Err(MeteringError::Unsupported(
+            "provisioning with an installation time",
+        ))
+    }
 
     /// Ingests events. Each `(machine, seq)` is counted once for the life of the store, however
     /// often it is sent. Not durable until `commit` returns.

@@ -2,6 +2,12 @@
 //! arrival order and closed period by period, and how a validated reading is kept beside its
 //! raw copy (extra columns of the `readings` log).
 //!
+//! A machine that moves between shops (a loaner) has one state per *stay* (its time at one
+//! shop, `Slot`): a new stay starts from its installation reading as a baseline, so the step
+//! between the removal read at one shop and the installation read at the next is no one's
+//! usage, and estimates never bridge stays. A stay that ended keeps its state: a late reading
+//! of it is still validated against it and billed to its shop.
+//!
 //! The state is a pure function of (readings in arrival order, period closes, config), so the
 //! store never saves it: it replays the log at open ([`VeeBook::replay`]), and explains any
 //! machine's readings by replaying that machine with explanations on.
@@ -11,13 +17,30 @@ use super::vee::{
     VeeConfig,
 };
 use super::Period;
+use std::collections::BTreeMap;
 
 pub struct VeeBook {
     config: VeeConfig,
-    /// Boxed: a slot per machine id, so a high id costs a pointer per id below it.
-    machines: Vec<Option<Box<MachineVee>>>,
+    /// Each machine's latest stay with readings. Boxed: a slot per machine id, so a high id
+    /// costs a pointer per id below it.
+    machines: Vec<Option<Box<StayVee>>>,
+    /// The earlier stays of machines that moved (loaners), whose late readings still count.
+    earlier: BTreeMap<Slot, Box<MachineVee>>,
     closed_through: Option<Period>,
     explain: bool,
+}
+
+/// One stay of one machine: the unit VEE validates and the store bills to a shop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Slot {
+    pub machine: usize,
+    /// The stay's number, 0 for the machine's first.
+    pub stay: u32,
+}
+
+struct StayVee {
+    stay: u32,
+    vee: MachineVee,
 }
 
 /// A period close as the store logged it: readings with a rowid above `readings_through`
@@ -33,6 +56,8 @@ pub struct LoggedClose {
 pub struct LoggedReading {
     pub rowid: i64,
     pub machine: usize,
+    /// The stay the reading's time falls in.
+    pub stay: u32,
     pub reading: Reading,
 }
 
@@ -41,6 +66,7 @@ impl VeeBook {
         VeeBook {
             config,
             machines: Vec::new(),
+            earlier: BTreeMap::new(),
             closed_through: None,
             explain,
         }
@@ -75,7 +101,11 @@ impl VeeBook {
             while let Some(close) = pending.next_if(|c| c.readings_through < logged.rowid) {
                 book.close(close.period);
             }
-            let validated = book.apply(logged.machine, logged.reading);
+            let slot = Slot {
+                machine: logged.machine,
+                stay: logged.stay,
+            };
+            let validated = book.apply(slot, logged.reading);
             on_reading(&logged, &validated);
         }
         for close in pending {
@@ -84,64 +114,162 @@ impl VeeBook {
         book
     }
 
-    /// Validates one reading of `machine` and books it.
-    pub fn apply(&mut self, machine: usize, reading: Reading) -> ValidatedReading {
-        self.machine(machine).apply(reading)
+    /// Validates one reading of a machine's stay and books it.
+    pub fn apply(&mut self, slot: Slot, reading: Reading) -> ValidatedReading {
+        let left_at = self.left_previous_stay_at(slot);
+        let mut validated = self.stay(slot).apply(reading);
+        let baseline = validated.applied() && validated.period.is_none();
+        if let Some(left) = left_at.filter(|left| baseline && *left != reading.counters) {
+            validated.flags.push(Flag::ChangedInTransit);
+            if !self.explain {
+                return validated;
+            }
+            let show = |c: Channels<u64>| {
+                format!(
+                    "total_cycles {}, mountings {}, trace_only {}",
+                    c.total_cycles, c.mountings, c.trace_only
+                )
+            };
+            validated.explanation.push_str(&format!(
+                " Installed after a move: the removal read at the previous shop read {}, this \
+                 reading {}; the difference happened in transit and is billed to no one.",
+                show(left),
+                show(reading.counters)
+            ));
+        }
+        validated
     }
 
-    /// Closes `period` for every machine with readings; returns what each booked in it.
-    /// Periods close one at a time and in order, so each machine returns exactly `period`.
-    pub fn close(&mut self, period: Period) -> Vec<(usize, PeriodUsage)> {
+    /// The counters the previous stay ended with, when `slot` has no accepted reading yet
+    /// (its next accepted one is the stay's baseline).
+    fn left_previous_stay_at(&self, slot: Slot) -> Option<Channels<u64>> {
+        let previous = Slot {
+            stay: slot.stay.checked_sub(1)?,
+            ..slot
+        };
+        let fresh = self
+            .get(slot)
+            .is_none_or(|vee| vee.last_accepted().is_none());
+        fresh.then(|| self.get(previous)?.last_accepted().map(|r| r.counters))?
+    }
+
+    /// The time of the removal read that ended the stay's readings, if its latest accepted
+    /// reading is one (the condition for the machine to move to another shop).
+    pub fn removed_at(&self, slot: Slot) -> Option<i64> {
+        let vee = self.get(slot)?;
+        let last = vee.last_accepted()?;
+        vee.is_removed().then_some(last.time)
+    }
+
+    /// Closes `period` for every stay with readings; returns what each booked in it, in slot
+    /// order. Periods close one at a time and in order, so each returns exactly `period`.
+    pub fn close(&mut self, period: Period) -> Vec<(Slot, PeriodUsage)> {
         let mut closed = Vec::new();
-        for (m, vee) in self.machines.iter_mut().enumerate() {
-            let Some(vee) = vee else { continue };
+        let mut book = |slot: Slot, vee: &mut MachineVee| {
             for usage in vee.close_through(period) {
                 debug_assert_eq!(usage.period, period, "periods close one at a time");
-                closed.push((m, usage));
+                closed.push((slot, usage));
             }
+        };
+        for (m, current) in self.machines.iter_mut().enumerate() {
+            let Some(current) = current else { continue };
+            let slot = Slot {
+                machine: m,
+                stay: current.stay,
+            };
+            book(slot, &mut current.vee);
+        }
+        for (&slot, vee) in self.earlier.iter_mut() {
+            book(slot, vee);
+        }
+        if !self.earlier.is_empty() {
+            closed.sort_by_key(|(slot, _)| *slot);
         }
         self.closed_through = Some(period);
         closed
     }
 
-    /// What each machine has booked so far in a period that is still open.
-    pub fn open_usage(&self, period: Period) -> impl Iterator<Item = (usize, &PeriodUsage)> {
-        self.machines
-            .iter()
-            .enumerate()
-            .filter_map(move |(m, vee)| {
-                let usage = vee.as_ref()?.open_periods().find(|u| u.period == period)?;
-                Some((m, usage))
-            })
-    }
-
-    /// A machine's state, created on its first reading. A machine that starts after some
-    /// periods closed starts closed through them too, so its late steps go to an open period.
-    fn machine(&mut self, m: usize) -> &mut MachineVee {
-        if self.machines.len() <= m {
-            self.machines.resize_with(m + 1, || None);
-        }
-        let (config, explain, closed) = (self.config, self.explain, self.closed_through);
-        self.machines[m].get_or_insert_with(|| {
-            Box::new({
-                let mut vee = if explain {
-                    MachineVee::new(config)
-                } else {
-                    MachineVee::quiet(config)
-                };
-                if let Some(closed) = closed {
-                    vee.close_through(closed);
-                }
-                vee
-            })
+    /// What each stay has booked so far in a period that is still open.
+    pub fn open_usage(&self, period: Period) -> impl Iterator<Item = (Slot, &PeriodUsage)> {
+        let current = self.machines.iter().enumerate().filter_map(|(m, s)| {
+            let s = s.as_ref()?;
+            Some((
+                Slot {
+                    machine: m,
+                    stay: s.stay,
+                },
+                &s.vee,
+            ))
+        });
+        let earlier = self.earlier.iter().map(|(slot, vee)| (*slot, &**vee));
+        current.chain(earlier).filter_map(move |(slot, vee)| {
+            let usage = vee.open_periods().find(|u| u.period == period)?;
+            Some((slot, usage))
         })
     }
+
+    fn get(&self, slot: Slot) -> Option<&MachineVee> {
+        match self.machines.get(slot.machine)?.as_ref() {
+            Some(current) if current.stay == slot.stay => Some(&current.vee),
+            _ => self.earlier.get(&slot).map(|vee| &**vee),
+        }
+    }
+
+    /// A stay's state, created on its first reading. A machine's latest stay is kept in
+    /// `machines`; a reading of a later stay moves it to `earlier`.
+    fn stay(&mut self, slot: Slot) -> &mut MachineVee {
+        if self.machines.len() <= slot.machine {
+            self.machines.resize_with(slot.machine + 1, || None);
+        }
+        let (config, explain, closed) = (self.config, self.explain, self.closed_through);
+        let fresh = move || fresh(config, explain, closed);
+        let current = &mut self.machines[slot.machine];
+        match current.as_ref().map(|c| c.stay) {
+            Some(stay) if stay > slot.stay => {
+                return self
+                    .earlier
+                    .entry(slot)
+                    .or_insert_with(|| Box::new(fresh()));
+            }
+            Some(stay) if stay < slot.stay => {
+                if let Some(ended) = current.take() {
+                    let at = Slot {
+                        machine: slot.machine,
+                        stay,
+                    };
+                    self.earlier.insert(at, Box::new(ended.vee));
+                }
+            }
+            _ => {}
+        }
+        let current = current.get_or_insert_with(|| {
+            Box::new(StayVee {
+                stay: slot.stay,
+                vee: fresh(),
+            })
+        });
+        &mut current.vee
+    }
+}
+
+/// A new stay's state. One that starts after some periods closed starts closed through them
+/// too, so its late steps go to an open period.
+fn fresh(config: VeeConfig, explain: bool, closed: Option<Period>) -> MachineVee {
+    let mut vee = if explain {
+        MachineVee::new(config)
+    } else {
+        MachineVee::quiet(config)
+    };
+    if let Some(closed) = closed {
+        vee.close_through(closed);
+    }
+    vee
 }
 
 /// The validated part of a reading, as stored beside the raw counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VeeColumns {
-    /// Bit 0: applied; bits 1–12: flags; bits 16–21: step kind per channel (2 bits each).
+    /// Bit 0: applied; bits 1–13: flags; bits 16–21: step kind per channel (2 bits each).
     pub code: i64,
     /// `yyyymm` of the period the steps are billed in; `None` for a baseline or a rejection.
     pub period: Option<i64>,
@@ -170,7 +298,7 @@ impl VeeColumns {
 }
 
 /// Flag names in bit order (bit 1 first).
-const FLAG_NAMES: [&str; 12] = [
+const FLAG_NAMES: [&str; 13] = [
     "duplicate",
     "out_of_order",
     "out_of_range_total_cycles",
@@ -183,6 +311,7 @@ const FLAG_NAMES: [&str; 12] = [
     "zero_mountings",
     "zero_trace_only",
     "inconsistent",
+    "changed_in_transit",
 ];
 
 /// A flag's name as the API shows it, e.g. `spike_mountings`.
@@ -199,6 +328,7 @@ fn flag_bit(flag: Flag) -> u32 {
         Flag::Spike(c) => 6 + channel(c),
         Flag::Zero(c) => 9 + channel(c),
         Flag::Inconsistent => 12,
+        Flag::ChangedInTransit => 13,
     }
 }
 
@@ -234,6 +364,10 @@ mod tests {
 
     const JAN_2: i64 = 1_704_223_800; // 2024-01-02T19:30:00Z
     const DAY: i64 = 86_400;
+    const SLOT_0: Slot = Slot {
+        machine: 0,
+        stay: 0,
+    };
 
     #[test]
     fn replay_with_closes_between_readings_equals_the_live_sequence() {
@@ -252,13 +386,14 @@ mod tests {
         .map(|(i, &(seq, time, m))| LoggedReading {
             rowid: i as i64 + 1,
             machine: 0,
+            stay: 0,
             reading: reading(seq, time, m),
         })
         .collect();
         let mut live = VeeBook::new(config, false);
         let mut live_columns = Vec::new();
         for r in &readings[..2] {
-            live_columns.push(VeeColumns::of(&live.apply(0, r.reading)));
+            live_columns.push(VeeColumns::of(&live.apply(SLOT_0, r.reading)));
         }
         let closed = live.close(jan);
         assert_eq!(closed.len(), 1);
@@ -266,7 +401,7 @@ mod tests {
             closed[0].1.estimated,
             "19 days unread at the end of January are estimated"
         );
-        live_columns.push(VeeColumns::of(&live.apply(0, readings[2].reading)));
+        live_columns.push(VeeColumns::of(&live.apply(SLOT_0, readings[2].reading)));
 
         let closes = [LoggedClose {
             period: jan,
@@ -292,8 +427,12 @@ mod tests {
             month: 1,
         };
         book.close(jan);
-        book.apply(7, reading(1, JAN_2, 0));
-        let v = book.apply(7, reading(2, JAN_2 + DAY, 5));
+        let seven = Slot {
+            machine: 7,
+            stay: 0,
+        };
+        book.apply(seven, reading(1, JAN_2, 0));
+        let v = book.apply(seven, reading(2, JAN_2 + DAY, 5));
         assert_eq!(v.period, Some(jan.next()), "January is closed");
         let columns = VeeColumns::of(&v);
         assert_eq!(columns.steps, [5, 5, 0]);
@@ -304,8 +443,8 @@ mod tests {
     #[test]
     fn flags_are_named_in_bit_order() {
         let mut book = VeeBook::new(VeeConfig::default(), false);
-        book.apply(0, reading(1, JAN_2, 10));
-        let again = book.apply(0, reading(1, JAN_2 + DAY, 12));
+        book.apply(SLOT_0, reading(1, JAN_2, 10));
+        let again = book.apply(SLOT_0, reading(1, JAN_2 + DAY, 12));
         let columns = VeeColumns::of(&again);
         assert_eq!(
             columns.code & 1,

@@ -568,6 +568,7 @@ fn money(text: &Option<String>, default_cents: i64, field: &str, loc: &Locator) 
 mod tests {
     use crate::scenario::{parse, ScenarioError};
     use crate::service::spec::DowntimePolicy;
+    use rust_decimal::Decimal;
     use crate::service::ServiceSpec;
     use std::path::Path;
 

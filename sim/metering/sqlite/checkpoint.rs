@@ -116,33 +116,6 @@ impl PendingUsage {
     }
 }
 
-/// One past the largest shop id any machine is bound to.
-pub(super) fn max_shop(bindings: &[Option<ShopId>]) -> usize {
-    bindings
-        .iter()
-        .flatten()
-        .map(|s| s.0 as usize + 1)
-        .max()
-        .unwrap_or(0)
-}
-
-pub(super) fn load_bindings(conn: &Connection) -> Result<Vec<Option<ShopId>>, MeteringError> {
-    let mut stmt = conn.prepare("SELECT id, shop FROM machines ORDER BY id")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-    let mut bindings = Vec::new();
-    for row in rows {
-        let (id, shop) = row?;
-        let at = At::key("machines", format!("id {id}"));
-        let (machine, shop) = (at.id("id", id)?, at.id("shop", shop)?);
-        // Ids are checked before they size the table.
-        if bindings.len() <= machine as usize {
-            bindings.resize(machine as usize + 1, None);
-        }
-        bindings[machine as usize] = Some(ShopId(shop));
-    }
-    Ok(bindings)
-}
-
 /// Rowids of the last `events` and `readings` rows the stored `seen` and `usage` cover.
 pub(super) fn load_checkpoint(conn: &Connection) -> Result<(i64, i64), MeteringError> {
     let (events, readings): (i64, i64) = conn.query_row(

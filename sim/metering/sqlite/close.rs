@@ -53,8 +53,8 @@ impl SqliteEngine {
             .prepare_cached("INSERT INTO closes(period, readings_through) VALUES (?1, ?2)")?
             .execute(params![period.key(), readings_through])?;
         let closed = self.vee.close(period);
-        let bindings = &self.bindings;
-        let counters = invoicing::counters_due(&closed, |m| bindings.get(m).copied().flatten());
+        let stays = &self.stays;
+        let counters = invoicing::counters_due(&closed, |s| stays.shop_of(s.machine, s.stay));
         invoicing::store_counter_usage(&self.conn, period, &counters)?;
         invoicing::store_notes(&self.conn, &closed)?;
         let events = invoicing::take_events_due(&self.conn, period)?;

@@ -9,6 +9,7 @@ use crate::billing::{
 };
 use crate::event::ShopId;
 use crate::metering::vee::{Channel, Channels, PeriodUsage};
+use crate::metering::vee_book::Slot;
 use crate::metering::{CounterUsageRow, MeteringError, Period};
 use crate::money::{Currency, UnitPrice};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -57,7 +58,6 @@ pub fn take_events_due(
     Ok(due)
 }
 
-/// Sums machines' closed period usage per shop; `shop_of` maps a machine to its shop.
 /// The periods up to `through` holding event usage not invoiced yet, in order.
 pub fn periods_with_usage_due(
     conn: &Connection,
@@ -77,13 +77,14 @@ pub fn has_contracts(conn: &Connection) -> Result<bool, MeteringError> {
     Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM contracts)", [], |r| r.get(0))?)
 }
 
+/// Sums stays' closed period usage per shop; `shop_of` maps a stay to its shop.
 pub fn counters_due(
-    closed: &[(usize, PeriodUsage)],
-    shop_of: impl Fn(usize) -> Option<ShopId>,
+    closed: &[(Slot, PeriodUsage)],
+    shop_of: impl Fn(Slot) -> Option<ShopId>,
 ) -> BTreeMap<ShopId, CounterUsageRow> {
     let mut due: BTreeMap<ShopId, CounterUsageRow> = BTreeMap::new();
-    for (machine, usage) in closed {
-        let Some(shop) = shop_of(*machine) else {
+    for (slot, usage) in closed {
+        let Some(shop) = shop_of(*slot) else {
             continue;
         };
         let row = due.entry(shop).or_insert_with(|| CounterUsageRow {
@@ -173,22 +174,36 @@ pub fn load_counter_usage(
 }
 
 /// Keeps each machine's estimate and true-up notes for the period: why the bill says so.
-pub fn store_notes(
-    conn: &Connection,
-    closed: &[(usize, PeriodUsage)],
-) -> Result<(), MeteringError> {
+pub fn store_notes(conn: &Connection, closed: &[(Slot, PeriodUsage)]) -> Result<(), MeteringError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO vee_notes(period, machine, estimate_tc, estimate_m, estimate_t, notes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    for (machine, usage) in closed.iter().filter(|(_, u)| !u.notes.is_empty()) {
-        let e = columns(usage.estimate);
+    // `closed` is in slot order: a loaner's stays in the period are one machine's notes.
+    let noted = closed.iter().filter(|(_, u)| !u.notes.is_empty());
+    let mut by_machine: Vec<(usize, Period, Channels<u64>, Vec<&str>)> = Vec::new();
+    for (slot, usage) in noted {
+        match by_machine.last_mut() {
+            Some((m, _, estimate, notes)) if *m == slot.machine => {
+                *estimate = estimate.plus(&usage.estimate);
+                notes.extend(usage.notes.iter().map(String::as_str));
+            }
+            _ => by_machine.push((
+                slot.machine,
+                usage.period,
+                usage.estimate,
+                usage.notes.iter().map(String::as_str).collect(),
+            )),
+        }
+    }
+    for (machine, period, estimate, notes) in by_machine {
+        let e = columns(estimate);
         stmt.execute(params![
-            usage.period.key(),
-            *machine as i64,
+            period.key(),
+            machine as i64,
             e[0],
             e[1],
             e[2],
-            usage.notes.join("\n")
+            notes.join("\n")
         ])?;
     }
     Ok(())

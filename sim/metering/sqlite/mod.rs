@@ -37,6 +37,9 @@ mod log;
 mod rows;
 mod schema;
 #[cfg(test)]
+mod stay_tests;
+mod stays;
+#[cfg(test)]
 mod tests;
 mod vee_store;
 mod wal;
@@ -46,18 +49,17 @@ pub use rows::MAX_ID;
 use super::health_book::HealthBook;
 use super::seen::SeenSet;
 use super::vee::{Reading, VeeConfig};
-use super::vee_book::{LoggedReading, VeeBook, VeeColumns};
+use super::vee_book::{LoggedReading, Slot, VeeBook, VeeColumns};
 use super::*;
 use crate::billing::catalogue::Catalogue;
 use crate::billing::catalogue_file;
-use checkpoint::{
-    load_bindings, load_checkpoint, load_log_tail, load_seen, max_shop, PendingUsage,
-};
+use checkpoint::{load_checkpoint, load_log_tail, load_seen, PendingUsage};
 use log::{Log, ROWS_PER_INSERT};
 use log::{TYPE_MOUNTING, TYPE_TRACE_ONLY};
 use rows::{At, LogRow, EVENT_COLUMNS, READING_COLUMNS};
 use rusqlite::{params, Connection};
 use schema::migrate;
+use stays::{load_stays, Stays};
 use std::collections::BTreeMap;
 use std::path::Path;
 use vee_store::{load_closes, load_logged_readings, settle_vee_config};
@@ -73,8 +75,8 @@ const CHECKPOINT_EVENTS: u64 = 1 << 21;
 
 pub struct SqliteEngine {
     conn: Connection,
-    /// Machine id → bound shop, mirrored from the `machines` table.
-    bindings: Vec<Option<ShopId>>,
+    /// Machine id → its stays at shops, mirrored from `machines` and `ended_stays`.
+    stays: Stays,
     /// Machine id → sequence numbers accepted, mirrored from the `seen` table.
     seen: Vec<SeenSet>,
     /// Machines whose `seen` ranges changed since the last flush.
@@ -148,7 +150,7 @@ impl SqliteEngine {
         };
         let mut engine = SqliteEngine {
             conn,
-            bindings: Vec::new(),
+            stays: Stays::default(),
             seen: Vec::new(),
             dirty: Vec::new(),
             dirty_flag: Vec::new(),
@@ -270,11 +272,11 @@ impl SqliteEngine {
     /// Loads bindings, seen ranges and usage as of the last checkpoint, then replays the
     /// committed log rows past it; drops anything not committed.
     fn reload(&mut self) -> Result<(), MeteringError> {
-        self.bindings = load_bindings(&self.conn)?;
-        self.seen = load_seen(&self.conn, self.bindings.len())?;
+        self.stays = load_stays(&self.conn)?;
+        self.seen = load_seen(&self.conn, self.stays.len())?;
         self.dirty.clear();
-        self.dirty_flag = vec![false; self.bindings.len()];
-        self.pending = PendingUsage::for_shops(max_shop(&self.bindings));
+        self.dirty_flag = vec![false; self.stays.len()];
+        self.pending = PendingUsage::for_shops(self.stays.max_shop());
         self.jobs.rows.clear();
         self.readings.rows.clear();
         self.since_checkpoint = 0;
@@ -309,10 +311,17 @@ impl SqliteEngine {
     }
 
     fn accept(&mut self, e: &UsageEvent, receipt: &mut IngestReceipt) -> Result<(), MeteringError> {
-        if let Err(reason) = check_binding(&self.bindings, e) {
-            receipt.reject(reason);
-            return Ok(());
-        }
+        let stay = match self.stays.stay_at(e.machine.0, e.time) {
+            Ok((stay, shop)) if shop == e.shop => stay,
+            Ok(_) => {
+                receipt.reject(RejectReason::WrongShop);
+                return Ok(());
+            }
+            Err(reason) => {
+                receipt.reject(reason);
+                return Ok(());
+            }
+        };
         let m = e.machine.0 as usize;
         if !self.seen[m].insert(e.seq) {
             receipt.duplicates += 1;
@@ -324,7 +333,7 @@ impl SqliteEngine {
         let period = self.period_key(e.time);
         self.pending.add(period, e);
         if let Some(reading) = Reading::from_event(e) {
-            let validated = self.vee.apply(m, reading);
+            let validated = self.vee.apply(Slot { machine: m, stay }, reading);
             self.health.observe(e);
             self.readings.rows.push((*e, VeeColumns::of(&validated)));
             if self.readings.rows.len() == ROWS_PER_INSERT {
@@ -391,22 +400,15 @@ impl SqliteEngine {
 
 impl MeteringEngine for SqliteEngine {
     fn provision(&mut self, machines: &[(MachineId, ShopId)]) -> Result<(), MeteringError> {
-        check_ids(machines)?;
-        self.guarded(|s| {
-            s.checkpoint()?;
-            s.begin()?;
-            {
-                let mut stmt = s.conn.prepare_cached(
-                    "INSERT INTO machines(id, shop) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET shop = excluded.shop",
-                )?;
-                for (machine, shop) in machines {
-                    stmt.execute(params![machine.0, shop.0])?;
-                }
-            }
-            s.conn.execute_batch("COMMIT")?;
-            s.in_transaction = false;
-            s.reload()
-        })
+        self.provision_stays(machines, None)
+    }
+
+    fn provision_at(
+        &mut self,
+        machines: &[(MachineId, ShopId)],
+        since: i64,
+    ) -> Result<(), MeteringError> {
+        self.provision_stays(machines, Some(since))
     }
 
     fn ingest(&mut self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
@@ -515,8 +517,8 @@ impl MeteringEngine for SqliteEngine {
             .open_usage(period)
             .map(|(m, u)| (m, u.clone()))
             .collect();
-        let bindings = &self.bindings;
-        let rows = invoicing::counters_due(&open, |m| bindings.get(m).copied().flatten());
+        let stays = &self.stays;
+        let rows = invoicing::counters_due(&open, |s| stays.shop_of(s.machine, s.stay));
         Ok(rows.into_values().collect())
     }
 
@@ -618,7 +620,7 @@ impl MeteringEngine for SqliteEngine {
     ) -> Result<Option<MachineExplanation>, MeteringError> {
         self.guarded(|s| s.write_buffer())?;
         let closes = load_closes(&self.conn)?;
-        let readings = load_logged_readings(&self.conn, Some(machine.0), |_| ())?;
+        let readings = load_logged_readings(&self.conn, &self.stays, Some(machine.0), |_| ())?;
         let mut validated = Vec::new();
         let replay = readings
             .iter()
@@ -636,6 +638,41 @@ impl MeteringEngine for SqliteEngine {
 }
 
 impl SqliteEngine {
+    /// Provisions machines (installed at `at`, if given): each one's change to its stays is
+    /// decided first (`stays::change`), so a refused one leaves every machine as it was; then
+    /// all are written in one transaction.
+    fn provision_stays(
+        &mut self,
+        machines: &[(MachineId, ShopId)],
+        at: Option<i64>,
+    ) -> Result<(), MeteringError> {
+        check_ids(machines)?;
+        let mut changes = Vec::with_capacity(machines.len());
+        let mut planned = std::collections::BTreeSet::new();
+        for &(machine, shop) in machines {
+            if !planned.insert(machine) {
+                // Twice in one call: the last binding wins, as with the earlier upsert.
+                changes.retain(|(m, _, _)| *m != machine);
+            }
+            let slot = Slot {
+                machine: machine.0 as usize,
+                stay: self.stays.current_stay(machine.0),
+            };
+            let removed_at = self.vee.removed_at(slot);
+            let change = stays::change(&self.stays, machine, shop, at, removed_at)?;
+            changes.push((machine, shop, change));
+        }
+        self.guarded(|s| {
+            s.checkpoint()?;
+            s.begin()?;
+            for &(machine, shop, change) in &changes {
+                stays::store_change(&s.conn, &s.stays, machine, shop, change)?;
+            }
+            s.commit_open()?;
+            s.reload()
+        })
+    }
+
     fn commit_open(&mut self) -> Result<(), MeteringError> {
         if self.in_transaction {
             self.conn.execute_batch("COMMIT")?;
@@ -675,14 +712,6 @@ fn usage_rows(
         });
     }
     Ok(usage)
-}
-
-fn check_binding(bindings: &[Option<ShopId>], e: &UsageEvent) -> Result<(), RejectReason> {
-    match bindings.get(e.machine.0 as usize).copied().flatten() {
-        None => Err(RejectReason::UnknownMachine),
-        Some(shop) if shop != e.shop => Err(RejectReason::WrongShop),
-        Some(_) => Ok(()),
-    }
 }
 
 /// Ids above `MAX_ID` are refused before they size anything.

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 pub(super) const MIGRATIONS: &[&str] = &[
     // v1
@@ -92,6 +92,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // (`Cause` as 0 to 5), NULL for none. The latest per machine is rebuilt from the log.
     "ALTER TABLE readings ADD COLUMN wheel_wear_permille INTEGER;
      ALTER TABLE readings ADD COLUMN warning INTEGER;",
+    // v7: machines that move between shops (loaners). `machines.since` is when the current
+    // stay began (NULL: since ever, as every machine stored before); `ended_stays` holds the
+    // earlier stays, each ending at its removal read.
+    "ALTER TABLE machines ADD COLUMN since INTEGER;
+     CREATE TABLE ended_stays(
+        machine INTEGER NOT NULL, stay INTEGER NOT NULL, shop INTEGER NOT NULL,
+        since INTEGER, until INTEGER NOT NULL,
+        PRIMARY KEY(machine, stay)) WITHOUT ROWID;",
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), MeteringError> {

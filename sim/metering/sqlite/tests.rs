@@ -657,7 +657,7 @@ fn a_damaged_store_is_an_error_naming_the_table_and_row_never_a_panic() {
             "table `readings`, row 3: warning = 2",
         ),
         (
-            "INSERT INTO machines VALUES (4294967296, 0)".into(),
+            "INSERT INTO machines(id, shop) VALUES (4294967296, 0)".into(),
             "table `machines`, row id 4294967296",
         ),
         (

@@ -13,7 +13,7 @@ impl SqliteEngine {
     pub(super) fn replay_vee(&mut self) -> Result<(), MeteringError> {
         let closes = load_closes(&self.conn)?;
         let mut health = HealthBook::default();
-        let readings = load_logged_readings(&self.conn, None, |e| health.observe(e))?;
+        let readings = load_logged_readings(&self.conn, &self.stays, None, |e| health.observe(e))?;
         self.health = health;
         let mut backfill = Vec::new();
         let config = *self.vee.config();
@@ -40,7 +40,7 @@ impl SqliteEngine {
     pub fn vee_differences(&mut self) -> Result<u64, MeteringError> {
         self.guarded(|s| s.write_buffer())?;
         let closes = load_closes(&self.conn)?;
-        let readings = load_logged_readings(&self.conn, None, |_| ())?;
+        let readings = load_logged_readings(&self.conn, &self.stays, None, |_| ())?;
         let stored: Vec<Option<VeeColumns>> = readings.iter().map(|(_, c)| *c).collect();
         let mut differences = 0;
         let mut i = 0;
@@ -73,10 +73,11 @@ pub(super) fn load_closes(conn: &Connection) -> Result<Vec<LoggedClose>, Meterin
     Ok(closes)
 }
 
-/// The readings log in arrival order (one machine's, or all), with their stored validation;
-/// `each` sees every reading as the event it was.
+/// The readings log in arrival order (one machine's, or all), with their stored validation,
+/// each in the stay its time falls in; `each` sees every reading as the event it was.
 pub(super) fn load_logged_readings(
     conn: &Connection,
+    stays: &super::stays::Stays,
     machine: Option<u32>,
     mut each: impl FnMut(&UsageEvent),
 ) -> Result<Vec<(LoggedReading, Option<VeeColumns>)>, MeteringError> {
@@ -110,6 +111,7 @@ pub(super) fn load_logged_readings(
         let logged = LoggedReading {
             rowid: row.rowid,
             machine: event.machine.0 as usize,
+            stay: stays.stay_index_at(event.machine.0, event.time),
             reading,
         };
         readings.push((logged, columns));

@@ -89,7 +89,8 @@
 //! the use estimated past it never happened. A removal read that is not applied (`Duplicate`,
 //! `OutOfOrder`, `OutOfRange`) does not remove. A later accepted reading (reinstallation) ends
 //! the removed state: its step against the removal read is billed as usual, and the next close
-//! estimates again. The state is the last accepted reading's flag, so a replay of the log
+//! estimates again (at the same shop: a machine installed at another is a new stay, validated by
+//! a `MachineVee` of its own, see `vee_book`). The state is the last accepted reading's flag, so a replay of the log
 //! restores it.
 //!
 //! **Conservation**: over all periods, closed and open, billed = accepted steps + outstanding
@@ -333,6 +334,11 @@ pub enum Flag {
     Spike(Channel),
     Zero(Channel),
     Inconsistent,
+    /// The first reading of a machine's new stay (a loaner installed at another shop) differs
+    /// from the removal read that ended its previous stay: the counters moved in transit.
+    /// Not usage, billed to no one (the stay starts from this reading as its baseline); the
+    /// flag asks for review. Set by the store's book of stays (`vee_book`).
+    ChangedInTransit,
 }
 
 impl Flag {
