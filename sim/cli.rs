@@ -269,6 +269,18 @@ fn run_command(
             s.truth.billable_mountings,
             s.metered.trace_only
         );
+        if let Some(f) = &s.service {
+            println!(
+                "field: {} incidents ({} fixed remotely, {} with a loaner), {} SLA breaches, {} mountings lost to downtime; cost to serve {} {}",
+                f.incidents,
+                f.remote_fixes,
+                f.loaners,
+                f.sla_breaches,
+                s.truth.lost_billable_mountings.unwrap_or(0),
+                crate::money::format_cents(f.cost_cents),
+                s.billed.currency
+            );
+        }
     }
     if !result.reconciliation.ok {
         eprintln!("{}", result.reconciliation.describe());

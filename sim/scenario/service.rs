@@ -568,8 +568,8 @@ fn money(text: &Option<String>, default_cents: i64, field: &str, loc: &Locator) 
 mod tests {
     use crate::scenario::{parse, ScenarioError};
     use crate::service::spec::DowntimePolicy;
-    use rust_decimal::Decimal;
     use crate::service::ServiceSpec;
+    use rust_decimal::Decimal;
     use std::path::Path;
 
     fn service(toml: &str) -> Result<ServiceSpec, ScenarioError> {
@@ -587,13 +587,20 @@ mod tests {
         assert!(!service("").unwrap().enabled);
     }
 
-    /// quickstart.toml writes every key of `[service]` with its default, as the README says.
+    /// quickstart.toml writes every key of `[service]` with its default, as the README says,
+    /// and turns the field on.
     #[test]
     fn the_quickstart_writes_the_calibrated_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("[service.failures.causes.spindle_motor]"));
-        assert_eq!(service(&text).unwrap(), ServiceSpec::default());
+        let quickstart = service(&text).unwrap();
+        assert!(quickstart.enabled);
+        let defaults = ServiceSpec {
+            enabled: true,
+            ..ServiceSpec::default()
+        };
+        assert_eq!(quickstart, defaults);
     }
 
     #[test]

@@ -70,7 +70,8 @@ pub enum OrgMsg {
     /// A batch of failures in (time, shop, machine) order; the repairs in the same order, for
     /// the failures earlier than `horizon`, which each repair that puts a machine back to work
     /// before `span_end` lowers to that time (no failure of that machine can come earlier;
-    /// `actors::field` explains why). `i64::MAX` twice: the whole batch.
+    /// `actors::field` explains why). `horizon` `i64::MAX` and `span_end` `i64::MIN`: the
+    /// whole batch.
     Dispatch {
         failures: Vec<(Failure, Promise)>,
         horizon: i64,
@@ -346,7 +347,7 @@ mod tests {
                         |reply| OrgMsg::Dispatch {
                             failures: part.to_vec(),
                             horizon: i64::MAX,
-                            span_end: i64::MAX,
+                            span_end: i64::MIN,
                             reply,
                         },
                         None,
@@ -377,7 +378,7 @@ mod tests {
                     |reply| OrgMsg::Dispatch {
                         failures: batch,
                         horizon: i64::MAX,
-                        span_end: i64::MAX,
+                        span_end: i64::MIN,
                         reply,
                     },
                     None,

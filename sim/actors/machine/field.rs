@@ -74,6 +74,14 @@ impl FieldState {
         }
     }
 
+    /// What the daily reading reports: the wheels' wear, and the failure a warning foresees.
+    pub(super) fn health(&self) -> crate::event::Health {
+        crate::event::Health {
+            wheel_wear_permille: self.wheels.wear_permille(),
+            warning: self.failures.warning(),
+        }
+    }
+
     /// The service organisation's answer for the pending failure.
     pub(super) fn restore(&mut self, r: Restore) {
         if let Some(down) = &mut self.down {

@@ -241,8 +241,8 @@ impl MachineState {
             trace_only: c.trace_only,
             // An end-of-day (or commissioning, or board swap) read; see `removal_reading`.
             removal: false,
-            // The machine reports no health yet (the wear model will: issue 11).
-            health: None,
+            // In the field, the wheels' wear and any failure the diagnostics foresee.
+            health: self.field.as_deref().map(field::FieldState::health),
         }
     }
 
