@@ -465,21 +465,26 @@ fn preventive(r: &PreventRequest, v: &VisitTimes, leg: Leg) -> Preventive {
 
 /// The booking for `slot`: the technician who can start earliest, ties to the lowest index.
 pub fn book_earliest(crew: &mut [Technician], slot: &Slot) -> Result<Booking, DispatchError> {
-    let mut best: Option<Booking> = None;
-    for (i, t) in crew.iter_mut().enumerate() {
-        let start = t.earliest(slot);
-        if best.is_none_or(|b| start < b.start) {
-            best = Some(Booking {
-                technician: i as u32,
-                start,
-            });
-        }
-    }
-    let b = best.ok_or(DispatchError::Protocol(
-        "a slot for a region without technicians",
-    ))?;
+    let starts: Vec<i64> = crew.iter_mut().map(|t| t.earliest(slot)).collect();
+    let b = earliest(&starts)?;
     crew[b.technician as usize].book(b.start, slot.length);
     Ok(b)
+}
+
+/// Of each technician's earliest start (in technician order), the earliest; ties to the
+/// lowest index. The pure dispatcher and the actors choose with this one rule.
+pub fn earliest(starts: &[i64]) -> Result<Booking, DispatchError> {
+    let (i, &start) = starts
+        .iter()
+        .enumerate()
+        .min_by_key(|&(i, start)| (*start, i))
+        .ok_or(DispatchError::Protocol(
+            "a slot for a region without technicians",
+        ))?;
+    Ok(Booking {
+        technician: i as u32,
+        start,
+    })
 }
 
 /// A region's organisation with its technicians in hand (module docs).

@@ -212,19 +212,11 @@ impl OrgState {
                 .map_err(|e| gone(i, e.to_string()))?;
             answers.push(answer);
         }
-        let mut best: Option<Booking> = None;
+        let mut starts = Vec::with_capacity(answers.len());
         for (i, answer) in answers.into_iter().enumerate() {
-            let start = answer.await.map_err(|e| gone(i, e.to_string()))?;
-            if best.is_none_or(|b| start < b.start) {
-                best = Some(Booking {
-                    technician: i as u32,
-                    start,
-                });
-            }
+            starts.push(answer.await.map_err(|e| gone(i, e.to_string()))?);
         }
-        let b = best.ok_or(DispatchError::Protocol(
-            "a slot for a region without technicians",
-        ))?;
+        let b = super::dispatch::earliest(&starts)?;
         self.technicians[b.technician as usize]
             .cast(TechnicianMsg::Book {
                 start: b.start,
