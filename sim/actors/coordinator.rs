@@ -55,10 +55,6 @@ pub struct SimOutcome {
     pub repairs: Vec<crate::service::Repair>,
 }
 
-/// Days simulated per round of messages: the actors work a week at a time, and the
-/// coordinator hands the days to ingestion one by one. Any length gives the same output.
-const SPAN_DAYS: u32 = 7;
-
 pub enum CoordinatorMsg {
     Tick,
     DayDone,
@@ -87,6 +83,9 @@ struct State {
     /// Days on which some shop's machines are removed: never skipped (a final read is due).
     removal_days: std::collections::BTreeSet<DayIndex>,
     commit_every: u32,
+    /// Days simulated per round of messages (`engine.span_days`, a week by default): the
+    /// coordinator hands the days to ingestion one by one. Any length gives the same output.
+    span_days: u32,
     duplicate_share: f64,
     transport: ChaCha8Rng,
     links: Links,
@@ -196,6 +195,7 @@ impl Actor for Coordinator {
             closed_weekdays: s.closures.closed_weekdays,
             removal_days,
             commit_every: s.engine.commit_every_days,
+            span_days: s.engine.span_days,
             duplicate_share: s.faults.duplicate_share,
             transport: stream(s.seed, Purpose::Transport, 0),
             links,
@@ -218,12 +218,12 @@ impl Actor for Coordinator {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             CoordinatorMsg::Tick => s.start_span(myself),
-            CoordinatorMsg::DayDone => {
-                if s.field_round(&myself).await? {
-                    return Ok(());
-                }
-                s.finish_span(myself).await
-            }
+            CoordinatorMsg::DayDone => match s.field_round(&myself).await {
+                Ok(true) => Ok(()),
+                Ok(false) => s.finish_span(myself).await,
+                // The run ends with the organisation's reason rather than a lost coordinator.
+                Err(e) => s.fail(myself, &format!("field service: {e}")),
+            },
         }
     }
 
@@ -255,7 +255,7 @@ impl Actor for Coordinator {
 
 impl State {
     fn start_span(&mut self, myself: ActorRef<CoordinatorMsg>) -> Result<(), ActorProcessingErr> {
-        let end = (self.day + SPAN_DAYS).min(self.calendar.days());
+        let end = (self.day + self.span_days).min(self.calendar.days());
         self.span.clear();
         let mut woken = Vec::new();
         for day in self.day..end {

@@ -190,6 +190,11 @@ pub const OUTAGE_MAX_DAYS: Bound<i64> = int(
 
 // [engine]
 pub const COMMIT_EVERY_DAYS: Bound<i64> = int(1, 366, "from a transaction a day to one a year");
+pub const SPAN_DAYS: Bound<i64> = int(
+    1,
+    31,
+    "a day to a month of work per message; the output is the same for any",
+);
 
 // [quote]
 /// Its upper end is the run's months less one.
@@ -329,6 +334,7 @@ pub fn documented() -> Vec<(&'static str, String)> {
         ("faults.outage_median_days", r(OUTAGE_SIGMA)),
         ("faults.outage_median_days", i(OUTAGE_MAX_DAYS)),
         ("engine.commit_every_days", i(COMMIT_EVERY_DAYS)),
+        ("engine.span_days", i(SPAN_DAYS)),
         ("service.machine_price", i(SERVICE_MONEY)),
         ("service.lease_per_1000_per_month", r(LEASE_PER_1000)),
         ("service.wear.by_material", r(WEAR_FACTOR)),

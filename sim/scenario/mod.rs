@@ -202,6 +202,8 @@ pub struct OutageSpec {
 #[derive(Clone, Debug)]
 pub struct EngineSpec {
     pub commit_every_days: u32,
+    /// Days the actors work per round of messages: a performance knob, never an output one.
+    pub span_days: u32,
 }
 
 #[derive(Clone, Debug)]

@@ -371,12 +371,15 @@ impl Default for RawFaults {
 pub struct RawEngine {
     /// The embedded engine commits one transaction per this many simulated days.
     pub commit_every_days: i64,
+    /// Days the actors work per round of messages (any length gives the same output).
+    pub span_days: i64,
 }
 
 impl Default for RawEngine {
     fn default() -> Self {
         RawEngine {
             commit_every_days: 7,
+            span_days: 7,
         }
     }
 }

@@ -63,6 +63,8 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
                 "engine.commit_every_days",
                 loc,
             )? as u32,
+            span_days: bounds::SPAN_DAYS.check(raw.engine.span_days, "engine.span_days", loc)?
+                as u32,
         },
         output,
         service,
