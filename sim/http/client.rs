@@ -671,8 +671,10 @@ mod tests {
             while std::time::Instant::now() < deadline {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        answer_one(stream, status, body);
+                        // Counted before the answer: the client may check the count as soon
+                        // as it has read it.
                         counted.fetch_add(1, Ordering::SeqCst);
+                        answer_one(stream, status, body);
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
