@@ -82,8 +82,6 @@ pub struct MonthActivity {
 pub struct FieldTally {
     /// Wheel sets worn out and replaced.
     pub wheel_sets: u32,
-    /// Grooving and drilling tools consumed, in cents.
-    pub tool_cents: i64,
     pub failures: u32,
     /// Mountings ordered remote-edged because the machine was down (not billed).
     pub lost_mountings: u32,
@@ -94,7 +92,6 @@ pub struct FieldTally {
 impl FieldTally {
     pub fn add(&mut self, other: &FieldTally) {
         self.wheel_sets += other.wheel_sets;
-        self.tool_cents += other.tool_cents;
         self.failures += other.failures;
         self.lost_mountings += other.lost_mountings;
         self.waited_mountings += other.waited_mountings;
@@ -164,6 +161,15 @@ impl Truth {
             .get(self.index(shop, period))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// What the field did to `shop` over the run.
+    pub fn shop_field(&self, shop: u32) -> FieldTally {
+        let mut total = FieldTally::default();
+        for p in 0..self.periods {
+            total.add(&self.field(shop, p));
+        }
+        total
     }
 
     /// Mountings lost to downtime over the run (ordered remote-edged instead).

@@ -147,10 +147,7 @@ fn service_fields(
     for cents in cost.components() {
         let _ = write!(fields, ",{cents}");
     }
-    let mut tally = crate::truth::FieldTally::default();
-    for p in 0..d.calendar.months() {
-        tally.add(&d.outcome.truth.field(shop as u32, p));
-    }
+    let tally = d.outcome.truth.shop_field(shop as u32);
     let _ = write!(
         fields,
         ",{},{},{},{},{},{}",

@@ -5,12 +5,14 @@
 //! component to cents, half away from zero (`money`'s rule):
 //! - **machine**: each machine's price × the lease rate per month (V: ≈ 20 per 1,000 a month),
 //!   for the share of each month the shop's machines were installed;
-//! - **consumables**: wheel sets worn out × their price, grooving and drilling tools as used,
+//! - **consumables**: wheel sets worn out × their price, grooving and drilling tools by
+//!   each mounting's frame,
 //!   sundries per mounting;
 //! - **parts** at cost, **labour** (remote sessions, time on site and on the road at the
 //!   technician's cost per hour), **travel** per km, **loaners** (logistics per episode).
 
 use super::spec::ServiceSpec;
+use super::wear::consumables_cents;
 use super::Repair;
 use crate::calendar::Calendar;
 use crate::fleet::Fleet;
@@ -94,15 +96,15 @@ pub fn per_shop(
         .zip(&sums)
         .map(|(shop, repairs)| {
             let id = shop.id.0;
-            let mut wheel_sets = 0i64;
-            let mut tool_cents = 0i64;
-            let mut mountings = 0i64;
+            // Tools go by the frame of each mounting edged: the truth's mix counts them.
+            let mut pairs_by_frame = [0u64; 3];
             for p in 0..calendar.months() {
-                let f = truth.field(id, p);
-                wheel_sets += i64::from(f.wheel_sets);
-                tool_cents += f.tool_cents;
-                mountings += truth.cell(id, p).mountings as i64;
+                for (total, n) in pairs_by_frame.iter_mut().zip(truth.mix(id, p).frames) {
+                    *total += u64::from(n);
+                }
             }
+            let wheel_sets = u64::from(truth.shop_field(id).wheel_sets);
+            let mountings = truth.shop_total(id).mountings;
             let w = &spec.wear;
             let f = &spec.field;
             CostToServe {
@@ -111,9 +113,7 @@ pub fn per_shop(
                     shop.machines.len(),
                     installed_months(shop, calendar),
                 ),
-                consumables_cents: wheel_sets * w.wheel_cents
-                    + tool_cents
-                    + mountings * w.sundries_cents_per_mounting,
+                consumables_cents: consumables_cents(w, wheel_sets, pairs_by_frame, mountings),
                 parts_cents: repairs.parts_cents,
                 labour_cents: round(
                     Decimal::from(repairs.labour_and_road_minutes)

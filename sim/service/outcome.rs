@@ -75,7 +75,7 @@ impl FieldOutcome {
                 breaches[r.failure.shop.0 as usize] += 1;
             }
         }
-        let summary = summarise(scenario, fleet, calendar, truth, repairs, &costs, &breaches);
+        let summary = summarise(scenario, fleet, truth, repairs, &costs, &breaches);
         FieldOutcome {
             costs,
             breaches,
@@ -87,7 +87,6 @@ impl FieldOutcome {
 fn summarise(
     scenario: &Scenario,
     fleet: &Fleet,
-    calendar: &Calendar,
     truth: &Truth,
     repairs: &[Repair],
     costs: &[CostToServe],
@@ -116,9 +115,7 @@ fn summarise(
     }
     let mut field_total = crate::truth::FieldTally::default();
     for shop in 0..fleet.shops.len() as u32 {
-        for p in 0..calendar.months() {
-            field_total.add(&truth.field(shop, p));
-        }
+        field_total.add(&truth.shop_field(shop));
     }
     ServiceSummary {
         incidents: repairs.len() as u64,

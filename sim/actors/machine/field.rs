@@ -152,7 +152,6 @@ impl MachineState {
         if let JobKind::Mounting { material, .. } = job.kind {
             let edged = self.field().wheels.edge(job.frame, material);
             day.field.wheel_sets += u32::from(edged.wheels_replaced);
-            day.field.tool_cents += edged.tool_cents;
         }
         self.run_job(job, day)
     }
