@@ -20,6 +20,30 @@ pub struct FieldOutcome {
     /// Per shop id: repairs that missed the shop's promise (response or repair time).
     pub breaches: Vec<u32>,
     pub summary: ServiceSummary,
+    /// `[service.predictive]` on: the same seed and demand with and without the policy.
+    pub predictive: Option<PredictiveComparison>,
+}
+
+/// What predictive maintenance changed: the run as simulated (`with`) against the same
+/// fleet, seed and demand simulated again with the policy off (`without`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PredictiveComparison {
+    pub with: FieldFigures,
+    pub without: FieldFigures,
+}
+
+/// The field's headline figures for one simulation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct FieldFigures {
+    pub failures: u64,
+    /// Preventive visits the desk sent (0 without the policy).
+    pub preventive_visits: u64,
+    /// Hours shops had no working machine (failure to restored, summed over incidents).
+    pub downtime_hours: f64,
+    pub lost_mountings: u64,
+    pub waited_mountings: u64,
+    pub sla_breaches: u64,
+    pub cost_cents: i64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -80,6 +104,7 @@ impl FieldOutcome {
             costs,
             breaches,
             summary,
+            predictive: None,
         }
     }
 }
