@@ -451,6 +451,7 @@ fn spawn_ingest(
                         }
                     }
                     engine.advance_clock(midnight(batch.day + 1))?;
+                    install_loaners(engine.as_mut(), &batch.installs)?;
                     let started = Instant::now();
                     engine.ingest(&batch.events)?;
                     if batch.commit {
@@ -473,6 +474,23 @@ fn spawn_ingest(
             }
         })
         .expect("spawning a thread")
+}
+
+/// `[service]`: the loaners installed today, each from its installation time, before their
+/// events. What was sent before goes first (its removal read from an earlier stay included),
+/// so the engine sees the loaner leave one shop before it arrives at the next.
+fn install_loaners(
+    engine: &mut dyn MeteringEngine,
+    installs: &[(crate::event::MachineId, ShopId, i64)],
+) -> Result<(), MeteringError> {
+    if installs.is_empty() {
+        return Ok(());
+    }
+    engine.commit()?;
+    for &(loaner, shop, since) in installs {
+        engine.provision_at(&[(loaner, shop)], since)?;
+    }
+    Ok(())
 }
 
 /// Closes `period`; if it is the audit's last, the quoted contracts take effect now, before

@@ -87,6 +87,8 @@ pub struct FieldTally {
     pub lost_mountings: u32,
     /// Mountings that waited for the repair (edged, and billed, later).
     pub waited_mountings: u32,
+    /// Mountings a loaner edged while the shop's machine was repaired (billed to the shop).
+    pub loaner_mountings: u32,
 }
 
 impl FieldTally {
@@ -95,6 +97,7 @@ impl FieldTally {
         self.failures += other.failures;
         self.lost_mountings += other.lost_mountings;
         self.waited_mountings += other.waited_mountings;
+        self.loaner_mountings += other.loaner_mountings;
     }
 }
 

@@ -208,3 +208,111 @@ fn the_span_length_changes_nothing_with_the_field_on() {
         );
     }
 }
+
+/// Every repair waits for parts and every shop is promised a loaner: shops' machines go to the
+/// workshop in mid-month again and again while loaners stand in. No transport or counter
+/// faults, so each month's counters are exact.
+fn loaner_scenario(basis: &str) -> String {
+    let mut causes = String::new();
+    for cause in [
+        "tools_wear",
+        "clamping",
+        "tracer_blocker",
+        "software_comms",
+        "water_pump",
+        "spindle_motor",
+    ] {
+        causes.push_str(&format!(
+            "[service.failures.causes.{cause}]\nremote_fixable = 0.0\nparts_order = 1.0\n\n"
+        ));
+    }
+    format!(
+        r#"[scenario]
+name = "loaner_swaps"
+seed = 11
+
+[calendar]
+start = "2024-01-01"
+months = 4
+
+[fleet]
+shops = 80
+
+[pricing]
+basis = "{basis}"
+
+[faults]
+lost_read_share = 0.0
+outages_per_machine_year = 0.0
+board_swaps_per_machine_year = 0.0
+
+[service]
+enabled = true
+
+[service.failures]
+incidents_per_year_at_reference = 20.0
+board_swap_share = 0.0
+
+[service.field]
+loaners_per_1000_machines = 100.0
+default_loaner = true
+
+{causes}"#
+    )
+}
+
+#[test]
+fn a_loaner_swap_mid_month_bills_the_shop_exactly_its_mountings() {
+    for basis in ["counters", "events"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = run_text(&loaner_scenario(basis), tmp.path());
+        let out = tmp.path().join("out");
+        assert_eq!(s["reconciliation"]["ok"], true, "{}", s["reconciliation"]);
+        let shops = read_csv(&out.join("shops.csv"));
+        let loaned: Vec<_> = shops
+            .rows
+            .iter()
+            .filter(|r| r["loaner_mountings"].parse::<u64>().unwrap() > 0)
+            .collect();
+        assert!(loaned.len() >= 5, "{basis}: {} shops had a loaner", loaned.len());
+        // Billing follows the shop: what its invoices charged for usage is what it edged, on
+        // its own machine and on the loaner, each mounting once.
+        let invoices = read_csv(&out.join("invoices.csv"));
+        let mut billed: BTreeMap<&str, u64> = BTreeMap::new();
+        for line in &invoices.rows {
+            if ["usage", "counter_usage", "late_usage", "estimate", "true_up"]
+                .contains(&line["kind"].as_str())
+            {
+                *billed.entry(line["shop"].as_str()).or_default() +=
+                    line["quantity"].parse::<u64>().unwrap();
+            }
+        }
+        for shop in &loaned {
+            let done: u64 = shop["mountings"].parse().unwrap();
+            assert_eq!(billed[shop["shop"].as_str()], done, "{basis}: {shop:?}");
+        }
+        // The loaners' own counters, as the engine validated them: what they edged, and each
+        // left its shops with a removal read.
+        let machines = s["machines"].as_u64().unwrap() as u32;
+        let mut engine =
+            fleetsim::metering::sqlite::SqliteEngine::open(&out.join("metering.sqlite")).unwrap();
+        let (mut counted, mut removals) = (0u64, 0);
+        for id in machines..machines + 100 {
+            use fleetsim::metering::MeteringEngine;
+            let Some(x) = engine
+                .explain_machine(fleetsim::event::MachineId(id))
+                .unwrap()
+            else {
+                continue;
+            };
+            counted += x.readings.iter().map(|r| r.units().mountings).sum::<u64>();
+            removals += x.readings.iter().filter(|r| r.raw.removal).count();
+        }
+        let on_loaners: u64 = loaned
+            .iter()
+            .map(|r| r["loaner_mountings"].parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(counted, on_loaners, "{basis}");
+        assert!(removals >= 5, "{basis}: {removals} removal reads");
+    }
+}

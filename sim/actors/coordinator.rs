@@ -5,6 +5,7 @@
 
 use super::faults::{FaultTally, Links};
 use super::field::Field;
+use super::loaner::{LoanerDay, Loaners, Stay};
 use super::shop::{ShopActor, ShopArgs, ShopMsg};
 use super::DayBoard;
 use crate::calendar::{Calendar, DayIndex, DayInfo};
@@ -35,6 +36,9 @@ pub struct IngestBatch {
     /// `[service]`: repairs the service organisations decided since the last batch (with the
     /// span's first batch: before any period they fall in closes).
     pub repairs: Vec<crate::service::Repair>,
+    /// `[service]`: loaners installed today, (loaner, shop, unix seconds): provisioned at that
+    /// time before the batch's events (which include theirs).
+    pub installs: Vec<(crate::event::MachineId, crate::event::ShopId, i64)>,
 }
 
 /// What the simulation produced besides the events.
@@ -106,6 +110,9 @@ struct State {
     span_end: i64,
     /// Repairs decided during the current span, for its first batch (incidents).
     span_repairs: Vec<crate::service::Repair>,
+    /// `[service]`: the loaners, their stays and what they did on the day being collected.
+    loaners: Option<Loaners>,
+    loaner_day: LoanerDay,
     ingest: mpsc::Sender<IngestBatch>,
     progress: Arc<dyn Progress>,
     done: Option<oneshot::Sender<Result<SimOutcome, String>>>,
@@ -184,6 +191,8 @@ impl Actor for Coordinator {
                     truth
                 }
             }),
+            loaners: field.is_some().then(|| Loaners::new(s.faults, s.seed)),
+            loaner_day: LoanerDay::default(),
             field,
             span_end: 0,
             span_repairs: Vec::new(),
@@ -301,8 +310,11 @@ impl State {
         let failures = self.board.take_failures();
         let before = field.repairs.len();
         let restores = field.after_round(failures, self.span_end).await?;
-        self.span_repairs
-            .extend_from_slice(&field.repairs[before..]);
+        let decided = &field.repairs[before..];
+        if let Some(loaners) = self.loaners.as_mut() {
+            book_loaners(loaners, decided);
+        }
+        self.span_repairs.extend_from_slice(decided);
         if restores.is_empty() {
             return Ok(false);
         }
@@ -332,6 +344,7 @@ impl State {
                 commit,
                 audit: self.audit_snapshot(),
                 repairs: std::mem::take(&mut self.span_repairs),
+                installs: std::mem::take(&mut self.loaner_day.installs),
             };
             if self.ingest.send(batch).await.is_err() {
                 return self.fail(
@@ -401,6 +414,7 @@ impl State {
             None => {}
             Some(k) => self.collect_slots(k, last, &mut events),
         }
+        self.collect_loaners(slot, &mut events);
         self.events_delivered += events.len() as u64;
         self.inject_duplicates(&mut events);
         events
@@ -421,8 +435,8 @@ impl State {
                 truth.record_field(shop, period, &slot.field);
                 assert_eq!(
                     slot.tally.events(),
-                    slot.events.len() as u64,
-                    "a machine's tally matches what it emitted today"
+                    (slot.events.len() + slot.loaner_jobs.len()) as u64,
+                    "a machine's tally matches what it (and any loaner for it) edged today"
                 );
                 self.events_emitted += slot.events.len() as u64;
                 if slot.open || slot.removed {
@@ -443,10 +457,48 @@ impl State {
         }
     }
 
+    /// `[service]`: the loaners' day (their jobs from the machines' slot `slot`), delivered
+    /// as they happen, after the fleet's machines (loaner ids come after theirs).
+    fn collect_loaners(&mut self, slot: Option<usize>, events: &mut Vec<UsageEvent>) {
+        let Some(loaners) = self.loaners.as_mut() else {
+            return;
+        };
+        let board = &self.board;
+        let mut jobs = Vec::new();
+        if let Some(k) = slot {
+            for m in 0..board.machines() {
+                board.read(m, k, |s| jobs.extend_from_slice(&s.loaner_jobs));
+            }
+        }
+        let open = |host: crate::event::MachineId| {
+            slot.is_some_and(|k| board.read(host.0 as usize, k, |s| s.open))
+        };
+        let out = &mut self.loaner_day;
+        out.events.clear();
+        out.reads.clear();
+        out.rollovers = 0;
+        loaners.day(self.calendar.midnight_unix(self.day), &jobs, open, out);
+        let period = self.calendar.period_of(self.day);
+        let truth = self.truth.as_mut().expect("truth lives until the end");
+        let read = crate::truth::Tally {
+            counter_reads: 1,
+            ..Default::default()
+        };
+        for shop in &out.reads {
+            truth.record(shop.0, period, self.day, &read, &Default::default());
+        }
+        self.faults.rollovers += out.rollovers;
+        self.events_emitted += out.events.len() as u64;
+        events.extend_from_slice(&out.events);
+    }
+
     fn unread_by_shop(&self) -> Vec<u64> {
         let mut by_shop = vec![0; self.fleet.shops.len()];
         for (m, unread) in self.unread.iter().enumerate() {
             by_shop[self.fleet.machine_shop[m].0 as usize] += unread;
+        }
+        for (shop, unread) in self.loaners.iter().flat_map(Loaners::unread) {
+            by_shop[shop.0 as usize] += unread;
         }
         by_shop
     }
@@ -507,4 +559,20 @@ pub async fn simulate(
         .unwrap_or_else(|_| Err("the coordinator stopped without a result".into()));
     let _ = handle.await;
     result
+}
+
+/// The stays of the loaners in repairs just decided: installed when the shop could edge
+/// again, removed when its own machine was back.
+fn book_loaners(loaners: &mut Loaners, repairs: &[crate::service::Repair]) {
+    for r in repairs.iter().filter(|r| r.restored < r.returned) {
+        if let Some(loaner) = r.loaner {
+            let stay = Stay {
+                shop: r.failure.shop,
+                host: r.failure.machine,
+                from: r.restored,
+                until: r.returned,
+            };
+            loaners.book(loaner, stay);
+        }
+    }
 }

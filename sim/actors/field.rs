@@ -18,7 +18,7 @@ use crate::service::org::OrgMsg;
 use crate::service::{Failure, Repair};
 use ractor::ActorRef;
 
-use super::machine::Restore;
+use super::machine::{Loan, Restore};
 
 /// The service organisations, one per region, and what they still have to do in the span.
 pub(super) struct Field {
@@ -92,6 +92,10 @@ impl Field {
                 let restore = Restore {
                     at: r.returned,
                     board_swap: r.failure.board_swap,
+                    loan: r.loaner.filter(|_| r.restored < r.returned).map(|loaner| Loan {
+                        loaner,
+                        from: r.restored,
+                    }),
                 };
                 self.waiting[region].push((restore.at, r.failure.machine, restore));
             }

@@ -10,6 +10,7 @@
 mod coordinator;
 mod faults;
 mod field;
+mod loaner;
 mod machine;
 mod shop;
 
@@ -40,6 +41,18 @@ pub struct MachineDay {
     pub removed: bool,
     /// `[service]`: wear, failures and downtime of the day.
     pub field: FieldTally,
+    /// `[service]`: the jobs a loaner edged for this machine today (counted in `tally`, their
+    /// events made by the coordinator, which holds the loaners: `loaner`).
+    pub loaner_jobs: Vec<LoanerJob>,
+}
+
+/// A job a loaner edged in place of the shop's machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoanerJob {
+    pub loaner: crate::event::MachineId,
+    /// Unix seconds.
+    pub time: i64,
+    pub body: crate::event::EventBody,
 }
 
 /// The span barrier: per machine, one slot per day of the span, and a countdown.
@@ -135,6 +148,7 @@ impl DayBoard {
                 slot.faults = FaultTally::default();
                 slot.removed = false;
                 slot.field = FieldTally::default();
+                slot.loaner_jobs.clear();
             }
             fill(&mut slots[..days]);
         }

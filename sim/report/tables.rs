@@ -130,7 +130,8 @@ fn service_header() -> String {
         let _ = write!(header, ",cost_{c}");
     }
     header.push_str(
-        ",incidents,sla_breaches,lost_mountings,waited_mountings,wheel_sets,margin_cents",
+        ",incidents,sla_breaches,lost_mountings,waited_mountings,loaner_mountings,wheel_sets,\
+         margin_cents",
     );
     header
 }
@@ -150,11 +151,12 @@ fn service_fields(
     let tally = d.outcome.truth.shop_field(shop as u32);
     let _ = write!(
         fields,
-        ",{},{},{},{},{},{}",
+        ",{},{},{},{},{},{},{}",
         tally.failures,
         field.breaches[shop],
         tally.lost_mountings,
         tally.waited_mountings,
+        tally.loaner_mountings,
         tally.wheel_sets,
         net_cents - cost.total()
     );

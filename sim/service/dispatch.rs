@@ -27,7 +27,9 @@
 //!   visit. The parts arrive at the opening `parts_order_days` working days after the day the
 //!   first visit ended; a second visit, booked from then like any visit (any technician, a new
 //!   travel draw), spends `on_site_minutes` and repairs: returned = its on-site end; the loaner
-//!   leaves with that technician and is free again once back at the depot. Without a loaner,
+//!   leaves with that technician and is out again from the next day's midnight after it is
+//!   back at the depot (checked overnight: its removal and its next installation are never on
+//!   the same day, so an engine always has the removal read before the next stay). Without a loaner,
 //!   restored = returned = the second visit's end. Labour: diagnosis + on site.
 //! - **Preventive visit** (`prevent`): a block with the request's minutes on site, booked from
 //!   the request like a first visit, in the free time left: it never moves a booked visit, and
@@ -411,7 +413,7 @@ impl Desk {
     ) -> Repair {
         let [first, second] = visits;
         if let Some(i) = loaner {
-            self.loaners[i].free_at = second.back;
+            self.loaners[i].free_at = next_midnight(second.back);
         }
         Repair {
             failure: *f,
@@ -430,6 +432,11 @@ impl Desk {
             loaner: loaner.map(|i| self.loaners[i].id),
         }
     }
+}
+
+/// The midnight (UTC) after `t`: a loaner back at the depot is checked overnight.
+fn next_midnight(t: i64) -> i64 {
+    (t.div_euclid(86_400) + 1) * 86_400
 }
 
 /// Working seconds of a visit's block: travel out, on site, travel back.
@@ -758,6 +765,29 @@ mod tests {
                 assert_eq!(r.visits, 1);
                 assert!(r.travel_km >= 2);
             }
+        }
+    }
+
+    #[test]
+    fn a_loaner_is_never_installed_on_the_day_it_was_removed() {
+        // One loaner, plenty of technicians, a parts repair every two working hours: the
+        // loaner is in demand the moment it is back.
+        let mut d = dispatcher(IDF, 12, 1);
+        let mut uses: Vec<Repair> = (0..300)
+            .map(|i| {
+                let t = MONDAY + (i / 4) * DAY + (9 + 2 * (i % 4)) * H;
+                d.dispatch(&parts(i as u32, t, 1), promise(true)).unwrap()
+            })
+            .filter(|r| r.loaner.is_some())
+            .collect();
+        uses.sort_by_key(|r| r.restored);
+        assert!(uses.len() > 20, "the loaner is used again and again");
+        for pair in uses.windows(2) {
+            let (removed, installed) = (pair[0].returned, pair[1].restored);
+            assert!(
+                installed.div_euclid(DAY) > removed.div_euclid(DAY),
+                "removed at {removed}, installed again at {installed}"
+            );
         }
     }
 

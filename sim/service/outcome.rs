@@ -67,6 +67,8 @@ pub struct ServiceSummary {
     pub wheel_sets: u64,
     /// Mountings that waited for a repair (billed when edged, later).
     pub waited_mountings: u64,
+    /// Mountings loaners edged while shops' machines were repaired.
+    pub loaner_mountings: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -157,6 +159,7 @@ fn summarise(
         by_region: by_region(scenario, fleet, repairs),
         wheel_sets: u64::from(field_total.wheel_sets),
         waited_mountings: u64::from(field_total.waited_mountings),
+        loaner_mountings: u64::from(field_total.loaner_mountings),
     }
 }
 

@@ -24,6 +24,19 @@ pub struct Restore {
     pub at: i64,
     /// The repair replaced the control board: the counters restart at 0.
     pub board_swap: bool,
+    /// A loaner stands in until `at`.
+    pub loan: Option<Loan>,
+}
+
+/// A loaner machine installed at the shop while its own is repaired: the jobs from `from`
+/// until the machine is back are edged on it (`MachineDay::loaner_jobs`; the coordinator
+/// gives them the loaner's ids and counters). A loaner is a checked machine: its own failures
+/// are not simulated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Loan {
+    pub loaner: crate::event::MachineId,
+    /// Unix seconds: installed (the end of the diagnosis visit).
+    pub from: i64,
 }
 
 pub(super) struct FieldState {
@@ -118,7 +131,10 @@ impl MachineState {
                     return DayEnd::Suspended(Cursor { day: k, job: i });
                 }
                 if self.is_down() {
-                    self.while_down(job, day);
+                    match self.loaner_if_in(time, w.midnight, day) {
+                        Some(loan) => self.on_loaner(loan, time, job, day),
+                        None => self.while_down(job, day),
+                    }
                     continue;
                 }
                 let body = self.field_job(job, day);
@@ -132,6 +148,8 @@ impl MachineState {
                 let job = w.jobs.len();
                 return DayEnd::Suspended(Cursor { day: k, job });
             }
+            // A loaner installed after the last job still edges what waited, today.
+            self.loaner_if_in(w.midnight + READ_AT, w.midnight, day);
         }
         self.day_end(w, day);
         DayEnd::Done
@@ -184,6 +202,36 @@ impl MachineState {
                 }
             }
         }
+    }
+
+    /// The loaner standing in at `now`, if one is installed by then; the jobs that waited for
+    /// it are edged on it first (stamped no earlier than the technician's morning).
+    fn loaner_if_in(&mut self, now: i64, midnight: i64, day: &mut MachineDay) -> Option<Loan> {
+        let field = self.field.as_deref_mut()?;
+        let loan = field.down?.restore?.loan?;
+        if loan.from > now {
+            return None;
+        }
+        let backlog = std::mem::take(&mut field.backlog);
+        let at = loan.from.max(midnight + SWAP_AT);
+        for job in backlog {
+            self.on_loaner(loan, at, &job, day);
+        }
+        Some(loan)
+    }
+
+    /// A job edged on the loaner: the shop's work (tallied here, in its truth), the loaner's
+    /// event (numbered and counted by the coordinator).
+    fn on_loaner(&mut self, loan: Loan, time: i64, job: &Job, day: &mut MachineDay) {
+        let body = super::tally_job(job, day);
+        if matches!(job.kind, JobKind::Mounting { .. }) {
+            day.field.loaner_mountings += 1;
+        }
+        day.loaner_jobs.push(crate::actors::LoanerJob {
+            loaner: loan.loaner,
+            time,
+            body,
+        });
     }
 
     /// If the repair is done by `now`, the machine is back: a replaced board is read out and

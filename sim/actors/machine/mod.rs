@@ -4,7 +4,7 @@
 
 mod field;
 
-pub use field::Restore;
+pub use field::{Loan, Restore};
 
 use super::faults::{BoardSwaps, Counters, LostReads};
 use super::{DayBoard, MachineDay};
@@ -254,30 +254,17 @@ impl MachineState {
         self.offsets.sort_unstable();
     }
 
-    /// Counts the job on the board and in the truth; the counters' wraps go to the day's faults.
+    /// Counts the job on the machine's counters, on the board and in the truth; the counters'
+    /// wraps go to the day's faults.
     fn run_job(&mut self, job: &Job, day: &mut MachineDay) -> EventBody {
-        let tally = &mut day.tally;
-        match job.kind {
-            JobKind::Mounting { material, remake } => {
-                day.faults.rollovers += self.counters.count_mounting();
+        day.faults.rollovers += match job.kind {
+            JobKind::Mounting { .. } => {
                 self.since_read += 1;
-                tally.mountings += 1;
-                tally.remakes += u64::from(remake);
-                tally.jobs += u64::from(!remake);
-                day.mix.count(job.frame, material);
-                EventBody::Mounting {
-                    frame: job.frame,
-                    material,
-                    remake,
-                }
+                self.counters.count_mounting()
             }
-            JobKind::TraceOnly => {
-                day.faults.rollovers += self.counters.count_trace_only();
-                tally.trace_only += 1;
-                tally.jobs += 1;
-                EventBody::TraceOnly { frame: job.frame }
-            }
-        }
+            JobKind::TraceOnly => self.counters.count_trace_only(),
+        };
+        tally_job(job, day)
     }
 
     fn event(&mut self, time: i64, body: EventBody) -> UsageEvent {
@@ -288,6 +275,29 @@ impl MachineState {
             time,
             shop: self.shop,
             body,
+        }
+    }
+}
+
+/// Counts a job in the day's truth (whichever machine edged it) and gives its event's body.
+fn tally_job(job: &Job, day: &mut MachineDay) -> EventBody {
+    let tally = &mut day.tally;
+    match job.kind {
+        JobKind::Mounting { material, remake } => {
+            tally.mountings += 1;
+            tally.remakes += u64::from(remake);
+            tally.jobs += u64::from(!remake);
+            day.mix.count(job.frame, material);
+            EventBody::Mounting {
+                frame: job.frame,
+                material,
+                remake,
+            }
+        }
+        JobKind::TraceOnly => {
+            tally.trace_only += 1;
+            tally.jobs += 1;
+            EventBody::TraceOnly { frame: job.frame }
         }
     }
 }
