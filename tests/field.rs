@@ -212,7 +212,7 @@ fn the_span_length_changes_nothing_with_the_field_on() {
 /// Every repair waits for parts and every shop is promised a loaner: shops' machines go to the
 /// workshop in mid-month again and again while loaners stand in. No transport or counter
 /// faults, so each month's counters are exact.
-fn loaner_scenario(basis: &str) -> String {
+fn loaner_scenario(pricing: &str) -> String {
     let mut causes = String::new();
     for cause in [
         "tools_wear",
@@ -239,7 +239,7 @@ months = 4
 shops = 80
 
 [pricing]
-basis = "{basis}"
+{pricing}
 
 [faults]
 lost_read_share = 0.0
@@ -265,7 +265,7 @@ default_loaner = true
 fn a_loaner_swap_mid_month_bills_the_shop_exactly_its_mountings() {
     for basis in ["counters", "events"] {
         let tmp = tempfile::tempdir().unwrap();
-        let s = run_text(&loaner_scenario(basis), tmp.path());
+        let s = run_text(&loaner_scenario(&format!("basis = {basis:?}")), tmp.path());
         let out = tmp.path().join("out");
         assert_eq!(s["reconciliation"]["ok"], true, "{}", s["reconciliation"]);
         let shops = read_csv(&out.join("shops.csv"));
@@ -315,4 +315,41 @@ fn a_loaner_swap_mid_month_bills_the_shop_exactly_its_mountings() {
         assert_eq!(counted, on_loaners, "{basis}");
         assert!(removals >= 5, "{basis}: {removals} removal reads");
     }
+}
+
+#[test]
+fn a_loaner_leaves_with_the_shops_machines_when_its_contract_ends() {
+    // Half the shops terminate early, some while a loaner stands in: the loaner is read out
+    // and removed with the shop's machines, so nothing is estimated after the contract.
+    let tmp = tempfile::tempdir().unwrap();
+    let pricing = r#"basis = "counters"
+catalogue = "CATALOGUE"
+plan = "per_mounting"
+service = "full_service"
+early_termination_share = 0.5
+rollout_days = 60"#
+        .replace(
+            "CATALOGUE",
+            &std::fs::canonicalize("scenarios/catalogue/default.toml")
+                .unwrap()
+                .display()
+                .to_string(),
+        );
+    let text = loaner_scenario(&pricing)
+        .replace("months = 4", "months = 8")
+        .replace("shops = 80", "shops = 150")
+        .replace("seed = 11", "seed = 12")
+        .replace(
+            "incidents_per_year_at_reference = 20.0",
+            "incidents_per_year_at_reference = 30.0",
+        );
+    let s = run_text(&text, tmp.path());
+    assert_eq!(s["reconciliation"]["ok"], true, "{}", s["reconciliation"]);
+    let shops = read_csv(&tmp.path().join("out/shops.csv"));
+    let ended_with_loaners = shops
+        .rows
+        .iter()
+        .filter(|r| !r["terminated_on"].is_empty() && r["loaner_mountings"] != "0")
+        .count();
+    assert!(ended_with_loaners >= 5, "{ended_with_loaners} shops");
 }

@@ -312,7 +312,7 @@ impl State {
         let restores = field.after_round(failures, self.span_end).await?;
         let decided = &field.repairs[before..];
         if let Some(loaners) = self.loaners.as_mut() {
-            book_loaners(loaners, decided);
+            book_loaners(loaners, decided, &self.fleet, &self.calendar);
         }
         self.span_repairs.extend_from_slice(decided);
         if restores.is_empty() {
@@ -562,15 +562,31 @@ pub async fn simulate(
 }
 
 /// The stays of the loaners in repairs just decided: installed when the shop could edge
-/// again, removed when its own machine was back.
-fn book_loaners(loaners: &mut Loaners, repairs: &[crate::service::Repair]) {
-    for r in repairs.iter().filter(|r| r.restored < r.returned) {
-        if let Some(loaner) = r.loaner {
+/// again, removed when its own machine was back, or with the shop's machines when its
+/// contract ends first (nothing of a shop is metered after its removal reads).
+fn book_loaners(
+    loaners: &mut Loaners,
+    repairs: &[crate::service::Repair],
+    fleet: &Fleet,
+    calendar: &Calendar,
+) {
+    for r in repairs {
+        let Some(loaner) = r.loaner else {
+            continue;
+        };
+        let removal = fleet.shops[r.failure.shop.0 as usize]
+            .in_service
+            .removal_day()
+            .map_or(i64::MAX, |day| {
+                calendar.midnight_unix(day) + super::loaner::READ_AT
+            });
+        let until = r.returned.min(removal);
+        if r.restored < until {
             let stay = Stay {
                 shop: r.failure.shop,
                 host: r.failure.machine,
                 from: r.restored,
-                until: r.returned,
+                until,
             };
             loaners.book(loaner, stay);
         }

@@ -21,7 +21,7 @@ use crate::scenario::FaultSpec;
 use std::collections::{BTreeMap, VecDeque};
 
 /// A counter read after closing, as the shop's own machines do (`machine::READ_AT`).
-const READ_AT: i64 = 19 * 3600 + 1800;
+pub(super) const READ_AT: i64 = 19 * 3600 + 1800;
 const DAY: i64 = 86_400;
 
 /// One loaner's time at one shop.
