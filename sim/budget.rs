@@ -38,6 +38,10 @@ const PER_MACHINE: u64 = 10 * KIB;
 /// 42 to 84 days of daily reads at 48 bytes, in a deque of 128, and two copies of the
 /// validation state. Measured: +95 MB for France's 13,251 machines over 12 months.
 const VEE_HISTORY_PER_MACHINE: u64 = 8 * KIB;
+/// `[service]` on: a machine's failure process and wheels (their streams and parameters), its
+/// backlog, and the field's tallies. Measured: +17 MB for France's 13,251 machines over 12
+/// months (1.3 KB a machine).
+const FIELD_PER_MACHINE: u64 = 2 * KIB;
 /// Days of events held at once between the machines and the store: the span on the board
 /// (a week, written and read), the coordinator's day batches, the channel's four, each vector
 /// up to twice its length. Measured 1.8–3.0 KB per event a day of the busiest month, 32–54
@@ -90,6 +94,11 @@ pub fn estimate(s: &Scenario) -> Estimate {
     let shop_months = shops * u64::from(s.months);
     let event = size_of::<UsageEvent>() as u64;
     let events_a_day = load.events_per_day.ceil() as u64;
+    let field = if s.service.enabled {
+        FIELD_PER_MACHINE
+    } else {
+        0
+    };
     let plan_shops = if s.pricing.plan.is_some() {
         shops
     } else {
@@ -99,7 +108,7 @@ pub fn estimate(s: &Scenario) -> Estimate {
         fixed: FIXED,
         store_cache: STORE_CACHE.min(events_a_day * days * STORE_BYTES_PER_EVENT),
         actors: shops * PER_SHOP
-            + load.machines.ceil() as u64 * (PER_MACHINE + VEE_HISTORY_PER_MACHINE),
+            + load.machines.ceil() as u64 * (PER_MACHINE + VEE_HISTORY_PER_MACHINE + field),
         in_flight: (events_a_day * DAYS_IN_FLIGHT + load.backlog(days)) * event,
         shop_months: shop_months * (SHOP_MONTH_TYPES + PER_SHOP_MONTH_EXTRA)
             + plan_shops * u64::from(s.months) * PER_PLAN_SHOP_MONTH,
@@ -520,6 +529,15 @@ mod tests {
         assert!(months.shop_months == 2 * base.shop_months && months.actors == base.actors);
         assert!(busy.in_flight > 10 * base.in_flight);
         assert!(base.total() < shops.total() && base.total() < months.total());
+    }
+
+    #[test]
+    fn the_field_adds_its_state_per_machine() {
+        let off = estimate(&scenario("[fleet]\nshops = 1000\n"));
+        let on = estimate(&scenario("[fleet]\nshops = 1000\n[service]\nenabled = true\n"));
+        let machines = (on.actors - off.actors) / FIELD_PER_MACHINE;
+        assert!((1000..1100).contains(&machines), "{machines}");
+        assert_eq!(on.total() - off.total(), on.actors - off.actors);
     }
 
     #[test]
