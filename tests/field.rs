@@ -322,30 +322,9 @@ fn a_loaner_leaves_with_the_shops_machines_when_its_contract_ends() {
     // Half the shops terminate early, some while a loaner stands in: the loaner is read out
     // and removed with the shop's machines, so nothing is estimated after the contract.
     let tmp = tempfile::tempdir().unwrap();
-    let pricing = r#"basis = "counters"
-catalogue = "CATALOGUE"
-plan = "per_mounting"
-service = "full_service"
-early_termination_share = 0.5
-rollout_days = 60"#
-        .replace(
-            "CATALOGUE",
-            &std::fs::canonicalize("scenarios/catalogue/default.toml")
-                .unwrap()
-                .display()
-                .to_string(),
-        );
-    let text = loaner_scenario(&pricing)
-        .replace("months = 4", "months = 8")
-        .replace("shops = 80", "shops = 150")
-        .replace("seed = 11", "seed = 12")
-        .replace(
-            "incidents_per_year_at_reference = 20.0",
-            "incidents_per_year_at_reference = 30.0",
-        );
-    let s = run_text(&text, tmp.path());
+    let s = run_to(&data("loaner_swaps.toml"), tmp.path(), &[]);
     assert_eq!(s["reconciliation"]["ok"], true, "{}", s["reconciliation"]);
-    let shops = read_csv(&tmp.path().join("out/shops.csv"));
+    let shops = read_csv(&tmp.path().join("shops.csv"));
     let ended_with_loaners = shops
         .rows
         .iter()
