@@ -13,7 +13,7 @@
 //! nor another fault.
 
 use crate::calendar::DayIndex;
-use crate::event::{MachineId, UsageEvent};
+use crate::event::{EventBody, MachineId, UsageEvent};
 use crate::rng::{stream, Purpose};
 use crate::scenario::{FaultSpec, InitialCounters, OutageSpec};
 use rand::Rng;
@@ -93,6 +93,17 @@ impl Counters {
     /// Counts a trace-only cycle; returns the number of channels that wrapped.
     pub(super) fn count_trace_only(&mut self) -> u64 {
         advance(&mut self.total_cycles, self.modulus) + advance(&mut self.trace_only, self.modulus)
+    }
+
+    /// The counters as a reading's body.
+    pub(super) fn reading(&self, removal: bool, health: Option<crate::event::Health>) -> EventBody {
+        EventBody::Counter {
+            total_cycles: self.total_cycles,
+            mountings: self.mountings,
+            trace_only: self.trace_only,
+            removal,
+            health,
+        }
     }
 
     /// A new control board: every channel starts again from 0.

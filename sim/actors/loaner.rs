@@ -201,13 +201,6 @@ impl Loaner {
 
     fn reading(&mut self, removal: bool) -> EventBody {
         self.since_read = 0;
-        let c = &self.counters;
-        EventBody::Counter {
-            total_cycles: c.total_cycles,
-            mountings: c.mountings,
-            trace_only: c.trace_only,
-            removal,
-            health: None,
-        }
+        self.counters.reading(removal, None)
     }
 }

@@ -234,16 +234,10 @@ impl MachineState {
     /// The counters as a reading that is sent: from now on, the counters have told everything.
     fn reading(&mut self) -> EventBody {
         self.since_read = 0;
-        let c = &self.counters;
-        EventBody::Counter {
-            total_cycles: c.total_cycles,
-            mountings: c.mountings,
-            trace_only: c.trace_only,
-            // An end-of-day (or commissioning, or board swap) read; see `removal_reading`.
-            removal: false,
-            // In the field, the wheels' wear and any failure the diagnostics foresee.
-            health: self.field.as_deref().map(field::FieldState::health),
-        }
+        // An end-of-day (or commissioning, or board swap) read; see `removal_reading`. In the
+        // field, with the wheels' wear and any failure the diagnostics foresee.
+        let health = self.field.as_deref().map(field::FieldState::health);
+        self.counters.reading(false, health)
     }
 
     /// Sorted start times through opening hours, one per job.
