@@ -5,6 +5,7 @@
 //! against the ground truth the actors kept → reports. See ARCHITECTURE.md for the map.
 
 pub mod actors;
+pub mod analysis;
 pub mod billing;
 pub mod budget;
 pub mod calendar;
