@@ -46,6 +46,20 @@ pub fn whole(v: &f64) -> String {
     format!("{v:.0}")
 }
 
+/// An x range of `n` categories (months), each centred on its index.
+pub fn categories(n: usize) -> std::ops::Range<f64> {
+    -0.5..n.max(1) as f64 - 0.5
+}
+
+/// The label of the category at x, only at its centre (no label between two months).
+pub fn category_label(labels: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() > 1e-6 || i < 0.0 {
+        return String::new();
+    }
+    labels.get(i as usize).cloned().unwrap_or_default()
+}
+
 /// Renders a chart of the standard size into an SVG string.
 pub fn draw(f: impl FnOnce(Root) -> Result<(), String>) -> Result<String, String> {
     draw_sized((WIDTH, HEIGHT), f)
@@ -73,6 +87,8 @@ pub fn axes<'a, 'b>(
 ) -> Result<Chart<'a, 'b>, String> {
     ChartBuilder::on(root)
         .margin(12)
+        // Room for the last x label, centred on the right edge.
+        .margin_right(40)
         .x_label_area_size(45)
         .y_label_area_size(75)
         .build_cartesian_2d(x, y)

@@ -242,11 +242,11 @@ fn monthly_chart(d: &RunData) -> Result<String, String> {
         .collect();
     let top = chart::headroom(truth.iter().chain(&metered).copied().max().unwrap_or(1) as f64);
     let labels: Vec<String> = d.periods.iter().map(|p| p.to_string()).collect();
-    let month = |x: &f64| labels.get(*x as usize).cloned().unwrap_or_default();
+    let month = |x: &f64| chart::category_label(&labels, *x);
     let (truth_color, metered_color, counters_color) =
         (chart::series(5), chart::series(0), chart::series(1));
     chart::draw(|root| {
-        let mut c = chart::axes(&root, 0f64..truth.len().max(1) as f64, 0f64..top)?;
+        let mut c = chart::axes(&root, chart::categories(truth.len()), 0f64..top)?;
         chart::mesh(
             &mut c,
             Axis {
@@ -262,7 +262,7 @@ fn monthly_chart(d: &RunData) -> Result<String, String> {
         )?;
         c.draw_series(truth.iter().enumerate().map(|(i, v)| {
             chart::bar(
-                (i as f64 + 0.1, i as f64 + 0.9),
+                (i as f64 - 0.4, i as f64 + 0.4),
                 (0.0, *v as f64),
                 truth_color,
             )
@@ -274,17 +274,14 @@ fn monthly_chart(d: &RunData) -> Result<String, String> {
             metered
                 .iter()
                 .enumerate()
-                .map(|(i, v)| (i as f64 + 0.5, *v as f64)),
+                .map(|(i, v)| (i as f64, *v as f64)),
             metered_color.stroke_width(2),
         ))
         .map_err(|e| e.to_string())?
         .label("metered events")
         .legend(chart::stroke(metered_color, 2));
         c.draw_series(LineSeries::new(
-            counters
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i as f64 + 0.5, *v)),
+            counters.iter().enumerate().map(|(i, v)| (i as f64, *v)),
             counters_color.stroke_width(2),
         ))
         .map_err(|e| e.to_string())?

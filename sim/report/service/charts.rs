@@ -26,11 +26,11 @@ fn stacked_months(
         .map(|m| layers.iter().map(|l| l.2[m]).sum())
         .collect();
     // Room above the bars for the legend, a line per layer.
-    let legend_room = 1.0 + 0.1 * layers.len() as f64;
+    let legend_room = 1.0 + 0.2 * layers.len() as f64;
     let top = chart::headroom(totals.iter().copied().fold(0.0, f64::max)) * legend_room;
-    let month = |x: &f64| labels.get(*x as usize).cloned().unwrap_or_default();
+    let month = |x: &f64| chart::category_label(labels, *x);
     chart::draw(|root| {
-        let mut c = chart::axes(&root, 0f64..labels.len().max(1) as f64, 0f64..top)?;
+        let mut c = chart::axes(&root, chart::categories(labels.len()), 0f64..top)?;
         chart::mesh(
             &mut c,
             Axis {
@@ -51,7 +51,7 @@ fn stacked_months(
                 .enumerate()
                 .map(|(i, v)| {
                     let bar = chart::bar(
-                        (i as f64 + 0.15, i as f64 + 0.85),
+                        (i as f64 - 0.35, i as f64 + 0.35),
                         (base[i], base[i] + v),
                         *color,
                     );
@@ -133,7 +133,7 @@ pub fn time_distribution(tiers: &[Tier], which: Time) -> Result<String, String> 
         .iter()
         .filter_map(|t| hours(t).last().copied())
         .fold(1.0, f64::max);
-    let right = slowest.min(longest * 3.0) * 1.02;
+    let right = slowest.min(longest * 3.0).max(longest) * 1.05;
     let (desc, what) = match which {
         Time::Response => ("hours from the failure to someone on it", "response"),
         Time::Repair => ("hours from the failure to the shop edging again", "repair"),
