@@ -230,3 +230,40 @@ fn the_page_has_the_service_section_only_with_the_field_on() {
         );
     }
 }
+
+/// The page minus its throughput line (wall-clock).
+fn page_without_throughput(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("index.html"))
+        .unwrap()
+        .split("<tr><th>Throughput</th>")
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                part
+            } else {
+                part.split_once("</tr>").unwrap().1
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn the_service_view_is_the_same_whatever_the_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, four) = (tmp.path().join("1"), tmp.path().join("4"));
+    assert_exit(&run_quiet(PLANS, &one, &["--threads", "1"]), 0, PLANS);
+    assert_exit(&run_quiet(PLANS, &four, &["--threads", "4"]), 0, PLANS);
+    for name in [
+        "repairs.csv",
+        "service_monthly.csv",
+        "lost_mountings.csv",
+        "service_vs_quote.csv",
+    ] {
+        let a = std::fs::read(one.join(name)).unwrap();
+        assert!(
+            a == std::fs::read(four.join(name)).unwrap(),
+            "{name} differs"
+        );
+    }
+    assert!(page_without_throughput(&one) == page_without_throughput(&four));
+}
