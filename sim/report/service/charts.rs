@@ -115,14 +115,16 @@ pub enum Time {
     Repair,
 }
 
+/// A tier's times of one kind, ascending.
+fn times(t: &Tier, which: Time) -> &[f64] {
+    match which {
+        Time::Response => &t.response_hours,
+        Time::Repair => &t.repair_hours,
+    }
+}
+
 /// 2. The share of repairs done within x hours, one line per tier, its promise marked.
 pub fn time_distribution(tiers: &[Tier], which: Time) -> Result<String, String> {
-    let hours = |t: &Tier| -> Vec<f64> {
-        match which {
-            Time::Response => t.response_hours.clone(),
-            Time::Repair => t.repair_hours.clone(),
-        }
-    };
     let promise = |t: &Tier| match which {
         Time::Response => f64::from(t.promise.response_hours),
         Time::Repair => f64::from(t.promise.repair_hours),
@@ -131,7 +133,7 @@ pub fn time_distribution(tiers: &[Tier], which: Time) -> Result<String, String> 
     let longest = tiers.iter().map(promise).fold(1.0, f64::max);
     let slowest = tiers
         .iter()
-        .filter_map(|t| hours(t).last().copied())
+        .filter_map(|t| times(t, which).last().copied())
         .fold(1.0, f64::max);
     let right = slowest.min(longest * 3.0).max(longest) * 1.05;
     let (desc, what) = match which {
@@ -154,7 +156,7 @@ pub fn time_distribution(tiers: &[Tier], which: Time) -> Result<String, String> 
             },
         )?;
         for (i, t) in tiers.iter().enumerate() {
-            let h = hours(t);
+            let h = times(t, which);
             if h.is_empty() {
                 continue;
             }
@@ -167,7 +169,10 @@ pub fn time_distribution(tiers: &[Tier], which: Time) -> Result<String, String> 
                 steps.push((x, (k + 1) as f64 / n * 100.0));
             }
             steps.push((right, 100.0));
-            let within = h.iter().filter(|x| **x <= promise(t)).count() as u64;
+            let within = match which {
+                Time::Response => t.response_within,
+                Time::Repair => t.repair_within,
+            };
             let label = format!(
                 "{} — {} within the {what} promise",
                 t.label(),
