@@ -250,10 +250,13 @@ fn signed_percent(part: i64, whole: i64) -> String {
     format!("{sign}{}.{} %", p / 10, p % 10)
 }
 
+/// One integer figure of a simulation of the field.
+type Figure = fn(&FieldFigures) -> i64;
+
 /// 5. With and without predictive maintenance.
 pub fn predictive_table(p: &PredictiveComparison) -> String {
     let (w, o) = (&p.with, &p.without);
-    let ints: [(&str, fn(&FieldFigures) -> i64); 6] = [
+    let ints: [(&str, Figure); 6] = [
         ("failures", |f| f.failures as i64),
         ("preventive visits", |f| f.preventive_visits as i64),
         ("lost mountings", |f| f.lost_mountings as i64),
