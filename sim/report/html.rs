@@ -1,18 +1,16 @@
 //! index.html: a self-contained page (inline SVG charts drawn with plotters, no scripts).
 
+use super::chart::{self, Axis};
 use super::{QuoteData, RunData, Summary};
 use crate::billing::LineGroup;
 use crate::money::format_cents;
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::fmt::Write;
 
-const WIDTH: u32 = 900;
-const HEIGHT: u32 = 320;
-
-pub fn page(d: &RunData, s: &Summary) -> String {
+/// The page; `service` is the field's section (`[service]` runs).
+pub fn page(d: &RunData, s: &Summary, service: Option<&str>) -> String {
     let mut html = String::new();
     let _ = write!(
         html,
@@ -44,6 +42,9 @@ pub fn page(d: &RunData, s: &Summary) -> String {
         "Shops by level (mean pairs per open day)",
         level_histogram(d),
     );
+    if let Some(section) = service {
+        html.push_str(section);
+    }
     if let Some(q) = d.quotes {
         quote_section(&mut html, q);
     }
@@ -239,64 +240,54 @@ fn monthly_chart(d: &RunData) -> Result<String, String> {
                 .sum()
         })
         .collect();
-    let top = truth
-        .iter()
-        .chain(&metered)
-        .copied()
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64
-        * 1.1;
+    let top = chart::headroom(truth.iter().chain(&metered).copied().max().unwrap_or(1) as f64);
     let labels: Vec<String> = d.periods.iter().map(|p| p.to_string()).collect();
-    draw(|root| {
-        let mut chart = axes(&root, 0f64..truth.len().max(1) as f64, top)?;
-        chart
-            .configure_mesh()
-            .x_labels(labels.len().min(12))
-            .x_label_formatter(&|x| labels.get(*x as usize).cloned().unwrap_or_default())
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(truth.iter().enumerate().map(|(i, v)| {
-                Rectangle::new(
-                    [(i as f64 + 0.1, 0.0), (i as f64 + 0.9, *v as f64)],
-                    BLUE.mix(0.35).filled(),
-                )
-            }))
-            .map_err(|e| e.to_string())?
-            .label("truth")
-            .legend(|(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 10, y + 5)], BLUE.mix(0.35).filled())
-            });
-        chart
-            .draw_series(LineSeries::new(
-                metered
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (i as f64 + 0.5, *v as f64)),
-                RED.stroke_width(2),
-            ))
-            .map_err(|e| e.to_string())?
-            .label("metered events")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], RED.stroke_width(2)));
-        chart
-            .draw_series(LineSeries::new(
-                counters
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (i as f64 + 0.5, *v)),
-                GREEN.stroke_width(2),
-            ))
-            .map_err(|e| e.to_string())?
-            .label("billed from counters")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], GREEN.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())
+    let month = |x: &f64| chart::category_label(&labels, *x);
+    let (truth_color, metered_color, counters_color) =
+        (chart::series(5), chart::series(0), chart::series(1));
+    chart::draw(|root| {
+        let mut c = chart::axes(&root, chart::categories(truth.len()), 0f64..top)?;
+        chart::mesh(
+            &mut c,
+            Axis {
+                desc: "month",
+                labels: labels.len().min(12),
+                format: &month,
+            },
+            Axis {
+                desc: "billable mountings per month",
+                labels: 8,
+                format: &chart::whole,
+            },
+        )?;
+        c.draw_series(truth.iter().enumerate().map(|(i, v)| {
+            chart::bar(
+                (i as f64 - 0.4, i as f64 + 0.4),
+                (0.0, *v as f64),
+                truth_color,
+            )
+        }))
+        .map_err(|e| e.to_string())?
+        .label("truth")
+        .legend(chart::swatch(truth_color));
+        c.draw_series(LineSeries::new(
+            metered
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as f64, *v as f64)),
+            metered_color.stroke_width(2),
+        ))
+        .map_err(|e| e.to_string())?
+        .label("metered events")
+        .legend(chart::stroke(metered_color, 2));
+        c.draw_series(LineSeries::new(
+            counters.iter().enumerate().map(|(i, v)| (i as f64, *v)),
+            counters_color.stroke_width(2),
+        ))
+        .map_err(|e| e.to_string())?
+        .label("billed from counters")
+        .legend(chart::stroke(counters_color, 2));
+        chart::legend(&mut c, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -308,22 +299,31 @@ fn daily_chart(d: &RunData) -> Result<String, String> {
         .iter()
         .map(|t| t.tally.mountings as f64)
         .collect();
-    let top = daily.iter().copied().fold(1.0, f64::max) * 1.1;
-    draw(|root| {
-        let mut chart = axes(&root, 0f64..daily.len().max(1) as f64, top)?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|x| d.calendar.date(*x as u32).format("%Y-%m-%d").to_string())
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new(
-                daily.iter().enumerate().map(|(i, v)| (i as f64, *v)),
-                BLUE.stroke_width(1),
-            ))
-            .map_err(|e| e.to_string())?;
-        Ok(())
+    let top = chart::headroom(daily.iter().copied().fold(1.0, f64::max));
+    let date = |x: &f64| d.calendar.date(*x as u32).format("%Y-%m-%d").to_string();
+    chart::draw(|root| {
+        let mut c = chart::axes(&root, 0f64..daily.len().max(1) as f64, 0f64..top)?;
+        chart::mesh(
+            &mut c,
+            Axis {
+                desc: "day",
+                labels: 10,
+                format: &date,
+            },
+            Axis {
+                desc: "mountings per day",
+                labels: 8,
+                format: &chart::whole,
+            },
+        )?;
+        c.draw_series(LineSeries::new(
+            daily.iter().enumerate().map(|(i, v)| (i as f64, *v)),
+            chart::series(0).stroke_width(1),
+        ))
+        .map_err(|e| e.to_string())?
+        .label("mountings (truth, all shops)")
+        .legend(chart::stroke(chart::series(0), 1));
+        chart::legend(&mut c, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -333,26 +333,34 @@ fn level_histogram(d: &RunData) -> Result<String, String> {
     for shop in &d.fleet.shops {
         counts[(shop.mean_pairs_per_day as usize).min(BINS - 1)] += 1;
     }
-    let top = f64::from(counts.iter().copied().max().unwrap_or(1)) * 1.1;
-    draw(|root| {
-        let mut chart = axes(&root, 0f64..BINS as f64, top)?;
-        chart
-            .configure_mesh()
-            .x_desc("pairs per open day (last bin: 20 and more)")
-            .y_desc("shops")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(counts.iter().enumerate().map(|(i, c)| {
-                Rectangle::new(
-                    [(i as f64 + 0.05, 0.0), (i as f64 + 0.95, f64::from(*c))],
-                    GREEN.mix(0.5).filled(),
-                )
-            }))
-            .map_err(|e| e.to_string())?;
-        Ok(())
+    let top = chart::headroom(f64::from(counts.iter().copied().max().unwrap_or(1)));
+    let color = chart::series(2);
+    chart::draw(|root| {
+        let mut c = chart::axes(&root, 0f64..BINS as f64, 0f64..top)?;
+        chart::mesh(
+            &mut c,
+            Axis {
+                desc: "pairs per open day (last bin: 20 and more)",
+                labels: 11,
+                format: &chart::whole,
+            },
+            Axis {
+                desc: "shops",
+                labels: 8,
+                format: &chart::whole,
+            },
+        )?;
+        c.draw_series(counts.iter().enumerate().map(|(i, n)| {
+            chart::bar(
+                (i as f64 + 0.05, i as f64 + 0.95),
+                (0.0, f64::from(*n)),
+                color,
+            )
+        }))
+        .map_err(|e| e.to_string())?
+        .label("shops at that level")
+        .legend(chart::swatch(color));
+        chart::legend(&mut c, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -418,7 +426,7 @@ fn quote_section(html: &mut String, q: &QuoteData) {
     html.push_str("</table>");
     section(
         html,
-        "Price per mounting by shop volume: quoted (blue) vs realised cost + margin (red; clipped at the top)",
+        "Price per mounting by shop volume: quoted vs realised cost + margin (clipped at the top; lines: the price bounds)",
         quote_chart(q),
     );
 }
@@ -439,73 +447,50 @@ fn quote_chart(q: &QuoteData) -> Result<String, String> {
         .map_or(Decimal::ZERO, |o| o.quote.terms.min_price));
     let top = (max_price * 3.0).max(1.0);
     let right = q.outcomes.iter().map(per_month).fold(1.0, f64::max) * 1.05;
-    draw(|root| {
-        let mut chart = axes(&root, 0f64..right, top)?;
-        chart
-            .configure_mesh()
-            .x_desc("billed mountings per month")
-            .y_desc("EUR per mounting")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .draw()
-            .map_err(|e| e.to_string())?;
+    let (quoted_color, realised_color) = (chart::series(0), chart::series(3));
+    chart::draw(|root| {
+        let mut c = chart::axes(&root, 0f64..right, 0f64..top)?;
+        chart::mesh(
+            &mut c,
+            Axis {
+                desc: "billed mountings per month",
+                labels: 10,
+                format: &chart::whole,
+            },
+            Axis {
+                desc: "EUR per mounting",
+                labels: 8,
+                format: &chart::whole,
+            },
+        )?;
         for bound in [min_price, max_price] {
-            chart
-                .draw_series(LineSeries::new(
-                    [(0.0, bound), (right, bound)],
-                    BLACK.mix(0.4),
-                ))
-                .map_err(|e| e.to_string())?;
+            c.draw_series(LineSeries::new(
+                [(0.0, bound), (right, bound)],
+                chart::REFERENCE.stroke_width(1),
+            ))
+            .map_err(|e| e.to_string())?;
         }
         let realised = q.outcomes.iter().filter_map(|o| {
             o.realised_price()
                 .map(|r| (per_month(o), eur(r).min(top * 0.99)))
         });
-        chart
-            .draw_series(realised.map(|p| Circle::new(p, 2, RED.mix(0.6).filled())))
-            .map_err(|e| e.to_string())?;
+        c.draw_series(realised.map(|p| Circle::new(p, 2, realised_color.filled())))
+            .map_err(|e| e.to_string())?
+            .label("realised cost + margin")
+            .legend(chart::swatch(realised_color));
         let quoted = q
             .outcomes
             .iter()
             .map(|o| (per_month(o), eur(o.quote.price)));
-        chart
-            .draw_series(quoted.map(|p| Circle::new(p, 2, BLUE.mix(0.8).filled())))
-            .map_err(|e| e.to_string())?;
-        Ok(())
+        c.draw_series(quoted.map(|p| Circle::new(p, 2, quoted_color.filled())))
+            .map_err(|e| e.to_string())?
+            .label("quoted price")
+            .legend(chart::swatch(quoted_color));
+        chart::legend(&mut c, SeriesLabelPosition::UpperRight)
     })
 }
 
-type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-
-/// A chart with fleetsim's margins: x over `x`, y from 0 to `top`.
-fn axes<'a, 'b>(
-    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
-    x: std::ops::Range<f64>,
-    top: f64,
-) -> Result<Chart<'a, 'b>, String> {
-    ChartBuilder::on(root)
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x, 0f64..top)
-        .map_err(|e| e.to_string())
-}
-
-/// Renders a chart into an SVG string.
-fn draw(
-    f: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<(), String>,
-) -> Result<String, String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        f(root.clone())?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
-}
-
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

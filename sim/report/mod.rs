@@ -1,10 +1,13 @@
 //! Everything a run writes to its output folder. Deterministic for a scenario and seed,
 //! except `summary.json`'s `/run` section (wall-clock timings).
 
+mod chart;
 mod html;
+mod service;
 mod summary;
 mod tables;
 
+pub use service::{LOST_MOUNTINGS_CSV, REPAIRS_CSV, SERVICE_MONTHLY_CSV, SERVICE_VS_QUOTE_CSV};
 pub use summary::Summary;
 
 use crate::actors::SimOutcome;
@@ -75,7 +78,8 @@ pub struct RunData<'a> {
     pub service: Option<&'a crate::service::outcome::FieldOutcome>,
 }
 
-/// Writes summary.json, invoices.csv, shops.csv and (unless disabled) index.html.
+/// Writes summary.json, invoices.csv, shops.csv, the field's CSVs (`[service]` runs) and
+/// (unless disabled) index.html.
 pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::io::Error)> {
     let summary = Summary::build(data);
     let json =
@@ -90,8 +94,13 @@ pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::i
         let csv = crate::quote::backtest::quotes_csv(&q.outcomes, data.fleet, &q.model);
         write(dir, QUOTES_CSV, &csv)?;
     }
+    let field = data.service.map(|f| service::view(data, f));
+    for (name, content) in field.iter().flat_map(|v| &v.files) {
+        write(dir, name, content)?;
+    }
     if data.scenario.output.html {
-        write(dir, INDEX_HTML, &html::page(data, &summary))?;
+        let section = field.as_ref().map(|v| v.html.as_str());
+        write(dir, INDEX_HTML, &html::page(data, &summary, section))?;
     }
     Ok(summary)
 }

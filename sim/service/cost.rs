@@ -128,7 +128,7 @@ pub fn per_shop(
 }
 
 /// Months (exact fractions: days installed ÷ days of the month) the shop's machines were in.
-fn installed_months(shop: &crate::fleet::ShopProfile, calendar: &Calendar) -> Decimal {
+pub fn installed_months(shop: &crate::fleet::ShopProfile, calendar: &Calendar) -> Decimal {
     let s = shop.in_service;
     let mut months = Decimal::ZERO;
     for p in 0..calendar.months() {
