@@ -87,6 +87,12 @@ pub struct FieldTally {
     pub lost_mountings: u32,
     /// Mountings that waited for the repair (edged, and billed, later).
     pub waited_mountings: u32,
+    /// `[service.predictive]`: visits that serviced the machine before its failure, and the
+    /// minutes it stood still for them.
+    pub preventive_visits: u32,
+    pub preventive_down_minutes: u32,
+    /// Visits that found the machine failed since the desk asked (nothing to do).
+    pub wasted_visits: u32,
 }
 
 impl FieldTally {
@@ -95,6 +101,9 @@ impl FieldTally {
         self.failures += other.failures;
         self.lost_mountings += other.lost_mountings;
         self.waited_mountings += other.waited_mountings;
+        self.preventive_visits += other.preventive_visits;
+        self.preventive_down_minutes += other.preventive_down_minutes;
+        self.wasted_visits += other.wasted_visits;
     }
 }
 

@@ -3,6 +3,7 @@
 //! (outages delay delivery, retries duplicate events), and hands the day's batch to the
 //! ingestion pipeline (with back-pressure).
 
+use super::desk::{HealthQuery, Predictive};
 use super::faults::{FaultTally, Links};
 use super::field::Field;
 use super::shop::{ShopActor, ShopArgs, ShopMsg};
@@ -35,6 +36,8 @@ pub struct IngestBatch {
     /// `[service]`: repairs the service organisations decided since the last batch (with the
     /// span's first batch: before any period they fall in closes).
     pub repairs: Vec<crate::service::Repair>,
+    /// `[service.predictive]`: on the day before a review, the desk's question to the engine.
+    pub health: Option<HealthQuery>,
 }
 
 /// What the simulation produced besides the events.
@@ -53,6 +56,8 @@ pub struct SimOutcome {
     pub unread_mountings: Vec<u64>,
     /// `[service]`: every repair, in dispatch order per region (regions in order).
     pub repairs: Vec<crate::service::Repair>,
+    /// `[service.predictive]`: every preventive visit booked, review by review.
+    pub preventive: Vec<crate::service::dispatch::Preventive>,
 }
 
 pub enum CoordinatorMsg {
@@ -106,6 +111,8 @@ struct State {
     span_end: i64,
     /// Repairs decided during the current span, for its first batch (incidents).
     span_repairs: Vec<crate::service::Repair>,
+    /// `[service.predictive]`: the service desk's weekly review.
+    predictive: Option<Predictive>,
     ingest: mpsc::Sender<IngestBatch>,
     progress: Arc<dyn Progress>,
     done: Option<oneshot::Sender<Result<SimOutcome, String>>>,
@@ -164,6 +171,7 @@ impl Actor for Coordinator {
             None => None,
         };
         let field = field.map(|(orgs, shops)| Field::new(orgs, shops));
+        let predictive = Predictive::of(s, a.fleet.clone(), a.calendar.clone());
         let audit = s
             .quote
             .as_ref()
@@ -185,6 +193,7 @@ impl Actor for Coordinator {
                 }
             }),
             field,
+            predictive,
             span_end: 0,
             span_repairs: Vec::new(),
             audit,
@@ -255,7 +264,11 @@ impl Actor for Coordinator {
 
 impl State {
     fn start_span(&mut self, myself: ActorRef<CoordinatorMsg>) -> Result<(), ActorProcessingErr> {
-        let end = (self.day + self.span_days).min(self.calendar.days());
+        let mut end = (self.day + self.span_days).min(self.calendar.days());
+        if let Some(p) = &self.predictive {
+            // Reviews fall between spans (`desk`).
+            end = end.min(p.next_review(self.day));
+        }
         self.span.clear();
         let mut woken = Vec::new();
         for day in self.day..end {
@@ -326,12 +339,18 @@ impl State {
             let last = day + 1 == self.calendar.days();
             let events = self.collect_day(slot, last);
             let commit = last || (day + 1) % self.commit_every == 0;
+            let (health, answer) = self
+                .predictive
+                .as_ref()
+                .and_then(|p| p.query_after(day))
+                .unzip();
             let batch = IngestBatch {
                 day,
                 events,
                 commit,
                 audit: self.audit_snapshot(),
                 repairs: std::mem::take(&mut self.span_repairs),
+                health,
             };
             if self.ingest.send(batch).await.is_err() {
                 return self.fail(
@@ -341,6 +360,11 @@ impl State {
             }
             self.progress.day_done();
             self.day += 1;
+            if let Some(answer) = answer {
+                if let Err(e) = self.review(answer).await {
+                    return self.fail(myself, &format!("predictive maintenance: {e}"));
+                }
+            }
         }
         self.span = span;
         if self.day < self.calendar.days() {
@@ -362,12 +386,28 @@ impl State {
                 .as_mut()
                 .map(|f| std::mem::take(&mut f.repairs))
                 .unwrap_or_default(),
+            preventive: self
+                .predictive
+                .as_mut()
+                .map(|p| std::mem::take(&mut p.visits))
+                .unwrap_or_default(),
         };
         if let Some(done) = self.done.take() {
             let _ = done.send(Ok(outcome));
         }
         myself.stop(None);
         Ok(())
+    }
+
+    /// `[service.predictive]`: the desk's review at the start of `self.day` (a span boundary).
+    async fn review(
+        &mut self,
+        answer: oneshot::Receiver<Result<Vec<crate::metering::MachineHealth>, String>>,
+    ) -> Result<(), String> {
+        let (Some(p), Some(field)) = (self.predictive.as_mut(), self.field.as_mut()) else {
+            return Ok(());
+        };
+        p.review(self.day, answer, field, &self.shops).await
     }
 
     /// Every shop's audit, on the audit's last day.

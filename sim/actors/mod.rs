@@ -8,12 +8,14 @@
 //! order never depends on scheduling, on actor ids or on the span's length.
 
 mod coordinator;
+mod desk;
 mod faults;
 mod field;
 mod machine;
 mod shop;
 
 pub use coordinator::{simulate, IngestBatch, SimOutcome};
+pub use desk::{answer_health, HealthQuery};
 pub use faults::{Counters, FaultTally};
 
 use crate::event::UsageEvent;

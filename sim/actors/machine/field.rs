@@ -27,7 +27,7 @@ pub struct Restore {
 }
 
 pub(super) struct FieldState {
-    failures: FailureProcess,
+    pub(super) failures: FailureProcess,
     wheels: Wheels,
     policy: DowntimePolicy,
     down: Option<Down>,
@@ -35,6 +35,10 @@ pub(super) struct FieldState {
     backlog: Vec<Job>,
     /// Where the span's work stopped, waiting for a `Restore`.
     pub(super) suspended: Option<Cursor>,
+    /// `[service.predictive]`: visits booked and not yet settled, by arrival (`visit`).
+    pub(super) visits: Vec<super::visit::Visit>,
+    /// Unix seconds of the machine's last failure (`i64::MIN`: none yet).
+    pub(super) last_failure: i64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -71,6 +75,8 @@ impl FieldState {
             down: None,
             backlog: Vec::new(),
             suspended: None,
+            visits: Vec::new(),
+            last_failure: i64::MIN,
         }
     }
 
@@ -80,6 +86,15 @@ impl FieldState {
             wheel_wear_permille: self.wheels.wear_permille(),
             warning: self.failures.warning(),
         }
+    }
+
+    pub(super) fn is_down(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// Stops the machine until `r.at`, as a repair would (a preventive visit).
+    pub(super) fn stop_until(&mut self, r: Restore) {
+        self.down = Some(Down { restore: Some(r) });
     }
 
     /// The service organisation's answer for the pending failure.
@@ -117,6 +132,7 @@ impl MachineState {
                 if self.restore_if_due(time, w, day) {
                     return DayEnd::Suspended(Cursor { day: k, job: i });
                 }
+                self.visit_if_due(time, day);
                 if self.is_down() {
                     self.while_down(job, day);
                     continue;
@@ -132,6 +148,7 @@ impl MachineState {
                 let job = w.jobs.len();
                 return DayEnd::Suspended(Cursor { day: k, job });
             }
+            self.visit_if_due(w.midnight + READ_AT, day);
         }
         self.day_end(w, day);
         DayEnd::Done
@@ -164,6 +181,7 @@ impl MachineState {
         let shop = self.shop;
         let failure: Failure = self.field().failures.fail(shop, time, index);
         self.field().down = Some(Down { restore: None });
+        self.field().last_failure = time;
         day.field.failures += 1;
         self.board.report_failure(failure);
     }
