@@ -401,7 +401,7 @@ fn default_threads() -> usize {
 fn print_predictive(p: &crate::service::outcome::PredictiveComparison, currency: &str) {
     let (w, o) = (&p.with, &p.without);
     println!(
-        "predictive: {} preventive visits ({} found the machine failed); with / without: {} / {} failures, {:.0} / {:.0} h downtime, {} / {} mountings lost, {} / {} SLA breaches, cost to serve {} / {} {currency}",
+        "predictive: {} preventive visits ({} found the machine failed); with / without: {} / {} failures, {:.0} / {:.0} h downtime, {} / {} mountings lost, {} / {} SLA breaches, maintenance {} / {} {currency} (cost to serve {} / {})",
         w.preventive_visits,
         w.wasted_visits,
         w.failures,
@@ -412,6 +412,8 @@ fn print_predictive(p: &crate::service::outcome::PredictiveComparison, currency:
         o.lost_mountings,
         w.sla_breaches,
         o.sla_breaches,
+        crate::money::format_cents(w.maintenance_cents),
+        crate::money::format_cents(o.maintenance_cents),
         crate::money::format_cents(w.cost_cents),
         crate::money::format_cents(o.cost_cents),
     );

@@ -210,7 +210,13 @@ fn run_on(
         _ => None,
     };
     let field = if scenario.service.enabled {
-        Some(field_outcome(&scenario, &fleet, &calendar, &outcome, opts.threads)?)
+        Some(field_outcome(
+            &scenario,
+            &fleet,
+            &calendar,
+            &outcome,
+            opts.threads,
+        )?)
     } else {
         None
     };

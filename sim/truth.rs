@@ -93,6 +93,9 @@ pub struct FieldTally {
     pub preventive_down_minutes: u32,
     /// Visits that found the machine failed since the desk asked (nothing to do).
     pub wasted_visits: u32,
+    /// Jobs the shop gave its machines, whatever their state: the demand, which nothing of
+    /// the field may change.
+    pub demand_jobs: u32,
 }
 
 impl FieldTally {
@@ -104,6 +107,7 @@ impl FieldTally {
         self.preventive_visits += other.preventive_visits;
         self.preventive_down_minutes += other.preventive_down_minutes;
         self.wasted_visits += other.wasted_visits;
+        self.demand_jobs += other.demand_jobs;
     }
 }
 

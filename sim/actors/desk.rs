@@ -90,7 +90,10 @@ impl Predictive {
     pub(super) fn query_after(
         &self,
         day: DayIndex,
-    ) -> Option<(HealthQuery, oneshot::Receiver<Result<Vec<MachineHealth>, String>>)> {
+    ) -> Option<(
+        HealthQuery,
+        oneshot::Receiver<Result<Vec<MachineHealth>, String>>,
+    )> {
         let next = day + 1;
         if next >= self.calendar.days() || self.calendar.info(next).weekday != REVIEW_WEEKDAY {
             return None;

@@ -107,7 +107,10 @@ impl Field {
         &mut self,
         requests: Vec<PreventRequest>,
     ) -> Result<Vec<Preventive>, String> {
-        debug_assert!(self.pending.iter().all(Vec::is_empty), "a span ends dispatched");
+        debug_assert!(
+            self.pending.iter().all(Vec::is_empty),
+            "a span ends dispatched"
+        );
         let mut by_region = vec![Vec::new(); self.orgs.len()];
         for r in requests {
             by_region[self.shops[r.shop.0 as usize].0].push(r);

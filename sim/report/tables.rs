@@ -137,7 +137,7 @@ fn service_header(predictive: bool) -> String {
         ",incidents,sla_breaches,lost_mountings,waited_mountings,wheel_sets,margin_cents",
     );
     if predictive {
-        header.push_str(",preventive_visits,wasted_visits");
+        header.push_str(",preventive_visits,wasted_visits,demand_jobs");
     }
     header
 }
@@ -171,7 +171,11 @@ fn service_fields(
     );
     if predictive {
         let booked = field.preventive_visits[shop];
-        let _ = write!(fields, ",{booked},{}", tally.wasted_visits);
+        let _ = write!(
+            fields,
+            ",{booked},{},{}",
+            tally.wasted_visits, tally.demand_jobs
+        );
     }
     fields
 }

@@ -38,6 +38,8 @@ pub struct PredictiveComparison {
 /// The field's headline figures for one simulation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct FieldFigures {
+    /// Jobs the shops gave their machines: the demand, the same with and without.
+    pub demand_jobs: u64,
     pub failures: u64,
     /// Preventive visits the desk sent (0 without the policy).
     pub preventive_visits: u64,
@@ -51,6 +53,9 @@ pub struct FieldFigures {
     pub waited_mountings: u64,
     pub sla_breaches: u64,
     pub cost_cents: i64,
+    /// The maintenance part of the cost to serve: parts, labour, travel, loaners and
+    /// preventive visits (the machine's lease and the consumables left out).
+    pub maintenance_cents: i64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -126,13 +131,19 @@ impl FieldOutcome {
 
     /// The headline figures of this outcome (`visits`: the preventive visits it was built
     /// with).
-    pub fn figures(&self, truth: &Truth, repairs: &[Repair], visits: &[Preventive]) -> FieldFigures {
+    pub fn figures(
+        &self,
+        truth: &Truth,
+        repairs: &[Repair],
+        visits: &[Preventive],
+    ) -> FieldFigures {
         let mut tally = crate::truth::FieldTally::default();
         for shop in 0..self.costs.len() as u32 {
             tally.add(&truth.shop_field(shop));
         }
         let repair_seconds: i64 = repairs.iter().map(|r| r.restored - r.failure.time).sum();
         FieldFigures {
+            demand_jobs: u64::from(tally.demand_jobs),
             failures: repairs.len() as u64,
             preventive_visits: visits.len() as u64,
             wasted_visits: u64::from(tally.wasted_visits),
@@ -143,6 +154,7 @@ impl FieldOutcome {
             waited_mountings: u64::from(tally.waited_mountings),
             sla_breaches: self.summary.sla_breaches,
             cost_cents: self.summary.cost_cents,
+            maintenance_cents: self.costs.iter().map(maintenance_cents).sum(),
         }
     }
 
@@ -151,6 +163,10 @@ impl FieldOutcome {
         self.summary.predictive = comparison.clone();
         self.predictive = comparison;
     }
+}
+
+fn maintenance_cents(c: &CostToServe) -> i64 {
+    c.parts_cents + c.labour_cents + c.travel_cents + c.loaner_cents + c.preventive_cents
 }
 
 fn round2(x: f64) -> f64 {

@@ -60,9 +60,8 @@ impl ReviewDesk {
         start: i64,
     ) -> ReviewDesk {
         let factor = decimal(spec.parts_factor);
-        let parts_cents = Cause::ALL.map(|c| {
-            round(factor * Decimal::from(failures.causes[c as usize].parts_median_cents))
-        });
+        let parts_cents = Cause::ALL
+            .map(|c| round(factor * Decimal::from(failures.causes[c as usize].parts_median_cents)));
         ReviewDesk {
             acts_on: spec.acts_on,
             visit_minutes: spec.visit_minutes,
@@ -229,8 +228,16 @@ mod tests {
         assert!((15..=45).contains(&acted), "{acted} of 100 at 0.3");
         // The same machines warned in the same way: the same decisions, whatever others saw.
         let mut again = desk(0.3);
-        let some: Vec<MachineHealth> = health.iter().copied().filter(|h| h.machine.0 % 2 == 0).collect();
-        let a: Vec<u32> = again.review(MONDAY, &some).iter().map(|r| r.machine.0).collect();
+        let some: Vec<MachineHealth> = health
+            .iter()
+            .copied()
+            .filter(|h| h.machine.0 % 2 == 0)
+            .collect();
+        let a: Vec<u32> = again
+            .review(MONDAY, &some)
+            .iter()
+            .map(|r| r.machine.0)
+            .collect();
         let mut full = desk(0.3);
         let b: Vec<u32> = full
             .review(MONDAY, &health)

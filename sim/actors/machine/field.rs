@@ -132,6 +132,7 @@ impl MachineState {
                 if self.restore_if_due(time, w, day) {
                     return DayEnd::Suspended(Cursor { day: k, job: i });
                 }
+                day.field.demand_jobs += 1;
                 self.visit_if_due(time, day);
                 if self.is_down() {
                     self.while_down(job, day);
