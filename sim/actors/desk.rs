@@ -116,9 +116,13 @@ impl Predictive {
             .await
             .map_err(|_| "the ingestion pipeline stopped before the desk's review".to_string())?
             .map_err(|e| format!("the desk's review of machine health: {e}"))?;
-        // A report is the desk's if it comes from one of the fleet's machines at its own shop.
+        // A report is the desk's if it comes from one of the fleet's machines at its own shop,
+        // still installed (a removed machine's last warning needs no technician).
         let fleet = &self.fleet;
-        health.retain(|h| fleet.machine_shop.get(h.machine.0 as usize) == Some(&h.shop));
+        health.retain(|h| {
+            fleet.machine_shop.get(h.machine.0 as usize) == Some(&h.shop)
+                && fleet.shops[h.shop.0 as usize].in_service.covers(day)
+        });
         let at = self.calendar.midnight_unix(day);
         let requests = self.desk.review(at, &health);
         if requests.is_empty() {
