@@ -400,10 +400,7 @@ impl State {
     }
 
     /// `[service.predictive]`: the desk's review at the start of `self.day` (a span boundary).
-    async fn review(
-        &mut self,
-        answer: oneshot::Receiver<Result<Vec<crate::metering::MachineHealth>, String>>,
-    ) -> Result<(), String> {
+    async fn review(&mut self, answer: super::desk::HealthAnswer) -> Result<(), String> {
         let (Some(p), Some(field)) = (self.predictive.as_mut(), self.field.as_mut()) else {
             return Ok(());
         };

@@ -22,6 +22,9 @@ use crate::service::predictive::{ReviewDesk, REVIEW_WEEKDAY};
 use ractor::ActorRef;
 use tokio::sync::oneshot;
 
+/// Where the engine's answer to a `HealthQuery` comes.
+pub(super) type HealthAnswer = oneshot::Receiver<Result<Vec<MachineHealth>, String>>;
+
 /// A question to the engine, carried by the batch of the day before a review: the health
 /// reported since `since`, once that batch is in.
 pub struct HealthQuery {
@@ -87,13 +90,7 @@ impl Predictive {
 
     /// If a review falls at the end of `day` (the next day is a review day within the run),
     /// the question for the engine and where its answer comes.
-    pub(super) fn query_after(
-        &self,
-        day: DayIndex,
-    ) -> Option<(
-        HealthQuery,
-        oneshot::Receiver<Result<Vec<MachineHealth>, String>>,
-    )> {
+    pub(super) fn query_after(&self, day: DayIndex) -> Option<(HealthQuery, HealthAnswer)> {
         let next = day + 1;
         if next >= self.calendar.days() || self.calendar.info(next).weekday != REVIEW_WEEKDAY {
             return None;
@@ -108,7 +105,7 @@ impl Predictive {
     pub(super) async fn review(
         &mut self,
         day: DayIndex,
-        answer: oneshot::Receiver<Result<Vec<MachineHealth>, String>>,
+        answer: HealthAnswer,
         field: &mut Field,
         shops: &[ActorRef<ShopMsg>],
     ) -> Result<(), String> {
