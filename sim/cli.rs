@@ -280,6 +280,9 @@ fn run_command(
                 crate::money::format_cents(f.cost_cents),
                 s.billed.currency
             );
+            if let Some(p) = &f.predictive {
+                print_predictive(p, &s.billed.currency);
+            }
         }
     }
     if !result.reconciliation.ok {
@@ -392,4 +395,26 @@ fn check_command(files: &[PathBuf], max_memory: Option<ByteSize>) -> i32 {
 
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// The summary line of predictive maintenance: the run against the same one without it.
+fn print_predictive(p: &crate::service::outcome::PredictiveComparison, currency: &str) {
+    let (w, o) = (&p.with, &p.without);
+    println!(
+        "predictive: {} preventive visits ({} found the machine failed); with / without: {} / {} failures, {:.0} / {:.0} h downtime, {} / {} mountings lost, {} / {} SLA breaches, maintenance {} / {} {currency} (cost to serve {} / {})",
+        w.preventive_visits,
+        w.wasted_visits,
+        w.failures,
+        o.failures,
+        w.downtime_hours,
+        o.downtime_hours,
+        w.lost_mountings,
+        o.lost_mountings,
+        w.sla_breaches,
+        o.sla_breaches,
+        crate::money::format_cents(w.maintenance_cents),
+        crate::money::format_cents(o.maintenance_cents),
+        crate::money::format_cents(w.cost_cents),
+        crate::money::format_cents(o.cost_cents),
+    );
 }

@@ -38,6 +38,8 @@ pub enum Purpose {
     Region = 12,
     /// A region's service organisation: travel per visit, remote sessions.
     Dispatch = 13,
+    /// The service desk's predictive maintenance: whether it acts on a machine's warning.
+    Predictive = 14,
 }
 
 /// The generator for `purpose` of entity `index` under the scenario `seed`.

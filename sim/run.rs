@@ -209,15 +209,17 @@ fn run_on(
         }
         _ => None,
     };
-    let field = scenario.service.enabled.then(|| {
-        crate::service::outcome::FieldOutcome::build(
+    let field = if scenario.service.enabled {
+        Some(field_outcome(
             &scenario,
             &fleet,
             &calendar,
-            &outcome.truth,
-            &outcome.repairs,
-        )
-    });
+            &outcome,
+            opts.threads,
+        )?)
+    } else {
+        None
+    };
     let incidents = if scenario.service.enabled {
         crate::service::incidents::IncidentBook::of(&outcome.repairs)
             .groups()
@@ -291,6 +293,25 @@ fn run_on(
     })
 }
 
+/// The field's results, with predictive maintenance's comparison when the policy is on.
+fn field_outcome(
+    scenario: &Scenario,
+    fleet: &Fleet,
+    calendar: &Calendar,
+    outcome: &SimOutcome,
+    threads: usize,
+) -> Result<crate::service::outcome::FieldOutcome, RunError> {
+    let (truth, repairs, visits) = (&outcome.truth, &outcome.repairs, &outcome.preventive);
+    let mut field = crate::service::outcome::FieldOutcome::build(
+        scenario, fleet, calendar, truth, repairs, visits,
+    );
+    let with = field.figures(truth, repairs, visits);
+    let comparison = crate::service::compare::with_and_without(scenario, with, threads)
+        .map_err(RunError::Simulation)?;
+    field.set_predictive(comparison);
+    Ok(field)
+}
+
 fn apply_overrides(mut scenario: Scenario, opts: &RunOptions) -> Scenario {
     if let Some(seed) = opts.seed {
         scenario.seed = seed;
@@ -301,7 +322,7 @@ fn apply_overrides(mut scenario: Scenario, opts: &RunOptions) -> Scenario {
     scenario
 }
 
-fn run_actors(
+pub(crate) fn run_actors(
     scenario: &Arc<Scenario>,
     fleet: &Arc<Fleet>,
     calendar: &Arc<Calendar>,
@@ -458,6 +479,7 @@ fn spawn_ingest(
                         engine.commit()?;
                     }
                     latency.saturating_record(started.elapsed().as_micros() as u64);
+                    crate::actors::answer_health(engine.as_mut(), batch.health)?;
                 }
                 engine.commit()?;
                 for (day, period) in closes {

@@ -89,6 +89,15 @@ pub struct FieldTally {
     pub waited_mountings: u32,
     /// Mountings a loaner edged while the shop's machine was repaired (billed to the shop).
     pub loaner_mountings: u32,
+    /// `[service.predictive]`: visits that serviced the machine before its failure, and the
+    /// minutes it stood still for them.
+    pub preventive_visits: u32,
+    pub preventive_down_minutes: u32,
+    /// Visits that found the machine failed since the desk asked (nothing to do).
+    pub wasted_visits: u32,
+    /// Jobs the shop gave its machines, whatever their state: the demand, which nothing of
+    /// the field may change.
+    pub demand_jobs: u32,
 }
 
 impl FieldTally {
@@ -98,6 +107,10 @@ impl FieldTally {
         self.lost_mountings += other.lost_mountings;
         self.waited_mountings += other.waited_mountings;
         self.loaner_mountings += other.loaner_mountings;
+        self.preventive_visits += other.preventive_visits;
+        self.preventive_down_minutes += other.preventive_down_minutes;
+        self.wasted_visits += other.wasted_visits;
+        self.demand_jobs += other.demand_jobs;
     }
 }
 

@@ -3,6 +3,7 @@
 //! (outages delay delivery, retries duplicate events), and hands the day's batch to the
 //! ingestion pipeline (with back-pressure).
 
+use super::desk::{HealthQuery, Predictive};
 use super::faults::{FaultTally, Links};
 use super::field::Field;
 use super::loaner::{LoanerDay, Loaners, Stay};
@@ -39,6 +40,8 @@ pub struct IngestBatch {
     /// `[service]`: loaners installed today, (loaner, shop, unix seconds): provisioned at that
     /// time before the batch's events (which include theirs).
     pub installs: Vec<(crate::event::MachineId, crate::event::ShopId, i64)>,
+    /// `[service.predictive]`: on the day before a review, the desk's question to the engine.
+    pub health: Option<HealthQuery>,
 }
 
 /// What the simulation produced besides the events.
@@ -57,6 +60,8 @@ pub struct SimOutcome {
     pub unread_mountings: Vec<u64>,
     /// `[service]`: every repair, in dispatch order per region (regions in order).
     pub repairs: Vec<crate::service::Repair>,
+    /// `[service.predictive]`: every preventive visit booked, review by review.
+    pub preventive: Vec<crate::service::dispatch::Preventive>,
 }
 
 pub enum CoordinatorMsg {
@@ -113,6 +118,8 @@ struct State {
     /// `[service]`: the loaners, their stays and what they did on the day being collected.
     loaners: Option<Loaners>,
     loaner_day: LoanerDay,
+    /// `[service.predictive]`: the service desk's weekly review.
+    predictive: Option<Predictive>,
     ingest: mpsc::Sender<IngestBatch>,
     progress: Arc<dyn Progress>,
     done: Option<oneshot::Sender<Result<SimOutcome, String>>>,
@@ -171,6 +178,7 @@ impl Actor for Coordinator {
             None => None,
         };
         let field = field.map(|(orgs, shops)| Field::new(orgs, shops));
+        let predictive = Predictive::of(s, a.fleet.clone(), a.calendar.clone());
         let audit = s
             .quote
             .as_ref()
@@ -194,6 +202,7 @@ impl Actor for Coordinator {
             loaners: field.is_some().then(|| Loaners::new(s.faults, s.seed)),
             loaner_day: LoanerDay::default(),
             field,
+            predictive,
             span_end: 0,
             span_repairs: Vec::new(),
             audit,
@@ -264,7 +273,11 @@ impl Actor for Coordinator {
 
 impl State {
     fn start_span(&mut self, myself: ActorRef<CoordinatorMsg>) -> Result<(), ActorProcessingErr> {
-        let end = (self.day + self.span_days).min(self.calendar.days());
+        let mut end = (self.day + self.span_days).min(self.calendar.days());
+        if let Some(p) = &self.predictive {
+            // Reviews fall between spans (`desk`).
+            end = end.min(p.next_review(self.day));
+        }
         self.span.clear();
         let mut woken = Vec::new();
         for day in self.day..end {
@@ -338,6 +351,11 @@ impl State {
             let last = day + 1 == self.calendar.days();
             let events = self.collect_day(slot, last);
             let commit = last || (day + 1) % self.commit_every == 0;
+            let (health, answer) = self
+                .predictive
+                .as_ref()
+                .and_then(|p| p.query_after(day))
+                .unzip();
             let batch = IngestBatch {
                 day,
                 events,
@@ -345,6 +363,7 @@ impl State {
                 audit: self.audit_snapshot(),
                 repairs: std::mem::take(&mut self.span_repairs),
                 installs: std::mem::take(&mut self.loaner_day.installs),
+                health,
             };
             if self.ingest.send(batch).await.is_err() {
                 return self.fail(
@@ -354,6 +373,11 @@ impl State {
             }
             self.progress.day_done();
             self.day += 1;
+            if let Some(answer) = answer {
+                if let Err(e) = self.review(answer).await {
+                    return self.fail(myself, &format!("predictive maintenance: {e}"));
+                }
+            }
         }
         self.span = span;
         if self.day < self.calendar.days() {
@@ -375,12 +399,25 @@ impl State {
                 .as_mut()
                 .map(|f| std::mem::take(&mut f.repairs))
                 .unwrap_or_default(),
+            preventive: self
+                .predictive
+                .as_mut()
+                .map(|p| std::mem::take(&mut p.visits))
+                .unwrap_or_default(),
         };
         if let Some(done) = self.done.take() {
             let _ = done.send(Ok(outcome));
         }
         myself.stop(None);
         Ok(())
+    }
+
+    /// `[service.predictive]`: the desk's review at the start of `self.day` (a span boundary).
+    async fn review(&mut self, answer: super::desk::HealthAnswer) -> Result<(), String> {
+        let (Some(p), Some(field)) = (self.predictive.as_mut(), self.field.as_mut()) else {
+            return Ok(());
+        };
+        p.review(self.day, answer, field, &self.shops).await
     }
 
     /// Every shop's audit, on the audit's last day.

@@ -13,7 +13,7 @@
 //! rounds, or the threads.
 
 use crate::event::{MachineId, ShopId};
-use crate::service::dispatch::Promise;
+use crate::service::dispatch::{PreventRequest, Preventive, Promise};
 use crate::service::org::OrgMsg;
 use crate::service::{Failure, Repair};
 use ractor::ActorRef;
@@ -102,6 +102,34 @@ impl Field {
             self.repairs.extend(repairs);
         }
         Ok(self.release(span_end))
+    }
+
+    /// Preventive visits (in (time, shop, machine) order), each to its region's organisation,
+    /// at a span boundary: every failure of earlier times is dispatched (a span ends with
+    /// nothing pending) and none of later times yet. The visits, regions in order.
+    pub(super) async fn prevent(
+        &mut self,
+        requests: Vec<PreventRequest>,
+    ) -> Result<Vec<Preventive>, String> {
+        debug_assert!(
+            self.pending.iter().all(Vec::is_empty),
+            "a span ends dispatched"
+        );
+        let mut by_region = vec![Vec::new(); self.orgs.len()];
+        for r in requests {
+            by_region[self.shops[r.shop.0 as usize].0].push(r);
+        }
+        let mut visits = Vec::new();
+        for (region, (org, requests)) in self.orgs.iter().zip(by_region).enumerate() {
+            if requests.is_empty() {
+                continue;
+            }
+            let booked = ractor::call!(org, OrgMsg::Prevent, requests)
+                .map_err(|e| format!("the service organisation of region {region} failed: {e}"))?
+                .map_err(|e| format!("the service organisation of region {region}: {e}"))?;
+            visits.extend(booked);
+        }
+        Ok(visits)
     }
 
     /// The machines that can go on: repaired after the span (nothing more happens to them in

@@ -8,6 +8,7 @@
 //! order never depends on scheduling, on actor ids or on the span's length.
 
 mod coordinator;
+mod desk;
 mod faults;
 mod field;
 mod loaner;
@@ -15,6 +16,7 @@ mod machine;
 mod shop;
 
 pub use coordinator::{simulate, IngestBatch, SimOutcome};
+pub use desk::{answer_health, HealthQuery};
 pub use faults::{Counters, FaultTally};
 
 use crate::event::UsageEvent;

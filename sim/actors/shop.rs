@@ -3,7 +3,7 @@
 //! (`InService`) it stays closed; on the day its machines are removed it wakes them for their
 //! final read even if closed.
 
-use super::machine::{DayWork, MachineActor, MachineArgs, MachineMsg, Restore};
+use super::machine::{DayWork, MachineActor, MachineArgs, MachineMsg, Restore, Visit};
 use super::DayBoard;
 use crate::calendar::DayInfo;
 use crate::demand::{DemandModel, Job};
@@ -21,6 +21,8 @@ pub enum ShopMsg {
     Span(Arc<[DayInfo]>),
     /// `[service]`: when one of the shop's machines works again (forwarded to it).
     Restore(MachineId, Restore),
+    /// `[service.predictive]`: a preventive visit to one of the shop's machines (forwarded).
+    Prevent(MachineId, Visit),
 }
 
 pub struct ShopArgs {
@@ -96,6 +98,12 @@ impl Actor for ShopActor {
                 let i = s.profile.machines.iter().position(|&m| m == machine);
                 let i = i.ok_or("a restore for a machine of another shop")?;
                 s.machines[i].cast(MachineMsg::Restore(restore))?;
+                return Ok(());
+            }
+            ShopMsg::Prevent(machine, visit) => {
+                let i = s.profile.machines.iter().position(|&m| m == machine);
+                let i = i.ok_or("a preventive visit for a machine of another shop")?;
+                s.machines[i].cast(MachineMsg::Prevent(visit))?;
                 return Ok(());
             }
         };

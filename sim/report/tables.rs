@@ -69,7 +69,7 @@ pub fn shops_csv(d: &RunData) -> String {
     out.push_str(&split_header());
     out.push_str(",plan,service,start,last_day,terminated_on");
     if d.service.is_some() {
-        out.push_str(&service_header());
+        out.push_str(&service_header(d.scenario.service.predictive.is_some()));
     }
     out.push('\n');
     let truth = &d.outcome.truth;
@@ -124,15 +124,22 @@ pub fn shops_csv(d: &RunData) -> String {
 }
 
 /// `[service]`: the cost to serve, its components, the field's counts and the margin.
-fn service_header() -> String {
+/// `predictive`: `[service.predictive]` is on (its cost and visits get columns of their own).
+fn service_header(predictive: bool) -> String {
     let mut header = String::from(",cost_to_serve_cents");
     for c in crate::service::cost::CostToServe::COLUMNS {
         let _ = write!(header, ",cost_{c}");
+    }
+    if predictive {
+        header.push_str(",cost_preventive_cents");
     }
     header.push_str(
         ",incidents,sla_breaches,lost_mountings,waited_mountings,loaner_mountings,wheel_sets,\
          margin_cents",
     );
+    if predictive {
+        header.push_str(",preventive_visits,wasted_visits,demand_jobs");
+    }
     header
 }
 
@@ -148,6 +155,10 @@ fn service_fields(
     for cents in cost.components() {
         let _ = write!(fields, ",{cents}");
     }
+    let predictive = d.scenario.service.predictive.is_some();
+    if predictive {
+        let _ = write!(fields, ",{}", cost.preventive_cents);
+    }
     let tally = d.outcome.truth.shop_field(shop as u32);
     let _ = write!(
         fields,
@@ -160,6 +171,14 @@ fn service_fields(
         tally.wheel_sets,
         net_cents - cost.total()
     );
+    if predictive {
+        let booked = field.preventive_visits[shop];
+        let _ = write!(
+            fields,
+            ",{booked},{},{}",
+            tally.wasted_visits, tally.demand_jobs
+        );
+    }
     fields
 }
 

@@ -9,8 +9,13 @@
 //!   each mounting's frame,
 //!   sundries per mounting;
 //! - **parts** at cost, **labour** (remote sessions, time on site and on the road at the
-//!   technician's cost per hour), **travel** per km, **loaners** (logistics per episode).
+//!   technician's cost per hour), **travel** per km, **loaners** (logistics per episode);
+//! - **preventive** (`[service.predictive]`): the preventive visits' parts, labour (on site
+//!   and on the road) and travel, priced as a repair's, in a component of their own (a
+//!   preventive visit is not an incident). Every visit booked counts, whether it found the
+//!   machine working or already failed.
 
+use super::dispatch::Preventive;
 use super::spec::ServiceSpec;
 use super::wear::consumables_cents;
 use super::Repair;
@@ -30,6 +35,8 @@ pub struct CostToServe {
     pub labour_cents: Cents,
     pub travel_cents: Cents,
     pub loaner_cents: Cents,
+    /// Not among `COLUMNS`: a column of its own only when predictive maintenance is on.
+    pub preventive_cents: Cents,
 }
 
 impl CostToServe {
@@ -40,6 +47,7 @@ impl CostToServe {
             + self.labour_cents
             + self.travel_cents
             + self.loaner_cents
+            + self.preventive_cents
     }
 
     pub const COLUMNS: [&'static str; 6] = [
@@ -70,6 +78,9 @@ struct RepairSums {
     labour_and_road_minutes: i64,
     travel_km: i64,
     loaner_episodes: i64,
+    preventive_parts_cents: i64,
+    preventive_minutes: i64,
+    preventive_km: i64,
 }
 
 /// Every shop's cost to serve, by shop id.
@@ -79,6 +90,7 @@ pub fn per_shop(
     calendar: &Calendar,
     truth: &Truth,
     repairs: &[Repair],
+    visits: &[Preventive],
 ) -> Vec<CostToServe> {
     let mut sums: Vec<RepairSums> = (0..fleet.shops.len())
         .map(|_| RepairSums::default())
@@ -89,6 +101,12 @@ pub fn per_shop(
         s.labour_and_road_minutes += i64::from(r.labour_minutes) + i64::from(r.travel_minutes);
         s.travel_km += i64::from(r.travel_km);
         s.loaner_episodes += i64::from(r.loaner.is_some());
+    }
+    for v in visits {
+        let s = &mut sums[v.request.shop.0 as usize];
+        s.preventive_parts_cents += v.request.parts_cents;
+        s.preventive_minutes += i64::from(v.labour_minutes) + i64::from(v.travel_minutes);
+        s.preventive_km += i64::from(v.travel_km);
     }
     fleet
         .shops
@@ -115,16 +133,23 @@ pub fn per_shop(
                 ),
                 consumables_cents: consumables_cents(w, wheel_sets, pairs_by_frame, mountings),
                 parts_cents: repairs.parts_cents,
-                labour_cents: round(
-                    Decimal::from(repairs.labour_and_road_minutes)
-                        * Decimal::from(f.technician_cents_per_hour)
-                        / Decimal::from(60),
-                ),
+                labour_cents: labour_cents(spec, repairs.labour_and_road_minutes),
                 travel_cents: repairs.travel_km * f.cents_per_km,
                 loaner_cents: repairs.loaner_episodes * f.loaner_logistics_cents,
+                preventive_cents: repairs.preventive_parts_cents
+                    + labour_cents(spec, repairs.preventive_minutes)
+                    + repairs.preventive_km * f.cents_per_km,
             }
         })
         .collect()
+}
+
+/// Technician time at the provider's cost per hour, rounded once.
+fn labour_cents(spec: &ServiceSpec, minutes: i64) -> Cents {
+    round(
+        Decimal::from(minutes) * Decimal::from(spec.field.technician_cents_per_hour)
+            / Decimal::from(60),
+    )
 }
 
 /// Months (exact fractions: days installed ÷ days of the month) the shop's machines were in.

@@ -15,12 +15,14 @@
 //! (`rng::Purpose`), made only when the thing happens: with `[service]` off, the event stream is
 //! byte-identical to a run without this module.
 
+pub mod compare;
 pub mod cost;
 pub mod dispatch;
 pub mod failure;
 pub mod incidents;
 pub mod org;
 pub mod outcome;
+pub mod predictive;
 pub mod region;
 pub mod spec;
 pub mod start;

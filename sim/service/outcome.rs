@@ -3,6 +3,7 @@
 //! repairs, after the simulation.
 
 use super::cost::{self, CostToServe};
+use super::dispatch::Preventive;
 use super::region::Regions;
 use super::start::promise_of;
 use super::{Cause, Repair};
@@ -19,6 +20,8 @@ pub struct FieldOutcome {
     pub costs: Vec<CostToServe>,
     /// Per shop id: repairs that missed the shop's promise (response or repair time).
     pub breaches: Vec<u32>,
+    /// Per shop id: preventive visits booked (`[service.predictive]`).
+    pub preventive_visits: Vec<u32>,
     pub summary: ServiceSummary,
     /// `[service.predictive]` on: the same seed and demand with and without the policy.
     pub predictive: Option<PredictiveComparison>,
@@ -35,15 +38,24 @@ pub struct PredictiveComparison {
 /// The field's headline figures for one simulation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct FieldFigures {
+    /// Jobs the shops gave their machines: the demand, the same with and without.
+    pub demand_jobs: u64,
     pub failures: u64,
     /// Preventive visits the desk sent (0 without the policy).
     pub preventive_visits: u64,
-    /// Hours shops had no working machine (failure to restored, summed over incidents).
+    /// Of those, the visits that found the machine failed since the desk asked (nothing to
+    /// prevent: the failure went its own way).
+    pub wasted_visits: u64,
+    /// Hours machines stood still: failure to restored, summed over incidents, plus the
+    /// preventive visits that stopped a working machine (technician on site).
     pub downtime_hours: f64,
     pub lost_mountings: u64,
     pub waited_mountings: u64,
     pub sla_breaches: u64,
     pub cost_cents: i64,
+    /// The maintenance part of the cost to serve: parts, labour, travel, loaners and
+    /// preventive visits (the machine's lease and the consumables left out).
+    pub maintenance_cents: i64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -69,6 +81,9 @@ pub struct ServiceSummary {
     pub waited_mountings: u64,
     /// Mountings loaners edged while shops' machines were repaired.
     pub loaner_mountings: u64,
+    /// `[service.predictive]` on: the run against the same one without the policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictive: Option<PredictiveComparison>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -88,9 +103,10 @@ impl FieldOutcome {
         calendar: &Calendar,
         truth: &Truth,
         repairs: &[Repair],
+        visits: &[Preventive],
     ) -> FieldOutcome {
         let spec = &scenario.service;
-        let costs = cost::per_shop(spec, fleet, calendar, truth, repairs);
+        let costs = cost::per_shop(spec, fleet, calendar, truth, repairs, visits);
         let mut breaches = vec![0u32; fleet.shops.len()];
         for r in repairs {
             let promise = promise_of(scenario, r.failure.shop.0);
@@ -101,14 +117,62 @@ impl FieldOutcome {
                 breaches[r.failure.shop.0 as usize] += 1;
             }
         }
+        let mut preventive_visits = vec![0u32; fleet.shops.len()];
+        for v in visits {
+            preventive_visits[v.request.shop.0 as usize] += 1;
+        }
         let summary = summarise(scenario, fleet, truth, repairs, &costs, &breaches);
         FieldOutcome {
             costs,
             breaches,
+            preventive_visits,
             summary,
             predictive: None,
         }
     }
+
+    /// The headline figures of this outcome (`visits`: the preventive visits it was built
+    /// with).
+    pub fn figures(
+        &self,
+        truth: &Truth,
+        repairs: &[Repair],
+        visits: &[Preventive],
+    ) -> FieldFigures {
+        let mut tally = crate::truth::FieldTally::default();
+        for shop in 0..self.costs.len() as u32 {
+            tally.add(&truth.shop_field(shop));
+        }
+        let repair_seconds: i64 = repairs.iter().map(|r| r.restored - r.failure.time).sum();
+        FieldFigures {
+            demand_jobs: u64::from(tally.demand_jobs),
+            failures: repairs.len() as u64,
+            preventive_visits: visits.len() as u64,
+            wasted_visits: u64::from(tally.wasted_visits),
+            downtime_hours: round2(
+                repair_seconds as f64 / 3600.0 + f64::from(tally.preventive_down_minutes) / 60.0,
+            ),
+            lost_mountings: u64::from(tally.lost_mountings),
+            waited_mountings: u64::from(tally.waited_mountings),
+            sla_breaches: self.summary.sla_breaches,
+            cost_cents: self.summary.cost_cents,
+            maintenance_cents: self.costs.iter().map(maintenance_cents).sum(),
+        }
+    }
+
+    /// Puts the comparison with the policy off in the outcome and its summary.
+    pub fn set_predictive(&mut self, comparison: Option<PredictiveComparison>) {
+        self.summary.predictive = comparison.clone();
+        self.predictive = comparison;
+    }
+}
+
+fn maintenance_cents(c: &CostToServe) -> i64 {
+    c.parts_cents + c.labour_cents + c.travel_cents + c.loaner_cents + c.preventive_cents
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 fn summarise(
@@ -140,6 +204,10 @@ fn summarise(
             *cost_by_component.entry(name).or_default() += cents;
         }
     }
+    if scenario.service.predictive.is_some() {
+        let preventive = costs.iter().map(|c| c.preventive_cents).sum();
+        cost_by_component.insert("preventive_cents", preventive);
+    }
     let mut field_total = crate::truth::FieldTally::default();
     for shop in 0..fleet.shops.len() as u32 {
         field_total.add(&truth.shop_field(shop));
@@ -160,6 +228,7 @@ fn summarise(
         wheel_sets: u64::from(field_total.wheel_sets),
         waited_mountings: u64::from(field_total.waited_mountings),
         loaner_mountings: u64::from(field_total.loaner_mountings),
+        predictive: None,
     }
 }
 

@@ -40,7 +40,7 @@ pub struct Loan {
 }
 
 pub(super) struct FieldState {
-    failures: FailureProcess,
+    pub(super) failures: FailureProcess,
     wheels: Wheels,
     policy: DowntimePolicy,
     down: Option<Down>,
@@ -48,6 +48,10 @@ pub(super) struct FieldState {
     backlog: Vec<Job>,
     /// Where the span's work stopped, waiting for a `Restore`.
     pub(super) suspended: Option<Cursor>,
+    /// `[service.predictive]`: visits booked and not yet settled, by arrival (`visit`).
+    pub(super) visits: Vec<super::visit::Visit>,
+    /// Unix seconds of the machine's last failure (`i64::MIN`: none yet).
+    pub(super) last_failure: i64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -84,6 +88,8 @@ impl FieldState {
             down: None,
             backlog: Vec::new(),
             suspended: None,
+            visits: Vec::new(),
+            last_failure: i64::MIN,
         }
     }
 
@@ -93,6 +99,15 @@ impl FieldState {
             wheel_wear_permille: self.wheels.wear_permille(),
             warning: self.failures.warning(),
         }
+    }
+
+    pub(super) fn is_down(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// Stops the machine until `r.at`, as a repair would (a preventive visit).
+    pub(super) fn stop_until(&mut self, r: Restore) {
+        self.down = Some(Down { restore: Some(r) });
     }
 
     /// The service organisation's answer for the pending failure.
@@ -130,6 +145,8 @@ impl MachineState {
                 if self.restore_if_due(time, w, day) {
                     return DayEnd::Suspended(Cursor { day: k, job: i });
                 }
+                day.field.demand_jobs += 1;
+                self.visit_if_due(time, day);
                 if self.is_down() {
                     match self.loaner_if_in(time, w.midnight, day) {
                         Some(loan) => self.on_loaner(loan, time, job, day),
@@ -150,6 +167,7 @@ impl MachineState {
             }
             // A loaner installed after the last job still edges what waited, today.
             self.loaner_if_in(w.midnight + READ_AT, w.midnight, day);
+            self.visit_if_due(w.midnight + READ_AT, day);
         }
         self.day_end(w, day);
         DayEnd::Done
@@ -182,6 +200,7 @@ impl MachineState {
         let shop = self.shop;
         let failure: Failure = self.field().failures.fail(shop, time, index);
         self.field().down = Some(Down { restore: None });
+        self.field().last_failure = time;
         day.field.failures += 1;
         self.board.report_failure(failure);
     }

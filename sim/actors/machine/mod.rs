@@ -3,8 +3,10 @@
 //! width-limited, restarted by a board swap, and now and then not read (`faults`).
 
 mod field;
+mod visit;
 
 pub use field::{Loan, Restore};
+pub use visit::Visit;
 
 use super::faults::{BoardSwaps, Counters, LostReads};
 use super::{DayBoard, MachineDay};
@@ -32,6 +34,8 @@ pub enum MachineMsg {
     Work(Vec<DayWork>),
     /// `[service]`: when the machine that failed works again (it goes on with its span).
     Restore(Restore),
+    /// `[service.predictive]`: a preventive visit booked (before the span it falls in).
+    Prevent(Visit),
 }
 
 /// One day of a span for one machine.
@@ -146,6 +150,7 @@ impl Actor for MachineActor {
                 }
             }),
             MachineMsg::Restore(r) => board.extend(machine, |days| s.field_restore(r, days)),
+            MachineMsg::Prevent(v) => s.expect_visit(v),
         }
         Ok(())
     }

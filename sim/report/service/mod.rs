@@ -256,12 +256,15 @@ type Figure = fn(&FieldFigures) -> i64;
 /// 5. With and without predictive maintenance.
 pub fn predictive_table(p: &PredictiveComparison) -> String {
     let (w, o) = (&p.with, &p.without);
-    let ints: [(&str, Figure); 6] = [
+    let ints: [(&str, Figure); 9] = [
+        ("jobs the shops gave their machines", |f| f.demand_jobs as i64),
         ("failures", |f| f.failures as i64),
         ("preventive visits", |f| f.preventive_visits as i64),
+        ("visits that found the machine failed", |f| f.wasted_visits as i64),
         ("lost mountings", |f| f.lost_mountings as i64),
         ("waited mountings", |f| f.waited_mountings as i64),
         ("SLA breaches", |f| f.sla_breaches as i64),
+        ("maintenance cost (cents)", |f| f.maintenance_cents),
         ("cost to serve (cents)", |f| f.cost_cents),
     ];
     let mut t = String::from(
@@ -300,7 +303,7 @@ fn quote_part(html: &mut String, d: &RunData, checks: &[ShopCheck], model: &Cost
          mountings, frame and material mix, machine count and months installed within the run, against \
          what the simulated field cost it. Compared like with like: <strong>repairs</strong> — the calculator's \
          incidents × cost per incident (a mix of remote fixes, site visits and loaner episodes) against the \
-         simulated parts + labour + travel + loaner logistics; <strong>consumables</strong> — mountings × \
+         simulated parts + labour + travel + loaner logistics (+ preventive visits when the policy is on); <strong>consumables</strong> — mountings × \
          (wheels + tools + sundries) against the simulated wheel sets, tools and sundries. The machine's \
          lease is the same formula on both sides and is left out.</p>",
     );
@@ -489,6 +492,9 @@ mod tests {
 
     fn figures(failures: u64, cost_cents: i64, downtime_hours: f64) -> FieldFigures {
         FieldFigures {
+            demand_jobs: 5_000,
+            wasted_visits: 0,
+            maintenance_cents: cost_cents / 4,
             failures,
             preventive_visits: if failures < 100 { 30 } else { 0 },
             downtime_hours,
@@ -513,6 +519,8 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("<tr><th>cost to serve (cents)</th><td>100000</td><td>110000</td><td>10.0 %</td></tr>"), "{t}");
+        assert!(t.contains("<tr><th>maintenance cost (cents)</th><td>25000</td><td>27500</td><td>10.0 %</td></tr>"), "{t}");
+        assert!(t.contains("<tr><th>jobs the shops gave their machines</th><td>5000</td><td>5000</td><td>0.0 %</td></tr>"), "{t}");
         assert!(
             t.contains(
                 "<tr><th>downtime hours</th><td>50.0</td><td>40.0</td><td>−20.0 %</td></tr>"

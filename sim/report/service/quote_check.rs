@@ -79,7 +79,8 @@ impl Simulated {
             repairs_cents: cost.parts_cents
                 + cost.labour_cents
                 + cost.travel_cents
-                + cost.loaner_cents,
+                + cost.loaner_cents
+                + cost.preventive_cents,
             consumables_cents: cost.consumables_cents,
         }
     }
@@ -296,7 +297,7 @@ mod tests {
         assert_eq!(never.repairs_cents + never.consumables_cents, 0);
     }
 
-    /// The simulated side adds parts, labour, travel and loaners; the machine is left out.
+    /// The simulated side adds parts, labour, travel, loaners and preventive visits; the machine is left out.
     #[test]
     fn the_simulated_side_is_split_as_the_calculator_splits_it() {
         let cost = CostToServe {
@@ -306,9 +307,10 @@ mod tests {
             labour_cents: 12_000,
             travel_cents: 4_500,
             loaner_cents: 15_000,
+            preventive_cents: 2_000,
         };
         let s = Simulated::of(&cost, 2);
-        assert_eq!(s.repairs_cents, 61_500);
+        assert_eq!(s.repairs_cents, 63_500);
         assert_eq!(s.consumables_cents, 100_000);
         let check = ShopCheck {
             shop: 3,
