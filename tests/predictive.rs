@@ -157,6 +157,13 @@ impl MeteringEngine for Watched {
     fn provision(&mut self, machines: &[(MachineId, ShopId)]) -> Result<(), MeteringError> {
         self.inner.provision(machines)
     }
+    fn provision_at(
+        &mut self,
+        machines: &[(MachineId, ShopId)],
+        since: i64,
+    ) -> Result<(), MeteringError> {
+        self.inner.provision_at(machines, since)
+    }
     fn ingest(&mut self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
         self.inner.ingest(events)
     }

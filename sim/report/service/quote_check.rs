@@ -327,17 +327,17 @@ mod tests {
             ),
             simulated: s,
         };
-        // (61,500 + 100,000) / (87,600 + 107,609) = 161,500 / 195,209 = 0.82731…
-        assert_eq!(check.ratio(), Some(dec("0.8273")));
-        assert_eq!(check.gap_cents(), 161_500 - 195_209);
+        // (63,500 + 100,000) / (87,600 + 107,609) = 163,500 / 195,209 = 0.83756…
+        assert_eq!(check.ratio(), Some(dec("0.8376")));
+        assert_eq!(check.gap_cents(), 163_500 - 195_209);
         let t = totals(&[check, check]);
         assert_eq!(t.expected.repairs_cents, 175_200);
         assert_eq!(t.simulated.incidents, 4);
-        assert_eq!(t.median_ratio, Some(dec("0.8273")));
+        assert_eq!(t.median_ratio, Some(dec("0.8376")));
         let row = csv(&[check]);
         assert_eq!(
             row.lines().nth(1),
-            Some("S000003,1,3000,3000,1.5,2,87600,61500,107609,100000,0.8273")
+            Some("S000003,1,3000,3000,1.5,2,87600,63500,107609,100000,0.8376")
         );
     }
 
