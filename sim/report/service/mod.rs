@@ -236,7 +236,7 @@ fn economics_part(html: &mut String, shops: &[ShopEconomics]) {
             signed_percent(net - cost, net),
         );
     }
-    html.push_str("</table><p>Margin = net invoiced (before VAT) − cost to serve (machine, consumables, parts, labour, travel, loaners); per shop in shops.csv.</p>");
+    html.push_str("</table><p>Margin = net invoiced (before VAT) − cost to serve (machine, consumables, parts, labour, travel, loaners, and preventive visits when the policy is on); per shop in shops.csv.</p>");
 }
 
 /// `part` of `whole` as a signed percentage to 0.1, in integers ("−12.3 %"; "" of 0).
