@@ -160,10 +160,8 @@ fn run_on(
             })
         },
     });
-    // Simulated incidents reach the engine like the CSV's: only plan contracts bill service.
-    let field_incidents = (scenario.service.enabled && scenario.pricing.catalogue.is_some())
-        .then(crate::service::incidents::IncidentBook::default);
-    let ingest = spawn_ingest(engine, rx, (start_unix, closes), repricer, field_incidents);
+    let field = crate::service::ingest::FieldIngest::of(&scenario);
+    let ingest = spawn_ingest(engine, rx, (start_unix, closes), repricer, field);
     let sim = run_actors(
         &scenario,
         &fleet,
@@ -439,7 +437,7 @@ fn spawn_ingest(
     mut rx: mpsc::Receiver<IngestBatch>,
     (start_unix, closes): (i64, Vec<(DayIndex, Period)>),
     mut repricer: Option<Repricer>,
-    mut incidents: Option<crate::service::incidents::IncidentBook>,
+    mut field: crate::service::ingest::FieldIngest,
 ) -> std::thread::JoinHandle<IngestOutput> {
     let midnight = move |day: DayIndex| start_unix + i64::from(day) * 86_400;
     std::thread::Builder::new()
@@ -454,32 +452,27 @@ fn spawn_ingest(
             let mut repriced = None;
             let result = (|| {
                 let mut closes = closes.into_iter().peekable();
-                while let Some(batch) = rx.blocking_recv() {
+                while let Some(mut batch) = rx.blocking_recv() {
                     while let Some((day, period)) = closes.next_if(|(day, _)| *day <= batch.day) {
                         engine.advance_clock(midnight(day))?;
                         close_and_reprice(engine.as_mut(), period, &mut pending)?;
                     }
-                    if let Some(audit) = batch.audit {
+                    if let Some(audit) = batch.audit.take() {
                         if let Some(r) = repricer.take() {
                             let (contracts, quotes) = (r.price)(audit);
                             pending = Some((r.after, contracts.clone()));
                             repriced = Some((contracts, quotes));
                         }
                     }
-                    if let Some(book) = incidents.as_mut() {
-                        for (shop, period, list) in book.add(&batch.repairs) {
-                            engine.record_incidents(shop, period, list)?;
-                        }
-                    }
                     engine.advance_clock(midnight(batch.day + 1))?;
-                    install_loaners(engine.as_mut(), &batch.installs)?;
+                    field.before_events(engine.as_mut(), &batch)?;
                     let started = Instant::now();
                     engine.ingest(&batch.events)?;
                     if batch.commit {
                         engine.commit()?;
                     }
                     latency.saturating_record(started.elapsed().as_micros() as u64);
-                    crate::actors::answer_health(engine.as_mut(), batch.health)?;
+                    field.after_events(engine.as_mut(), &mut batch)?;
                 }
                 engine.commit()?;
                 for (day, period) in closes {
@@ -496,23 +489,6 @@ fn spawn_ingest(
             }
         })
         .expect("spawning a thread")
-}
-
-/// `[service]`: the loaners installed today, each from its installation time, before their
-/// events. What was sent before goes first (its removal read from an earlier stay included),
-/// so the engine sees the loaner leave one shop before it arrives at the next.
-fn install_loaners(
-    engine: &mut dyn MeteringEngine,
-    installs: &[(crate::event::MachineId, ShopId, i64)],
-) -> Result<(), MeteringError> {
-    if installs.is_empty() {
-        return Ok(());
-    }
-    engine.commit()?;
-    for &(loaner, shop, since) in installs {
-        engine.provision_at(&[(loaner, shop)], since)?;
-    }
-    Ok(())
 }
 
 /// Closes `period`; if it is the audit's last, the quoted contracts take effect now, before

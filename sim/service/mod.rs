@@ -20,6 +20,7 @@ pub mod cost;
 pub mod dispatch;
 pub mod failure;
 pub mod incidents;
+pub mod ingest;
 pub mod org;
 pub mod outcome;
 pub mod predictive;
