@@ -501,20 +501,15 @@ impl State {
             return;
         };
         let board = &self.board;
-        let mut jobs = Vec::new();
-        if let Some(k) = slot {
-            for m in 0..board.machines() {
-                board.read(m, k, |s| jobs.extend_from_slice(&s.loaner_jobs));
-            }
-        }
-        let open = |host: crate::event::MachineId| {
-            slot.is_some_and(|k| board.read(host.0 as usize, k, |s| s.open))
+        let host = |m: crate::event::MachineId| match slot {
+            Some(k) => board.read(m.0 as usize, k, |s| (s.open, s.loaner_jobs.clone())),
+            None => (false, Vec::new()),
         };
         let out = &mut self.loaner_day;
         out.events.clear();
         out.reads.clear();
         out.rollovers = 0;
-        loaners.day(self.calendar.midnight_unix(self.day), &jobs, open, out);
+        loaners.day(self.calendar.midnight_unix(self.day), host, out);
         let period = self.calendar.period_of(self.day);
         let truth = self.truth.as_mut().expect("truth lives until the end");
         let read = crate::truth::Tally {

@@ -98,20 +98,23 @@ impl Loaners {
         l.stays.push_back(stay);
     }
 
-    /// Works the day starting at `midnight`: `jobs` are the loaner jobs of every machine's
-    /// slot, `open(host)` whether the shop of that machine opened.
+    /// Works the day starting at `midnight`; `host(machine)` reads that machine's slot of the
+    /// day: whether its shop opened, and the jobs a loaner edged for it (asked only of the
+    /// machines a loaner stands in for today).
     pub fn day(
         &mut self,
         midnight: i64,
-        jobs: &[LoanerJob],
-        open: impl Fn(MachineId) -> bool,
+        host: impl Fn(MachineId) -> (bool, Vec<LoanerJob>),
         out: &mut LoanerDay,
     ) {
         for (&id, loaner) in &mut self.by_id {
-            if loaner.stays.is_empty() {
+            let today = midnight..midnight + DAY;
+            let Some(stay) = loaner.stays.iter().find(|s| s.from < today.end && s.until >= today.start)
+            else {
                 continue;
-            }
-            let acts = loaner.acts_of(id, midnight, jobs, &open);
+            };
+            let (open, jobs) = host(stay.host);
+            let acts = loaner.acts_of(id, midnight, &jobs, open);
             for (time, act) in acts {
                 loaner.act(id, time, act, out);
             }
@@ -136,7 +139,7 @@ impl Loaner {
         id: MachineId,
         midnight: i64,
         jobs: &[LoanerJob],
-        open: &impl Fn(MachineId) -> bool,
+        open: bool,
     ) -> Vec<(i64, Act)> {
         let today = midnight..midnight + DAY;
         let mut acts: Vec<(i64, u8, Act)> = Vec::new();
@@ -145,7 +148,7 @@ impl Loaner {
                 acts.push((s.from, 0, Act::Install(s.shop)));
             }
             let read = midnight + READ_AT;
-            if s.from <= read && read < s.until && open(s.host) {
+            if s.from <= read && read < s.until && open {
                 acts.push((read, 2, Act::Read));
             }
             if today.contains(&s.until) {

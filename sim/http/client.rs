@@ -389,11 +389,14 @@ impl MeteringEngine for HttpEngine {
         self.post_machines(machines, None)
     }
 
+    /// Sends what was handed over before first: the server must have a moving machine's
+    /// removal read from its previous stay before its new one begins.
     fn provision_at(
         &mut self,
         machines: &[(MachineId, ShopId)],
         since: i64,
     ) -> Result<(), MeteringError> {
+        self.flush(true)?;
         self.post_machines(machines, Some(since))
     }
 

@@ -349,7 +349,9 @@ pub trait MeteringEngine: Send {
     /// events before then are refused, and a machine removed from another shop (its latest
     /// accepted reading a removal read, timed before `since`) begins a new stay there, while
     /// late events of its earlier stays still count for their shops. A machine at the same
-    /// shop is left as it is; one still installed elsewhere is refused (`Conflict`).
+    /// shop is left as it is; one still installed elsewhere is refused (`Conflict`). It takes
+    /// effect after every event ingested before it, committed or not (an engine that buffers
+    /// sends them first).
     fn provision_at(
         &mut self,
         _machines: &[(MachineId, ShopId)],

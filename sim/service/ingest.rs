@@ -2,9 +2,9 @@
 //! engine), around the batch's events:
 //! - before them, the incidents the service organisations decided (recorded before any period
 //!   they fall in closes; only plan contracts bill service, so only with a catalogue) and the
-//!   loaners installed that day, each provisioned from its installation time (what was sent
-//!   before is committed first, so the engine has a loaner's removal read from its previous
-//!   stay before the next one begins);
+//!   loaners installed that day, each provisioned from its installation time (after
+//!   everything handed over before, `MeteringEngine::provision_at`: so the engine has a
+//!   loaner's removal read from its previous stay before the next one begins);
 //! - after them, the service desk's health query (`[service.predictive]`), answered once the
 //!   batch is durable.
 //!
@@ -37,10 +37,6 @@ impl FieldIngest {
                 engine.record_incidents(shop, period, list)?;
             }
         }
-        if batch.installs.is_empty() {
-            return Ok(());
-        }
-        engine.commit()?;
         for &(loaner, shop, since) in &batch.installs {
             engine.provision_at(&[(loaner, shop)], since)?;
         }
