@@ -71,6 +71,20 @@ impl PendingUsage {
         self.periods.is_empty()
     }
 
+    /// Room for `shops` shops in every period held.
+    pub(super) fn grow_to(&mut self, shops: usize) {
+        if shops <= self.shops {
+            return;
+        }
+        for rows in self.periods.values_mut() {
+            rows.extend((self.shops..shops).map(|s| UsageRow {
+                shop: ShopId(s as u32),
+                ..UsageRow::default()
+            }));
+        }
+        self.shops = shops;
+    }
+
     /// Counts an accepted event; its shop is bound, hence below `shops`.
     pub(super) fn add(&mut self, period: i64, e: &UsageEvent) {
         let shops = self.shops;

@@ -640,7 +640,10 @@ impl MeteringEngine for SqliteEngine {
 impl SqliteEngine {
     /// Provisions machines (installed at `at`, if given): each one's change to its stays is
     /// decided first (`stays::change`), so a refused one leaves every machine as it was; then
-    /// all are written in one transaction.
+    /// the events held are written and all changes committed with them, and only the bindings
+    /// are read again. A provisioning costs the machines it binds, not the fleet: a loaner
+    /// moving shops is provisioned every installation. (Nothing needs a checkpoint here: a
+    /// replay counts usage by the events' own shops, whatever the bindings.)
     fn provision_stays(
         &mut self,
         machines: &[(MachineId, ShopId)],
@@ -663,14 +666,27 @@ impl SqliteEngine {
             changes.push((machine, shop, change));
         }
         self.guarded(|s| {
-            s.checkpoint()?;
+            s.flush()?;
             s.begin()?;
             for &(machine, shop, change) in &changes {
                 stays::store_change(&s.conn, &s.stays, machine, shop, change)?;
             }
             s.commit_open()?;
-            s.reload()
+            s.refresh_bindings()
         })
+    }
+
+    /// The bindings as stored, and room for any machine or shop they add (what `reload` does
+    /// for them, without reading the rest back).
+    fn refresh_bindings(&mut self) -> Result<(), MeteringError> {
+        self.stays = load_stays(&self.conn)?;
+        let machines = self.stays.len();
+        if self.seen.len() < machines {
+            self.seen.resize_with(machines, SeenSet::default);
+            self.dirty_flag.resize(machines, false);
+        }
+        self.pending.grow_to(self.stays.max_shop());
+        Ok(())
     }
 
     fn commit_open(&mut self) -> Result<(), MeteringError> {
