@@ -534,7 +534,9 @@ mod tests {
     #[test]
     fn the_field_adds_its_state_per_machine() {
         let off = estimate(&scenario("[fleet]\nshops = 1000\n"));
-        let on = estimate(&scenario("[fleet]\nshops = 1000\n[service]\nenabled = true\n"));
+        let on = estimate(&scenario(
+            "[fleet]\nshops = 1000\n[service]\nenabled = true\n",
+        ));
         let machines = (on.actors - off.actors) / FIELD_PER_MACHINE;
         assert!((1000..1100).contains(&machines), "{machines}");
         assert_eq!(on.total() - off.total(), on.actors - off.actors);

@@ -274,14 +274,24 @@ fn a_loaner_swap_mid_month_bills_the_shop_exactly_its_mountings() {
             .iter()
             .filter(|r| r["loaner_mountings"].parse::<u64>().unwrap() > 0)
             .collect();
-        assert!(loaned.len() >= 5, "{basis}: {} shops had a loaner", loaned.len());
+        assert!(
+            loaned.len() >= 5,
+            "{basis}: {} shops had a loaner",
+            loaned.len()
+        );
         // Billing follows the shop: what its invoices charged for usage is what it edged, on
         // its own machine and on the loaner, each mounting once.
         let invoices = read_csv(&out.join("invoices.csv"));
         let mut billed: BTreeMap<&str, u64> = BTreeMap::new();
         for line in &invoices.rows {
-            if ["usage", "counter_usage", "late_usage", "estimate", "true_up"]
-                .contains(&line["kind"].as_str())
+            if [
+                "usage",
+                "counter_usage",
+                "late_usage",
+                "estimate",
+                "true_up",
+            ]
+            .contains(&line["kind"].as_str())
             {
                 *billed.entry(line["shop"].as_str()).or_default() +=
                     line["quantity"].parse::<u64>().unwrap();

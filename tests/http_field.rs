@@ -17,7 +17,12 @@ fn loaners_and_incidents_over_http_bill_what_the_embedded_engine_bills() {
     let scenario = data("loaner_swaps.toml");
     let (local, remote) = (tmp.path().join("local"), tmp.path().join("remote"));
     let embedded = run_quiet(&scenario, &local, &[]);
-    assert_eq!(embedded.status.code(), Some(0), "{}", text(&embedded.stderr));
+    assert_eq!(
+        embedded.status.code(),
+        Some(0),
+        "{}",
+        text(&embedded.stderr)
+    );
     let summary = read_json(&local.join("summary.json"));
     let loaners = summary["service"]["loaners"].as_u64().unwrap();
     assert!(loaners >= 20, "{loaners} loaner episodes");

@@ -92,10 +92,13 @@ impl Field {
                 let restore = Restore {
                     at: r.returned,
                     board_swap: r.failure.board_swap,
-                    loan: r.loaner.filter(|_| r.restored < r.returned).map(|loaner| Loan {
-                        loaner,
-                        from: r.restored,
-                    }),
+                    loan: r
+                        .loaner
+                        .filter(|_| r.restored < r.returned)
+                        .map(|loaner| Loan {
+                            loaner,
+                            from: r.restored,
+                        }),
                 };
                 self.waiting[region].push((restore.at, r.failure.machine, restore));
             }

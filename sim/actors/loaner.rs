@@ -109,7 +109,10 @@ impl Loaners {
     ) {
         for (&id, loaner) in &mut self.by_id {
             let today = midnight..midnight + DAY;
-            let Some(stay) = loaner.stays.iter().find(|s| s.from < today.end && s.until >= today.start)
+            let Some(stay) = loaner
+                .stays
+                .iter()
+                .find(|s| s.from < today.end && s.until >= today.start)
             else {
                 continue;
             };
@@ -118,9 +121,7 @@ impl Loaners {
             for (time, act) in acts {
                 loaner.act(id, time, act, out);
             }
-            loaner
-                .stays
-                .retain(|s| s.until >= midnight + DAY);
+            loaner.stays.retain(|s| s.until >= midnight + DAY);
         }
     }
 

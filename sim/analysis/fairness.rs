@@ -69,7 +69,11 @@ pub fn lorenz(payers: &[Payer]) -> Vec<(f64, f64)> {
     for &(x, w) in &v {
         w_sum += w;
         p_sum += x * w;
-        let share = if paid == 0.0 { w_sum / total } else { p_sum / paid };
+        let share = if paid == 0.0 {
+            w_sum / total
+        } else {
+            p_sum / paid
+        };
         curve.push((w_sum / total, share));
     }
     curve
@@ -199,7 +203,11 @@ mod tests {
             let mut fleet = vec![payer(0, 120); n];
             fleet[n / 2] = payer(1_000_000, 120);
             let expected = 1.0 - 1.0 / n as f64;
-            assert!((gini(&fleet) - expected).abs() < 1e-12, "n = {n}: {}", gini(&fleet));
+            assert!(
+                (gini(&fleet) - expected).abs() < 1e-12,
+                "n = {n}: {}",
+                gini(&fleet)
+            );
         }
     }
 
@@ -208,7 +216,11 @@ mod tests {
         // 100 mountings at 2.00 and 300 at 4.00: W = 400, μ = 3.50 (350 cents),
         // ΣΣ = 2 × 100 × 300 × 200 = 12,000,000; G = 12e6 / (2 × 400² × 350) = 3/28.
         let fleet = [payer(20_000, 100), payer(120_000, 300)];
-        assert!((gini(&fleet) - 3.0 / 28.0).abs() < 1e-12, "{}", gini(&fleet));
+        assert!(
+            (gini(&fleet) - 3.0 / 28.0).abs() < 1e-12,
+            "{}",
+            gini(&fleet)
+        );
         // Lorenz: the cheap shop has 1/4 of the mountings and 20,000 / 140,000 of the money.
         let curve = lorenz(&fleet);
         assert_eq!(curve.len(), 3);

@@ -159,7 +159,11 @@ mod tests {
         let pair = by_name("first two");
         assert_eq!(pair.shops, 2);
         assert_eq!(
-            (pair.revenue_cents, pair.stand_alone_cents, pair.incremental_cents),
+            (
+                pair.revenue_cents,
+                pair.stand_alone_cents,
+                pair.incremental_cents
+            ),
             (440, 450, 300)
         );
         assert!(!pair.fails_stand_alone() && !pair.fails_incremental());
@@ -172,7 +176,10 @@ mod tests {
         // Shared 150 split equally: every shop pays between its incremental and stand-alone cost.
         let revenue = [150, 250, 350];
         let r = test_coalitions(&revenue, &single_shops(3, |i| i.to_string()), cost);
-        assert!(r.rows.iter().all(|row| !row.fails_stand_alone() && !row.fails_incremental()));
+        assert!(r
+            .rows
+            .iter()
+            .all(|row| !row.fails_stand_alone() && !row.fails_incremental()));
         assert_eq!((r.overpaid_cents, r.subsidised_cents), (0, 0));
     }
 }

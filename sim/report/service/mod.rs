@@ -257,10 +257,14 @@ type Figure = fn(&FieldFigures) -> i64;
 pub fn predictive_table(p: &PredictiveComparison) -> String {
     let (w, o) = (&p.with, &p.without);
     let ints: [(&str, Figure); 9] = [
-        ("jobs the shops gave their machines", |f| f.demand_jobs as i64),
+        ("jobs the shops gave their machines", |f| {
+            f.demand_jobs as i64
+        }),
         ("failures", |f| f.failures as i64),
         ("preventive visits", |f| f.preventive_visits as i64),
-        ("visits that found the machine failed", |f| f.wasted_visits as i64),
+        ("visits that found the machine failed", |f| {
+            f.wasted_visits as i64
+        }),
         ("lost mountings", |f| f.lost_mountings as i64),
         ("waited mountings", |f| f.waited_mountings as i64),
         ("SLA breaches", |f| f.sla_breaches as i64),
