@@ -409,13 +409,8 @@ pub fn audit_shop(
     let scenario = Arc::new(scenario);
     let fleet = Arc::new(Fleet::generate(&scenario));
     let calendar = Arc::new(Calendar::new(scenario.start, scenario.months));
-    let (tx, mut rx) = mpsc::channel::<IngestBatch>(4);
-    let drain = std::thread::spawn(move || while rx.blocking_recv().is_some() {});
-    let outcome = run_actors(&scenario, &fleet, &calendar, tx, Arc::new(Silent), threads)
+    let outcome = simulate_without_engine(&scenario, &fleet, &calendar, threads)
         .map_err(RunError::Simulation)?;
-    drain
-        .join()
-        .map_err(|_| RunError::Simulation("the draining thread panicked".into()))?;
     let activity = outcome.truth.activity(shop, 0..months, 0..calendar.days());
     Ok(Audit::from_activity(
         backtest::source(&scenario.name, ShopId(shop), &calendar, months),
@@ -423,6 +418,23 @@ pub fn audit_shop(
         0..months,
         &activity,
     ))
+}
+
+/// Simulates the scenario with no engine: its batches are drained as they come (an audit, a
+/// comparison: only the truth and the field's outcome are wanted).
+pub fn simulate_without_engine(
+    scenario: &Arc<Scenario>,
+    fleet: &Arc<Fleet>,
+    calendar: &Arc<Calendar>,
+    threads: usize,
+) -> Result<SimOutcome, String> {
+    let (tx, mut rx) = mpsc::channel::<IngestBatch>(4);
+    let drain = std::thread::spawn(move || while rx.blocking_recv().is_some() {});
+    let outcome = run_actors(scenario, fleet, calendar, tx, Arc::new(Silent), threads);
+    drain
+        .join()
+        .map_err(|_| "the draining thread panicked".to_string())?;
+    outcome
 }
 
 /// The engine lives on its own thread, fed day batches through a bounded channel, so that

@@ -603,7 +603,7 @@ fn book_loaners(
     calendar: &Calendar,
 ) {
     for r in repairs {
-        let Some(loaner) = r.loaner else {
+        let Some((loaner, from, returned)) = r.loan() else {
             continue;
         };
         let removal = fleet.shops[r.failure.shop.0 as usize]
@@ -612,12 +612,12 @@ fn book_loaners(
             .map_or(i64::MAX, |day| {
                 calendar.midnight_unix(day) + super::loaner::READ_AT
             });
-        let until = r.returned.min(removal);
-        if r.restored < until {
+        let until = returned.min(removal);
+        if from < until {
             let stay = Stay {
                 shop: r.failure.shop,
                 host: r.failure.machine,
-                from: r.restored,
+                from,
                 until,
             };
             loaners.book(loaner, stay);

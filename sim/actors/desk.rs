@@ -15,7 +15,7 @@ use super::shop::ShopMsg;
 use crate::calendar::{Calendar, DayIndex};
 use crate::event::ShopId;
 use crate::fleet::Fleet;
-use crate::metering::{MachineHealth, MeteringEngine, MeteringError};
+use crate::metering::MachineHealth;
 use crate::scenario::Scenario;
 use crate::service::dispatch::Preventive;
 use crate::service::predictive::{ReviewDesk, REVIEW_WEEKDAY};
@@ -30,22 +30,6 @@ pub(super) type HealthAnswer = oneshot::Receiver<Result<Vec<MachineHealth>, Stri
 pub struct HealthQuery {
     pub since: i64,
     pub reply: oneshot::Sender<Result<Vec<MachineHealth>, String>>,
-}
-
-/// The ingest thread's answer to a batch's health query, after making the batch durable
-/// (an engine that buffers answers for what it was handed, not for what it sent so far).
-pub fn answer_health(
-    engine: &mut dyn MeteringEngine,
-    query: Option<HealthQuery>,
-) -> Result<(), MeteringError> {
-    let Some(q) = query else {
-        return Ok(());
-    };
-    engine.commit()?;
-    let answer = engine.machine_health(q.since).map_err(|e| e.to_string());
-    // A coordinator that stopped waiting has ended the run already.
-    let _ = q.reply.send(answer);
-    Ok(())
 }
 
 /// The desk, the calendar it reviews on, and the visits booked so far.

@@ -92,13 +92,7 @@ impl Field {
                 let restore = Restore {
                     at: r.returned,
                     board_swap: r.failure.board_swap,
-                    loan: r
-                        .loaner
-                        .filter(|_| r.restored < r.returned)
-                        .map(|loaner| Loan {
-                            loaner,
-                            from: r.restored,
-                        }),
+                    loan: r.loan().map(|(loaner, from, _)| Loan { loaner, from }),
                 };
                 self.waiting[region].push((restore.at, r.failure.machine, restore));
             }

@@ -20,8 +20,8 @@ use crate::event::{EventBody, MachineId, ShopId, UsageEvent};
 use crate::scenario::FaultSpec;
 use std::collections::{BTreeMap, VecDeque};
 
-/// A counter read after closing, as the shop's own machines do (`machine::READ_AT`).
-pub(super) const READ_AT: i64 = 19 * 3600 + 1800;
+/// Read after closing, as the shop's own machines are.
+pub(super) use super::machine::READ_AT;
 const DAY: i64 = 86_400;
 
 /// One loaner's time at one shop.
@@ -107,8 +107,8 @@ impl Loaners {
         host: impl Fn(MachineId) -> (bool, Vec<LoanerJob>),
         out: &mut LoanerDay,
     ) {
+        let today = midnight..midnight + DAY;
         for (&id, loaner) in &mut self.by_id {
-            let today = midnight..midnight + DAY;
             let Some(stay) = loaner
                 .stays
                 .iter()

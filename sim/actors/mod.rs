@@ -16,7 +16,7 @@ mod machine;
 mod shop;
 
 pub use coordinator::{simulate, IngestBatch, SimOutcome};
-pub use desk::{answer_health, HealthQuery};
+pub use desk::HealthQuery;
 pub use faults::{Counters, FaultTally};
 
 use crate::event::UsageEvent;

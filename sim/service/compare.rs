@@ -3,17 +3,14 @@
 //! (a shop's jobs come from its own streams, which no failure or visit draws from).
 //!
 //! The second simulation needs no engine: the desk is all that reads the engine, and it is
-//! off. Its batches are drained as they come (like `run::audit_shop`), and its figures come
+//! off. Its batches are drained as they come (`run::simulate_without_engine`), and its figures come
 //! from its own truth and repairs, exactly as the run's do.
 
 use super::outcome::{FieldFigures, FieldOutcome, PredictiveComparison};
-use crate::actors::IngestBatch;
 use crate::calendar::Calendar;
 use crate::fleet::Fleet;
-use crate::progress::Silent;
 use crate::scenario::Scenario;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// With the policy on, the comparison of `with` (the run's figures) against the same
 /// scenario without it; `None` with the policy off.
@@ -36,13 +33,7 @@ pub fn without_policy(scenario: &Scenario, threads: usize) -> Result<FieldFigure
     let off = Arc::new(off);
     let fleet = Arc::new(Fleet::generate(&off));
     let calendar = Arc::new(Calendar::new(off.start, off.months));
-    let (tx, mut rx) = mpsc::channel::<IngestBatch>(4);
-    let drain = std::thread::spawn(move || while rx.blocking_recv().is_some() {});
-    let outcome = crate::run::run_actors(&off, &fleet, &calendar, tx, Arc::new(Silent), threads);
-    drain
-        .join()
-        .map_err(|_| "the draining thread panicked".to_string())?;
-    let outcome = outcome?;
+    let outcome = crate::run::simulate_without_engine(&off, &fleet, &calendar, threads)?;
     let field = FieldOutcome::build(
         &off,
         &fleet,

@@ -43,11 +43,20 @@ impl FieldIngest {
         Ok(())
     }
 
+    /// The desk's health query, answered after making the batch durable (an engine that
+    /// buffers answers for what it was handed, not for what it sent so far).
     pub fn after_events(
         &mut self,
         engine: &mut dyn MeteringEngine,
         batch: &mut IngestBatch,
     ) -> Result<(), MeteringError> {
-        crate::actors::answer_health(engine, batch.health.take())
+        let Some(q) = batch.health.take() else {
+            return Ok(());
+        };
+        engine.commit()?;
+        let answer = engine.machine_health(q.since).map_err(|e| e.to_string());
+        // A coordinator that stopped waiting has ended the run already.
+        let _ = q.reply.send(answer);
+        Ok(())
     }
 }

@@ -108,6 +108,15 @@ pub struct Failure {
     pub board_swap: bool,
 }
 
+impl Repair {
+    /// The loaner standing in, and from when until when: installed when the shop can edge
+    /// again, taken back when its own machine is (`None`: no loaner, or none needed).
+    pub fn loan(&self) -> Option<(MachineId, i64, i64)> {
+        let loaner = self.loaner.filter(|_| self.restored < self.returned)?;
+        Some((loaner, self.restored, self.returned))
+    }
+}
+
 /// What the service organisation did about one failure (or a preventive visit): the measured
 /// times of `billing::service::Incident`, and the costs behind the cost to serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,7 +27,7 @@ const CLOSES: i64 = 19 * 3600;
 /// A board swap: the technician's visit, before opening.
 const SWAP_AT: i64 = 8 * 3600;
 /// The counter is read remotely after closing.
-const READ_AT: i64 = 19 * 3600 + 1800;
+pub(super) const READ_AT: i64 = 19 * 3600 + 1800;
 
 pub enum MachineMsg {
     /// A span's days, in order.
