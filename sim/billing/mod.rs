@@ -27,6 +27,7 @@
 
 pub mod catalogue;
 pub mod catalogue_file;
+pub mod close;
 pub mod consistency;
 pub mod groups;
 pub mod plans;
@@ -390,6 +391,9 @@ pub enum BillingError {
     UnknownShop(ShopId),
     #[error("shop {shop}: {message}")]
     Plan { shop: ShopId, message: String },
+    /// A plan contract without a catalogue, or one the catalogue does not resolve.
+    #[error("{0}")]
+    Catalogue(String),
 }
 
 pub const LINE_MOUNTINGS: &str = "Mountings (pairs edged in store)";

@@ -543,13 +543,17 @@ async fn get_readings(
 }
 
 /// Which shops a caller may see in an answer, and the one it asked for.
-struct Scope {
+pub(super) struct Scope {
     visible: Option<BTreeSet<ShopId>>,
     shop: Option<ShopId>,
 }
 
 impl Scope {
-    fn of(app: &App, headers: &HeaderMap, shop: Option<String>) -> Result<Scope, Problem> {
+    pub(super) fn of(
+        app: &App,
+        headers: &HeaderMap,
+        shop: Option<String>,
+    ) -> Result<Scope, Problem> {
         let caller = app.admit(headers)?;
         let shop = match shop {
             None => None,
@@ -570,13 +574,13 @@ impl Scope {
         Ok(Scope { visible, shop })
     }
 
-    fn shows(&self, shop: ShopId) -> bool {
+    pub(super) fn shows(&self, shop: ShopId) -> bool {
         self.shop.is_none_or(|s| s == shop)
             && self.visible.as_ref().is_none_or(|v| v.contains(&shop))
     }
 }
 
-fn parse_period(text: &str) -> Result<Period, Problem> {
+pub(super) fn parse_period(text: &str) -> Result<Period, Problem> {
     Period::parse(text).ok_or_else(|| {
         Problem::bad_request(format!("period {text:?} is not YYYY-MM, e.g. 2024-01"))
     })

@@ -472,6 +472,19 @@ impl MeteringEngine for HttpEngine {
         self.parse_invoices(&text)
     }
 
+    fn metered_close(
+        &mut self,
+        period: Period,
+    ) -> Result<Option<crate::billing::close::MeteredClose>, MeteringError> {
+        let path = format!("/v1/closes/{period}/metered");
+        let what = format!("GET {path}");
+        let text = self.with_retries(&what, || self.get(&path, &[]))?;
+        let body: crate::http::metered_routes::MeteredBody = serde_json::from_str(&text)
+            .map_err(|e| self.error(format!("unexpected answer to {what}: {e}")))?;
+        body.to_close()
+            .map_err(|e| self.error(format!("unexpected answer to {what}: {e}")))
+    }
+
     fn counter_usage(&mut self, period: Period) -> Result<Vec<CounterUsageRow>, MeteringError> {
         let body: CounterUsageBody = self.get_period("/v1/counter-usage", period)?;
         body.shops

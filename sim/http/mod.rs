@@ -12,6 +12,7 @@ pub mod clock;
 pub mod health_routes;
 pub mod key_routes;
 mod limits;
+pub mod metered_routes;
 mod metrics;
 pub mod plan_routes;
 mod problem;

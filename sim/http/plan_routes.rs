@@ -115,7 +115,7 @@ impl IncidentBody {
         }
     }
 
-    fn parse(&self, index: usize) -> Result<(ShopId, Period, Incident), Problem> {
+    pub(super) fn parse(&self, index: usize) -> Result<(ShopId, Period, Incident), Problem> {
         let bad = |what: String| {
             Problem::bad_request(format!("incident {index}: {what}")).at_index(index)
         };

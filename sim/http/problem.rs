@@ -49,6 +49,11 @@ impl Problem {
         self
     }
 
+    /// What to change, as the body's `detail` says it.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     pub fn bad_request(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::BAD_REQUEST, "Bad request", detail)
     }

@@ -181,6 +181,7 @@ fn router(app: Arc<App>, max_body_bytes: usize) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(get_metrics))
         .merge(super::billing_routes::routes())
+        .merge(super::metered_routes::routes())
         .merge(super::health_routes::routes())
         .merge(super::key_routes::routes())
         .merge(super::plan_routes::routes())

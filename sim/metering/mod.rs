@@ -292,6 +292,7 @@ impl MeteringError {
             MeteringError::Store(e) => ErrorClass::of_sqlite(e),
             MeteringError::Open { .. } => ErrorClass::Internal,
             MeteringError::Billing(BillingError::UnknownShop(_)) => ErrorClass::Internal,
+            MeteringError::Billing(BillingError::Catalogue(_)) => ErrorClass::Invalid,
             MeteringError::Billing(BillingError::Money { .. } | BillingError::Plan { .. }) => {
                 ErrorClass::Unprocessable
             }
@@ -398,6 +399,20 @@ pub trait MeteringEngine: Send {
     /// HTTP edge bounds closes by it).
     fn latest_data_period(&mut self) -> Result<Option<Period>, MeteringError> {
         Err(MeteringError::Unsupported("the latest period holding data"))
+    }
+
+    /// What the close of `period` handed billing (`billing::close::MeteredClose`): per shop,
+    /// the event usage it took, the counter usage after VEE and the incidents recorded; `None`
+    /// while the period is open. Billing rates any contracts from it alone
+    /// (`billing::close::rate_close`), which is how pricing alternatives are billed on one
+    /// metered fleet.
+    fn metered_close(
+        &mut self,
+        _period: Period,
+    ) -> Result<Option<crate::billing::close::MeteredClose>, MeteringError> {
+        Err(MeteringError::Unsupported(
+            "reading a close's metered usage back",
+        ))
     }
 
     /// The invoices issued when `period` closed, in shop order (empty while it is open).

@@ -1,9 +1,10 @@
-//! Closing periods: VEE closes, event usage not invoiced yet, and each contracted shop's
-//! invoice, all in one transaction.
+//! Closing periods: VEE closes, event usage not invoiced yet (kept as the period's metered
+//! close), and each contracted shop's invoice rated from it by billing, all in one transaction.
 
 use super::*;
-use crate::billing::plans::{self, Correction, CorrectionCause, PlanInvoice};
-use crate::billing::{invoice_from_counters, invoice_from_events, EventDue};
+use crate::billing::close::{rate_close, CloseError, Ledger, MeteredClose};
+use crate::billing::BillingError;
+use rusqlite::OptionalExtension;
 
 impl SqliteEngine {
     /// The periods a close through `period` must close one by one, in order: from the one
@@ -41,7 +42,9 @@ impl SqliteEngine {
         self.periods_closed
     }
 
-    /// Closes one period inside the open transaction and returns its invoices.
+    /// Closes one period inside the open transaction and returns its invoices: metering's
+    /// part (VEE closes, event usage due taken, both kept as the period's metered close), then
+    /// billing's pure step over it (`billing::close::rate_close`) with the plan ledger in SQL.
     pub(super) fn close_one(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
         self.periods_closed += 1;
         let readings_through: i64 =
@@ -50,7 +53,9 @@ impl SqliteEngine {
                     r.get(0)
                 })?;
         self.conn
-            .prepare_cached("INSERT INTO closes(period, readings_through) VALUES (?1, ?2)")?
+            .prepare_cached(
+                "INSERT INTO closes(period, readings_through, metered) VALUES (?1, ?2, 1)",
+            )?
             .execute(params![period.key(), readings_through])?;
         let closed = self.vee.close(period);
         let stays = &self.stays;
@@ -58,146 +63,87 @@ impl SqliteEngine {
         invoicing::store_counter_usage(&self.conn, period, &counters)?;
         invoicing::store_notes(&self.conn, &closed)?;
         let events = invoicing::take_events_due(&self.conn, period)?;
-        let mut invoices = Vec::new();
-        for (contract, terms) in invoicing::load_contracts(&self.conn)? {
-            if let Some(terms) = terms {
-                if let Some(rated) =
-                    self.plan_invoice(&contract, &terms, period, &events, &counters)?
-                {
-                    invoicing::store_invoice_notes(
-                        &self.conn,
-                        period,
-                        contract.shop,
-                        &rated.notes,
-                    )?;
-                    invoices.push(rated.invoice);
-                }
-                continue;
-            }
-            let invoice = match contract.basis {
-                Basis::Events => {
-                    let due = events.get(&contract.shop).cloned().unwrap_or_default();
-                    invoice_from_events(&contract, period, &due)?
-                }
-                Basis::Counters => {
-                    let due = counters
-                        .get(&contract.shop)
-                        .map(|r| r.usage)
-                        .unwrap_or_default();
-                    invoice_from_counters(&contract, period, &due)?
-                }
-            };
-            invoices.push(invoice);
+        invoicing::store_events_due(&self.conn, period, &events)?;
+        let metered = MeteredClose {
+            period,
+            events,
+            counters,
+            incidents: invoicing::load_period_incidents(&self.conn, period)?,
+        };
+        let contracts = invoicing::load_contracts(&self.conn)?;
+        let mut ledger = SqlLedger(&self.conn);
+        let rated = rate_close(&metered, &contracts, self.catalogue.as_ref(), &mut ledger)
+            .map_err(|e| match e {
+                CloseError::Ledger(e) => e,
+                CloseError::Billing(BillingError::Catalogue(m)) => MeteringError::Catalogue(m),
+                CloseError::Billing(e) => MeteringError::Billing(e),
+            })?;
+        for (shop, notes) in &rated.notes {
+            invoicing::store_invoice_notes(&self.conn, period, *shop, notes)?;
         }
-        invoicing::store_invoices(&self.conn, &invoices)?;
-        Ok(invoices)
+        invoicing::store_invoices(&self.conn, &rated.invoices)?;
+        Ok(rated.invoices)
+    }
+
+    /// What the close of `period` handed billing, read back; `None` while it is open. A period
+    /// a close skipped (a store without contracts or counters closes only months holding usage)
+    /// had nothing due.
+    pub(super) fn read_metered_close(
+        &self,
+        period: Period,
+    ) -> Result<Option<MeteredClose>, MeteringError> {
+        if !self.vee.closed_through().is_some_and(|c| period <= c) {
+            return Ok(None);
+        }
+        let metered: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT metered FROM closes WHERE period = ?1")?
+            .query_row(params![period.key()], |r| r.get(0))
+            .optional()?;
+        match metered {
+            None => return Ok(Some(MeteredClose::empty(period))),
+            Some(0) => {
+                return Err(MeteringError::Conflict(format!(
+                    "{period} was closed by a fleetsim before closes kept their metered usage \
+                     (store schema 7); its metered close cannot be read back"
+                )))
+            }
+            Some(_) => {}
+        }
+        Ok(Some(MeteredClose {
+            period,
+            events: invoicing::load_events_due(&self.conn, period)?,
+            counters: invoicing::load_counter_usage(&self.conn, period)?
+                .into_iter()
+                .map(|row| (row.shop, row))
+                .collect(),
+            incidents: invoicing::load_period_incidents(&self.conn, period)?,
+        }))
     }
 }
 
-impl SqliteEngine {
-    /// The invoice of a plan contract for `period` (inside the open close transaction), or
-    /// `None` when the period lies outside the contract's term. Records what it billed per usage
-    /// period in `plan_billed`, the base later corrections re-rate from:
-    /// - events basis: the period's own mountings; usage of an earlier period of the term
-    ///   metered after it closed is a `Late` correction from what was billed for it (usage
-    ///   dated outside the term is never billed);
-    /// - counters basis: actual + estimated mountings of the period; a reversed estimate is an
-    ///   `Estimate` correction of the oldest periods whose estimate is not reversed yet (VEE
-    ///   pools a machine's outstanding estimates, so oldest-first is the attribution); a
-    ///   reversal with no plan estimate left (one billed before the plan contract) is taken off
-    ///   the period's own mountings, as a price contract would.
-    pub(super) fn plan_invoice(
-        &self,
-        contract: &Contract,
-        terms: &PlanTerms,
+/// The plan ledger of the store's own contracts: `plan_billed`, inside the close's transaction.
+struct SqlLedger<'a>(&'a Connection);
+
+impl Ledger for SqlLedger<'_> {
+    type Error = MeteringError;
+
+    fn billed(&mut self, shop: ShopId, period: Period) -> Result<(u64, u64), MeteringError> {
+        invoicing::plan_billed(self.0, shop, period)
+    }
+
+    fn open_estimates(&mut self, shop: ShopId) -> Result<Vec<(Period, u64, u64)>, MeteringError> {
+        invoicing::open_estimates(self.0, shop)
+    }
+
+    fn add(
+        &mut self,
+        shop: ShopId,
         period: Period,
-        events: &BTreeMap<ShopId, EventDue>,
-        counters: &BTreeMap<ShopId, CounterUsageRow>,
-    ) -> Result<Option<PlanInvoice>, MeteringError> {
-        let shop = contract.shop;
-        let catalogue = self.catalogue.as_ref().ok_or_else(|| {
-            MeteringError::Catalogue(format!(
-                "shop {shop} has a plan contract but the store holds no catalogue"
-            ))
-        })?;
-        let pc = catalogue.contract(&terms.spec(shop)).map_err(|m| {
-            MeteringError::Catalogue(format!(
-                "the catalogue does not resolve the contract of shop {shop}: {m}"
-            ))
-        })?;
-        let term = pc.term();
-        if term.days_covered(period) == 0 {
-            return Ok(None);
-        }
-        let mut usage = plans::PeriodUsage::default();
-        let mut estimate = 0;
-        let mut unattributed = 0;
-        match contract.basis {
-            Basis::Events => {
-                for &(p, m, t) in events.get(&shop).map_or(&[][..], |d| &d.by_period[..]) {
-                    usage.trace_only += t;
-                    if p == period {
-                        usage.mountings = m;
-                    } else if m > 0 && term.days_covered(p) > 0 {
-                        let (billed, _) = invoicing::plan_billed(&self.conn, shop, p)?;
-                        usage.corrections.push(Correction {
-                            usage_period: p,
-                            billed,
-                            delta: i64::try_from(m).unwrap_or(i64::MAX),
-                            cause: CorrectionCause::Late,
-                        });
-                    }
-                }
-            }
-            Basis::Counters => {
-                let due = counters.get(&shop).map(|r| r.usage).unwrap_or_default();
-                estimate = due.estimate.mountings;
-                let mut to_reverse = due.reversed.mountings;
-                for (p, billed, left) in invoicing::open_estimates(&self.conn, shop)? {
-                    if to_reverse == 0 {
-                        break;
-                    }
-                    let take = left.min(to_reverse);
-                    to_reverse -= take;
-                    usage.corrections.push(Correction {
-                        usage_period: p,
-                        billed,
-                        delta: -i64::try_from(take).unwrap_or(i64::MAX),
-                        cause: CorrectionCause::Estimate,
-                    });
-                }
-                unattributed = to_reverse;
-                usage.mountings =
-                    (due.actual.mountings + due.estimate.mountings).saturating_sub(to_reverse);
-                usage.trace_only = (due.actual.trace_only + due.estimate.trace_only)
-                    .saturating_sub(due.reversed.trace_only);
-            }
-        }
-        usage.incidents = invoicing::load_incidents(&self.conn, shop, period)?;
-        let mut rated = plans::rate(&pc, period, &usage)?;
-        rated.invoice.basis = contract.basis;
-        if unattributed > 0 {
-            rated.notes.push(format!(
-                "{unattributed} mountings of an estimate billed before this plan contract reversed on this period's usage"
-            ));
-        }
-        let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        invoicing::add_plan_billed(
-            &self.conn,
-            shop,
-            period,
-            signed(usage.mountings),
-            signed(estimate),
-        )?;
-        for c in &usage.corrections {
-            let estimate = if c.cause == CorrectionCause::Estimate {
-                c.delta
-            } else {
-                0
-            };
-            invoicing::add_plan_billed(&self.conn, shop, c.usage_period, c.delta, estimate)?;
-        }
-        Ok(Some(rated))
+        mountings: i64,
+        estimate: i64,
+    ) -> Result<(), MeteringError> {
+        invoicing::add_plan_billed(self.0, shop, period, mountings, estimate)
     }
 }
 

@@ -58,6 +58,63 @@ pub fn take_events_due(
     Ok(due)
 }
 
+/// Keeps the event usage a close took (`take_events_due`), for its metered close.
+pub fn store_events_due(
+    conn: &Connection,
+    period: Period,
+    due: &BTreeMap<ShopId, EventDue>,
+) -> Result<(), MeteringError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO events_due(period, shop, usage_period, mountings, trace_only)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (shop, d) in due {
+        for &(usage_period, m, t) in &d.by_period {
+            stmt.execute(params![
+                period.key(),
+                shop.0,
+                usage_period.key(),
+                m as i64,
+                t as i64
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// The event usage the close of `period` took, per shop, in usage-period order.
+pub fn load_events_due(
+    conn: &Connection,
+    period: Period,
+) -> Result<BTreeMap<ShopId, EventDue>, MeteringError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT shop, usage_period, mountings, trace_only FROM events_due
+         WHERE period = ?1 ORDER BY shop, usage_period",
+    )?;
+    let rows = stmt.query_map(params![period.key()], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    let mut due: BTreeMap<ShopId, EventDue> = BTreeMap::new();
+    for row in rows {
+        let (shop, usage_period, m, t) = row?;
+        let at = At::key("events_due", format!("(period {period}, shop {shop})"));
+        due.entry(ShopId(at.id("shop", shop)?))
+            .or_default()
+            .by_period
+            .push((
+                at.period("usage_period", usage_period)?,
+                at.count("mountings", m)?,
+                at.count("trace_only", t)?,
+            ));
+    }
+    Ok(due)
+}
+
 /// The periods up to `through` holding event usage not invoiced yet, in order.
 pub fn periods_with_usage_due(
     conn: &Connection,
@@ -424,6 +481,25 @@ pub fn store_incidents(
         ])?;
     }
     Ok(())
+}
+
+/// Every shop's incidents of one period, by shop, each in recorded order.
+pub fn load_period_incidents(
+    conn: &Connection,
+    period: Period,
+) -> Result<BTreeMap<ShopId, Vec<Incident>>, MeteringError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT DISTINCT shop FROM incidents WHERE period = ?1 ORDER BY shop")?;
+    let shops = stmt
+        .query_map(params![period.key()], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut by_shop = BTreeMap::new();
+    for shop in shops {
+        let at = At::key("incidents", format!("(period {period}, shop {shop})"));
+        let shop = ShopId(at.id("shop", shop)?);
+        by_shop.insert(shop, load_incidents(conn, shop, period)?);
+    }
+    Ok(by_shop)
 }
 
 pub fn load_incidents(

@@ -502,6 +502,14 @@ impl MeteringEngine for SqliteEngine {
         Ok(latest_usage.max(latest_start))
     }
 
+    fn metered_close(
+        &mut self,
+        period: Period,
+    ) -> Result<Option<crate::billing::close::MeteredClose>, MeteringError> {
+        self.guarded(|s| s.write_buffer())?;
+        self.read_metered_close(period)
+    }
+
     fn invoices(&mut self, period: Period) -> Result<Vec<Invoice>, MeteringError> {
         self.guarded(|s| s.write_buffer())?;
         invoicing::load_invoices(&self.conn, period)

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const SCHEMA_VERSION: i64 = 7;
+pub(super) const SCHEMA_VERSION: i64 = 8;
 
 pub(super) const MIGRATIONS: &[&str] = &[
     // v1
@@ -100,6 +100,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
         machine INTEGER NOT NULL, stay INTEGER NOT NULL, shop INTEGER NOT NULL,
         since INTEGER, until INTEGER NOT NULL,
         PRIMARY KEY(machine, stay)) WITHOUT ROWID;",
+    // v8: a close keeps what it handed billing (issue 12), so pricing alternatives can be rated
+    // from the same metered usage: the event usage it took per shop and usage period
+    // (`events_due`; counter usage and incidents were kept already). `closes.metered` is 1 for
+    // a close that kept it, 0 for every close before.
+    "ALTER TABLE closes ADD COLUMN metered INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE events_due(
+        period INTEGER NOT NULL, shop INTEGER NOT NULL, usage_period INTEGER NOT NULL,
+        mountings INTEGER NOT NULL, trace_only INTEGER NOT NULL,
+        PRIMARY KEY(period, shop, usage_period)) WITHOUT ROWID;",
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), MeteringError> {
