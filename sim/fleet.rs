@@ -152,15 +152,7 @@ fn draw_shop(s: &Scenario, index: u32) -> ShopProfile {
     let weeks = rng.random_range(c.summer_closure_weeks.0..=c.summer_closure_weeks.1);
     let start = rng.random_range(c.summer_closure_start.0..=c.summer_closure_start.1);
     let id = ShopId(index);
-    let price = s
-        .pricing
-        .per_shop
-        .get(&index)
-        .copied()
-        .unwrap_or(match segment {
-            Segment::Chain => s.pricing.chain,
-            Segment::Independent => s.pricing.independent,
-        });
+    let price = s.pricing.price_of(index, segment);
     let mut closed_weekdays = c.closed_weekdays;
     let calibrated = d.mode == DemandMode::Calibrated;
     // Fixed demand is for hand-checked examples: only the scenario's closed weekdays apply.

@@ -18,6 +18,7 @@ pub mod http;
 pub mod load;
 pub mod metering;
 pub mod money;
+pub mod pricing;
 pub mod progress;
 pub mod quote;
 pub mod reconcile;

@@ -10,6 +10,8 @@ pub trait Progress: Send + Sync {
     fn day_done(&self) {}
     /// The simulation and ingestion are over; whatever was shown can go.
     fn finish(&self) {}
+    /// Pricing alternative `index` of `count` (`id`) is being billed.
+    fn billing(&self, _id: &str, _index: usize, _count: usize) {}
 }
 
 /// Reports nowhere: library callers and `--quiet` runs.

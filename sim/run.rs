@@ -7,8 +7,7 @@
 //! is billed as late usage, and counters not read by then are estimated.
 
 use crate::actors::{simulate, IngestBatch, SimOutcome};
-use crate::billing::catalogue::Pricing;
-use crate::billing::{BillingError, Contract, Invoice, PlanAgreement, PlanTerms, PriceBook};
+use crate::billing::{BillingError, Contract, Invoice, PriceBook};
 use crate::calendar::{Calendar, DayIndex};
 use crate::event::ShopId;
 use crate::fleet::Fleet;
@@ -57,6 +56,8 @@ pub enum RunError {
     Metering(#[from] MeteringError),
     #[error(transparent)]
     Billing(#[from] BillingError),
+    #[error(transparent)]
+    Pricing(#[from] crate::pricing::PricingError),
     #[error("simulation: {0}")]
     Simulation(String),
 }
@@ -136,9 +137,9 @@ fn run_on(
         .map(|(m, s)| (crate::event::MachineId(m as u32), *s))
         .collect();
     engine.provision(&bindings)?;
-    let contracts = contracts(&scenario, &fleet);
+    let contracts = crate::pricing::contracts::price_contracts(&scenario.pricing, &fleet);
     engine.set_contracts(&contracts)?;
-    let plans = plan_agreements(&scenario, &fleet);
+    let plans = crate::pricing::contracts::plan_agreements(&scenario.pricing, &fleet);
     let incidents = incidents_by_shop(&scenario.pricing.incidents);
     if let Some(catalogue) = &scenario.pricing.catalogue {
         engine.set_catalogue(&catalogue.source)?;
@@ -225,7 +226,8 @@ fn run_on(
     } else {
         incidents
     };
-    let reconciliation = reconcile(&Inputs {
+    let terms = shop_terms(&fleet, &calendar);
+    let inputs = Inputs {
         repriced: quotes
             .as_ref()
             .map(|q| (q.first_period, q.contracts.as_slice())),
@@ -244,14 +246,41 @@ fn run_on(
                 agreements: &plans,
                 incidents: &incidents,
             }),
-        terms: &shop_terms(&fleet, &calendar),
+        terms: &terms,
         unread_mountings: &outcome.unread_mountings,
         sent: Sent {
             emitted: outcome.events_emitted,
             duplicates: outcome.duplicates_sent,
         },
         receipt,
-    });
+    };
+    let reconciliation = reconcile(&inputs);
+    let pricings = crate::pricing::evaluate(
+        crate::pricing::Stage {
+            scenario: &scenario,
+            fleet: &fleet,
+            periods: &periods,
+            truth: &outcome.truth,
+            field: field.as_ref().map(|f| crate::pricing::view::Field {
+                spec: &scenario.service,
+                seed: scenario.seed,
+                outcome: f,
+                repairs: &outcome.repairs,
+                visits: &outcome.preventive,
+            }),
+            base: crate::pricing::base(
+                &contracts,
+                &plans,
+                &billed.invoices,
+                &billed.notes,
+                &scenario.description,
+            ),
+            inputs,
+            incidents: &incidents,
+        },
+        engine.as_mut(),
+        progress.as_ref(),
+    )?;
     let timing = Timing {
         wall_seconds: started.elapsed().as_secs_f64(),
         simulate_seconds: simulated.as_secs_f64(),
@@ -281,6 +310,7 @@ fn run_on(
         timing,
         quotes: quotes.as_ref(),
         service: field.as_ref(),
+        pricings: pricings.as_ref(),
     };
     let summary = report::write_all(&scenario.output.dir, &data)
         .map_err(|(path, source)| RunError::Io { path, source })?;
@@ -605,39 +635,6 @@ fn shop_terms(fleet: &Fleet, calendar: &Calendar) -> Vec<ShopTerm> {
         .collect()
 }
 
-/// The shops billed from catalogue plans: the terms they signed, from the scenario's first
-/// day, in the shop's segment (the price per mounting of an audited shop overrides the plan's).
-fn plan_agreements(scenario: &Scenario, fleet: &Fleet) -> Vec<PlanAgreement> {
-    let pricing = &scenario.pricing;
-    let Some(catalogue) = &pricing.catalogue else {
-        return Vec::new();
-    };
-    (0..scenario.fleet.shops)
-        .filter_map(|s| {
-            let choice = pricing.plan_of(s)?;
-            let shop = &fleet.shops[s as usize];
-            let segment = shop.segment.as_str();
-            let priced_by_segment = catalogue.catalogue.plan(&choice.plan).is_some_and(|p| {
-                matches!(&p.pricing, Pricing::PerMounting { segment_prices, .. } if segment_prices.contains_key(segment))
-            });
-            Some(PlanAgreement {
-                shop: ShopId(s),
-                basis: pricing.basis_of(s),
-                terms: PlanTerms {
-                    plan: choice.plan.clone(),
-                    segment: priced_by_segment.then(|| segment.to_string()),
-                    price_override: pricing.per_shop.get(&s).copied(),
-                    service: choice.service.clone(),
-                    options: choice.options.clone(),
-                    start: shop.in_service.start,
-                    term_months: pricing.term_months,
-                    terminated_on: shop.in_service.terminated_on,
-                },
-            })
-        })
-        .collect()
-}
-
 /// `pricing.incidents`, grouped by shop and period as the engine takes them (input data until
 /// a simulated field service produces incidents); the reconciliation rates them too.
 fn incidents_by_shop(incidents: &[ShopIncident]) -> BTreeMap<(ShopId, Period), Vec<Incident>> {
@@ -659,21 +656,6 @@ fn record_incidents(
         engine.record_incidents(*shop, *period, incidents)?;
     }
     Ok(())
-}
-
-fn contracts(scenario: &Scenario, fleet: &Fleet) -> Vec<Contract> {
-    let pricing = &scenario.pricing;
-    fleet
-        .shops
-        .iter()
-        .enumerate()
-        .map(|(i, shop)| Contract {
-            shop: ShopId(i as u32),
-            basis: pricing.basis_of(i as u32),
-            price_per_mounting: shop.price,
-            currency: pricing.currency.clone(),
-        })
-        .collect()
 }
 
 /// The embedded engine validates counters with the scenario's counter width.

@@ -7,7 +7,8 @@
 //!   weighted quantiles, the spread of monthly bills, rank correlation;
 //! - `subsidy`: Faulhaber's stand-alone and incremental cost tests on shops and segments.
 //!
-//! Not wired into runs yet: the pricing alternatives that feed them are issue 12's next step.
+//! - `tariffs`: every pricing alternative of a run judged with them, on the cost game.
 
 pub mod fairness;
 pub mod subsidy;
+pub mod tariffs;

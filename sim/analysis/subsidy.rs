@@ -69,7 +69,13 @@ pub fn test_coalitions(
         .iter()
         .map(|c| row(revenue_cents, c, &cost, fleet_cost))
         .collect();
-    let singles = rows.iter().filter(|r| r.shops == 1);
+    // A segment of one shop is that shop again: each shop counts once.
+    let mut seen = std::collections::BTreeSet::new();
+    let singles = rows
+        .iter()
+        .zip(coalitions)
+        .filter(|(r, c)| r.shops == 1 && seen.insert(c.members[0]))
+        .map(|(r, _)| r);
     let (overpaid, subsidised) = singles.fold((0, 0), |(o, s), r| {
         (o + r.above_stand_alone_cents, s + r.below_incremental_cents)
     });

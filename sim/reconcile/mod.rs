@@ -111,6 +111,7 @@ pub struct ShopTerm {
     pub removed: bool,
 }
 
+#[derive(Clone, Copy)]
 pub struct Inputs<'a> {
     pub truth: &'a Truth,
     pub periods: &'a [Period],
@@ -138,6 +139,7 @@ pub struct Inputs<'a> {
 
 /// What the run gave the engine for its plan contracts: the catalogue, each plan shop's terms
 /// and the service incidents (input data), by shop and period.
+#[derive(Clone, Copy)]
 pub struct PlanBook<'a> {
     pub catalogue: &'a Catalogue,
     pub agreements: &'a [PlanAgreement],

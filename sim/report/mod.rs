@@ -76,6 +76,8 @@ pub struct RunData<'a> {
     pub quotes: Option<&'a QuoteData>,
     /// `[service]` runs only: cost to serve and the field's figures.
     pub service: Option<&'a crate::service::outcome::FieldOutcome>,
+    /// `[[alternative]]` runs only: every pricing billed, reconciled and judged.
+    pub pricings: Option<&'a crate::pricing::Evaluation>,
 }
 
 /// Writes summary.json, invoices.csv, shops.csv, the field's CSVs (`[service]` runs) and

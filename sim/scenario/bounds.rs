@@ -157,6 +157,12 @@ pub const CLOSE_AFTER_DAYS: Bound<i64> = int(
     27,
     "a month closes before the next one ends: February has 28 days",
 );
+/// `[[alternative]]`s after sweeps are expanded, beside `[pricing]`'s own.
+pub const ALTERNATIVES: Bound<i64> = int(
+    0,
+    64,
+    "each is rated over every close again; 64 covers a sweep of 2–6 EUR by 0.10 with room",
+);
 pub const TERM_MONTHS: Bound<i64> = int(1, 120, "ten years; the offer's term is 4 years");
 /// Its upper end is the run's length in days.
 pub const ROLLOUT_DAYS: Bound<i64> = int(0, 0, "every shop starts within the run");
@@ -322,6 +328,7 @@ pub fn documented() -> Vec<(&'static str, String)> {
         ("pricing.term_months", i(TERM_MONTHS)),
         ("pricing.early_termination_share", r(SHARE)),
         ("pricing.close_after_days", i(CLOSE_AFTER_DAYS)),
+        ("alternative", i(ALTERNATIVES)),
         ("faults.duplicate_share", r(SHARE)),
         ("faults.counter_digits", i(COUNTER_DIGITS)),
         (

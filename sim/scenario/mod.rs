@@ -1,6 +1,7 @@
 //! Scenario files: what a run simulates. `load` parses and validates; every problem comes
 //! back as a `ScenarioError` with file, line, column and field.
 
+pub mod alternatives;
 pub mod bounds;
 mod error;
 pub mod incidents;
@@ -30,6 +31,8 @@ pub struct Scenario {
     pub demand: DemandSpec,
     pub closures: ClosureSpec,
     pub pricing: PricingSpec,
+    /// `[[alternative]]`: other pricings billed on the same simulated fleet.
+    pub alternatives: Vec<alternatives::Alternative>,
     pub faults: FaultSpec,
     pub engine: EngineSpec,
     pub output: OutputSpec,
@@ -154,6 +157,14 @@ impl PricingSpec {
             .get(&shop)
             .copied()
             .unwrap_or(self.basis)
+    }
+
+    /// The shop's price per mounting: its own, else its segment's.
+    pub fn price_of(&self, shop: u32, segment: crate::fleet::Segment) -> UnitPrice {
+        self.per_shop.get(&shop).copied().unwrap_or(match segment {
+            crate::fleet::Segment::Chain => self.chain,
+            crate::fleet::Segment::Independent => self.independent,
+        })
     }
 
     /// The catalogue plan the shop signs, if the scenario bills plans.

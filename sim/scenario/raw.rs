@@ -21,6 +21,42 @@ pub struct RawScenario {
     /// `[service]`: the field (wear, failures, repairs). Every key absent takes
     /// `ServiceSpec::default()`'s value, so the defaults live in one place (`service/spec.rs`).
     pub service: RawService,
+    /// `[[alternative]]`: other pricings billed on the same simulated fleet (issue 12).
+    pub alternative: Vec<RawAlternative>,
+}
+
+/// A pricing alternative: any billing-only key of `[pricing]`; an absent key takes
+/// `[pricing]`'s value. What shapes the fleet (dates, terms, rollout, incidents, the close
+/// schedule, the currency) is `[pricing]`'s alone: every alternative bills the same fleet.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlternative {
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+    pub chain: Option<String>,
+    pub independent: Option<String>,
+    pub basis: Option<String>,
+    /// Replaces `[pricing]`'s per-shop entries (prices, bases, plans) when given.
+    pub shop: Option<Vec<RawShopPrice>>,
+    pub catalogue: Option<String>,
+    /// A catalogue plan, or `""` for prices per mounting.
+    pub plan: Option<String>,
+    pub service: Option<String>,
+    pub options: Option<Vec<String>>,
+    /// One alternative per value of a price swept over a range.
+    pub sweep: Option<RawSweep>,
+}
+
+/// `sweep = { field = "price", from = "2.00", to = "6.00", step = "0.25" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSweep {
+    /// `price` (chain and independent alike), `chain` or `independent`.
+    pub field: String,
+    pub from: String,
+    pub to: String,
+    pub step: String,
 }
 
 /// `[quote]`: the click-price calculator judged out of sample. Defaults: `fleetsim quote`'s.
@@ -229,7 +265,7 @@ impl Default for RawClosures {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawPricing {
     pub currency: String,
@@ -285,7 +321,7 @@ impl Default for RawPricing {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawShopPrice {
     pub shop: i64,

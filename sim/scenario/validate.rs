@@ -28,7 +28,7 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
     };
     let start = start_date(&raw.calendar.start, loc)?;
     let run = Run { start, months };
-    let pricing = pricing(&raw.pricing, raw.fleet.shops, run, path, loc)?;
+    let pricing = pricing(&raw.pricing, "pricing", raw.fleet.shops, run, path, loc)?;
     if quote.is_some() && (pricing.plan.is_some() || !pricing.per_shop_plan.is_empty()) {
         // A quote sets each shop's price per mounting, which would replace its plan.
         return Err(loc.at_field(
@@ -36,6 +36,13 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
             "`[quote]` prices every shop per mounting after its audit: it cannot be combined with catalogue plans (`pricing.plan`, or a shop's `plan`)",
         ));
     }
+    let alternatives = super::alternatives::alternatives(
+        &raw.alternative,
+        &raw.pricing,
+        &pricing,
+        (raw.fleet.shops, run, path),
+        loc,
+    )?;
     let service = super::service::service(&raw.service, loc)?;
     if service.enabled && !pricing.incidents.is_empty() {
         // The engine keeps one list of incidents per shop and month: two sources would
@@ -56,6 +63,7 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
         demand: demand(&raw.demand, loc)?,
         closures: closures(&raw.closures, loc)?,
         pricing,
+        alternatives,
         faults: faults(&raw.faults, raw.demand.mode == "calibrated", loc)?,
         engine: EngineSpec {
             commit_every_days: bounds::COMMIT_EVERY_DAYS.check(
@@ -404,7 +412,7 @@ fn initial_counters(text: &str, loc: &Locator) -> Result<InitialCounters> {
 
 /// The run's dates, for the checks of contract dates.
 #[derive(Clone, Copy)]
-struct Run {
+pub(super) struct Run {
     start: NaiveDate,
     months: u32,
 }
@@ -421,8 +429,9 @@ impl Run {
     }
 }
 
-fn pricing(
+pub(super) fn pricing(
     raw: &RawPricing,
+    prefix: &str,
     shops: i64,
     run: Run,
     path: &Path,
@@ -431,7 +440,7 @@ fn pricing(
     let currency = raw.currency.trim();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
         return Err(loc.at_field(
-            "pricing.currency",
+            &format!("{prefix}.currency"),
             format!("`{currency}` is not an ISO 4217 code such as \"EUR\""),
         ));
     }
@@ -439,7 +448,7 @@ fn pricing(
     let mut per_shop_basis = BTreeMap::new();
     let mut seen = std::collections::BTreeSet::new();
     for (i, entry) in raw.shop.iter().enumerate() {
-        let field = format!("pricing.shop.{i}.shop");
+        let field = format!("{prefix}.shop.{i}.shop");
         if entry.shop >= 0 && entry.shop >= shops {
             return Err(loc.at_field(
                 &field,
@@ -457,10 +466,10 @@ fn pricing(
             return Err(loc.at_field(&field, format!("shop {shop} is priced twice")));
         }
         if let Some(text) = &entry.price {
-            per_shop.insert(shop, price(text, &format!("pricing.shop.{i}.price"), loc)?);
+            per_shop.insert(shop, price(text, &format!("{prefix}.shop.{i}.price"), loc)?);
         }
         if let Some(text) = &entry.basis {
-            per_shop_basis.insert(shop, basis(text, &format!("pricing.shop.{i}.basis"), loc)?);
+            per_shop_basis.insert(shop, basis(text, &format!("{prefix}.shop.{i}.basis"), loc)?);
         }
         if entry.price.is_none()
             && entry.basis.is_none()
@@ -477,7 +486,7 @@ fn pricing(
         }
     }
     let catalogue = match &raw.catalogue {
-        Some(file) => Some(catalogue(file, path, loc)?),
+        Some(file) => Some(catalogue(file, &format!("{prefix}.catalogue"), path, loc)?),
         None => None,
     };
     let default_plan = match &raw.plan {
@@ -488,10 +497,10 @@ fn pricing(
         }),
         None if raw.service.is_some() || !raw.options.is_empty() => {
             return Err(loc.at_field(
-                if raw.service.is_some() {
-                    "pricing.service"
+                &if raw.service.is_some() {
+                    format!("{prefix}.service")
                 } else {
-                    "pricing.options"
+                    format!("{prefix}.options")
                 },
                 "a service tier or options come with a plan: set `pricing.plan` too",
             ))
@@ -505,7 +514,7 @@ fn pricing(
         }
         let Some(plan) = entry.plan.clone().or_else(|| raw.plan.clone()) else {
             return Err(loc.at_field(
-                &format!("pricing.shop.{i}.service"),
+                &format!("{prefix}.shop.{i}.service"),
                 "a service tier or options come with a plan: set this shop's `plan` or `pricing.plan`",
             ));
         };
@@ -519,19 +528,19 @@ fn pricing(
     if default_plan.is_some() || !per_shop_plan.is_empty() {
         let Some(c) = &catalogue else {
             return Err(loc.at_field(
-                if raw.plan.is_some() { "pricing.plan" } else { "pricing.shop" },
+                &if raw.plan.is_some() { format!("{prefix}.plan") } else { format!("{prefix}.shop") },
                 "plans come from a catalogue: set `pricing.catalogue` to a catalogue file (e.g. \"catalogue/default.toml\")",
             ));
         };
         if let Some(choice) = &default_plan {
-            check_choice(choice, &c.catalogue, "pricing", loc)?;
+            check_choice(choice, &c.catalogue, prefix, loc)?;
         }
         for (i, choice) in per_shop_plan.values() {
-            check_choice(choice, &c.catalogue, &format!("pricing.shop.{i}"), loc)?;
+            check_choice(choice, &c.catalogue, &format!("{prefix}.shop.{i}"), loc)?;
         }
         if c.catalogue.currency.0 != currency {
             return Err(loc.at_field(
-                "pricing.catalogue",
+                &format!("{prefix}.catalogue"),
                 format!(
                     "the catalogue prices in {}, the scenario in {currency}: they must agree",
                     c.catalogue.currency
@@ -545,11 +554,13 @@ fn pricing(
     let term_months = match raw.term_months {
         None => None,
         Some(_) if !any_plan => return Err(needs_plan("pricing.term_months", loc)),
-        Some(m) => Some(bounds::TERM_MONTHS.check(m, "pricing.term_months", loc)? as u32),
+        Some(m) => {
+            Some(bounds::TERM_MONTHS.check(m, &format!("{prefix}.term_months"), loc)? as u32)
+        }
     };
     let rollout_days = bounds::ROLLOUT_DAYS.up_to(run.days()).check(
         raw.rollout_days,
-        "pricing.rollout_days",
+        &format!("{prefix}.rollout_days"),
         loc,
     )? as u32;
     if rollout_days > 0 && !any_plan {
@@ -557,7 +568,7 @@ fn pricing(
     }
     let early_termination_share = share(
         raw.early_termination_share,
-        "pricing.early_termination_share",
+        &format!("{prefix}.early_termination_share"),
         loc,
     )?;
     if early_termination_share > 0.0 && !any_plan {
@@ -587,14 +598,14 @@ fn pricing(
             .map(|(s, (_, c))| (s, c))
             .collect(),
         currency: Currency(currency.to_string()),
-        chain: price(&raw.chain, "pricing.chain", loc)?,
-        independent: price(&raw.independent, "pricing.independent", loc)?,
+        chain: price(&raw.chain, &format!("{prefix}.chain"), loc)?,
+        independent: price(&raw.independent, &format!("{prefix}.independent"), loc)?,
         per_shop,
-        basis: basis(&raw.basis, "pricing.basis", loc)?,
+        basis: basis(&raw.basis, &format!("{prefix}.basis"), loc)?,
         per_shop_basis,
         close_after_days: bounds::CLOSE_AFTER_DAYS.check(
             raw.close_after_days,
-            "pricing.close_after_days",
+            &format!("{prefix}.close_after_days"),
             loc,
         )? as u32,
     })
@@ -721,11 +732,11 @@ fn check_term<'a>(
 }
 
 /// Loads `pricing.catalogue`, relative to the scenario file; its own errors point into it.
-fn catalogue(file: &str, scenario: &Path, loc: &Locator) -> Result<CatalogueSpec> {
+fn catalogue(file: &str, field: &str, scenario: &Path, loc: &Locator) -> Result<CatalogueSpec> {
     let path = scenario.parent().unwrap_or(Path::new("")).join(file);
     let source = std::fs::read_to_string(&path).map_err(|e| {
         loc.at_field(
-            "pricing.catalogue",
+            field,
             format!("cannot read the catalogue `{file}` (a path relative to the scenario's folder): {e}"),
         )
     })?;
@@ -827,7 +838,7 @@ fn basis(text: &str, field: &str, loc: &Locator) -> Result<Basis> {
     })
 }
 
-fn price(text: &str, field: &str, loc: &Locator) -> Result<UnitPrice> {
+pub(super) fn price(text: &str, field: &str, loc: &Locator) -> Result<UnitPrice> {
     let p = UnitPrice::parse(text).ok_or_else(|| {
         loc.at_field(field, format!("`{text}` is not a decimal price: write it quoted, e.g. \"3.80\" (EUR per mounting)"))
     })?;
