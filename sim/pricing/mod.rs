@@ -134,8 +134,8 @@ pub struct Stage<'a> {
     pub periods: &'a [Period],
     pub truth: &'a Truth,
     pub field: Option<view::Field<'a>>,
-    /// `[pricing]`'s bills, as the engine issued them.
-    pub base: Priced,
+    /// `[pricing]`'s bills, as the engine issued them (copied only when there are alternatives).
+    pub base: Base<'a>,
     /// The base's reconciliation inputs: an alternative's differ only in its bills.
     pub inputs: Inputs<'a>,
     pub incidents: &'a BTreeMap<(ShopId, Period), Vec<Incident>>,
@@ -188,7 +188,7 @@ pub fn evaluate(
             })
         })
         .collect();
-    let mut priced = vec![stage.base];
+    let mut priced = vec![stage.base.priced(&scenario.description)];
     priced.extend(alternatives);
     let view = view::fleet_view(stage.fleet, stage.truth, stage.field.as_ref());
     let bills: Vec<Bills> = priced.iter().map(|p| bills_of(p, stage.fleet)).collect();
@@ -226,21 +226,24 @@ fn bills_of<'a>(p: &'a Priced, fleet: &Fleet) -> Bills<'a> {
     }
 }
 
-/// `[pricing]`'s bills as a `Priced`.
-pub fn base(
-    contracts: &[Contract],
-    agreements: &[PlanAgreement],
-    invoices: &[Vec<Option<Invoice>>],
-    notes: &[BTreeMap<ShopId, Vec<String>>],
-    description: &str,
-) -> Priced {
-    Priced {
-        id: BASE_ID.to_string(),
-        description: description.to_string(),
-        swept: None,
-        contracts: contracts.to_vec(),
-        agreements: agreements.to_vec(),
-        invoices: invoices.to_vec(),
-        notes: notes.to_vec(),
+/// `[pricing]`'s contracts and the engine's bills for them.
+pub struct Base<'a> {
+    pub contracts: &'a [Contract],
+    pub agreements: &'a [PlanAgreement],
+    pub invoices: &'a [Vec<Option<Invoice>>],
+    pub notes: &'a [BTreeMap<ShopId, Vec<String>>],
+}
+
+impl Base<'_> {
+    fn priced(&self, description: &str) -> Priced {
+        Priced {
+            id: BASE_ID.to_string(),
+            description: description.to_string(),
+            swept: None,
+            contracts: self.contracts.to_vec(),
+            agreements: self.agreements.to_vec(),
+            invoices: self.invoices.to_vec(),
+            notes: self.notes.to_vec(),
+        }
     }
 }
