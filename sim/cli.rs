@@ -284,9 +284,18 @@ fn run_command(
                 print_predictive(p, &s.billed.currency);
             }
         }
+        if let Some(a) = &s.alternatives {
+            print_alternatives(a, &s.billed.currency);
+        }
     }
-    if !result.reconciliation.ok {
-        eprintln!("{}", result.reconciliation.describe());
+    let failed: Vec<_> = result.alternatives.iter().filter(|(_, r)| !r.ok).collect();
+    for (id, r) in &failed {
+        eprintln!("alternative `{id}`: {}", r.describe());
+    }
+    if !result.reconciliation.ok || !failed.is_empty() {
+        if !result.reconciliation.ok {
+            eprintln!("{}", result.reconciliation.describe());
+        }
         eprintln!(
             "report: {}",
             result.out_dir.join(crate::report::INDEX_HTML).display()
@@ -303,6 +312,31 @@ fn run_command(
         );
     }
     exit::OK
+}
+
+/// One line per pricing: revenue, margin, Gini, shops at a loss.
+fn print_alternatives(a: &[crate::report::alternatives::AlternativeSummary], currency: &str) {
+    println!("pricings billed on the same fleet: {}", a.len());
+    for p in a {
+        let margin = p.costs.as_ref().map_or(String::new(), |c| {
+            format!(
+                ", margin {} {currency}, {} shops at a loss",
+                crate::money::format_cents(c.margin_cents),
+                c.shops_at_loss
+            )
+        });
+        println!(
+            "  {}: revenue {} {currency}{margin}, Gini {:.3}{}",
+            p.id,
+            crate::money::format_cents(p.revenue_cents),
+            p.gini,
+            if p.reconciled {
+                ""
+            } else {
+                " (NOT reconciled)"
+            }
+        );
+    }
 }
 
 fn serve_command(config: ServerConfig) -> i32 {

@@ -65,6 +65,8 @@ pub enum RunError {
 pub struct RunResult {
     pub out_dir: PathBuf,
     pub reconciliation: Reconciliation,
+    /// `[[alternative]]` runs: each alternative's id and reconciliation (the base's is above).
+    pub alternatives: Vec<(String, Reconciliation)>,
     pub summary: report::Summary,
 }
 
@@ -149,7 +151,7 @@ fn run_on(
 
     let periods = periods(&calendar, &scenario);
     let closes = close_schedule(&periods, scenario.pricing.close_after_days);
-    progress.start(calendar.days());
+    progress.start(calendar.days(), calendar.date(0));
     let (tx, rx) = mpsc::channel(4);
     let repricer = scenario.quote.as_ref().map(|spec| Repricer {
         after: periods[spec.audit_months as usize - 1],
@@ -313,9 +315,14 @@ fn run_on(
     };
     let summary = report::write_all(&scenario.output.dir, &data)
         .map_err(|(path, source)| RunError::Io { path, source })?;
+    let alternatives = pricings.map_or_else(Vec::new, |e| {
+        let ids = e.priced.iter().skip(1).map(|p| p.id.clone());
+        ids.zip(e.reconciliations).collect()
+    });
     Ok(RunResult {
         out_dir: scenario.output.dir.clone(),
         reconciliation,
+        alternatives,
         summary,
     })
 }

@@ -356,6 +356,7 @@ impl State {
                 .as_ref()
                 .and_then(|p| p.query_after(day))
                 .unzip();
+            let sent = events.len() as u64;
             let batch = IngestBatch {
                 day,
                 events,
@@ -371,7 +372,7 @@ impl State {
                     "the ingestion pipeline stopped (see the metering error)",
                 );
             }
-            self.progress.day_done();
+            self.progress.day_done(sent);
             self.day += 1;
             if let Some(answer) = answer {
                 if let Err(e) = self.review(answer).await {

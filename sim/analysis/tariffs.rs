@@ -56,7 +56,8 @@ pub struct FleetView {
     pub regions: Vec<(u32, String)>,
 }
 
-/// One pricing's bills: per shop, per period, the invoice's total (0 where none was issued).
+/// One pricing's bills: per shop, per period, what the invoice earns, net of VAT (0 where none
+/// was issued).
 pub struct Bills<'a> {
     pub id: &'a str,
     pub monthly_cents: Vec<Vec<Cents>>,
@@ -216,8 +217,9 @@ fn costs(fleet: &FleetView, totals: &[Cents], coalitions: &[Coalition]) -> Optio
     })
 }
 
-/// The coalitions tested: each shop alone, chains, independents, volume deciles, regions.
-fn coalitions(fleet: &FleetView) -> Vec<Coalition> {
+/// The coalitions tested: each shop alone (first, in shop order), chains, independents,
+/// volume deciles, regions.
+pub fn coalitions(fleet: &FleetView) -> Vec<Coalition> {
     let mut out = subsidy::single_shops(fleet.shops.len(), |i| fleet.shops[i].name.clone());
     for segment in ["chain", "independent"] {
         let members: Vec<usize> = (0..fleet.shops.len())

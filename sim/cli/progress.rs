@@ -1,37 +1,71 @@
 //! The progress bar of `fleetsim run`, drawn on stderr when it is a terminal (indicatif hides
-//! it otherwise): the library reports days through `progress::Progress`, this draws them.
+//! it otherwise): the library reports days and alternatives through `progress::Progress`,
+//! this draws them — the simulated date, events per second, then the alternative billed.
 
 use crate::progress::Progress;
+use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// Created when the run says how many days it will simulate.
 #[derive(Default)]
-pub struct Bar(OnceLock<ProgressBar>);
+pub struct Bar {
+    days: OnceLock<(ProgressBar, NaiveDate)>,
+    events: AtomicU64,
+    billing: Mutex<Option<ProgressBar>>,
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
 
 impl Progress for Bar {
-    fn start(&self, days: u32) {
-        self.0.get_or_init(|| {
-            let bar = ProgressBar::new(u64::from(days));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} simulating [{bar:40}] day {pos}/{len}, {elapsed} elapsed, eta {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar
+    fn start(&self, days: u32, first: NaiveDate) {
+        self.days.get_or_init(|| {
+            let template = "{spinner} simulating [{bar:40}] {msg}, {elapsed} elapsed, eta {eta}";
+            (bar(u64::from(days), template), first)
         });
     }
 
-    fn day_done(&self) {
-        if let Some(bar) = self.0.get() {
+    fn day_done(&self, events: u64) {
+        let total = self.events.fetch_add(events, Ordering::Relaxed) + events;
+        if let Some((bar, first)) = self.days.get() {
             bar.inc(1);
+            let date = *first + chrono::Days::new(bar.position());
+            let rate = total as f64 / bar.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!("{date}, {rate:.0} events/s"));
         }
     }
 
     fn finish(&self) {
-        if let Some(bar) = self.0.get() {
+        if let Some((bar, _)) = self.days.get() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn billing(&self, id: &str, index: usize, count: usize) {
+        let Ok(mut slot) = self.billing.lock() else {
+            return;
+        };
+        let bar = slot.get_or_insert_with(|| {
+            bar(
+                count as u64,
+                "{spinner} billing alternatives [{bar:40}] {pos}/{len}: {msg}, {elapsed} elapsed",
+            )
+        });
+        bar.set_position(index as u64);
+        bar.set_message(id.to_string());
+    }
+
+    fn billed(&self) {
+        if let Some(bar) = self.billing.lock().ok().and_then(|mut b| b.take()) {
             bar.finish_and_clear();
         }
     }

@@ -64,14 +64,16 @@ pub fn bill_alternatives(
     }
     let closes = metered_closes(engine, periods)?;
     let shops = fleet.shops.len();
-    alternatives
+    let priced = alternatives
         .iter()
         .enumerate()
         .map(|(i, alternative)| {
             progress.billing(&alternative.id, i, alternatives.len());
             bill_one(alternative, fleet, &closes, shops)
         })
-        .collect()
+        .collect();
+    progress.billed();
+    priced
 }
 
 fn metered_closes(
@@ -210,13 +212,14 @@ pub fn evaluate(
     }))
 }
 
-/// Per shop, per period: the invoice's total (0 where none was issued).
+/// Per shop, per period: what the invoice earns the provider, its total net of VAT (0 where
+/// none was issued).
 fn bills_of<'a>(p: &'a Priced, fleet: &Fleet) -> Bills<'a> {
     let monthly_cents = (0..fleet.shops.len())
         .map(|s| {
             p.invoices
                 .iter()
-                .map(|period| period[s].as_ref().map_or(0, |i| i.total_cents))
+                .map(|period| period[s].as_ref().map_or(0, net_cents))
                 .collect()
         })
         .collect();
@@ -224,6 +227,11 @@ fn bills_of<'a>(p: &'a Priced, fleet: &Fleet) -> Bills<'a> {
         id: &p.id,
         monthly_cents,
     }
+}
+
+/// An invoice's total without its VAT lines: VAT is collected for the state, not earned.
+pub fn net_cents(invoice: &Invoice) -> crate::money::Cents {
+    crate::billing::GroupCents::of([invoice]).net()
 }
 
 /// `[pricing]`'s contracts and the engine's bills for them.

@@ -9,15 +9,20 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::fmt::Write;
 
-/// The page; `service` is the field's section (`[service]` runs).
-pub fn page(d: &RunData, s: &Summary, service: Option<&str>) -> String {
+/// The page; `sections` are the field's (`[service]` runs) and the alternatives'
+/// (`[[alternative]]` runs), in that order.
+pub fn page(d: &RunData, s: &Summary, sections: &[&str]) -> String {
     let mut html = String::new();
     let _ = write!(
         html,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>fleetsim — {name}</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}}\
          table{{border-collapse:collapse}}td,th{{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:right}}\
-         th{{text-align:left}}.ok{{color:#1a7f37}}.fail{{color:#c00}}</style></head><body>\
+         th{{text-align:left}}.ok{{color:#1a7f37}}.fail{{color:#c00}}\
+         .cards{{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}}\
+         .card{{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:11em}}\
+         .card span{{display:block;color:#555;font-size:.85em}}.card b{{display:block;font-size:1.3em;margin:.15em 0}}\
+         .wide{{overflow-x:auto}}svg{{max-width:100%;height:auto}}</style></head><body>\
          <h1>fleetsim — {name}</h1><p>{desc}</p>",
         name = escape(&s.scenario),
         desc = escape(&s.description),
@@ -42,7 +47,7 @@ pub fn page(d: &RunData, s: &Summary, service: Option<&str>) -> String {
         "Shops by level (mean pairs per open day)",
         level_histogram(d),
     );
-    if let Some(section) = service {
+    for section in sections {
         html.push_str(section);
     }
     if let Some(q) = d.quotes {

@@ -1,6 +1,7 @@
 //! Everything a run writes to its output folder. Deterministic for a scenario and seed,
 //! except `summary.json`'s `/run` section (wall-clock timings).
 
+pub mod alternatives;
 mod chart;
 mod html;
 mod service;
@@ -80,8 +81,8 @@ pub struct RunData<'a> {
     pub pricings: Option<&'a crate::pricing::Evaluation>,
 }
 
-/// Writes summary.json, invoices.csv, shops.csv, the field's CSVs (`[service]` runs) and
-/// (unless disabled) index.html.
+/// Writes summary.json, invoices.csv, shops.csv, the field's CSVs (`[service]` runs), the
+/// alternatives' CSVs (`[[alternative]]` runs) and (unless disabled) index.html.
 pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::io::Error)> {
     let summary = Summary::build(data);
     let json =
@@ -100,9 +101,20 @@ pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::i
     for (name, content) in field.iter().flat_map(|v| &v.files) {
         write(dir, name, content)?;
     }
+    let priced = data.pricings.map(|e| alternatives::view(data, e));
+    for (name, content) in priced.iter().flat_map(|v| &v.files) {
+        write(dir, name, content)?;
+    }
     if data.scenario.output.html {
-        let section = field.as_ref().map(|v| v.html.as_str());
-        write(dir, INDEX_HTML, &html::page(data, &summary, section))?;
+        let sections: Vec<&str> = [
+            &field.as_ref().map(|v| &v.html),
+            &priced.as_ref().map(|v| &v.html),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|h| h.as_str())
+        .collect();
+        write(dir, INDEX_HTML, &html::page(data, &summary, &sections))?;
     }
     Ok(summary)
 }

@@ -32,6 +32,9 @@ pub struct Summary {
     /// `[service]` runs only: incidents, repairs, cost to serve.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<crate::service::outcome::ServiceSummary>,
+    /// `[[alternative]]` runs only: every pricing judged, base first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alternatives: Option<Vec<super::alternatives::AlternativeSummary>>,
     pub run: RunSummary,
 }
 
@@ -214,6 +217,7 @@ impl Summary {
             contracts: ContractsSummary::build(d, &by_group),
             quote: d.quotes.map(|q| q.summary.clone()),
             service: d.service.map(|f| f.summary.clone()),
+            alternatives: d.pricings.map(|e| super::alternatives::summary(d, e)),
             run: RunSummary {
                 events: sent,
                 wall_seconds: round4(d.timing.wall_seconds),

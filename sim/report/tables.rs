@@ -21,7 +21,7 @@ pub fn invoice_notes_csv(d: &RunData) -> String {
 }
 
 /// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
-fn csv_field(text: &str) -> String {
+pub(super) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -29,18 +29,31 @@ fn csv_field(text: &str) -> String {
     }
 }
 
+/// The columns of one invoice line, as invoices.csv and alternative_invoices.csv write them.
+pub(super) const INVOICE_LINE_HEADER: &str = "shop,segment,period,basis,line,kind,usage_period,quantity,unit_price,amount_cents,amount,invoice_total_cents,currency";
+
 /// One row per invoice line: a notebook can sum by period, by usage period or by kind.
 pub fn invoices_csv(d: &RunData) -> String {
-    let mut out = String::from(
-        "shop,segment,period,basis,line,kind,usage_period,quantity,unit_price,amount_cents,amount,invoice_total_cents,currency\n",
-    );
-    for (s, shop) in d.fleet.shops.iter().enumerate() {
-        for per in d.invoices {
+    let mut out = format!("{INVOICE_LINE_HEADER}\n");
+    invoice_rows(&mut out, "", d.fleet, d.invoices);
+    out
+}
+
+/// Every line of `invoices` (per period, per shop id) in shop then period order, each row
+/// starting with `prefix`.
+pub(super) fn invoice_rows(
+    out: &mut String,
+    prefix: &str,
+    fleet: &crate::fleet::Fleet,
+    invoices: &[Vec<Option<crate::billing::Invoice>>],
+) {
+    for (s, shop) in fleet.shops.iter().enumerate() {
+        for per in invoices {
             let Some(inv) = &per[s] else { continue };
             for (i, line) in inv.lines.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{prefix}{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     shop.id,
                     shop.segment.as_str(),
                     inv.period,
@@ -58,7 +71,6 @@ pub fn invoices_csv(d: &RunData) -> String {
             }
         }
     }
-    out
 }
 
 pub fn shops_csv(d: &RunData) -> String {
@@ -242,7 +254,7 @@ fn counter_totals(d: &RunData, shop: usize) -> (i64, u64, u64) {
 }
 
 /// cents / count, in major units with 4 decimals (half away from zero); empty if count is 0.
-fn per_unit(cents: i64, count: u64) -> String {
+pub(super) fn per_unit(cents: i64, count: u64) -> String {
     if count == 0 {
         return String::new();
     }

@@ -1,0 +1,413 @@
+//! The alternatives' section of index.html: cards, the pricings side by side, the sweep, the
+//! charts, the subsidy tests and the shops that overpay or are subsidised the most.
+
+use super::charts::{self, Sweep};
+use super::sides::Side;
+use crate::analysis::subsidy::SubsidyRow;
+use crate::pricing::Evaluation;
+use crate::report::html::escape;
+use crate::report::RunData;
+use std::fmt::Write;
+
+/// Rows of the "top" tables.
+const TOP: usize = 10;
+/// Series a chart tells apart (the palette's six colours).
+const SHOWN: usize = 6;
+
+fn figure(html: &mut String, title: &str, svg: Result<String, String>) {
+    let body = svg.unwrap_or_else(|e| format!("<p>chart unavailable: {}</p>", escape(&e)));
+    let _ = write!(html, "<h3>{}</h3>{body}", escape(title));
+}
+
+pub fn section(d: &RunData, e: &Evaluation, sides: &[Side]) -> String {
+    let mut html = String::from("<h2 id=\"alternatives\">Pricing alternatives</h2>");
+    let _ = write!(
+        html,
+        "<p>{} pricings billed on the one simulated fleet: <code>base</code> is the scenario's \
+         <code>[pricing]</code>, billed by the engine's close; every alternative is rated by the \
+         same billing step from the usage the engine metered, and reconciled like the run. \
+         Differences come from pricing alone. Revenue is invoiced net of VAT.</p>",
+        sides.len()
+    );
+    html.push_str(&cards(sides));
+    html.push_str(&side_by_side(sides));
+    let shown = shown(sides);
+    for sweep in charts::sweeps(sides) {
+        sweep_part(&mut html, &sweep);
+    }
+    let labels: Vec<String> = d.periods.iter().map(|p| p.to_string()).collect();
+    figure(
+        &mut html,
+        "Revenue per month, by pricing",
+        charts::monthly_revenue(&labels, &shown),
+    );
+    figure(
+        &mut html,
+        "Effective price per mounting: the middle 80 % of mountings, by pricing",
+        charts::price_spread(&shown),
+    );
+    figure(
+        &mut html,
+        "Lorenz curves: who pays the revenue, by price per mounting",
+        charts::lorenz(&shown),
+    );
+    if sides[0].judgement.costs.is_some() {
+        figure(
+            &mut html,
+            "Margin per shop against its volume",
+            charts::margin_vs_volume(&e.view, &shown[..shown.len().min(2)]),
+        );
+        subsidy_part(&mut html, e, sides);
+    } else {
+        html.push_str(
+            "<p>The field is not simulated (<code>[service] enabled = false</code>): no cost to \
+             serve, so no margins and no subsidy tests.</p>",
+        );
+    }
+    html.push_str(&definitions());
+    html.push_str(&links());
+    html
+}
+
+/// The pricings the charts show: the base and the declared alternatives first, then sweep
+/// points, at most `SHOWN`.
+fn shown<'a>(sides: &'a [Side<'a>]) -> Vec<&'a Side<'a>> {
+    let mut out: Vec<&Side> = sides.iter().filter(|s| !s.is_sweep()).collect();
+    out.extend(sides.iter().filter(|s| s.is_sweep()));
+    out.truncate(SHOWN);
+    out
+}
+
+/// The best of the set on what a product team asks first.
+fn cards(sides: &[Side]) -> String {
+    let mut cards = Vec::new();
+    let best = |key: &dyn Fn(&Side) -> Option<i64>| {
+        sides
+            .iter()
+            .filter_map(|s| key(s).map(|k| (k, s)))
+            .max_by_key(|(k, s)| (*k, std::cmp::Reverse(s.id().to_string())))
+    };
+    if let Some((m, s)) = best(&|s| s.judgement.costs.as_ref().map(|c| c.margin_cents)) {
+        cards.push(("Highest margin", s.id().to_string(), euros(m)));
+    }
+    if let Some((_, s)) = best(&|s| Some(-((s.judgement.gini * 1e6) as i64))) {
+        let gini = format!("Gini {:.3}", s.judgement.gini);
+        cards.push(("Most even price per mounting", s.id().to_string(), gini));
+    }
+    if let Some((_, s)) = best(&|s| Some(-s.judgement.regret_cents)) {
+        let regret = format!("regret {}", euros(s.judgement.regret_cents));
+        cards.push(("Least regret for the shops", s.id().to_string(), regret));
+    }
+    let free: Vec<&str> = sides
+        .iter()
+        .filter(|s| {
+            s.judgement.costs.as_ref().is_some_and(|c| {
+                c.subsidy
+                    .rows
+                    .iter()
+                    .all(|r| !r.fails_stand_alone() && !r.fails_incremental())
+            })
+        })
+        .map(Side::id)
+        .collect();
+    if sides[0].judgement.costs.is_some() {
+        let which = match free.len() {
+            0 => "none".to_string(),
+            _ => free.join(", "),
+        };
+        cards.push((
+            "Subsidy-free (every shop and segment)",
+            which,
+            format!("{} of {}", free.len(), sides.len()),
+        ));
+    }
+    let failed = sides.iter().filter(|s| !s.reconciled).count();
+    cards.push((
+        "Reconciled",
+        if failed == 0 { "all" } else { "NOT all" }.to_string(),
+        format!("{} of {}", sides.len() - failed, sides.len()),
+    ));
+    let mut html = String::from("<div class=\"cards\">");
+    for (title, who, figure) in cards {
+        let _ = write!(
+            html,
+            "<div class=\"card\"><span>{}</span><b>{}</b><span>{}</span></div>",
+            escape(title),
+            escape(&who),
+            escape(&figure)
+        );
+    }
+    html.push_str("</div>");
+    html
+}
+
+/// Whole euros with thin spaces between thousands, for tables read at a glance (the CSVs
+/// keep the cents).
+fn euros(cents: i64) -> String {
+    let whole = (cents.abs() + 50) / 100;
+    let digits = whole.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    let sign = if cents < 0 && whole > 0 { "−" } else { "" };
+    format!("{sign}{out}\u{a0}EUR")
+}
+
+fn side_by_side(sides: &[Side]) -> String {
+    let mut html = String::from(
+        "<h3>What each pricing earns</h3><div class=\"wide\"><table><tr><th>pricing</th>\
+         <th>revenue</th><th>margin</th><th>EUR per mounting</th><th>shops at a loss (their \
+         mountings)</th><th>lost to downtime</th><th>credits</th><th>peak month</th>\
+         <th>reconciled</th></tr>",
+    );
+    let dash = || "–".to_string();
+    for s in sides {
+        let j = s.judgement;
+        let sum = s.summary();
+        let costs = sum.costs.as_ref();
+        let _ = write!(
+            html,
+            "<tr><th title=\"{}\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+            escape(&s.priced.description),
+            escape(s.id()),
+            euros(j.revenue_cents),
+            costs.map_or_else(dash, |c| euros(c.margin_cents)),
+            price(j.price_per_mounting_cents),
+            costs.map_or_else(dash, |c| format!(
+                "{} ({:.0}\u{a0}%)",
+                c.shops_at_loss,
+                c.at_loss_mountings_share * 100.0
+            )),
+            costs.map_or_else(dash, |c| euros(c.revenue_lost_to_failures_cents)),
+            euros(sum.credits_cents),
+            sum.peak_month.unwrap_or_else(dash),
+            if s.reconciled { "ok" } else { "fail" },
+            if s.reconciled { "yes" } else { "NO" },
+        );
+    }
+    html.push_str(
+        "</table></div><h3>How evenly each pricing charges</h3><div class=\"wide\"><table><tr>\
+         <th>pricing</th><th>Gini</th><th>EUR per mounting p10 – p50 – p90</th><th>bill CV \
+         (median)</th><th>Spearman price ~ cost</th><th>shops failing stand-alone / \
+         incremental</th><th>regret</th><th>cheapest for</th><th>catalogue findings</th></tr>",
+    );
+    for s in sides {
+        let j = s.judgement;
+        let sum = s.summary();
+        let costs = sum.costs.as_ref();
+        let _ = write!(
+            html,
+            "<tr><th>{}</th><td>{:.3}</td><td>{} – {} – {}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(s.id()),
+            j.gini,
+            price(j.p10_cents),
+            price(j.p50_cents),
+            price(j.p90_cents),
+            j.bill_cv_median.map_or_else(dash, |v| format!("{v:.2}")),
+            costs
+                .and_then(|c| c.spearman_price_cost)
+                .map_or_else(dash, |v| format!("{v:.2}")),
+            costs.map_or_else(dash, |c| format!(
+                "{} / {}",
+                c.shops_failing_stand_alone, c.shops_failing_incremental
+            )),
+            euros(j.regret_cents),
+            j.cheapest_for,
+            s.findings.map_or_else(dash, |f| f.to_string()),
+        );
+    }
+    html.push_str(
+        "</table></div><p>Hover a pricing's name for its description. \
+         <i>Lost to downtime</i>: what the mountings lost while a shop had no working machine \
+         would have paid at its price per mounting. Every figure, in cents: \
+         <a href=\"alternatives.csv\">alternatives.csv</a>.</p>",
+    );
+    html
+}
+
+/// A price per mounting in cents as EUR with two decimals.
+fn price(cents: Option<f64>) -> String {
+    cents.map_or("–".to_string(), |c| format!("{:.2}", c / 100.0))
+}
+
+fn sweep_part(html: &mut String, sweep: &Sweep) {
+    figure(
+        html,
+        &format!(
+            "Sweep `{}`: revenue and margin against the price",
+            sweep.name
+        ),
+        charts::sweep_money(sweep),
+    );
+    if sweep
+        .points
+        .iter()
+        .all(|(_, s)| s.judgement.costs.is_some())
+    {
+        figure(
+            html,
+            &format!(
+                "Sweep `{}`: shops served at a loss against the price",
+                sweep.name
+            ),
+            charts::sweep_losses(sweep),
+        );
+    }
+    figure(
+        html,
+        &format!("Sweep `{}`: evenness (Gini) against the price", sweep.name),
+        charts::sweep_gini(sweep),
+    );
+}
+
+fn subsidy_part(html: &mut String, e: &Evaluation, sides: &[Side]) {
+    let base = &sides[0];
+    figure(
+        html,
+        "Subsidy tests by segment and volume decile (base): subsidy-free revenue lies between \
+         the incremental and the stand-alone cost",
+        charts::subsidy_segments(&e.view, base, false),
+    );
+    figure(
+        html,
+        "Subsidy tests by region (base)",
+        charts::subsidy_segments(&e.view, base, true),
+    );
+    html.push_str(
+        "<h3>Cross-subsidy, per pricing</h3><table><tr><th>pricing</th><th>shops above \
+         stand-alone</th><th>paid beyond it</th><th>shops below incremental</th><th>short of \
+         it</th><th>segments above stand-alone</th><th>segments below incremental</th></tr>",
+    );
+    for s in sides {
+        let Some(c) = s.summary().costs else { continue };
+        let segments = e.view.shops.len();
+        let tested = s
+            .judgement
+            .costs
+            .as_ref()
+            .map_or(0, |c| c.subsidy.rows.len())
+            - segments;
+        let _ = write!(
+            html,
+            "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(s.id()),
+            c.shops_failing_stand_alone,
+            euros(c.overpaid_cents),
+            c.shops_failing_incremental,
+            euros(c.subsidised_cents),
+            failing(&c.segments_failing_stand_alone, tested),
+            failing(&c.segments_failing_incremental, tested),
+        );
+    }
+    html.push_str("</table>");
+    top_shops(html, e, base);
+}
+
+/// Segments failing a test: their short names when few, else how many of those tested.
+fn failing(names: &[String], tested: usize) -> String {
+    match names.len() {
+        0 => "none".to_string(),
+        n if n <= 4 => escape(
+            &names
+                .iter()
+                .map(|n| charts::short_segment(n))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        n => format!("{n} of {tested}"),
+    }
+}
+
+/// The base's shops that pay most beyond their stand-alone cost, and most below their
+/// incremental cost.
+fn top_shops(html: &mut String, e: &Evaluation, base: &Side) {
+    let Some(c) = &base.judgement.costs else {
+        return;
+    };
+    let n = e.view.shops.len();
+    let singles: Vec<(usize, &SubsidyRow)> = c.subsidy.rows[..n].iter().enumerate().collect();
+    let tables: [(&str, fn(&SubsidyRow) -> i64); 2] = [
+        (
+            "Shops that overpay most (base): paid beyond serving them alone",
+            |r| r.above_stand_alone_cents,
+        ),
+        (
+            "Shops subsidised most (base): paid below what they cost the fleet",
+            |r| r.below_incremental_cents,
+        ),
+    ];
+    for (title, key) in tables {
+        let mut rows: Vec<_> = singles.iter().filter(|(_, r)| key(r) > 0).collect();
+        rows.sort_by_key(|(i, r)| (std::cmp::Reverse(key(r)), *i));
+        let _ = write!(html, "<h3>{}</h3>", escape(title));
+        if rows.is_empty() {
+            html.push_str("<p>None.</p>");
+            continue;
+        }
+        html.push_str(
+            "<table><tr><th>shop</th><th>segment</th><th>mountings</th><th>paid</th>\
+             <th>cost to serve</th><th>stand-alone</th><th>incremental</th><th>by</th></tr>",
+        );
+        for (i, r) in rows.into_iter().take(TOP) {
+            let shop = &e.view.shops[*i];
+            let _ = write!(
+                html,
+                "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&shop.name),
+                shop.segment,
+                shop.mountings,
+                euros(r.revenue_cents),
+                shop.cost.map_or("–".into(), |c| euros(c.total())),
+                euros(r.stand_alone_cents),
+                euros(r.incremental_cents),
+                euros(key(r)),
+            );
+        }
+        html.push_str("</table>");
+    }
+}
+
+fn definitions() -> String {
+    "<h3>How fairness is measured</h3><ul>\
+     <li><b>Price per mounting</b> of a shop: what it was invoiced over the run (net of VAT) ÷ \
+     its billable mountings.</li>\
+     <li><b>Gini</b>: ΣᵢΣⱼ wᵢwⱼ|xᵢ − xⱼ| ÷ (2 (Σw)² μ), xᵢ a shop's price per mounting, wᵢ its \
+     mountings, μ the weighted mean: 0 when every mounting costs the same. p10 / p50 / p90 are \
+     weighted by mountings the same way; the Lorenz curve plots the share of revenue paid by \
+     the share of mountings, cheapest first.</li>\
+     <li><b>Stand-alone cost test</b> (Faulhaber, 1975): no shop or segment pays more than \
+     serving it alone would cost (its machine, consumables and parts, and technicians' travel \
+     longer by √(k ÷ k(S)) with fewer technicians for fewer shops). <b>Incremental cost \
+     test</b>: each pays at least what the fleet's cost falls by without it. A pricing is \
+     subsidy-free when every shop and segment passes both; the money paid beyond stand-alone \
+     costs and short of incremental costs is what flows from one group to the other.</li>\
+     <li><b>Shops at a loss</b>: revenue below their cost to serve; <b>bill CV</b>: the median \
+     over shops of the coefficient of variation of the monthly bill (predictability); \
+     <b>Spearman</b>: rank correlation of price per mounting with cost to serve per mounting \
+     (1: prices follow costs).</li>\
+     <li><b>Regret</b> of a shop: its bill under a pricing minus its cheapest bill in the set; \
+     <b>cheapest for</b>: the shops for which the pricing is the cheapest (ties count for \
+     each).</li></ul>"
+        .to_string()
+}
+
+fn links() -> String {
+    let files = [
+        super::ALTERNATIVES_CSV,
+        super::ALTERNATIVE_SHOPS_CSV,
+        super::ALTERNATIVE_SEGMENTS_CSV,
+        super::ALTERNATIVE_MONTHLY_CSV,
+        super::ALTERNATIVE_INVOICES_CSV,
+    ];
+    let links: Vec<String> = files
+        .iter()
+        .map(|f| format!("<a href=\"{f}\">{f}</a>"))
+        .collect();
+    format!("<p>Alternatives' data: {}.</p>", links.join(", "))
+}
