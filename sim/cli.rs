@@ -285,8 +285,15 @@ fn run_command(
             }
         }
     }
-    if !result.reconciliation.ok {
+    let mut failed = !result.reconciliation.ok;
+    if failed {
         eprintln!("{}", result.reconciliation.describe());
+    }
+    for (id, r) in result.pricings.iter().flat_map(|e| e.unreconciled()) {
+        eprintln!("alternative `{id}`: {}", r.describe());
+        failed = true;
+    }
+    if failed {
         eprintln!(
             "report: {}",
             result.out_dir.join(crate::report::INDEX_HTML).display()

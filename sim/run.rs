@@ -66,6 +66,8 @@ pub struct RunResult {
     pub out_dir: PathBuf,
     pub reconciliation: Reconciliation,
     pub summary: report::Summary,
+    /// `[[alternative]]` runs only: every pricing billed, reconciled and judged.
+    pub pricings: Option<crate::pricing::Evaluation>,
 }
 
 /// Runs a scenario against the embedded SQLite engine, in a fresh store in the output folder.
@@ -317,6 +319,7 @@ fn run_on(
         out_dir: scenario.output.dir.clone(),
         reconciliation,
         summary,
+        pricings,
     })
 }
 
