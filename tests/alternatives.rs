@@ -512,3 +512,129 @@ fn metered_closes_that_lose_a_shops_events_fail_every_alternatives_reconciliatio
         );
     }
 }
+
+// --- the shipped scenario and the benchmark's variants ----------------------------------
+
+const SHIPPED: &str = "scenarios/alternatives.toml";
+
+#[test]
+fn the_shipped_alternatives_scenario_validates() {
+    let out = fleetsim().args(["check", SHIPPED]).output().unwrap();
+    assert_exit(&out, 0, &format!("fleetsim check {SHIPPED}"));
+    assert!(
+        text(&out.stdout)
+            .contains("ok: scenarios/alternatives.toml (alternatives: 400 shops, 24 months"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// The click sweep's judgements in sweep order: (price, judgement).
+fn click_sweep(
+    e: &fleetsim::pricing::Evaluation,
+) -> Vec<(String, &fleetsim::analysis::tariffs::Judgement)> {
+    e.priced
+        .iter()
+        .zip(&e.judgements)
+        .filter_map(|(p, j)| {
+            let swept = p.swept.as_ref()?;
+            (swept.sweep == "click").then(|| (swept.value.to_string(), j))
+        })
+        .collect()
+}
+
+#[test]
+fn the_shipped_alternatives_scenario_runs_reconciled_and_its_sweep_is_ordered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = scenario::load(&root().join(SHIPPED)).expect("the shipped scenario loads");
+    assert!(
+        s.service.enabled,
+        "the field gives each shop its cost to serve"
+    );
+    let alternatives = s.alternatives.len();
+    let result = run(s, &options(&tmp.path().join("out"))).expect("the run completes");
+    assert_all_reconciled(&result, alternatives);
+    let e = result.pricings.as_ref().unwrap();
+    assert_eq!(e.judgements.len(), alternatives + 1);
+
+    let sweep = click_sweep(e);
+    let prices: Vec<&str> = sweep.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(prices.len(), 17, "2.00 to 6.00 by 0.25: {prices:?}");
+    assert_eq!((prices[0], prices[16]), ("2.00", "6.00"));
+    // One simulated fleet: the same mountings and cost to serve under every pricing.
+    let base = &e.judgements[0];
+    let cost = |j: &fleetsim::analysis::tariffs::Judgement| j.costs.as_ref().map(|c| c.cost_cents);
+    assert!(
+        cost(base).is_some_and(|c| c > 0),
+        "the field costs something"
+    );
+    for j in &e.judgements {
+        assert_eq!(j.mountings, base.mountings, "{}: mountings", j.id);
+        assert_eq!(cost(j), cost(base), "{}: cost to serve", j.id);
+    }
+    // A dearer click earns more and leaves no more shops at a loss.
+    for pair in sweep.windows(2) {
+        let ((lo, a), (hi, b)) = (&pair[0], &pair[1]);
+        assert!(
+            b.revenue_cents > a.revenue_cents,
+            "revenue at {hi} above {lo}"
+        );
+        let loss =
+            |j: &fleetsim::analysis::tariffs::Judgement| j.costs.as_ref().unwrap().shops_at_loss;
+        assert!(
+            loss(b) <= loss(a),
+            "shops at a loss at {hi} ({}) not above {lo} ({})",
+            loss(b),
+            loss(a)
+        );
+    }
+    // Today's two segment prices spread the price per mounting more than one flat price.
+    let flat = e
+        .judgements
+        .iter()
+        .find(|j| j.id == "flat")
+        .expect("`flat` is judged");
+    assert!(
+        flat.gini < base.gini,
+        "flat {} vs segment prices {}",
+        flat.gini,
+        base.gini
+    );
+}
+
+/// The benchmark compares pricings, not fleets: each variant is france.toml plus its
+/// alternatives (and no HTML, for both).
+#[test]
+fn the_benchmarks_france_variants_are_france_plus_alternatives() {
+    let france = scenario::load(&root().join("scenarios/france.toml")).unwrap();
+    for (file, n) in [
+        ("benches/data/france_1alt.toml", 1),
+        ("benches/data/france_5alt.toml", 5),
+    ] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        let original = std::fs::read_to_string(root().join("scenarios/france.toml")).unwrap();
+        let renamed = original.replace(
+            "name = \"france\"",
+            &format!(
+                "name = \"{}\"",
+                file.trim_start_matches("benches/data/")
+                    .trim_end_matches(".toml")
+            ),
+        );
+        assert!(
+            text.starts_with(&renamed),
+            "{file} begins with scenarios/france.toml, renamed"
+        );
+        let v = scenario::load(&root().join(file)).unwrap();
+        assert_eq!(v.alternatives.len(), n, "{file}");
+        assert_eq!(
+            (v.seed, v.months, v.fleet.shops, v.start),
+            (france.seed, france.months, france.fleet.shops, france.start),
+            "{file}"
+        );
+        assert!(
+            !v.output.html,
+            "{file}: the benchmark measures billing, not charts"
+        );
+    }
+}
