@@ -288,14 +288,15 @@ fn run_command(
             print_alternatives(a, &s.billed.currency);
         }
     }
-    let failed: Vec<_> = result.alternatives.iter().filter(|(_, r)| !r.ok).collect();
-    for (id, r) in &failed {
-        eprintln!("alternative `{id}`: {}", r.describe());
+    let mut failed = !result.reconciliation.ok;
+    if failed {
+        eprintln!("{}", result.reconciliation.describe());
     }
-    if !result.reconciliation.ok || !failed.is_empty() {
-        if !result.reconciliation.ok {
-            eprintln!("{}", result.reconciliation.describe());
-        }
+    for (id, r) in result.pricings.iter().flat_map(|e| e.unreconciled()) {
+        eprintln!("alternative `{id}`: {}", r.describe());
+        failed = true;
+    }
+    if failed {
         eprintln!(
             "report: {}",
             result.out_dir.join(crate::report::INDEX_HTML).display()

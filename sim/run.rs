@@ -65,9 +65,9 @@ pub enum RunError {
 pub struct RunResult {
     pub out_dir: PathBuf,
     pub reconciliation: Reconciliation,
-    /// `[[alternative]]` runs: each alternative's id and reconciliation (the base's is above).
-    pub alternatives: Vec<(String, Reconciliation)>,
     pub summary: report::Summary,
+    /// `[[alternative]]` runs only: every pricing billed, reconciled and judged.
+    pub pricings: Option<crate::pricing::Evaluation>,
 }
 
 /// Runs a scenario against the embedded SQLite engine, in a fresh store in the output folder.
@@ -315,15 +315,11 @@ fn run_on(
     };
     let summary = report::write_all(&scenario.output.dir, &data)
         .map_err(|(path, source)| RunError::Io { path, source })?;
-    let alternatives = pricings.map_or_else(Vec::new, |e| {
-        let ids = e.priced.iter().skip(1).map(|p| p.id.clone());
-        ids.zip(e.reconciliations).collect()
-    });
     Ok(RunResult {
         out_dir: scenario.output.dir.clone(),
         reconciliation,
-        alternatives,
         summary,
+        pricings,
     })
 }
 

@@ -155,6 +155,18 @@ pub struct Evaluation {
     pub view: FleetView,
 }
 
+impl Evaluation {
+    /// The alternatives whose reconciliation failed, with their ids: a run with any is a
+    /// failed run (their bills do not account for what was metered).
+    pub fn unreconciled(&self) -> impl Iterator<Item = (&str, &Reconciliation)> {
+        self.priced[1..]
+            .iter()
+            .zip(&self.reconciliations)
+            .filter(|(_, r)| !r.ok)
+            .map(|(p, r)| (p.id.as_str(), r))
+    }
+}
+
 /// The one entry point of the run's pricing stage: `None` without alternatives.
 pub fn evaluate(
     stage: Stage,
