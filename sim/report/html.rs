@@ -286,7 +286,10 @@ fn monthly_chart(d: &RunData) -> Result<String, String> {
                 .sum()
         })
         .collect();
-    let top = chart::headroom(truth.iter().chain(&metered).copied().max().unwrap_or(1) as f64);
+    let max = truth.iter().chain(&metered).copied().max().unwrap_or(1) as f64;
+    let max = counters.iter().copied().fold(max, f64::max);
+    // The legend above the bars: in a corner it hides a month.
+    let top = chart::headroom_for_legend(max, 3, chart::HEIGHT);
     let labels: Vec<String> = d.periods.iter().map(|p| p.to_string()).collect();
     let month = |x: &f64| chart::category_label(&labels, *x);
     let (truth_color, metered_color, counters_color) =
@@ -333,7 +336,7 @@ fn monthly_chart(d: &RunData) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .label("billed from counters")
         .legend(chart::stroke(counters_color, 2));
-        chart::legend(&mut c, SeriesLabelPosition::LowerRight)
+        chart::legend(&mut c, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -345,7 +348,9 @@ fn daily_chart(d: &RunData) -> Result<String, String> {
         .iter()
         .map(|t| t.tally.mountings as f64)
         .collect();
-    let top = chart::headroom(daily.iter().copied().fold(1.0, f64::max));
+    // The legend above the line: below it, it hid the closed days.
+    let top =
+        chart::headroom_for_legend(daily.iter().copied().fold(1.0, f64::max), 1, chart::HEIGHT);
     let date = |x: &f64| d.calendar.date(*x as u32).format("%Y-%m-%d").to_string();
     chart::draw(|root| {
         let mut c = chart::axes(&root, 0f64..daily.len().max(1) as f64, 0f64..top)?;
@@ -369,7 +374,7 @@ fn daily_chart(d: &RunData) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .label("mountings (truth, all shops)")
         .legend(chart::stroke(chart::series(0), 1));
-        chart::legend(&mut c, SeriesLabelPosition::LowerRight)
+        chart::legend(&mut c, SeriesLabelPosition::UpperRight)
     })
 }
 

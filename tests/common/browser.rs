@@ -58,7 +58,11 @@ pub fn screenshot(page: &Path, png: &Path, size: (u32, u32)) {
         None,
         out.path(),
     );
-    assert!(png.exists(), "Chromium wrote no screenshot at {}", png.display());
+    assert!(
+        png.exists(),
+        "Chromium wrote no screenshot at {}",
+        png.display()
+    );
 }
 
 /// Runs Chromium headless on `page` with `args`, stdout to `stdout` (else discarded), its
@@ -75,7 +79,10 @@ fn run(page: &Path, args: &[&str], stdout: Option<&Path>, scratch: &Path) {
         "--no-first-run",
         "--disable-extensions",
     ])
-    .arg(format!("--user-data-dir={}", scratch.join("profile").display()))
+    .arg(format!(
+        "--user-data-dir={}",
+        scratch.join("profile").display()
+    ))
     .args(args)
     .arg(format!("file://{}", page.canonicalize().unwrap().display()))
     .stdin(Stdio::null())

@@ -22,7 +22,11 @@ pub fn decode(bytes: &[u8], what: &str) -> Image {
         .next_frame(&mut buf)
         .unwrap_or_else(|e| panic!("{what}: PNG not decoded: {e}"));
     let channels = frame.color_type.samples();
-    assert!(channels >= 3, "{what}: not a colour image ({:?})", frame.color_type);
+    assert!(
+        channels >= 3,
+        "{what}: not a colour image ({:?})",
+        frame.color_type
+    );
     let rgb = buf[..frame.buffer_size()]
         .chunks_exact(channels)
         .map(|p| [p[0], p[1], p[2]])
@@ -37,7 +41,10 @@ pub fn decode(bytes: &[u8], what: &str) -> Image {
 impl Image {
     /// Pixels that are not (near) white: anything drawn.
     pub fn inked(&self) -> usize {
-        self.rgb.iter().filter(|p| p.iter().any(|c| *c < 240)).count()
+        self.rgb
+            .iter()
+            .filter(|p| p.iter().any(|c| *c < 240))
+            .count()
     }
 
     /// Pixels of a clear colour (channels far apart): series, not text or greys.
