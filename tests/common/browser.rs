@@ -15,7 +15,14 @@ const CANDIDATES: [&str; 3] = ["/usr/bin/chromium", "chromium-browser", "google-
 /// that starts; panics saying how to install one.
 pub fn chromium() -> PathBuf {
     if let Some(path) = std::env::var_os("FLEETSIM_CHROMIUM") {
-        return PathBuf::from(path);
+        let path = PathBuf::from(path);
+        assert!(
+            starts(&path),
+            "FLEETSIM_CHROMIUM={} does not run `--version`: point it at a Chromium or Chrome, \
+             or unset it to use /usr/bin/chromium (`apt-get install chromium`, or .ci/run)",
+            path.display()
+        );
+        return path;
     }
     CANDIDATES
         .iter()
