@@ -144,7 +144,8 @@ pub fn stroke(color: RGBColor, width: u32) -> impl Fn((i32, i32)) -> PathElement
     move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(width))
 }
 
-/// A vertical reference line at `x` over `y`, dashed, with a short label at its top.
+/// A vertical reference line at `x` over `y`, dashed, with a short label just above its top
+/// (clear of lines along `y.end`: leave room for it above the range).
 pub fn marker(
     chart: &mut Chart,
     x: f64,
@@ -162,11 +163,12 @@ pub fn marker(
     let style = ("sans-serif", 11)
         .into_font()
         .color(&color)
-        .pos(Pos::new(HPos::Left, VPos::Top));
+        .pos(Pos::new(HPos::Left, VPos::Bottom));
+    let above = y.end + (y.end - y.start) * 0.02;
     chart
         .draw_series(std::iter::once(Text::new(
             format!(" {label}"),
-            (x, y.end),
+            (x, above),
             style,
         )))
         .map_err(|e| e.to_string())?;
@@ -176,4 +178,12 @@ pub fn marker(
 /// A top for a y axis holding `max`: 10 % headroom, never 0.
 pub fn headroom(max: f64) -> f64 {
     max.max(1.0) * 1.1
+}
+
+/// A top for a y axis holding `max` that leaves a legend of `rows` at the top of a chart
+/// `height` pixels tall clear of the data (a legend row is about 15 px, its frame 25).
+pub fn headroom_for_legend(max: f64, rows: usize, height: u32) -> f64 {
+    let plot = f64::from(height.saturating_sub(12 * 2 + 45).max(1));
+    let legend = (15 * rows + 25) as f64;
+    max.max(1.0) * 1.05 / (1.0 - legend / plot).max(0.3)
 }

@@ -1,6 +1,7 @@
 //! index.html: a self-contained page (inline SVG charts drawn with plotters, no scripts).
 
 use super::chart::{self, Axis};
+use super::figure::Figure;
 use super::{QuoteData, RunData, Summary};
 use crate::billing::LineGroup;
 use crate::money::format_cents;
@@ -9,16 +10,23 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::fmt::Write;
 
+/// index.html and the charts drawn on it (the sections' charts are theirs).
+pub struct Page {
+    pub html: String,
+    pub figures: Vec<Figure>,
+}
+
 /// The page; `sections` are the field's (`[service]` runs) and the alternatives'
 /// (`[[alternative]]` runs), in that order.
-pub fn page(d: &RunData, s: &Summary, sections: &[&str]) -> String {
+pub fn page(d: &RunData, s: &Summary, sections: &[&str]) -> Page {
     let mut html = String::new();
+    let mut drawn = Vec::new();
     let _ = write!(
         html,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>fleetsim — {name}</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}}\
          table{{border-collapse:collapse}}td,th{{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:right}}\
-         th{{text-align:left}}.ok{{color:#1a7f37}}.fail{{color:#c00}}\
+         th{{text-align:left}}.png{{margin:.2em 0 1.2em;font-size:.85em}}.ok{{color:#1a7f37}}.fail{{color:#c00}}\
          .cards{{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}}\
          .card{{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:11em}}\
          .card span{{display:block;color:#555;font-size:.85em}}.card b{{display:block;font-size:1.3em;margin:.15em 0}}\
@@ -29,36 +37,43 @@ pub fn page(d: &RunData, s: &Summary, sections: &[&str]) -> String {
     );
     html.push_str(&verdict(s));
     html.push_str(&facts_table(s));
-    section(
-        &mut html,
+    let monthly = Figure::main(
+        "billable_mountings",
         "Billable mountings per month: truth, metered events, billed from counters",
         monthly_chart(d),
     );
+    section(&mut html, &mut drawn, monthly);
     html.push_str(&bases_table(s));
     html.push_str(&group_table(s));
     html.push_str(&revenue_table(s));
-    section(
-        &mut html,
+    let daily = Figure::main(
+        "daily_activity",
         "Fleet activity per day (mountings, all shops)",
         daily_chart(d),
     );
-    section(
-        &mut html,
+    section(&mut html, &mut drawn, daily);
+    // The fleet's calibration, for the page's reader rather than a slide.
+    let levels = Figure::page_only(
+        "shop_levels",
         "Shops by level (mean pairs per open day)",
         level_histogram(d),
     );
+    section(&mut html, &mut drawn, levels);
     for section in sections {
         html.push_str(section);
     }
     if let Some(q) = d.quotes {
-        quote_section(&mut html, q);
+        quote_section(&mut html, &mut drawn, q);
     }
     html.push_str("<p>Data: <a href=\"summary.json\">summary.json</a>, <a href=\"invoices.csv\">invoices.csv</a>, <a href=\"shops.csv\">shops.csv</a>");
     if d.quotes.is_some() {
         html.push_str(", <a href=\"quotes.csv\">quotes.csv</a>");
     }
     html.push_str(".</p></body></html>\n");
-    html
+    Page {
+        html,
+        figures: drawn,
+    }
 }
 
 fn verdict(s: &Summary) -> String {
@@ -73,16 +88,22 @@ fn verdict(s: &Summary) -> String {
 }
 
 fn facts_table(s: &Summary) -> String {
-    let rows = [
-        ("Seed", s.seed.to_string()),
-        ("Shops / machines", format!("{} / {}", s.shops, s.machines)),
+    let rows: [(&str, &[&str], String); 10] = [
+        ("Seed", &["/seed"], s.seed.to_string()),
+        (
+            "Shops / machines",
+            &["/shops", "/machines"],
+            format!("{} / {}", s.shops, s.machines),
+        ),
         (
             "Period",
+            &["/months", "/start", "/days"],
             format!("{} months from {} ({} days)", s.months, s.start, s.days),
         ),
-        ("Jobs (truth)", s.truth.jobs.to_string()),
+        ("Jobs (truth)", &["/truth/jobs"], s.truth.jobs.to_string()),
         (
             "Billable mountings (truth / metered)",
+            &["/truth/billable_mountings", "/metered/billable_mountings"],
             format!(
                 "{} / {}",
                 s.truth.billable_mountings, s.metered.billable_mountings
@@ -90,27 +111,40 @@ fn facts_table(s: &Summary) -> String {
         ),
         (
             "Trace-only cycles, not billed (truth / metered)",
+            &["/truth/trace_only", "/metered/trace_only"],
             format!("{} / {}", s.truth.trace_only, s.metered.trace_only),
         ),
         (
             "Mean jobs per shop per open day",
+            &["/truth/mean_jobs_per_open_day"],
             format!("{:.2}", s.truth.mean_jobs_per_open_day),
         ),
         (
             "Events sent (duplicates re-sent)",
+            &["/sent/events", "/sent/duplicates"],
             format!("{} ({})", s.sent.events, s.sent.duplicates),
         ),
         (
             "Invoiced",
+            &[
+                "/billed/total_cents",
+                "/billed/currency",
+                "/billed/invoices",
+            ],
             format!(
                 "{} {} over {} invoices",
                 format_cents(s.billed.total_cents),
-                escape(&s.billed.currency),
+                s.billed.currency,
                 s.billed.invoices
             ),
         ),
         (
             "Throughput",
+            &[
+                "/run/events_per_second",
+                "/run/wall_seconds",
+                "/run/threads",
+            ],
             format!(
                 "{:.0} events/s, {:.1} s wall, {} actor threads",
                 s.run.events_per_second, s.run.wall_seconds, s.run.threads
@@ -118,11 +152,22 @@ fn facts_table(s: &Summary) -> String {
         ),
     ];
     let mut t = String::from("<table>");
-    for (k, v) in rows {
-        let _ = write!(t, "<tr><th>{k}</th><td>{v}</td></tr>");
+    for (k, from, v) in rows {
+        t.push_str(&fact_row(k, from, &v));
     }
     t.push_str("</table>");
     t
+}
+
+/// A row of a facts table. `from` names the summary.json values its cell shows, as JSON
+/// pointers in the order shown, so that a reader (or a test) can check the page against
+/// the file.
+pub(super) fn fact_row(label: &str, from: &[&str], value: &str) -> String {
+    format!(
+        "<tr><th>{label}</th><td data-summary=\"{}\">{}</td></tr>",
+        escape(&from.join(" ")),
+        escape(value)
+    )
 }
 
 /// Both billing bases against the truth: events must match it every month; counters may be
@@ -215,9 +260,10 @@ fn share_table<'a>(
     html
 }
 
-fn section(html: &mut String, title: &str, svg: Result<String, String>) {
-    let body = svg.unwrap_or_else(|e| format!("<p>chart unavailable: {}</p>", escape(&e)));
-    let _ = write!(html, "<h2>{title}</h2>{body}");
+/// A chart of the run's own under an `<h2>`, kept for its PNG.
+fn section(html: &mut String, drawn: &mut Vec<Figure>, f: Figure) {
+    html.push_str(&f.html_under("h2"));
+    drawn.push(f);
 }
 
 fn monthly_chart(d: &RunData) -> Result<String, String> {
@@ -245,7 +291,10 @@ fn monthly_chart(d: &RunData) -> Result<String, String> {
                 .sum()
         })
         .collect();
-    let top = chart::headroom(truth.iter().chain(&metered).copied().max().unwrap_or(1) as f64);
+    let max = truth.iter().chain(&metered).copied().max().unwrap_or(1) as f64;
+    let max = counters.iter().copied().fold(max, f64::max);
+    // The legend above the bars: in a corner it hides a month.
+    let top = chart::headroom_for_legend(max, 3, chart::HEIGHT);
     let labels: Vec<String> = d.periods.iter().map(|p| p.to_string()).collect();
     let month = |x: &f64| chart::category_label(&labels, *x);
     let (truth_color, metered_color, counters_color) =
@@ -292,7 +341,7 @@ fn monthly_chart(d: &RunData) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .label("billed from counters")
         .legend(chart::stroke(counters_color, 2));
-        chart::legend(&mut c, SeriesLabelPosition::LowerRight)
+        chart::legend(&mut c, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -304,7 +353,9 @@ fn daily_chart(d: &RunData) -> Result<String, String> {
         .iter()
         .map(|t| t.tally.mountings as f64)
         .collect();
-    let top = chart::headroom(daily.iter().copied().fold(1.0, f64::max));
+    // The legend above the line: below it, it hid the closed days.
+    let top =
+        chart::headroom_for_legend(daily.iter().copied().fold(1.0, f64::max), 1, chart::HEIGHT);
     let date = |x: &f64| d.calendar.date(*x as u32).format("%Y-%m-%d").to_string();
     chart::draw(|root| {
         let mut c = chart::axes(&root, 0f64..daily.len().max(1) as f64, 0f64..top)?;
@@ -328,7 +379,7 @@ fn daily_chart(d: &RunData) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .label("mountings (truth, all shops)")
         .legend(chart::stroke(chart::series(0), 1));
-        chart::legend(&mut c, SeriesLabelPosition::LowerRight)
+        chart::legend(&mut c, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -370,7 +421,7 @@ fn level_histogram(d: &RunData) -> Result<String, String> {
 }
 
 /// `[quote]` runs: who the quoted prices subsidise and who pays over the cost to serve.
-fn quote_section(html: &mut String, q: &QuoteData) {
+fn quote_section(html: &mut String, drawn: &mut Vec<Figure>, q: &QuoteData) {
     let s = &q.summary;
     let compared: Vec<_> = q
         .outcomes
@@ -429,11 +480,12 @@ fn quote_section(html: &mut String, q: &QuoteData) {
         let _ = write!(html, "<tr><th>{name}</th><td>{}</td></tr>", escape(&value));
     }
     html.push_str("</table>");
-    section(
-        html,
+    let f = Figure::main(
+        "quoted_prices",
         "Price per mounting by shop volume: quoted vs realised cost + margin (clipped at the top; lines: the price bounds)",
         quote_chart(q),
     );
+    section(html, drawn, f);
 }
 
 /// One point per shop at its billed mountings per month: the quoted price and the realised

@@ -3,13 +3,17 @@
 
 pub mod alternatives;
 mod chart;
+mod figure;
 mod html;
+mod png;
 mod service;
 mod summary;
 mod tables;
 
 pub use service::{LOST_MOUNTINGS_CSV, REPAIRS_CSV, SERVICE_MONTHLY_CSV, SERVICE_VS_QUOTE_CSV};
 pub use summary::Summary;
+
+pub use figure::{Figure, CHARTS_DIR};
 
 use crate::actors::SimOutcome;
 use crate::billing::{Contract, Invoice, PriceBook};
@@ -82,7 +86,8 @@ pub struct RunData<'a> {
 }
 
 /// Writes summary.json, invoices.csv, shops.csv, the field's CSVs (`[service]` runs), the
-/// alternatives' CSVs (`[[alternative]]` runs) and (unless disabled) index.html.
+/// alternatives' CSVs (`[[alternative]]` runs) and (unless disabled) index.html with its
+/// main charts as `charts/<slug>.png`.
 pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::io::Error)> {
     let summary = Summary::build(data);
     let json =
@@ -114,9 +119,35 @@ pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::i
         .flatten()
         .map(|h| h.as_str())
         .collect();
-        write(dir, INDEX_HTML, &html::page(data, &summary, &sections))?;
+        let page = html::page(data, &summary, &sections);
+        let figures = field.iter().flat_map(|v| &v.figures);
+        let figures = figures.chain(priced.iter().flat_map(|v| &v.figures));
+        write_pngs(dir, page.figures.iter().chain(figures))?;
+        write(dir, INDEX_HTML, &page.html)?;
     }
     Ok(summary)
+}
+
+/// The main figures as `charts/<slug>.png`, the files index.html links to.
+fn write_pngs<'a>(
+    dir: &Path,
+    figures: impl Iterator<Item = &'a Figure>,
+) -> Result<(), (PathBuf, std::io::Error)> {
+    let folder = dir.join(CHARTS_DIR);
+    let mut made = false;
+    for f in figures {
+        let (Some(name), Ok(svg)) = (f.png_path(), &f.svg) else {
+            continue;
+        };
+        let path = dir.join(name);
+        if !made {
+            std::fs::create_dir_all(&folder).map_err(|e| (folder.clone(), e))?;
+            made = true;
+        }
+        let bytes = png::png(svg).map_err(|e| (path.clone(), std::io::Error::other(e)))?;
+        std::fs::write(&path, bytes).map_err(|e| (path, e))?;
+    }
+    Ok(())
 }
 
 fn write(dir: &Path, name: &str, content: &str) -> Result<(), (PathBuf, std::io::Error)> {

@@ -12,6 +12,7 @@ mod page;
 mod sides;
 mod tables;
 
+use super::figure::Figure;
 use crate::pricing::Evaluation;
 use crate::report::RunData;
 use serde::Serialize;
@@ -23,9 +24,11 @@ pub const ALTERNATIVE_SHOPS_CSV: &str = "alternative_shops.csv";
 pub const ALTERNATIVE_SEGMENTS_CSV: &str = "alternative_segments.csv";
 pub const ALTERNATIVE_MONTHLY_CSV: &str = "alternative_monthly.csv";
 
-/// The alternatives section of index.html and the files it links to, (name, content).
+/// The alternatives section of index.html, its charts and the files it links to, (name,
+/// content).
 pub struct View {
     pub html: String,
+    pub figures: Vec<Figure>,
     pub files: Vec<(&'static str, String)>,
 }
 
@@ -38,8 +41,10 @@ pub fn view(d: &RunData, e: &Evaluation) -> View {
         (ALTERNATIVE_SEGMENTS_CSV, tables::segments_csv(e, &sides)),
         (ALTERNATIVE_MONTHLY_CSV, tables::monthly_csv(d, &sides)),
     ];
+    let (html, figures) = page::section(d, e, &sides);
     View {
-        html: page::section(d, e, &sides),
+        html,
+        figures,
         files,
     }
 }

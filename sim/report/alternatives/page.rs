@@ -5,6 +5,7 @@ use super::charts::{self, Sweep};
 use super::sides::Side;
 use crate::analysis::subsidy::SubsidyRow;
 use crate::pricing::Evaluation;
+use crate::report::figure::Figure;
 use crate::report::html::escape;
 use crate::report::RunData;
 use std::fmt::Write;
@@ -14,13 +15,16 @@ const TOP: usize = 10;
 /// Series a chart tells apart (the palette's six colours).
 const SHOWN: usize = 6;
 
-fn figure(html: &mut String, title: &str, svg: Result<String, String>) {
-    let body = svg.unwrap_or_else(|e| format!("<p>chart unavailable: {}</p>", escape(&e)));
-    let _ = write!(html, "<h3>{}</h3>{body}", escape(title));
+/// A chart under its title (or why it is missing), kept for its PNG.
+fn figure(html: &mut String, drawn: &mut Vec<Figure>, f: Figure) {
+    html.push_str(&f.html());
+    drawn.push(f);
 }
 
-pub fn section(d: &RunData, e: &Evaluation, sides: &[Side]) -> String {
+/// The section's HTML and its charts.
+pub fn section(d: &RunData, e: &Evaluation, sides: &[Side]) -> (String, Vec<Figure>) {
     let mut html = String::from("<h2 id=\"alternatives\">Pricing alternatives</h2>");
+    let drawn = &mut Vec::new();
     let _ = write!(
         html,
         "<p>{} pricings billed on the one simulated fleet: <code>base</code> is the scenario's \
@@ -33,31 +37,47 @@ pub fn section(d: &RunData, e: &Evaluation, sides: &[Side]) -> String {
     html.push_str(&side_by_side(sides));
     let shown = shown(sides);
     for sweep in charts::sweeps(sides) {
-        sweep_part(&mut html, &sweep);
+        sweep_part(&mut html, drawn, &sweep);
     }
     let labels: Vec<String> = d.periods.iter().map(|p| p.to_string()).collect();
     figure(
         &mut html,
-        "Revenue per month, by pricing",
-        charts::monthly_revenue(&labels, &shown),
+        drawn,
+        Figure::main(
+            "alternatives_monthly_revenue",
+            "Revenue per month, by pricing",
+            charts::monthly_revenue(&labels, &shown),
+        ),
     );
     figure(
         &mut html,
-        "Effective price per mounting: the middle 80 % of mountings, by pricing",
-        charts::price_spread(&shown),
+        drawn,
+        Figure::main(
+            "alternatives_price_spread",
+            "Effective price per mounting: the middle 80 % of mountings, by pricing",
+            charts::price_spread(&shown),
+        ),
     );
     figure(
         &mut html,
-        "Lorenz curves: who pays the revenue, by price per mounting",
-        charts::lorenz(&shown),
+        drawn,
+        Figure::main(
+            "alternatives_lorenz",
+            "Lorenz curves: who pays the revenue, by price per mounting",
+            charts::lorenz(&shown),
+        ),
     );
     if sides[0].judgement.costs.is_some() {
         figure(
             &mut html,
-            "Margin per shop against its volume",
-            charts::margin_vs_volume(&e.view, &shown[..shown.len().min(2)]),
+            drawn,
+            Figure::main(
+                "alternatives_margin_vs_volume",
+                "Margin per shop against its volume",
+                charts::margin_vs_volume(&e.view, &shown[..shown.len().min(2)]),
+            ),
         );
-        subsidy_part(&mut html, e, sides);
+        subsidy_part(&mut html, drawn, e, sides);
     } else {
         html.push_str(
             "<p>The field is not simulated (<code>[service] enabled = false</code>): no cost to \
@@ -66,7 +86,7 @@ pub fn section(d: &RunData, e: &Evaluation, sides: &[Side]) -> String {
     }
     html.push_str(&definitions());
     html.push_str(&links());
-    html
+    (html, std::mem::take(drawn))
 }
 
 /// The pricings the charts show: the base and the declared alternatives first, then sweep
@@ -236,14 +256,16 @@ fn price(cents: Option<f64>) -> String {
     cents.map_or("–".to_string(), |c| format!("{:.2}", c / 100.0))
 }
 
-fn sweep_part(html: &mut String, sweep: &Sweep) {
+fn sweep_part(html: &mut String, drawn: &mut Vec<Figure>, sweep: &Sweep) {
+    let slug = |what: &str| format!("sweep_{}_{what}", slug_of(&sweep.name));
     figure(
         html,
-        &format!(
-            "Sweep `{}`: revenue and margin against the price",
-            sweep.name
+        drawn,
+        Figure::main(
+            slug("money"),
+            format!("Sweep `{}`: revenue and margin against the price", sweep.name),
+            charts::sweep_money(sweep),
         ),
-        charts::sweep_money(sweep),
     );
     if sweep
         .points
@@ -252,32 +274,56 @@ fn sweep_part(html: &mut String, sweep: &Sweep) {
     {
         figure(
             html,
-            &format!(
-                "Sweep `{}`: shops served at a loss against the price",
-                sweep.name
+            drawn,
+            Figure::main(
+                slug("losses"),
+                format!("Sweep `{}`: shops served at a loss against the price", sweep.name),
+                charts::sweep_losses(sweep),
             ),
-            charts::sweep_losses(sweep),
         );
     }
     figure(
         html,
-        &format!("Sweep `{}`: evenness (Gini) against the price", sweep.name),
-        charts::sweep_gini(sweep),
+        drawn,
+        Figure::main(
+            slug("gini"),
+            format!("Sweep `{}`: evenness (Gini) against the price", sweep.name),
+            charts::sweep_gini(sweep),
+        ),
     );
 }
 
-fn subsidy_part(html: &mut String, e: &Evaluation, sides: &[Side]) {
+/// A sweep's name as a file-name word: lowercase letters and digits, `_` for the rest.
+fn slug_of(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '_',
+        })
+        .collect()
+}
+
+fn subsidy_part(html: &mut String, drawn: &mut Vec<Figure>, e: &Evaluation, sides: &[Side]) {
     let base = &sides[0];
     figure(
         html,
-        "Subsidy tests by segment and volume decile (base): subsidy-free revenue lies between \
-         the incremental and the stand-alone cost",
-        charts::subsidy_segments(&e.view, base, false),
+        drawn,
+        Figure::main(
+            "subsidy_segments",
+            "Subsidy tests by segment and volume decile (base): subsidy-free revenue lies \
+             between the incremental and the stand-alone cost",
+            charts::subsidy_segments(&e.view, base, false),
+        ),
     );
     figure(
         html,
-        "Subsidy tests by region (base)",
-        charts::subsidy_segments(&e.view, base, true),
+        drawn,
+        Figure::main(
+            "subsidy_regions",
+            "Subsidy tests by region (base)",
+            charts::subsidy_segments(&e.view, base, true),
+        ),
     );
     html.push_str(
         "<h3>Cross-subsidy, per pricing</h3><table><tr><th>pricing</th><th>shops above \

@@ -13,7 +13,8 @@ mod quote_check;
 mod tables;
 mod tiers;
 
-use super::html::escape;
+use super::figure::Figure;
+use super::html::{escape, fact_row};
 use crate::money::format_cents;
 use crate::quote::CostModel;
 use crate::report::RunData;
@@ -34,9 +35,10 @@ pub const SERVICE_VS_QUOTE_CSV: &str = "service_vs_quote.csv";
 /// Rows of the "worst" tables.
 const TOP: usize = 10;
 
-/// The service section of index.html and the files it links to, (name, content).
+/// The service section of index.html, its charts and the files it links to, (name, content).
 pub struct View {
     pub html: String,
+    pub figures: Vec<Figure>,
     pub files: Vec<(&'static str, String)>,
 }
 
@@ -57,23 +59,28 @@ pub fn view(d: &RunData, field: &FieldOutcome) -> View {
     ];
     let labels: Vec<String> = d.periods.iter().map(|p| p.to_string()).collect();
     let mut html = String::from("<h2 id=\"service\">Field service</h2>");
+    let mut drawn = Vec::new();
     html.push_str(&facts(d, field));
-    incidents(&mut html, &labels, &months);
-    promises(&mut html, &tiers::tiers(d));
-    downtime(&mut html, d, &labels, &months);
-    economics_part(&mut html, &economics);
+    incidents(&mut html, &mut drawn, &labels, &months);
+    promises(&mut html, &mut drawn, &tiers::tiers(d));
+    downtime(&mut html, &mut drawn, d, &labels, &months);
+    economics_part(&mut html, &mut drawn, &economics);
     if let Some(p) = &field.predictive {
         html.push_str(&predictive_table(p));
     }
-    quote_part(&mut html, d, &checks, &model);
+    quote_part(&mut html, &mut drawn, d, &checks, &model);
     html.push_str(&links());
-    View { html, files }
+    View {
+        html,
+        figures: drawn,
+        files,
+    }
 }
 
-/// A chart under its title (or why it is missing).
-fn figure(html: &mut String, title: &str, svg: Result<String, String>) {
-    let body = svg.unwrap_or_else(|e| format!("<p>chart unavailable: {}</p>", escape(&e)));
-    let _ = write!(html, "<h3>{}</h3>{body}", escape(title));
+/// A chart under its title (or why it is missing), kept for its PNG.
+fn figure(html: &mut String, drawn: &mut Vec<Figure>, f: Figure) {
+    html.push_str(&f.html());
+    drawn.push(f);
 }
 
 /// "1234.56 EUR", kept on one line (a no-break space).
@@ -83,17 +90,28 @@ fn money(cents: i64) -> String {
 
 fn facts(d: &RunData, field: &FieldOutcome) -> String {
     let s = &field.summary;
-    let rows = [
+    let rows: [(&str, &[&str], String); 7] = [
         (
             "Incidents (per machine-year)",
+            &["/service/incidents", "/service/incidents_per_machine_year"],
             format!("{} ({:.2})", s.incidents, s.incidents_per_machine_year),
         ),
         (
             "Fixed remotely / site visits / with a loaner",
+            &[
+                "/service/remote_fixes",
+                "/service/site_visits",
+                "/service/loaners",
+            ],
             format!("{} / {} / {}", s.remote_fixes, s.site_visits, s.loaners),
         ),
         (
             "Response hours: p50, p90, max",
+            &[
+                "/service/response_hours/0",
+                "/service/response_hours/1",
+                "/service/response_hours/2",
+            ],
             format!(
                 "{}, {}, {}",
                 s.response_hours[0], s.response_hours[1], s.response_hours[2]
@@ -101,6 +119,11 @@ fn facts(d: &RunData, field: &FieldOutcome) -> String {
         ),
         (
             "Repair hours (to edging again): p50, p90, max",
+            &[
+                "/service/repair_hours/0",
+                "/service/repair_hours/1",
+                "/service/repair_hours/2",
+            ],
             format!(
                 "{}, {}, {}",
                 s.repair_hours[0], s.repair_hours[1], s.repair_hours[2]
@@ -108,46 +131,56 @@ fn facts(d: &RunData, field: &FieldOutcome) -> String {
         ),
         (
             "Repairs that missed the promise (SLA breaches)",
+            &["/service/sla_breaches"],
             s.sla_breaches.to_string(),
         ),
         (
             "Mountings lost (remote-edged, not billed) / waited",
+            &[
+                "/truth/lost_billable_mountings",
+                "/service/waited_mountings",
+            ],
             format!(
                 "{} / {}",
                 d.outcome.truth.lost_billable_mountings(),
                 s.waited_mountings
             ),
         ),
-        ("Cost to serve", money(s.cost_cents)),
+        (
+            "Cost to serve",
+            &["/service/cost_cents"],
+            money(s.cost_cents),
+        ),
     ];
     let mut t = String::from("<table>");
-    for (k, v) in rows {
-        let _ = write!(t, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
+    for (k, from, v) in rows {
+        t.push_str(&fact_row(k, from, &v));
     }
     t.push_str("</table>");
     t
 }
 
-fn incidents(html: &mut String, labels: &[String], months: &[Month]) {
-    figure(
-        html,
-        "Incidents per month, by cause",
-        charts::incidents_by_cause(labels, months),
-    );
+fn incidents(html: &mut String, drawn: &mut Vec<Figure>, labels: &[String], months: &[Month]) {
+    let svg = charts::incidents_by_cause(labels, months);
+    let f = Figure::main("incidents_by_cause", "Incidents per month, by cause", svg);
+    figure(html, drawn, f);
 }
 
 /// 2. Response and repair times against each tier's promise.
-fn promises(html: &mut String, tiers: &[Tier]) {
-    figure(
-        html,
+fn promises(html: &mut String, drawn: &mut Vec<Figure>, tiers: &[Tier]) {
+    let response = Figure::main(
+        "response_time",
         "Response time against the promise, by service tier (dashed: the promise)",
         charts::time_distribution(tiers, Time::Response),
     );
-    figure(
-        html,
+    figure(html, drawn, response);
+    // The response chart's twin: on the page, not on a slide.
+    let repair = Figure::page_only(
+        "repair_time",
         "Repair time (to the shop edging again) against the promise, by service tier",
         charts::time_distribution(tiers, Time::Repair),
     );
+    figure(html, drawn, repair);
     html.push_str(
         "<table><tr><th>tier (promise)</th><th>shops</th><th>repairs</th><th>response within</th>\
          <th>repair within</th><th>promise kept</th><th>response p50 / p90 h</th><th>repair p50 / p90 h</th></tr>",
@@ -172,13 +205,25 @@ fn promises(html: &mut String, tiers: &[Tier]) {
 }
 
 /// 3. Downtime, lost and waited mountings, and the shops that lost most.
-fn downtime(html: &mut String, d: &RunData, labels: &[String], months: &[Month]) {
-    figure(html, "Downtime per month", charts::downtime(labels, months));
+fn downtime(
+    html: &mut String,
+    drawn: &mut Vec<Figure>,
+    d: &RunData,
+    labels: &[String],
+    months: &[Month],
+) {
+    let svg = charts::downtime(labels, months);
     figure(
         html,
+        drawn,
+        Figure::main("downtime", "Downtime per month", svg),
+    );
+    let lost = Figure::main(
+        "lost_and_waited",
         "Mountings lost and waited per month while a shop had no working machine",
         charts::lost_and_waited(labels, months),
     );
+    figure(html, drawn, lost);
     let top = figures::top_lost(d, TOP);
     if top.is_empty() {
         html.push_str("<p>No shop lost or waited a mounting.</p>");
@@ -204,12 +249,13 @@ fn downtime(html: &mut String, d: &RunData, labels: &[String], months: &[Month])
 }
 
 /// 4. Cost to serve against net invoiced, by volume.
-fn economics_part(html: &mut String, shops: &[ShopEconomics]) {
-    figure(
-        html,
+fn economics_part(html: &mut String, drawn: &mut Vec<Figure>, shops: &[ShopEconomics]) {
+    let f = Figure::main(
+        "cost_and_revenue",
         "Cost to serve and net invoiced per shop, by volume",
         charts::cost_and_revenue(shops),
     );
+    figure(html, drawn, f);
     let mut bins = vec![(0u64, 0u64, 0i64, 0i64); VOLUME_BINS.len()];
     for s in shops {
         let b = &mut bins[figures::volume_bin(s.mountings_a_year)];
@@ -251,12 +297,12 @@ fn signed_percent(part: i64, whole: i64) -> String {
 }
 
 /// One integer figure of a simulation of the field.
-type Figure = fn(&FieldFigures) -> i64;
+type FieldFigure = fn(&FieldFigures) -> i64;
 
 /// 5. With and without predictive maintenance.
 pub fn predictive_table(p: &PredictiveComparison) -> String {
     let (w, o) = (&p.with, &p.without);
-    let ints: [(&str, Figure); 9] = [
+    let ints: [(&str, FieldFigure); 9] = [
         ("jobs the shops gave their machines", |f| {
             f.demand_jobs as i64
         }),
@@ -298,7 +344,13 @@ pub fn predictive_table(p: &PredictiveComparison) -> String {
 }
 
 /// 6. The quote calculator against the simulated field.
-fn quote_part(html: &mut String, d: &RunData, checks: &[ShopCheck], model: &CostModel) {
+fn quote_part(
+    html: &mut String,
+    drawn: &mut Vec<Figure>,
+    d: &RunData,
+    checks: &[ShopCheck],
+    model: &CostModel,
+) {
     html.push_str(
         "<h3>The quote calculator's expected service cost against the simulated field</h3>",
     );
@@ -317,11 +369,12 @@ fn quote_part(html: &mut String, d: &RunData, checks: &[ShopCheck], model: &Cost
     html.push_str(WHEEL_NOTE);
     html.push_str(&bins_table(checks));
     html.push_str(&worst_table(checks));
-    figure(
-        html,
+    let f = Figure::main(
+        "quote_vs_simulated",
         "Expected by the quote calculator against simulated, per shop (line: x = y)",
         charts::expected_vs_simulated(checks),
     );
+    figure(html, drawn, f);
 }
 
 fn ratio_text(r: Option<rust_decimal::Decimal>) -> String {
