@@ -54,6 +54,11 @@ const DAYS_IN_FLIGHT: u64 = 48;
 const PER_SHOP_MONTH_EXTRA: u64 = 640 - SHOP_MONTH_TYPES;
 /// A plan invoice's notes (what is included, proration, SLA: 5–8 sentences).
 const PER_PLAN_SHOP_MONTH: u64 = 640;
+/// `[[alternative]]`s: per pricing and shop-month, its invoice and lines rated in memory and
+/// its judgement's rows; once more for the metered closes they are rated from and the base's
+/// copy. Measured: +830 MB from 1 to 5 alternatives on France over 48 months (631 k
+/// shop-months: 330 bytes each per alternative).
+const PER_ALTERNATIVE_SHOP_MONTH: u64 = 384;
 
 const SHOP_MONTH_TYPES: u64 = (size_of::<Tally>()
     + size_of::<Mix>()
@@ -78,11 +83,19 @@ pub struct Estimate {
     pub shop_months: u64,
     /// `[quote]`: every shop's audit, day by day.
     pub audit: u64,
+    /// `[[alternative]]`s: every pricing's bills, in memory.
+    pub alternatives: u64,
 }
 
 impl Estimate {
     pub fn total(&self) -> u64 {
-        self.fixed + self.store_cache + self.actors + self.in_flight + self.shop_months + self.audit
+        self.fixed
+            + self.store_cache
+            + self.actors
+            + self.in_flight
+            + self.shop_months
+            + self.audit
+            + self.alternatives
     }
 }
 
@@ -117,7 +130,23 @@ pub fn estimate(s: &Scenario) -> Estimate {
             let audit_days = u64::from(q.audit_months) * 31;
             shops * audit_days * 2 * size_of::<[u32; 2]>() as u64
         }),
+        alternatives: alternatives_bytes(s, shop_months),
     }
+}
+
+/// Every alternative's bills (plans with their notes), and the metered closes they are rated
+/// from with the base's copy: nothing without alternatives.
+fn alternatives_bytes(s: &Scenario, shop_months: u64) -> u64 {
+    if s.alternatives.is_empty() {
+        return 0;
+    }
+    let pricings = s.alternatives.len() as u64 + 1;
+    let plans = s
+        .alternatives
+        .iter()
+        .filter(|a| a.pricing.plan.is_some() || !a.pricing.per_shop_plan.is_empty())
+        .count() as u64;
+    shop_months * (pricings * PER_ALTERNATIVE_SHOP_MONTH + plans * PER_PLAN_SHOP_MONTH)
 }
 
 /// What the fleet does on a day of its busiest month, from the scenario's figures alone.
@@ -540,6 +569,20 @@ mod tests {
         let machines = (on.actors - off.actors) / FIELD_PER_MACHINE;
         assert!((1000..1100).contains(&machines), "{machines}");
         assert_eq!(on.total() - off.total(), on.actors - off.actors);
+    }
+
+    #[test]
+    fn alternatives_add_their_bills_per_pricing() {
+        let one = "[fleet]\nshops = 1000\n[calendar]\nmonths = 12\n";
+        let none = estimate(&scenario(one));
+        let two = estimate(&scenario(&format!(
+            "{one}[[alternative]]\nid = \"a\"\nchain = \"3.00\"\n\
+             [[alternative]]\nid = \"b\"\nchain = \"4.00\"\n"
+        )));
+        assert_eq!(none.alternatives, 0);
+        // Two alternatives and the base (with the closes they are rated from).
+        assert_eq!(two.alternatives, 1000 * 12 * 3 * PER_ALTERNATIVE_SHOP_MONTH);
+        assert_eq!(two.total() - none.total(), two.alternatives);
     }
 
     #[test]

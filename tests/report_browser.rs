@@ -33,8 +33,11 @@ fn text_of(html: &str) -> String {
             _ => {}
         }
     }
+    // Thousands are grouped by narrow spaces and negatives use the minus sign.
     text.replace("&nbsp;", " ")
         .replace('\u{a0}', " ")
+        .replace('\u{202f}', "")
+        .replace('\u{2212}', "-")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
@@ -62,21 +65,39 @@ fn numbers(text: &str) -> Vec<String> {
 }
 
 /// Whether `shown` reads as summary.json's `value` at `pointer`: cents as euros with two
-/// decimals, integers exactly, floats to the decimals shown.
+/// decimals, or as whole euros (rounded half away from zero) where no decimals are shown;
+/// shares as percentages; other integers exactly, other floats to the decimals shown.
 fn reads_as(shown: &str, pointer: &str, value: &Value) -> bool {
+    let decimals = shown.split_once('.').map_or(0, |(_, d)| d.len()) as i32;
+    let near = |v: f64, scale: f64| {
+        let Ok(s) = shown.parse::<f64>() else {
+            return false;
+        };
+        (v * scale - s).abs() <= 0.5 * 10f64.powi(-decimals) + 1e-9
+    };
     if let (true, Some(cents)) = (pointer.ends_with("_cents"), value.as_i64()) {
         let sign = if cents < 0 { "-" } else { "" };
         let c = cents.unsigned_abs();
+        if decimals == 0 {
+            let whole = (c + 50) / 100;
+            let sign = if whole == 0 { "" } else { sign };
+            return shown == format!("{sign}{whole}");
+        }
         return shown == format!("{sign}{}.{:02}", c / 100, c % 100);
     }
     if let Some(n) = value.as_i64() {
         return shown == n.to_string();
     }
-    let (Some(v), Ok(s)) = (value.as_f64(), shown.parse::<f64>()) else {
+    let Some(v) = value.as_f64() else {
         return false;
     };
-    let decimals = shown.split_once('.').map_or(0, |(_, d)| d.len()) as i32;
-    (v - s).abs() <= 0.5 * 10f64.powi(-decimals) + 1e-9
+    if pointer.ends_with("_cents") {
+        return near(v, 0.01);
+    }
+    if pointer.ends_with("_share") {
+        return near(v, 100.0);
+    }
+    near(v, 1.0)
 }
 
 /// Every fact cell (`data-summary="pointers"`): its text shows each value it names, strings
@@ -182,4 +203,67 @@ fn the_report_reads_right_in_a_browser() {
     // The charts' series, not only text: blue links alone are a few thousand pixels.
     let coloured = image.coloured();
     assert!(coloured > 100_000, "{coloured} coloured pixels");
+}
+
+const ALTERNATIVES: &str = "scenarios/alternatives.toml";
+
+/// The shipped alternatives scenario: every chart drawn (each sweep's three among them), and
+/// every figure of the pricings side by side equal to summary.json's `/alternatives`.
+#[test]
+fn the_alternatives_report_reads_right_in_a_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    assert_exit(&run_quiet(ALTERNATIVES, &out, &[]), 0, ALTERNATIVES);
+    let summary = read_json(&out.join("summary.json"));
+    let pricings = summary["alternatives"].as_array().expect("/alternatives");
+    assert!(pricings.len() > 5, "the scenario compares pricings");
+    let page = out.join("index.html");
+
+    let dom = browser::dump_dom(&page);
+    assert!(
+        dom.contains("id=\"alternatives\""),
+        "the alternatives' section"
+    );
+    let slugs = check_charts(&dom);
+    assert_eq!(
+        slugs.len(),
+        dom.matches("<svg").count(),
+        "every SVG in a wrapper"
+    );
+    let mut expected: Vec<String> = [
+        "alternatives_monthly_revenue",
+        "alternatives_price_spread",
+        "alternatives_lorenz",
+        "alternatives_margin_vs_volume",
+        "subsidy_segments",
+        "subsidy_regions",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut sweeps: Vec<&str> = pricings
+        .iter()
+        .filter_map(|p| p.pointer("/sweep/sweep")?.as_str())
+        .collect();
+    sweeps.dedup();
+    assert!(!sweeps.is_empty(), "the scenario sweeps a price");
+    for sweep in sweeps {
+        for what in ["money", "losses", "gini"] {
+            expected.push(format!("sweep_{}_{what}", sweep.replace(['-', '.'], "_")));
+        }
+    }
+    for slug in &expected {
+        assert!(slugs.contains(slug), "{slug} is not drawn: {slugs:?}");
+    }
+
+    let checked = check_facts(&dom, &summary);
+    let per_pricing = dom.matches("data-summary=\"/alternatives/0/").count();
+    assert!(
+        per_pricing >= 15,
+        "{per_pricing} cells show the base's figures"
+    );
+    assert!(
+        checked >= per_pricing * pricings.len(),
+        "{checked} values checked for {} pricings",
+        pricings.len()
+    );
 }

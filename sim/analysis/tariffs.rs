@@ -31,6 +31,21 @@ pub struct Shop {
     pub mountings: u64,
     /// Its cost to serve, when the field is simulated.
     pub cost: Option<ShopCost>,
+    /// What it edges: pairs over the run, and those on the harder frames and materials.
+    pub mix: ShopMix,
+}
+
+/// Which of a shop's pairs a mix segment counts.
+pub type MixPart = fn(&ShopMix) -> u64;
+
+/// A shop's mix, in pairs edged over the run (the truth).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShopMix {
+    pub pairs: u64,
+    /// Grooved (semi-rimless) and drilled (rimless) frames: the tools wear, the job takes longer.
+    pub grooved_or_drilled: u64,
+    /// High-index (1.67 and above) and polycarbonate lenses: harder to edge.
+    pub high_index_or_poly: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -218,7 +233,8 @@ fn costs(fleet: &FleetView, totals: &[Cents], coalitions: &[Coalition]) -> Optio
 }
 
 /// The coalitions tested: each shop alone (first, in shop order), chains, independents,
-/// volume deciles, regions.
+/// volume deciles, frame mix terciles (by the share of grooved and drilled pairs), material
+/// mix terciles (by the share of high-index and polycarbonate pairs), regions.
 pub fn coalitions(fleet: &FleetView) -> Vec<Coalition> {
     let mut out = subsidy::single_shops(fleet.shops.len(), |i| fleet.shops[i].name.clone());
     for segment in ["chain", "independent"] {
@@ -238,6 +254,20 @@ pub fn coalitions(fleet: &FleetView) -> Vec<Coalition> {
                 name: format!("volume_decile:{}", d + 1),
                 members,
             });
+        }
+    }
+    let mixes: [(&str, MixPart); 2] = [
+        ("frame_mix", |m| m.grooved_or_drilled),
+        ("material_mix", |m| m.high_index_or_poly),
+    ];
+    for (kind, part) in mixes {
+        for (t, members) in mix_terciles(fleet, part).into_iter().enumerate() {
+            if !members.is_empty() {
+                out.push(Coalition {
+                    name: format!("{kind}:{}", t + 1),
+                    members,
+                });
+            }
         }
     }
     if fleet.shops.iter().all(|s| s.cost.is_some()) {
@@ -269,6 +299,30 @@ pub fn volume_deciles(fleet: &FleetView) -> Vec<Vec<usize>> {
         d.sort_unstable();
     }
     deciles
+}
+
+/// Shops by the share of their pairs that `part` counts, lowest first (ties, and shops that
+/// edged nothing, by shop), cut into three groups as equal as can be. Shares are compared as
+/// exact fractions.
+pub fn mix_terciles(fleet: &FleetView, part: MixPart) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..fleet.shops.len()).collect();
+    let share = |i: usize| {
+        let m = &fleet.shops[i].mix;
+        (u128::from(part(m)), u128::from(m.pairs.max(1)))
+    };
+    order.sort_by(|&a, &b| {
+        let ((pa, qa), (pb, qb)) = (share(a), share(b));
+        (pa * qb).cmp(&(pb * qa)).then(a.cmp(&b))
+    });
+    let n = order.len();
+    let mut terciles = vec![Vec::new(); 3];
+    for (rank, shop) in order.into_iter().enumerate() {
+        terciles[rank * 3 / n.max(1)].push(shop);
+    }
+    for t in &mut terciles {
+        t.sort_unstable();
+    }
+    terciles
 }
 
 /// C(S) of the module's docs.
@@ -330,6 +384,7 @@ mod tests {
             segment,
             mountings,
             cost,
+            mix: ShopMix::default(),
         }
     }
 
@@ -339,6 +394,47 @@ mod tests {
             travel_cents: travel,
             region,
         })
+    }
+
+    /// Terciles by the share of pairs on hard frames: exact fractions (2/6 ties 1/3: by shop
+    /// id), a shop that edged nothing counts as share 0, and the
+    /// material count is not the frame count.
+    #[test]
+    fn mix_terciles_rank_by_exact_share() {
+        let mixes = [
+            (10, 3, 9),
+            (6, 2, 0),
+            (0, 0, 0),
+            (10, 1, 5),
+            (3, 1, 1),
+            (10, 9, 0),
+        ];
+        let shops = mixes
+            .iter()
+            .enumerate()
+            .map(|(i, &(pairs, hard, high))| Shop {
+                mix: ShopMix {
+                    pairs,
+                    grooved_or_drilled: hard,
+                    high_index_or_poly: high,
+                },
+                ..shop(&format!("s{i}"), "chain", pairs, None)
+            })
+            .collect();
+        let fleet = FleetView {
+            shops,
+            regions: Vec::new(),
+        };
+        // Frames: s2 0, s3 .1, s0 .3, s1 2/6, s4 1/3, s5 .9.
+        let frames = mix_terciles(&fleet, |m| m.grooved_or_drilled);
+        assert_eq!(frames, vec![vec![2, 3], vec![0, 1], vec![4, 5]]);
+        // Materials: s1 0, s2 0, s5 0, s4 1/3, s3 .5, s0 .9.
+        let materials = mix_terciles(&fleet, |m| m.high_index_or_poly);
+        assert_eq!(materials, vec![vec![1, 2], vec![4, 5], vec![0, 3]]);
+        let names: Vec<String> = coalitions(&fleet).into_iter().map(|c| c.name).collect();
+        for name in ["frame_mix:1", "frame_mix:3", "material_mix:2"] {
+            assert!(names.contains(&name.to_string()), "{name} in {names:?}");
+        }
     }
 
     /// Two regions by hand: region 0 has 4 technicians and shops A (travel 300) and B (100);

@@ -2,7 +2,7 @@
 //! shop's segment, its mountings (the truth) and, with the field simulated, its cost to serve
 //! split into what is its own and the technicians' travel it shares with its region.
 
-use crate::analysis::tariffs::{FleetView, Shop, ShopCost};
+use crate::analysis::tariffs::{FleetView, Shop, ShopCost, ShopMix};
 use crate::fleet::Fleet;
 use crate::money::Cents;
 use crate::service::dispatch::Preventive;
@@ -24,6 +24,7 @@ pub struct Field<'a> {
 }
 
 pub fn fleet_view(fleet: &Fleet, truth: &Truth, field: Option<&Field>) -> FleetView {
+    let periods = truth.periods();
     let regions = field.map(|f| (Regions::assign(f.seed, fleet), f));
     let travel = field.map(|f| travel_cents(fleet, f));
     let shops = fleet
@@ -34,6 +35,7 @@ pub fn fleet_view(fleet: &Fleet, truth: &Truth, field: Option<&Field>) -> FleetV
             name: shop.id.to_string(),
             segment: shop.segment.as_str(),
             mountings: truth.shop_total(shop.id.0).mountings,
+            mix: mix_of(truth, shop.id.0, periods),
             cost: regions.as_ref().zip(travel.as_ref()).map(|((r, f), t)| {
                 let total = f.outcome.costs[i].total();
                 ShopCost {
@@ -89,4 +91,17 @@ fn travel_cents(fleet: &Fleet, field: &Field) -> Vec<Cents> {
                     .unwrap_or(0)
         })
         .collect()
+}
+
+/// A shop's pairs over the run, by frame and material (`Mix`'s indices: frames full-rim,
+/// grooved, drilled; materials 1.5, 1.6, 1.67+, polycarbonate, mineral).
+fn mix_of(truth: &Truth, shop: u32, periods: u32) -> ShopMix {
+    let mut mix = ShopMix::default();
+    for p in 0..periods {
+        let m = truth.mix(shop, p);
+        mix.pairs += m.frames.iter().map(|&n| u64::from(n)).sum::<u64>();
+        mix.grooved_or_drilled += u64::from(m.frames[1]) + u64::from(m.frames[2]);
+        mix.high_index_or_poly += u64::from(m.materials[2]) + u64::from(m.materials[3]);
+    }
+    mix
 }

@@ -183,3 +183,182 @@ fn round(cents: Decimal) -> Cents {
         .to_i64()
         .unwrap_or(i64::MAX)
 }
+
+/// The fleet's cost to serve per month of the run (by period), adding up exactly to the
+/// shops' costs (`costs`, from [`per_shop`]): each component's fleet total is shared out over
+/// the months by the largest remainder, in proportion to when it was spent — the machines by
+/// machine-days installed, consumables by pairs edged, a repair's parts, labour, travel and
+/// loaner in the month its machine failed, a preventive visit in the month it was booked for.
+/// Rounding is per shop (what the shops' costs say), so only the split between months is
+/// proportional, never the total.
+pub fn per_month(
+    spec: &ServiceSpec,
+    fleet: &Fleet,
+    calendar: &Calendar,
+    truth: &Truth,
+    repairs: &[Repair],
+    visits: &[Preventive],
+    costs: &[CostToServe],
+) -> Vec<Cents> {
+    let months = calendar.months() as usize;
+    let w = monthly_weights(spec, fleet, calendar, truth, repairs, visits);
+    let totals = costs.iter().fold([0i64; 7], |mut t, c| {
+        let parts = [
+            c.machine_cents,
+            c.consumables_cents,
+            c.parts_cents,
+            c.labour_cents,
+            c.travel_cents,
+            c.loaner_cents,
+            c.preventive_cents,
+        ];
+        for (t, p) in t.iter_mut().zip(parts) {
+            *t += p;
+        }
+        t
+    });
+    let mut out = vec![0; months];
+    for (total, weights) in totals.iter().zip(&w) {
+        for (o, share) in out.iter_mut().zip(share_out(*total, weights)) {
+            *o += share;
+        }
+    }
+    out
+}
+
+/// Per component (in `per_month`'s order), per month: what its spending is proportional to.
+fn monthly_weights(
+    spec: &ServiceSpec,
+    fleet: &Fleet,
+    calendar: &Calendar,
+    truth: &Truth,
+    repairs: &[Repair],
+    visits: &[Preventive],
+) -> [Vec<u64>; 7] {
+    let months = calendar.months() as usize;
+    let mut w: [Vec<u64>; 7] = std::array::from_fn(|_| vec![0u64; months]);
+    for shop in &fleet.shops {
+        let s = shop.in_service;
+        for p in 0..calendar.months() {
+            let days = calendar.days_of(p);
+            let length = u64::from(days.end - days.start);
+            let installed = u64::from(
+                days.end
+                    .min(s.last_day + 1)
+                    .saturating_sub(days.start.max(s.first_day)),
+            );
+            // Machine-days in millionths of a month: months differ in length.
+            w[0][p as usize] += shop.machines.len() as u64 * installed * 1_000_000 / length;
+            let pairs: u32 = truth.mix(shop.id.0, p).frames.iter().sum();
+            w[1][p as usize] += u64::from(pairs);
+        }
+    }
+    let month_of = |day: crate::calendar::DayIndex| {
+        (calendar.period_of(day) as usize).min(months.saturating_sub(1))
+    };
+    for r in repairs {
+        let m = month_of(r.failure.day);
+        w[2][m] += r.failure.parts_cents.max(0) as u64;
+        w[3][m] += u64::from(r.labour_minutes) + u64::from(r.travel_minutes);
+        w[4][m] += u64::from(r.travel_km);
+        w[5][m] += u64::from(r.loaner.is_some());
+    }
+    let f = &spec.field;
+    for v in visits {
+        let day = (v.request.time - calendar.midnight_unix(0)).div_euclid(86_400);
+        let m = month_of(day.clamp(0, i64::from(u32::MAX)) as crate::calendar::DayIndex);
+        // In sixtieths of a cent: labour is priced by the hour.
+        let minutes = i64::from(v.labour_minutes) + i64::from(v.travel_minutes);
+        let sixtieths = v.request.parts_cents * 60
+            + minutes * f.technician_cents_per_hour
+            + i64::from(v.travel_km) * f.cents_per_km * 60;
+        w[6][m] += sixtieths.max(0) as u64;
+    }
+    w
+}
+
+/// `total` over the months in proportion to `weights`; evenly when nothing says when it was
+/// spent (no weight), so that no cent is dropped.
+fn share_out(total: Cents, weights: &[u64]) -> Vec<Cents> {
+    if weights.is_empty() {
+        return Vec::new();
+    }
+    if total == 0 {
+        return vec![0; weights.len()];
+    }
+    if weights.iter().all(|&w| w == 0) {
+        return crate::billing::split::split_largest_remainder(total, &vec![1; weights.len()]);
+    }
+    crate::billing::split::split_largest_remainder(total, weights)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{MachineId, ShopId};
+    use crate::service::{Cause, Failure};
+
+    fn repair(shop: u32, day: u32, parts_cents: i64, loaner: bool) -> Repair {
+        Repair {
+            failure: Failure {
+                machine: MachineId(shop),
+                shop: ShopId(shop),
+                time: 0,
+                day,
+                cause: Cause::Clamping,
+                remote_fixable: false,
+                on_site_minutes: 60,
+                parts_cents,
+                parts_order_days: 0,
+                board_swap: false,
+            },
+            responded: 0,
+            restored: 0,
+            returned: 0,
+            remote: false,
+            visits: 1,
+            labour_minutes: 60,
+            travel_km: 50,
+            travel_minutes: 30,
+            loaner: loaner.then_some(MachineId(99)),
+        }
+    }
+
+    /// Two one-machine shops over January–March 2024, nothing edged: each month costs the
+    /// two machines' lease (2 × 30,000 × 20 / 1,000 = 1,200.00 EUR), and each repair lands
+    /// whole in the month its machine failed — parts, labour and road time (90 minutes at
+    /// 60.00 an hour), 50 km at 0.45, and the loaner's logistics (150.00).
+    #[test]
+    fn each_month_bears_what_was_spent_in_it() {
+        let text = "[fleet]\nshops = 2\nsecond_machine_above = 1000.0\n[calendar]\nmonths = 3\n\
+                    [demand]\nmode = \"fixed\"\n[service]\nenabled = true\n";
+        let scenario = crate::scenario::parse(std::path::Path::new("t.toml"), text).unwrap();
+        let fleet = Fleet::generate(&scenario);
+        let calendar = Calendar::new(scenario.start, scenario.months);
+        let truth = Truth::new(2, 3, calendar.days());
+        let spec = ServiceSpec::default();
+        // Day 40 is 10 February; day 70 is 11 March.
+        let repairs = [repair(0, 40, 10_000, true), repair(1, 70, 5_000, false)];
+        let costs = per_shop(&spec, &fleet, &calendar, &truth, &repairs, &[]);
+        let months = per_month(&spec, &fleet, &calendar, &truth, &repairs, &[], &costs);
+        let lease = 120_000;
+        let visit = 9_000 + 2_250;
+        assert_eq!(
+            months,
+            vec![
+                lease,
+                lease + 10_000 + visit + 15_000,
+                lease + 5_000 + visit
+            ]
+        );
+        let total: Cents = costs.iter().map(CostToServe::total).sum();
+        assert_eq!(months.iter().sum::<Cents>(), total);
+    }
+
+    #[test]
+    fn a_total_without_weights_is_spread_evenly_and_nothing_is_dropped() {
+        assert_eq!(share_out(10, &[0, 0, 0]), vec![4, 3, 3]);
+        assert_eq!(share_out(0, &[0, 5]), vec![0, 0]);
+        assert_eq!(share_out(7, &[1, 0, 2]), vec![2, 0, 5]);
+    }
+}

@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 pub struct FieldOutcome {
     /// Per shop id.
     pub costs: Vec<CostToServe>,
+    /// Per period: the fleet's cost to serve spent that month (they add up to `costs`).
+    pub monthly_cost_cents: Vec<i64>,
     /// Per shop id: repairs that missed the shop's promise (response or repair time).
     pub breaches: Vec<u32>,
     /// Per shop id: preventive visits booked (`[service.predictive]`).
@@ -107,6 +109,8 @@ impl FieldOutcome {
     ) -> FieldOutcome {
         let spec = &scenario.service;
         let costs = cost::per_shop(spec, fleet, calendar, truth, repairs, visits);
+        let monthly_cost_cents =
+            cost::per_month(spec, fleet, calendar, truth, repairs, visits, &costs);
         let mut breaches = vec![0u32; fleet.shops.len()];
         for r in repairs {
             let promise = promise_of(scenario, r.failure.shop.0);
@@ -124,6 +128,7 @@ impl FieldOutcome {
         let summary = summarise(scenario, fleet, truth, repairs, &costs, &breaches);
         FieldOutcome {
             costs,
+            monthly_cost_cents,
             breaches,
             preventive_visits,
             summary,

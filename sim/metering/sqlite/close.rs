@@ -92,7 +92,7 @@ impl SqliteEngine {
         &self,
         period: Period,
     ) -> Result<Option<MeteredClose>, MeteringError> {
-        if !self.vee.closed_through().is_some_and(|c| period <= c) {
+        if self.vee.closed_through().is_none_or(|c| period > c) {
             return Ok(None);
         }
         let metered: Option<i64> = self

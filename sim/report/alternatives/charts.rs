@@ -375,6 +375,83 @@ pub fn monthly_revenue(labels: &[String], sides: &[&Side]) -> Result<String, Str
     )
 }
 
+/// The provider's month for one pricing: revenue, the cost to serve and the margin, in
+/// thousands of EUR.
+pub fn provider_months(labels: &[String], side: &Side) -> Result<String, String> {
+    if side.months.iter().any(|m| m.cost_cents.is_none()) {
+        return Err("the field is not simulated: no cost to serve".into());
+    }
+    let series_of = |name: &str, f: &dyn Fn(&super::sides::Month) -> i64| {
+        let points = side
+            .months
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i as f64, eur(f(m))))
+            .collect();
+        (name.to_string(), points)
+    };
+    let series = vec![
+        series_of("revenue, net of VAT", &|m| m.revenue_cents),
+        series_of("cost to serve", &|m| m.cost_cents.unwrap_or(0)),
+        series_of("margin", &|m| m.margin_cents().unwrap_or(0)),
+    ];
+    money_lines(labels, &series, "per month (thousand EUR)")
+}
+
+/// The cash the provider has made (or must fund) since the start, one line per pricing shown,
+/// in thousands of EUR.
+pub fn cumulative_margin(labels: &[String], sides: &[&Side]) -> Result<String, String> {
+    let series: Vec<(String, Vec<(f64, f64)>)> = sides
+        .iter()
+        .map(|s| {
+            let points = s
+                .cumulative_margin()
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| (i as f64, eur(c)))
+                .collect();
+            (s.id().to_string(), points)
+        })
+        .collect();
+    if series.iter().any(|(_, p)| p.len() != labels.len()) {
+        return Err("the field is not simulated: no cost to serve".into());
+    }
+    money_lines(
+        labels,
+        &series,
+        "cumulative margin since the start (thousand EUR)",
+    )
+}
+
+/// Lines of money over the run's months, 0 inside the range and room for the legend.
+fn money_lines(
+    labels: &[String],
+    series: &[(String, Vec<(f64, f64)>)],
+    y_desc: &str,
+) -> Result<String, String> {
+    let (lo, hi) = range_of(series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)));
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    let span = (hi - lo).max(1.0);
+    let y = lo - span * 0.05..hi + span * (0.15 + 0.12 * series.len() as f64);
+    let month = |x: &f64| chart::category_label(labels, *x);
+    lines(
+        series,
+        chart::categories(labels.len()),
+        y,
+        Axis {
+            desc: "month",
+            labels: labels.len().min(12),
+            format: &month,
+        },
+        Axis {
+            desc: y_desc,
+            labels: 8,
+            format: &thousands,
+        },
+        SeriesLabelPosition::UpperRight,
+    )
+}
+
 /// One pricing's segments: what each pays against what serving it alone would cost and what
 /// the fleet's cost falls by without it, in thousands of EUR.
 pub fn subsidy_segments(view: &FleetView, side: &Side, regions: bool) -> Result<String, String> {
@@ -396,7 +473,7 @@ pub fn subsidy_segments(view: &FleetView, side: &Side, regions: bool) -> Result<
         .fold(1.0, f64::max)
         * 1.3;
     let label = |x: &f64| chart::category_label(&labels, *x);
-    let layers: [(&str, fn(&crate::analysis::subsidy::SubsidyRow) -> i64); 3] = [
+    let layers: [(&str, RowCents); 3] = [
         ("incremental cost (the floor)", |r| r.incremental_cents),
         ("revenue", |r| r.revenue_cents),
         ("stand-alone cost (the ceiling)", |r| r.stand_alone_cents),
@@ -432,7 +509,11 @@ pub fn subsidy_segments(view: &FleetView, side: &Side, regions: bool) -> Result<
     })
 }
 
-/// "volume_decile:3" → "D3", "segment:chain" → "chain", "region:Île-de-France" → "IDF"
+/// A figure of a subsidy test's row.
+type RowCents = fn(&crate::analysis::subsidy::SubsidyRow) -> i64;
+
+/// "volume_decile:3" → "D3", "frame_mix:1" → "F1", "material_mix:3" → "M3",
+/// "segment:chain" → "chain", "segment:independent" → "indep.", "region:Île-de-France" → "IDF"
 /// (the regions' usual abbreviations, so that thirteen fit under one chart).
 pub fn short_segment(name: &str) -> String {
     const REGIONS: [(&str, &str); 13] = [
@@ -452,6 +533,10 @@ pub fn short_segment(name: &str) -> String {
     ];
     match name.split_once(':') {
         Some(("volume_decile", d)) => format!("D{d}"),
+        Some(("frame_mix", t)) => format!("F{t}"),
+        Some(("material_mix", t)) => format!("M{t}"),
+        // Short enough not to run into its neighbour under the bars.
+        Some(("segment", "independent")) => "indep.".to_string(),
         Some(("region", r)) => REGIONS
             .iter()
             .find(|(full, _)| *full == r)

@@ -106,6 +106,15 @@ pub struct CostSummary {
     pub subsidised_cents: i64,
     /// What the mountings lost to downtime would have paid at each shop's price per mounting.
     pub revenue_lost_to_failures_cents: i64,
+    /// The provider's cash over the term: the lowest the cumulative margin falls (what it
+    /// must fund; 0 when it never goes below), and in which month.
+    pub cumulative_margin_low_cents: i64,
+    pub cumulative_margin_low_month: Option<String>,
+    /// Months whose revenue is below that month's cost to serve.
+    pub months_at_loss: usize,
+    /// The month from which the cumulative margin stays at or above 0 (absent: it ends
+    /// below, or never rises above after falling).
+    pub break_even_month: Option<String>,
 }
 
 pub fn summary(d: &RunData, e: &Evaluation) -> Vec<AlternativeSummary> {

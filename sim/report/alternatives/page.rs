@@ -3,12 +3,16 @@
 
 use super::charts::{self, Sweep};
 use super::sides::Side;
+use super::CostSummary;
 use crate::analysis::subsidy::SubsidyRow;
 use crate::pricing::Evaluation;
 use crate::report::figure::Figure;
 use crate::report::html::escape;
 use crate::report::RunData;
 use std::fmt::Write;
+
+/// A figure of a subsidy test's row.
+type RowCents = fn(&SubsidyRow) -> i64;
 
 /// Rows of the "top" tables.
 const TOP: usize = 10;
@@ -68,6 +72,7 @@ pub fn section(d: &RunData, e: &Evaluation, sides: &[Side]) -> (String, Vec<Figu
         ),
     );
     if sides[0].judgement.costs.is_some() {
+        provider_part(&mut html, drawn, &labels, sides, &shown);
         figure(
             &mut html,
             drawn,
@@ -87,6 +92,86 @@ pub fn section(d: &RunData, e: &Evaluation, sides: &[Side]) -> (String, Vec<Figu
     html.push_str(&definitions());
     html.push_str(&links());
     (html, std::mem::take(drawn))
+}
+
+/// What the provider earns month by month against what serving the fleet costs.
+fn provider_part(
+    html: &mut String,
+    drawn: &mut Vec<Figure>,
+    labels: &[String],
+    sides: &[Side],
+    shown: &[&Side],
+) {
+    html.push_str(
+        "<h3>The provider's view</h3><p>The cost to serve is spent when it is: the machines \
+         by the days they are installed, consumables by the pairs edged, a repair in the month \
+         its machine failed (parts, labour, travel, loaner), a preventive visit in its month. \
+         It is the same whichever pricing bills the fleet; SLA credits lower the revenue.</p>",
+    );
+    figure(
+        html,
+        drawn,
+        Figure::main(
+            "provider_months",
+            format!(
+                "Revenue, cost to serve and margin per month ({})",
+                sides[0].id()
+            ),
+            charts::provider_months(labels, &sides[0]),
+        ),
+    );
+    figure(
+        html,
+        drawn,
+        Figure::main(
+            "alternatives_cash",
+            "Cash flow: cumulative margin since the start, by pricing",
+            charts::cumulative_margin(labels, shown),
+        ),
+    );
+    html.push_str(&cash_table(sides));
+}
+
+/// Per pricing: the deepest point of its cumulative margin, its months at a loss and when it
+/// breaks even.
+fn cash_table(sides: &[Side]) -> String {
+    let mut html = String::from(
+        "<div class=\"wide\"><table><tr><th>pricing</th><th>margin over the run</th>\
+         <th>cash to fund (lowest cumulative margin)</th><th>in</th><th>months at a loss</th>\
+         <th>breaks even from</th></tr>",
+    );
+    for (i, s) in sides.iter().enumerate() {
+        let sum = s.summary();
+        let Some(c) = sum.costs.as_ref() else {
+            continue;
+        };
+        let cell = |keys: &[&str], text: String| fact(i, keys, text);
+        let month = |key: &str, m: &Option<String>| {
+            m.as_ref()
+                .map_or_else(dash_cell, |m| cell(&[&format!("costs/{key}")], m.clone()))
+        };
+        let _ = write!(
+            html,
+            "<tr><th>{}</th>{}{}{}{}{}</tr>",
+            escape(s.id()),
+            cell(&["costs/margin_cents"], euros(c.margin_cents)),
+            cell(
+                &["costs/cumulative_margin_low_cents"],
+                euros(c.cumulative_margin_low_cents)
+            ),
+            month(
+                "cumulative_margin_low_month",
+                &c.cumulative_margin_low_month
+            ),
+            cell(&["costs/months_at_loss"], c.months_at_loss.to_string()),
+            month("break_even_month", &c.break_even_month),
+        );
+    }
+    html.push_str(
+        "</table></div><p>Month by month, in cents: \
+         <a href=\"alternative_monthly.csv\">alternative_monthly.csv</a>.</p>",
+    );
+    html
 }
 
 /// The pricings the charts show: the base and the declared alternatives first, then sweep
@@ -180,32 +265,37 @@ fn euros(cents: i64) -> String {
 fn side_by_side(sides: &[Side]) -> String {
     let mut html = String::from(
         "<h3>What each pricing earns</h3><div class=\"wide\"><table><tr><th>pricing</th>\
-         <th>revenue</th><th>margin</th><th>EUR per mounting</th><th>shops at a loss (their \
-         mountings)</th><th>lost to downtime</th><th>credits</th><th>peak month</th>\
+         <th>revenue</th><th>margin</th><th>EUR per mounting</th><th>shops at a loss</th>\
+         <th>their mountings</th><th>lost to downtime</th><th>credits</th><th>peak month</th>\
          <th>reconciled</th></tr>",
     );
-    let dash = || "–".to_string();
-    for s in sides {
-        let j = s.judgement;
+    for (i, s) in sides.iter().enumerate() {
         let sum = s.summary();
-        let costs = sum.costs.as_ref();
+        let cell = |keys: &[&str], text: String| fact(i, keys, text);
+        let cost = |key: &str, text: &dyn Fn(&CostSummary) -> String| {
+            sum.costs
+                .as_ref()
+                .map_or_else(dash_cell, |c| cell(&[&format!("costs/{key}")], text(c)))
+        };
         let _ = write!(
             html,
-            "<tr><th title=\"{}\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+            "<tr><th title=\"{}\">{}</th>{}{}{}{}{}{}{}{}<td class=\"{}\">{}</td></tr>",
             escape(&s.priced.description),
             escape(s.id()),
-            euros(j.revenue_cents),
-            costs.map_or_else(dash, |c| euros(c.margin_cents)),
-            price(j.price_per_mounting_cents),
-            costs.map_or_else(dash, |c| format!(
-                "{} ({:.0}\u{a0}%)",
-                c.shops_at_loss,
-                c.at_loss_mountings_share * 100.0
+            cell(&["revenue_cents"], euros(sum.revenue_cents)),
+            cost("margin_cents", &|c| euros(c.margin_cents)),
+            optional(i, "price_per_mounting_cents", sum.price_per_mounting_cents),
+            cost("shops_at_loss", &|c| c.shops_at_loss.to_string()),
+            cost("at_loss_mountings_share", &|c| percent(
+                c.at_loss_mountings_share
             )),
-            costs.map_or_else(dash, |c| euros(c.revenue_lost_to_failures_cents)),
-            euros(sum.credits_cents),
-            sum.peak_month.unwrap_or_else(dash),
+            cost("revenue_lost_to_failures_cents", &|c| euros(
+                c.revenue_lost_to_failures_cents
+            )),
+            cell(&["credits_cents"], euros(sum.credits_cents)),
+            sum.peak_month
+                .as_ref()
+                .map_or_else(dash_cell, |m| cell(&["peak_month"], m.clone())),
             if s.reconciled { "ok" } else { "fail" },
             if s.reconciled { "yes" } else { "NO" },
         );
@@ -216,30 +306,49 @@ fn side_by_side(sides: &[Side]) -> String {
          (median)</th><th>Spearman price ~ cost</th><th>shops failing stand-alone / \
          incremental</th><th>regret</th><th>cheapest for</th><th>catalogue findings</th></tr>",
     );
-    for s in sides {
-        let j = s.judgement;
+    for (i, s) in sides.iter().enumerate() {
         let sum = s.summary();
+        let cell = |keys: &[&str], text: String| fact(i, keys, text);
+        let spread = match (sum.p10_cents, sum.p50_cents, sum.p90_cents) {
+            (Some(a), Some(b), Some(c)) => cell(
+                &["p10_cents", "p50_cents", "p90_cents"],
+                format!(
+                    "{} – {} – {}",
+                    price(Some(a)),
+                    price(Some(b)),
+                    price(Some(c))
+                ),
+            ),
+            _ => dash_cell(),
+        };
         let costs = sum.costs.as_ref();
         let _ = write!(
             html,
-            "<tr><th>{}</th><td>{:.3}</td><td>{} – {} – {}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><th>{}</th>{}{}{}{}{}{}{}{}</tr>",
             escape(s.id()),
-            j.gini,
-            price(j.p10_cents),
-            price(j.p50_cents),
-            price(j.p90_cents),
-            j.bill_cv_median.map_or_else(dash, |v| format!("{v:.2}")),
+            cell(&["gini"], format!("{:.3}", sum.gini)),
+            spread,
+            sum.bill_cv_median
+                .map_or_else(dash_cell, |v| cell(&["bill_cv_median"], format!("{v:.2}"))),
             costs
                 .and_then(|c| c.spearman_price_cost)
-                .map_or_else(dash, |v| format!("{v:.2}")),
-            costs.map_or_else(dash, |c| format!(
-                "{} / {}",
-                c.shops_failing_stand_alone, c.shops_failing_incremental
+                .map_or_else(dash_cell, |v| {
+                    cell(&["costs/spearman_price_cost"], format!("{v:.2}"))
+                }),
+            costs.map_or_else(dash_cell, |c| cell(
+                &[
+                    "costs/shops_failing_stand_alone",
+                    "costs/shops_failing_incremental"
+                ],
+                format!(
+                    "{} / {}",
+                    c.shops_failing_stand_alone, c.shops_failing_incremental
+                )
             )),
-            euros(j.regret_cents),
-            j.cheapest_for,
-            s.findings.map_or_else(dash, |f| f.to_string()),
+            cell(&["regret_cents"], euros(sum.regret_cents)),
+            cell(&["cheapest_for"], sum.cheapest_for.to_string()),
+            sum.catalogue_findings
+                .map_or_else(dash_cell, |f| cell(&["catalogue_findings"], f.to_string())),
         );
     }
     html.push_str(
@@ -249,6 +358,33 @@ fn side_by_side(sides: &[Side]) -> String {
          <a href=\"alternatives.csv\">alternatives.csv</a>.</p>",
     );
     html
+}
+
+/// A cell showing pricing `i`'s summary.json values `keys` (under `/alternatives/i/`, in the
+/// order shown), so that a reader or a test can check the page against the file.
+fn fact(i: usize, keys: &[&str], text: String) -> String {
+    let pointers: Vec<String> = keys
+        .iter()
+        .map(|k| format!("/alternatives/{i}/{k}"))
+        .collect();
+    format!(
+        "<td data-summary=\"{}\">{}</td>",
+        escape(&pointers.join(" ")),
+        escape(&text)
+    )
+}
+
+fn dash_cell() -> String {
+    "<td>–</td>".to_string()
+}
+
+/// A price per mounting cell, or a dash when the pricing billed no mounting.
+fn optional(i: usize, key: &str, cents: Option<f64>) -> String {
+    cents.map_or_else(dash_cell, |c| fact(i, &[key], price(Some(c))))
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.0}\u{a0}%", share * 100.0)
 }
 
 /// A price per mounting in cents as EUR with two decimals.
@@ -263,7 +399,10 @@ fn sweep_part(html: &mut String, drawn: &mut Vec<Figure>, sweep: &Sweep) {
         drawn,
         Figure::main(
             slug("money"),
-            format!("Sweep `{}`: revenue and margin against the price", sweep.name),
+            format!(
+                "Sweep `{}`: revenue and margin against the price",
+                sweep.name
+            ),
             charts::sweep_money(sweep),
         ),
     );
@@ -277,7 +416,10 @@ fn sweep_part(html: &mut String, drawn: &mut Vec<Figure>, sweep: &Sweep) {
             drawn,
             Figure::main(
                 slug("losses"),
-                format!("Sweep `{}`: shops served at a loss against the price", sweep.name),
+                format!(
+                    "Sweep `{}`: shops served at a loss against the price",
+                    sweep.name
+                ),
                 charts::sweep_losses(sweep),
             ),
         );
@@ -311,10 +453,15 @@ fn subsidy_part(html: &mut String, drawn: &mut Vec<Figure>, e: &Evaluation, side
         drawn,
         Figure::main(
             "subsidy_segments",
-            "Subsidy tests by segment and volume decile (base): subsidy-free revenue lies \
-             between the incremental and the stand-alone cost",
+            "Subsidy tests by segment, volume decile and mix (base): subsidy-free revenue \
+             lies between the incremental and the stand-alone cost",
             charts::subsidy_segments(&e.view, base, false),
         ),
+    );
+    html.push_str(
+        "<p>D1–D10: volume deciles, D1 the smallest shops. F1–F3: frame mix terciles by the \
+         share of grooved and drilled pairs (F3 the most). M1–M3: material mix terciles by the \
+         share of high-index (1.67+) and polycarbonate pairs (M3 the most).</p>",
     );
     figure(
         html,
@@ -378,7 +525,7 @@ fn top_shops(html: &mut String, e: &Evaluation, base: &Side) {
     };
     let n = e.view.shops.len();
     let singles: Vec<(usize, &SubsidyRow)> = c.subsidy.rows[..n].iter().enumerate().collect();
-    let tables: [(&str, fn(&SubsidyRow) -> i64); 2] = [
+    let tables: [(&str, RowCents); 2] = [
         (
             "Shops that overpay most (base): paid beyond serving them alone",
             |r| r.above_stand_alone_cents,

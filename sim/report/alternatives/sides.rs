@@ -21,6 +21,8 @@ pub struct Side<'a> {
     pub revenue_lost_to_failures_cents: Option<Cents>,
     /// The first month with the highest revenue, and that revenue.
     pub peak: Option<(String, Cents)>,
+    /// The run's periods, `YYYY-MM`.
+    pub periods: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -29,6 +31,15 @@ pub struct Month {
     /// Net of VAT, credits included.
     pub revenue_cents: Cents,
     pub credits_cents: Cents,
+    /// The fleet's cost to serve spent that month (`[service]` runs), the same whichever
+    /// pricing bills it.
+    pub cost_cents: Option<Cents>,
+}
+
+impl Month {
+    pub fn margin_cents(&self) -> Option<Cents> {
+        self.cost_cents.map(|c| self.revenue_cents - c)
+    }
 }
 
 pub fn sides<'a>(d: &RunData, e: &'a Evaluation) -> Vec<Side<'a>> {
@@ -37,7 +48,8 @@ pub fn sides<'a>(d: &RunData, e: &'a Evaluation) -> Vec<Side<'a>> {
         .zip(&e.judgements)
         .enumerate()
         .map(|(i, (priced, judgement))| {
-            let months = months(priced);
+            let costs = d.service.map(|f| f.monthly_cost_cents.as_slice());
+            let months = months(priced, costs);
             let peak = peak(&months).map(|(p, c)| (d.periods[p].to_string(), c));
             Side {
                 priced,
@@ -50,6 +62,7 @@ pub fn sides<'a>(d: &RunData, e: &'a Evaluation) -> Vec<Side<'a>> {
                 months,
                 revenue_lost_to_failures_cents: d.service.map(|_| lost_revenue(d, judgement)),
                 peak,
+                periods: d.periods.iter().map(|p| p.to_string()).collect(),
             }
         })
         .collect()
@@ -66,17 +79,19 @@ fn peak(months: &[Month]) -> Option<(usize, Cents)> {
     best
 }
 
-fn months(priced: &Priced) -> Vec<Month> {
+fn months(priced: &Priced, costs: Option<&[Cents]>) -> Vec<Month> {
     priced
         .invoices
         .iter()
-        .map(|per| {
+        .enumerate()
+        .map(|(p, per)| {
             let issued: Vec<_> = per.iter().flatten().collect();
             let split = GroupCents::of(issued.iter().copied());
             Month {
                 invoices: issued.len() as u64,
                 revenue_cents: split.net(),
                 credits_cents: split.get(LineGroup::Credits),
+                cost_cents: costs.and_then(|c| c.get(p).copied()),
             }
         })
         .collect()
@@ -159,6 +174,7 @@ impl Side<'_> {
                 .map(|r| r.coalition.clone())
                 .collect()
         };
+        let cash = cash(&self.months, &self.periods);
         Some(CostSummary {
             cost_cents: c.cost_cents,
             margin_cents: c.margin_cents,
@@ -172,8 +188,60 @@ impl Side<'_> {
             overpaid_cents: c.subsidy.overpaid_cents,
             subsidised_cents: c.subsidy.subsidised_cents,
             revenue_lost_to_failures_cents: self.revenue_lost_to_failures_cents.unwrap_or(0),
+            cumulative_margin_low_cents: cash.low_cents,
+            cumulative_margin_low_month: cash.low_month,
+            months_at_loss: cash.months_at_loss,
+            break_even_month: cash.break_even_month,
         })
     }
+
+    /// The cumulative margin, month by month (empty without the field).
+    pub fn cumulative_margin(&self) -> Vec<Cents> {
+        cumulative_margin(&self.months)
+    }
+}
+
+fn cumulative_margin(months: &[Month]) -> Vec<Cents> {
+    let mut sum = 0;
+    months
+        .iter()
+        .map_while(Month::margin_cents)
+        .map(|m| {
+            sum += m;
+            sum
+        })
+        .collect()
+}
+
+/// The cumulative margin's lowest point, the months at a loss and the break-even month.
+fn cash(months: &[Month], periods: &[String]) -> Cash {
+    let cumulative = cumulative_margin(months);
+    let mut cash = Cash::default();
+    for (i, &c) in cumulative.iter().enumerate() {
+        if c < cash.low_cents {
+            cash.low_cents = c;
+            cash.low_month = periods.get(i).cloned();
+        }
+    }
+    cash.months_at_loss = months
+        .iter()
+        .filter(|m| m.margin_cents().is_some_and(|c| c < 0))
+        .count();
+    // After the last month below 0 (every month when none is).
+    cash.break_even_month = match cumulative.iter().rposition(|&c| c < 0) {
+        None => periods.first().cloned(),
+        Some(i) => periods.get(i + 1).cloned(),
+    };
+    cash
+}
+
+/// The provider's cash position over the term (see `CostSummary`).
+#[derive(Default)]
+struct Cash {
+    low_cents: Cents,
+    low_month: Option<String>,
+    months_at_loss: usize,
+    break_even_month: Option<String>,
 }
 
 pub fn round4(x: f64) -> f64 {

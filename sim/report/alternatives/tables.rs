@@ -92,31 +92,47 @@ pub fn invoices_csv(d: &RunData, e: &Evaluation) -> String {
     out
 }
 
-/// Per shop: its volume decile (1–10) and its region's name ("" without the field).
-fn shop_groups(view: &FleetView) -> (Vec<usize>, Vec<&str>) {
-    let mut decile = vec![0; view.shops.len()];
-    for (d, members) in tariffs::volume_deciles(view).iter().enumerate() {
-        for &i in members {
-            decile[i] = d + 1;
+/// Per shop: its volume decile (1–10), frame and material mix terciles (1–3) and its
+/// region's name ("" without the field).
+struct ShopGroups<'a> {
+    decile: Vec<usize>,
+    frames: Vec<usize>,
+    materials: Vec<usize>,
+    region: Vec<&'a str>,
+}
+
+fn shop_groups(view: &FleetView) -> ShopGroups<'_> {
+    let rank = |groups: Vec<Vec<usize>>| {
+        let mut of = vec![0; view.shops.len()];
+        for (g, members) in groups.iter().enumerate() {
+            for &i in members {
+                of[i] = g + 1;
+            }
         }
+        of
+    };
+    ShopGroups {
+        decile: rank(tariffs::volume_deciles(view)),
+        frames: rank(tariffs::mix_terciles(view, |m| m.grooved_or_drilled)),
+        materials: rank(tariffs::mix_terciles(view, |m| m.high_index_or_poly)),
+        region: view
+            .shops
+            .iter()
+            .map(|s| s.cost.map_or("", |c| view.regions[c.region].1.as_str()))
+            .collect(),
     }
-    let regions = view
-        .shops
-        .iter()
-        .map(|s| s.cost.map_or("", |c| view.regions[c.region].1.as_str()))
-        .collect();
-    (decile, regions)
 }
 
 /// One row per pricing and shop: what it pays, at what price per mounting, against its cost
 /// and its stand-alone and incremental costs; its regret (this bill minus its cheapest).
 pub fn shops_csv(d: &RunData, e: &Evaluation, sides: &[Side]) -> String {
     let mut out = String::from(
-        "alternative,shop,segment,volume_decile,region,mountings,lost_mountings,invoiced_cents,\
+        "alternative,shop,segment,volume_decile,frame_mix,material_mix,region,mountings,\
+         lost_mountings,invoiced_cents,\
          price_per_mounting,cost_cents,margin_cents,stand_alone_cents,incremental_cents,\
          regret_cents,cheapest\n",
     );
-    let (decile, region) = shop_groups(&e.view);
+    let groups = shop_groups(&e.view);
     for side in sides {
         let j = side.judgement;
         let singles = j.costs.as_ref().map(|c| &c.subsidy.rows[..j.shops.len()]);
@@ -125,12 +141,14 @@ pub fn shops_csv(d: &RunData, e: &Evaluation, sides: &[Side]) -> String {
             let single: Option<&SubsidyRow> = singles.map(|rows| &rows[i]);
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 side.id(),
                 shop.name,
                 shop.segment,
-                decile[i],
-                region[i],
+                groups.decile[i],
+                groups.frames[i],
+                groups.materials[i],
+                groups.region[i],
                 shop.mountings,
                 d.outcome.truth.shop_field(i as u32).lost_mountings,
                 bill.invoiced_cents,
@@ -148,7 +166,7 @@ pub fn shops_csv(d: &RunData, e: &Evaluation, sides: &[Side]) -> String {
 }
 
 /// One row per pricing and segment tested as a coalition (chains, independents, volume
-/// deciles, regions): what it pays against its cost, and both subsidy tests.
+/// deciles, frame and material mix terciles, regions): what it pays against its cost, and both subsidy tests.
 pub fn segments_csv(e: &Evaluation, sides: &[Side]) -> String {
     let mut out = String::from(
         "alternative,segment,shops,mountings,revenue_cents,price_per_mounting,cost_cents,margin_cents,\
@@ -194,19 +212,25 @@ pub fn segments_csv(e: &Evaluation, sides: &[Side]) -> String {
 /// date (the provider's cash in, month by month).
 pub fn monthly_csv(d: &RunData, sides: &[Side]) -> String {
     let mut out = String::from(
-        "alternative,period,invoices,revenue_cents,credits_cents,cumulative_revenue_cents\n",
+        "alternative,period,invoices,revenue_cents,credits_cents,cumulative_revenue_cents,\
+         cost_cents,margin_cents,cumulative_margin_cents\n",
     );
+    let blank = String::new;
     for side in sides {
         let mut cumulative: Cents = 0;
-        for (period, m) in d.periods.iter().zip(&side.months) {
+        let margins = side.cumulative_margin();
+        for (i, (period, m)) in d.periods.iter().zip(&side.months).enumerate() {
             cumulative += m.revenue_cents;
             let _ = writeln!(
                 out,
-                "{},{period},{},{},{},{cumulative}",
+                "{},{period},{},{},{},{cumulative},{},{},{}",
                 side.id(),
                 m.invoices,
                 m.revenue_cents,
-                m.credits_cents
+                m.credits_cents,
+                m.cost_cents.map_or_else(blank, |c| c.to_string()),
+                m.margin_cents().map_or_else(blank, |c| c.to_string()),
+                margins.get(i).map_or_else(blank, |c| c.to_string()),
             );
         }
     }
