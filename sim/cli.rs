@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 mod catalogue;
+mod compare;
 pub mod load;
 mod progress;
 mod quote;
@@ -140,6 +141,12 @@ pub enum Command {
         #[arg(long, value_name = "SIZE")]
         max_memory: Option<ByteSize>,
     },
+    /// Compare several runs' pricings in one report: comparison.csv, comparison.json,
+    /// index.html and its charts, from the folders `run` wrote.
+    ///
+    /// Exit codes: 0 ok, 1 runtime failure (writing), 2 bad input (a folder that is not a
+    /// run's, fewer than two, different currencies, an --out that is one of the runs).
+    Compare(compare::CompareArgs),
     /// Plan catalogues (plans, service tiers, options): `catalogue check FILE`.
     #[command(subcommand)]
     Catalogue(catalogue::CatalogueCommand),
@@ -218,6 +225,7 @@ pub fn main() -> i32 {
         Command::Load(args) => load::command(&args),
         Command::Quote(args) => quote::command(&args),
         Command::Check { files, max_memory } => check_command(&files, max_memory),
+        Command::Compare(args) => compare::command(&args),
         Command::Catalogue(cmd) => catalogue::run(&cmd),
     }
 }

@@ -21,17 +21,10 @@ pub struct Page {
 pub fn page(d: &RunData, s: &Summary, sections: &[&str]) -> Page {
     let mut html = String::new();
     let mut drawn = Vec::new();
+    html.push_str(&head(&s.scenario));
     let _ = write!(
         html,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>fleetsim — {name}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}}\
-         table{{border-collapse:collapse}}td,th{{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:right}}\
-         th{{text-align:left}}.png{{margin:.2em 0 1.2em;font-size:.85em}}.ok{{color:#1a7f37}}.fail{{color:#c00}}\
-         .cards{{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}}\
-         .card{{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:11em}}\
-         .card span{{display:block;color:#555;font-size:.85em}}.card b{{display:block;font-size:1.3em;margin:.15em 0}}\
-         .wide{{overflow-x:auto}}svg{{max-width:100%;height:auto}}</style></head><body>\
-         <h1>fleetsim — {name}</h1><p>{desc}</p>",
+        "<h1>fleetsim — {name}</h1><p>{desc}</p>",
         name = escape(&s.scenario),
         desc = escape(&s.description),
     );
@@ -74,6 +67,21 @@ pub fn page(d: &RunData, s: &Summary, sections: &[&str]) -> Page {
         html,
         figures: drawn,
     }
+}
+
+/// The page's head and style, up to `<body>`: every page fleetsim writes looks the same.
+pub(super) fn head(title: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>fleetsim — {title}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}}\
+         table{{border-collapse:collapse}}td,th{{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:right}}\
+         th{{text-align:left}}.png{{margin:.2em 0 1.2em;font-size:.85em}}.ok{{color:#1a7f37}}.fail{{color:#c00}}\
+         .cards{{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}}\
+         .card{{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:11em}}\
+         .card span{{display:block;color:#555;font-size:.85em}}.card b{{display:block;font-size:1.3em;margin:.15em 0}}\
+         .wide{{overflow-x:auto}}svg{{max-width:100%;height:auto}}</style></head><body>",
+        title = escape(title),
+    )
 }
 
 fn verdict(s: &Summary) -> String {

@@ -3,6 +3,7 @@
 
 pub mod alternatives;
 mod chart;
+pub mod compare;
 mod figure;
 mod html;
 mod png;
