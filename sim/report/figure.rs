@@ -17,7 +17,11 @@ pub struct Figure {
 }
 
 impl Figure {
-    pub fn main(slug: impl Into<String>, title: impl Into<String>, svg: Result<String, String>) -> Self {
+    pub fn main(
+        slug: impl Into<String>,
+        title: impl Into<String>,
+        svg: Result<String, String>,
+    ) -> Self {
         Figure {
             slug: slug.into(),
             title: title.into(),

@@ -263,7 +263,11 @@ fn sweep_part(html: &mut String, drawn: &mut Vec<Figure>, sweep: &Sweep) {
         drawn,
         Figure::main(
             slug("money"),
-            format!("Sweep `{}`: revenue and margin against the price", sweep.name),
+            format!(
+                "Sweep `{}`: revenue and margin against {}",
+                sweep.name,
+                sweep.noun()
+            ),
             charts::sweep_money(sweep),
         ),
     );
@@ -277,7 +281,11 @@ fn sweep_part(html: &mut String, drawn: &mut Vec<Figure>, sweep: &Sweep) {
             drawn,
             Figure::main(
                 slug("losses"),
-                format!("Sweep `{}`: shops served at a loss against the price", sweep.name),
+                format!(
+                    "Sweep `{}`: shops served at a loss against {}",
+                    sweep.name,
+                    sweep.noun()
+                ),
                 charts::sweep_losses(sweep),
             ),
         );
@@ -287,7 +295,11 @@ fn sweep_part(html: &mut String, drawn: &mut Vec<Figure>, sweep: &Sweep) {
         drawn,
         Figure::main(
             slug("gini"),
-            format!("Sweep `{}`: evenness (Gini) against the price", sweep.name),
+            format!(
+                "Sweep `{}`: evenness (Gini) against {}",
+                sweep.name,
+                sweep.noun()
+            ),
             charts::sweep_gini(sweep),
         ),
     );
