@@ -306,3 +306,87 @@ fn an_included_sweep_reconciles_and_changes_only_the_plan_lines() {
         "the value is the count"
     );
 }
+
+// --- parsing ------------------------------------------------------------------------------
+
+#[test]
+fn sweeps_expand_with_their_values_in_their_units() {
+    let s = quote_scenario();
+    let swept: Vec<(String, &str, &str, String)> = s
+        .alternatives
+        .iter()
+        .filter_map(|a| {
+            let w = a.swept.as_ref()?;
+            Some((a.id.clone(), w.field.name(), w.field.unit(), w.label()))
+        })
+        .collect();
+    assert_eq!(swept.len(), 8 + 5, "{swept:?}");
+    assert_eq!(
+        swept[0],
+        (
+            "margin@0.05".to_string(),
+            "margin",
+            "margin",
+            "0.05".to_string()
+        )
+    );
+    assert_eq!(
+        swept[12],
+        (
+            "allowance@200".to_string(),
+            "included",
+            "mountings included",
+            "200".to_string()
+        )
+    );
+    // Each margin value is its quote's margin; the rest of the quote is the declared one.
+    for a in s
+        .alternatives
+        .iter()
+        .filter(|a| a.id.starts_with("margin@"))
+    {
+        let q = a.quote.as_ref().expect("a margin sweep keeps its quote");
+        assert_eq!(q.terms.margin, a.swept.as_ref().unwrap().value, "{}", a.id);
+        assert_eq!((q.audit_months, q.terms.term_months), (2, 48), "{}", a.id);
+    }
+    let calc = s.alternatives.iter().find(|a| a.id == "calc").unwrap();
+    assert_eq!(calc.quote, s.quote, "`calc` is `[quote]`, key for key");
+    // A per-mounting plan has included mountings too; a price sweep labels EUR.
+    let text = std::fs::read_to_string(root().join(QUOTE)).unwrap();
+    let text = text.split("\n[[alternative]]").next().unwrap().to_string()
+        + "\n[[alternative]]\nid = \"pm\"\nplan = \"per_mounting\"\n\
+           sweep = { field = \"included\", from = \"0\", to = \"20\", step = \"10\" }\n\
+           \n[[alternative]]\nid = \"click\"\nsweep = { field = \"chain\", from = \"2\", to = \"3\", step = \"0.5\" }\n";
+    let parsed = scenario::parse(&root().join(QUOTE), &text).expect("valid");
+    let ids: Vec<&str> = parsed.alternatives.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "pm@0",
+            "pm@10",
+            "pm@20",
+            "click@2.00",
+            "click@2.50",
+            "click@3.00"
+        ]
+    );
+    assert_eq!(
+        parsed.alternatives[3].swept.as_ref().unwrap().field.unit(),
+        "EUR per mounting"
+    );
+}
+
+#[test]
+fn the_shipped_sweeps_scenario_validates() {
+    const SHIPPED: &str = "scenarios/alternatives_sweeps.toml";
+    let out = fleetsim().args(["check", SHIPPED]).output().unwrap();
+    assert_exit(&out, 0, &format!("fleetsim check {SHIPPED}"));
+    let s = scenario::load(&root().join(SHIPPED)).expect("it loads");
+    let sweeps: Vec<&str> = s
+        .alternatives
+        .iter()
+        .filter_map(|a| Some(a.swept.as_ref()?.field.name()))
+        .collect();
+    assert_eq!(sweeps.iter().filter(|f| **f == "margin").count(), 8);
+    assert_eq!(sweeps.iter().filter(|f| **f == "included").count(), 7);
+}
