@@ -125,11 +125,9 @@ pub fn estimate(s: &Scenario) -> Estimate {
         in_flight: (events_a_day * DAYS_IN_FLIGHT + load.backlog(days)) * event,
         shop_months: shop_months * (SHOP_MONTH_TYPES + PER_SHOP_MONTH_EXTRA)
             + plan_shops * u64::from(s.months) * PER_PLAN_SHOP_MONTH,
-        audit: s.quote.as_ref().map_or(0, |q| {
-            // `[mountings, trace_only]` per shop and day, and each shop's audit built from it.
-            let audit_days = u64::from(q.audit_months) * 31;
-            shops * audit_days * 2 * size_of::<[u32; 2]>() as u64
-        }),
+        // `[mountings, trace_only]` per shop and day, and each shop's audit built from it
+        // (the longest audit: `[quote]`'s or an alternative's).
+        audit: shops * u64::from(s.audit_window_months()) * 31 * 2 * size_of::<[u32; 2]>() as u64,
         alternatives: alternatives_bytes(s, shop_months),
     }
 }

@@ -321,6 +321,7 @@ fn an_alternative_that_differs_only_in_price_changes_only_the_amounts() {
         &parsed.alternatives,
         &fleet,
         &periods(&s),
+        None,
         &Silent,
     )
     .expect("the alternative bills");
@@ -538,7 +539,7 @@ fn click_sweep(
         .zip(&e.judgements)
         .filter_map(|(p, j)| {
             let swept = p.swept.as_ref()?;
-            (swept.sweep == "click").then(|| (swept.value.to_string(), j))
+            (swept.sweep == "click").then(|| (swept.label(), j))
         })
         .collect()
 }

@@ -191,7 +191,7 @@ impl Actor for Coordinator {
                     s.fleet.shops,
                     a.calendar.months(),
                     a.calendar.days(),
-                    audit.map_or(0, |(_, end)| end),
+                    a.calendar.first_day_of(s.audit_window_months()),
                 );
                 if field.is_some() {
                     truth.with_field()

@@ -6,9 +6,11 @@
 //! per alternative. Nothing is simulated or metered again: alternatives differ by pricing
 //! alone.
 //!
-//! `[pricing]` itself is the `base` alternative, billed by the engine's close.
+//! `[pricing]` itself is the `base` alternative, billed by the engine's close. An
+//! alternative with `quote` switches to its quoted contracts after its audit (`quote`).
 
 pub mod contracts;
+pub mod quote;
 pub mod view;
 
 use crate::analysis::tariffs::{self, Bills, FleetView, Judgement};
@@ -24,6 +26,7 @@ use crate::scenario::alternatives::BASE_ID;
 use crate::scenario::alternatives::{Alternative, Swept};
 use crate::scenario::Scenario;
 use crate::truth::Truth;
+use quote::{AuditSource, Repriced};
 use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,10 @@ pub enum PricingError {
     Billing { id: String, source: BillingError },
     #[error("alternatives are rated from closed periods, and the engine says {0} is not closed")]
     NotClosed(Period),
+    #[error(
+        "alternative `{0}` has a quote, and its audit needs the run's truth: bill it from a run"
+    )]
+    NoAudit(String),
 }
 
 /// One pricing's bills over the run.
@@ -45,18 +52,22 @@ pub struct Priced {
     /// Per shop: the price contracts (a plan shop's plan replaces its own).
     pub contracts: Vec<Contract>,
     pub agreements: Vec<PlanAgreement>,
+    /// A quote's contracts after its audit (`[quote]`'s for the base).
+    pub repriced: Option<Repriced>,
     /// Per period, per shop id.
     pub invoices: Vec<Vec<Option<Invoice>>>,
     /// Per period: the notes of plan invoices, by shop.
     pub notes: Vec<BTreeMap<ShopId, Vec<String>>>,
 }
 
-/// Bills every alternative from the engine's metered closes of `periods` (all closed).
+/// Bills every alternative from the engine's metered closes of `periods` (all closed);
+/// `audits` is what an alternative with `quote` reads besides them (`None`: none has one).
 pub fn bill_alternatives(
     engine: &mut dyn MeteringEngine,
     alternatives: &[Alternative],
     fleet: &Fleet,
     periods: &[Period],
+    audits: Option<&AuditSource>,
     progress: &dyn Progress,
 ) -> Result<Vec<Priced>, PricingError> {
     if alternatives.is_empty() {
@@ -69,7 +80,7 @@ pub fn bill_alternatives(
         .enumerate()
         .map(|(i, alternative)| {
             progress.billing(&alternative.id, i, alternatives.len());
-            bill_one(alternative, fleet, &closes, shops)
+            bill_one(alternative, fleet, &closes, audits, shops)
         })
         .collect();
     progress.billed();
@@ -90,12 +101,25 @@ fn bill_one(
     alternative: &Alternative,
     fleet: &Fleet,
     closes: &[MeteredClose],
+    audits: Option<&AuditSource>,
     shops: usize,
 ) -> Result<Priced, PricingError> {
     let pricing = &alternative.pricing;
     let contracts = contracts::price_contracts(pricing, fleet);
     let agreements = contracts::plan_agreements(pricing, fleet);
     let terms = contracts::close_terms(pricing, &contracts, &agreements);
+    let repriced = match &alternative.quote {
+        None => None,
+        Some(spec) => {
+            let source = audits.ok_or_else(|| PricingError::NoAudit(alternative.id.clone()))?;
+            Some(quote::reprice(spec, &contracts, closes, source))
+        }
+    };
+    // A quote has no plans (refused at validation): its contracts are prices alone.
+    let after = repriced.as_ref().map(|r| {
+        let terms = contracts::close_terms(pricing, &r.contracts, &[]);
+        (r.first_period, terms)
+    });
     let catalogue = pricing.catalogue.as_ref().map(|c| &c.catalogue);
     let mut ledger = MemoryLedger::default();
     let mut priced = Priced {
@@ -104,11 +128,16 @@ fn bill_one(
         swept: alternative.swept.clone(),
         contracts,
         agreements,
+        repriced,
         invoices: Vec::with_capacity(closes.len()),
         notes: Vec::with_capacity(closes.len()),
     };
-    for close in closes {
-        let rated = rate_close(close, &terms, catalogue, &mut ledger).map_err(|e| {
+    for (i, close) in closes.iter().enumerate() {
+        let terms = match &after {
+            Some((first, after)) if i >= *first => after,
+            _ => &terms,
+        };
+        let rated = rate_close(close, terms, catalogue, &mut ledger).map_err(|e| {
             let source = match e {
                 CloseError::Billing(e) | CloseError::Ledger(e) => e,
             };
@@ -177,11 +206,18 @@ pub fn evaluate(
     if scenario.alternatives.is_empty() {
         return Ok(None);
     }
+    let calendar = crate::calendar::Calendar::new(scenario.start, scenario.months);
+    let audits = AuditSource {
+        scenario: &scenario.name,
+        calendar: &calendar,
+        truth: stage.truth,
+    };
     let alternatives = bill_alternatives(
         engine,
         &scenario.alternatives,
         stage.fleet,
         stage.periods,
+        Some(&audits),
         progress,
     )?;
     let reconciliations = alternatives
@@ -197,12 +233,17 @@ pub fn evaluate(
                 invoices: &p.invoices,
                 contracts: &p.contracts,
                 plans,
-                repriced: None,
+                repriced: p
+                    .repriced
+                    .as_ref()
+                    .map(|r| (r.first_period, r.contracts.as_slice())),
                 ..stage.inputs
             })
         })
         .collect();
-    let mut priced = vec![stage.base.priced(&scenario.description)];
+    let mut priced = vec![stage
+        .base
+        .priced(&scenario.description, stage.inputs.repriced)];
     priced.extend(alternatives);
     let view = view::fleet_view(stage.fleet, stage.truth, stage.field.as_ref());
     let bills: Vec<Bills> = priced.iter().map(|p| bills_of(p, stage.fleet)).collect();
@@ -255,13 +296,18 @@ pub struct Base<'a> {
 }
 
 impl Base<'_> {
-    fn priced(&self, description: &str) -> Priced {
+    fn priced(&self, description: &str, repriced: Option<(usize, &[Contract])>) -> Priced {
         Priced {
             id: BASE_ID.to_string(),
             description: description.to_string(),
             swept: None,
             contracts: self.contracts.to_vec(),
             agreements: self.agreements.to_vec(),
+            repriced: repriced.map(|(first_period, contracts)| Repriced {
+                first_period,
+                contracts: contracts.to_vec(),
+                clamps: Vec::new(),
+            }),
             invoices: self.invoices.to_vec(),
             notes: self.notes.to_vec(),
         }

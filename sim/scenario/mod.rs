@@ -151,6 +151,20 @@ pub struct ContractDates {
     pub terminated_on: Option<NaiveDate>,
 }
 
+impl Scenario {
+    /// The longest audit of the run, in months from the start: `[quote]`'s and every
+    /// alternative's `quote` (0: none). The truth keeps each shop's days that long, since a
+    /// quote sizes machines from its busy days.
+    pub fn audit_window_months(&self) -> u32 {
+        std::iter::once(self.quote.as_ref())
+            .chain(self.alternatives.iter().map(|a| a.quote.as_ref()))
+            .flatten()
+            .map(|q| q.audit_months)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 impl PricingSpec {
     pub fn basis_of(&self, shop: u32) -> Basis {
         self.per_shop_basis

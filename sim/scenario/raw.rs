@@ -44,7 +44,10 @@ pub struct RawAlternative {
     pub plan: Option<String>,
     pub service: Option<String>,
     pub options: Option<Vec<String>>,
-    /// One alternative per value of a price swept over a range.
+    /// The click-price calculator as this alternative's pricing: its own prices over the
+    /// audit months, then each shop at its quoted price (same keys and defaults as `[quote]`).
+    pub quote: Option<RawQuote>,
+    /// One alternative per value of a parameter swept over a range.
     pub sweep: Option<RawSweep>,
 }
 
@@ -52,7 +55,8 @@ pub struct RawAlternative {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSweep {
-    /// `price` (chain and independent alike), `chain` or `independent`.
+    /// `price` (chain and independent alike), `chain`, `independent`, `margin` (the
+    /// alternative's `quote.margin`) or `included` (its plan's included mountings).
     pub field: String,
     pub from: String,
     pub to: String,

@@ -23,7 +23,7 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
     };
     let months = bounds::MONTHS.check(raw.calendar.months, "calendar.months", loc)? as u32;
     let quote = match &raw.quote {
-        Some(q) => Some(quote(q, months, loc)?),
+        Some(q) => Some(quote(q, months, "quote", loc)?),
         None => None,
     };
     let start = start_date(&raw.calendar.start, loc)?;
@@ -413,8 +413,8 @@ fn initial_counters(text: &str, loc: &Locator) -> Result<InitialCounters> {
 /// The run's dates, for the checks of contract dates.
 #[derive(Clone, Copy)]
 pub(super) struct Run {
-    start: NaiveDate,
-    months: u32,
+    pub(super) start: NaiveDate,
+    pub(super) months: u32,
 }
 
 impl Run {
@@ -783,23 +783,26 @@ fn check_choice(
     Ok(())
 }
 
-/// `[quote]`: the audit leaves at least one month to bill; margin and bounds are decimals.
-fn quote(raw: &RawQuote, months: u32, loc: &Locator) -> Result<QuoteSpec> {
+/// `[quote]` (or an alternative's `quote`, its fields under `at`): the audit leaves at least
+/// one month to bill; margin and bounds are decimals.
+pub(super) fn quote(raw: &RawQuote, months: u32, at: &str, loc: &Locator) -> Result<QuoteSpec> {
+    let field = |key: &str| format!("{at}.{key}");
     if months < 2 {
         return Err(loc.at_field(
-            "quote.audit_months",
+            &field("audit_months"),
             "a quote needs at least 2 months (`calendar.months`): the audit's and one to bill",
         ));
     }
     let audit_months = bounds::AUDIT_MONTHS.up_to(i64::from(months) - 1).check(
         raw.audit_months,
-        "quote.audit_months",
+        &field("audit_months"),
         loc,
     )? as u32;
-    let term_months = bounds::TERM_MONTHS.check(raw.term_months, "quote.term_months", loc)? as u32;
-    let margin = rate(&raw.margin, "quote.margin", loc)?;
-    let min_price = price(&raw.min_price, "quote.min_price", loc)?;
-    let max_price = price(&raw.max_price, "quote.max_price", loc)?;
+    let term_months =
+        bounds::TERM_MONTHS.check(raw.term_months, &field("term_months"), loc)? as u32;
+    let margin = rate(&raw.margin, &field("margin"), loc)?;
+    let min_price = price(&raw.min_price, &field("min_price"), loc)?;
+    let max_price = price(&raw.max_price, &field("max_price"), loc)?;
     let terms = crate::quote::Terms {
         term_months,
         margin,
@@ -808,7 +811,7 @@ fn quote(raw: &RawQuote, months: u32, loc: &Locator) -> Result<QuoteSpec> {
     };
     terms
         .check()
-        .map_err(|(field, message)| loc.at_field(&format!("quote.{field}"), message))?;
+        .map_err(|(key, message)| loc.at_field(&field(key), message))?;
     Ok(QuoteSpec {
         audit_months,
         terms,
@@ -816,7 +819,7 @@ fn quote(raw: &RawQuote, months: u32, loc: &Locator) -> Result<QuoteSpec> {
 }
 
 /// A rate such as a margin: a quoted decimal between 0 and 10 (1000%).
-fn rate(text: &str, field: &str, loc: &Locator) -> Result<Decimal> {
+pub(super) fn rate(text: &str, field: &str, loc: &Locator) -> Result<Decimal> {
     let v = text.trim().parse::<Decimal>().map_err(|_| {
         loc.at_field(
             field,

@@ -4,6 +4,7 @@
 use super::sides::Side;
 use crate::analysis::tariffs::FleetView;
 use crate::report::chart::{self, Axis};
+use crate::scenario::alternatives::SweepField;
 use plotters::prelude::*;
 
 fn eur(cents: i64) -> f64 {
@@ -60,8 +61,44 @@ fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
 /// The swept pricings of one sweep, by swept value.
 pub struct Sweep<'a> {
     pub name: String,
-    pub field: &'static str,
+    pub field: SweepField,
     pub points: Vec<(f64, &'a Side<'a>)>,
+}
+
+impl Sweep<'_> {
+    /// The x axis: what is swept, in its unit.
+    fn axis(&self) -> String {
+        match self.field {
+            SweepField::Price | SweepField::Chain | SweepField::Independent => {
+                format!("{} ({})", self.field.name(), self.field.unit())
+            }
+            SweepField::Margin => "margin (on the cost to serve; 0.15 = 15 %)".to_string(),
+            SweepField::Included => format!("{} a month", self.field.unit()),
+        }
+    }
+
+    /// What the charts' titles say the sweep varies.
+    pub fn noun(&self) -> &'static str {
+        match self.field {
+            SweepField::Price | SweepField::Chain | SweepField::Independent => "the price",
+            SweepField::Margin => "the margin",
+            SweepField::Included => "the included mountings",
+        }
+    }
+
+    /// The x range, and the format of its labels (mountings are whole).
+    fn x(&self) -> (std::ops::Range<f64>, fn(&f64) -> String) {
+        let (lo, hi) = range_of(self.points.iter().map(|p| p.0));
+        if self.field.is_count() {
+            (lo..hi.max(lo + 1.0), whole)
+        } else {
+            (lo..hi.max(lo + 0.01), two_decimals)
+        }
+    }
+}
+
+fn whole(v: &f64) -> String {
+    format!("{v:.0}")
 }
 
 /// Revenue and (with the field) margin against the swept price, in thousands of EUR.
@@ -82,17 +119,17 @@ pub fn sweep_money(s: &Sweep) -> Result<String, String> {
                 .collect(),
         ));
     }
-    let (lo, hi) = range_of(s.points.iter().map(|p| p.0));
+    let (x, format) = s.x();
     let y = y_range(series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)));
-    let desc = format!("{} (EUR per mounting)", s.field);
+    let desc = s.axis();
     lines(
         &series,
-        lo..hi.max(lo + 0.01),
+        x,
         y,
         Axis {
             desc: &desc,
             labels: 12,
-            format: &two_decimals,
+            format: &format,
         },
         Axis {
             desc: "thousand EUR over the run",
@@ -124,16 +161,16 @@ pub fn sweep_losses(s: &Sweep) -> Result<String, String> {
             share(|d| Some(d.judgement.costs.as_ref()?.at_loss_mountings_share)),
         ),
     ];
-    let (lo, hi) = range_of(s.points.iter().map(|p| p.0));
-    let desc = format!("{} (EUR per mounting)", s.field);
+    let (x, format) = s.x();
+    let desc = s.axis();
     lines(
         &series,
-        lo..hi.max(lo + 0.01),
+        x,
         0.0..125.0,
         Axis {
             desc: &desc,
             labels: 12,
-            format: &two_decimals,
+            format: &format,
         },
         Axis {
             desc: "percent",
@@ -159,16 +196,16 @@ pub fn sweep_gini(s: &Sweep) -> Result<String, String> {
         .map(|(_, d)| d.judgement.gini)
         .fold(0.001, f64::max)
         * 1.5;
-    let (lo, hi) = range_of(s.points.iter().map(|p| p.0));
-    let desc = format!("{} (EUR per mounting)", s.field);
+    let (x, format) = s.x();
+    let desc = s.axis();
     lines(
         &series,
-        lo..hi.max(lo + 0.01),
+        x,
         0.0..top,
         Axis {
             desc: &desc,
             labels: 12,
-            format: &two_decimals,
+            format: &format,
         },
         Axis {
             desc: "Gini",
@@ -553,12 +590,12 @@ pub fn sweeps<'a>(sides: &'a [Side<'a>]) -> Vec<Sweep<'a>> {
         let Some(s) = &side.priced.swept else {
             continue;
         };
-        let x = decimal_f64(s.value.0);
+        let x = decimal_f64(s.value);
         match out.iter_mut().find(|w| w.name == s.sweep) {
             Some(w) => w.points.push((x, side)),
             None => out.push(Sweep {
                 name: s.sweep.clone(),
-                field: s.field.name(),
+                field: s.field,
                 points: vec![(x, side)],
             }),
         }

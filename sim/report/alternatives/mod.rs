@@ -86,7 +86,10 @@ pub struct AlternativeSummary {
 pub struct SweepSummary {
     pub sweep: String,
     pub field: &'static str,
+    /// As in the alternative's id: `3.00`, `0.15`, `120`.
     pub value: String,
+    /// What the value counts: `EUR per mounting`, `margin`, `mountings included`.
+    pub unit: &'static str,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -400,8 +400,9 @@ fn sweep_part(html: &mut String, drawn: &mut Vec<Figure>, sweep: &Sweep) {
         Figure::main(
             slug("money"),
             format!(
-                "Sweep `{}`: revenue and margin against the price",
-                sweep.name
+                "Sweep `{}`: revenue and margin against {}",
+                sweep.name,
+                sweep.noun()
             ),
             charts::sweep_money(sweep),
         ),
@@ -417,8 +418,9 @@ fn sweep_part(html: &mut String, drawn: &mut Vec<Figure>, sweep: &Sweep) {
             Figure::main(
                 slug("losses"),
                 format!(
-                    "Sweep `{}`: shops served at a loss against the price",
-                    sweep.name
+                    "Sweep `{}`: shops served at a loss against {}",
+                    sweep.name,
+                    sweep.noun()
                 ),
                 charts::sweep_losses(sweep),
             ),
@@ -429,7 +431,11 @@ fn sweep_part(html: &mut String, drawn: &mut Vec<Figure>, sweep: &Sweep) {
         drawn,
         Figure::main(
             slug("gini"),
-            format!("Sweep `{}`: evenness (Gini) against the price", sweep.name),
+            format!(
+                "Sweep `{}`: evenness (Gini) against {}",
+                sweep.name,
+                sweep.noun()
+            ),
             charts::sweep_gini(sweep),
         ),
     );

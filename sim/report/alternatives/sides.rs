@@ -140,7 +140,8 @@ impl Side<'_> {
             sweep: self.priced.swept.as_ref().map(|s| SweepSummary {
                 sweep: s.sweep.clone(),
                 field: s.field.name(),
-                value: s.value.to_string(),
+                value: s.label(),
+                unit: s.field.unit(),
             }),
             reconciled: self.reconciled,
             catalogue_findings: self.findings,

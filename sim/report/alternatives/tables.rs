@@ -21,7 +21,7 @@ fn float4(v: Option<f64>) -> String {
 
 pub fn alternatives_csv(sides: &[Side]) -> String {
     let mut out = String::from(
-        "alternative,description,sweep,sweep_field,sweep_value,reconciled,catalogue_findings,invoices,\
+        "alternative,description,sweep,sweep_field,sweep_value,sweep_unit,reconciled,catalogue_findings,invoices,\
          revenue_cents,credits_cents,mountings,price_per_mounting,gini,p10,p50,p90,bill_cv_median,\
          regret_cents,cheapest_for,peak_month,peak_month_cents,cost_cents,margin_cents,shops_at_loss,\
          at_loss_mountings_share,spearman_price_cost,shops_failing_stand_alone,\
@@ -31,13 +31,13 @@ pub fn alternatives_csv(sides: &[Side]) -> String {
     for side in sides {
         let s = side.summary();
         let j = side.judgement;
-        let (sweep, field, value) = s.sweep.as_ref().map_or_else(Default::default, |w| {
-            (w.sweep.clone(), w.field, w.value.clone())
+        let (sweep, field, value, unit) = s.sweep.as_ref().map_or_else(Default::default, |w| {
+            (w.sweep.clone(), w.field, w.value.clone(), w.unit)
         });
         let cents = |v: Option<f64>| float4(v.map(|c| c / 100.0));
         let _ = write!(
             out,
-            "{},{},{sweep},{field},{value},{},{},{},{},{},{},{},{:.4},{},{},{},{},{},{},{},{}",
+            "{},{},{sweep},{field},{value},{unit},{},{},{},{},{},{},{},{:.4},{},{},{},{},{},{},{},{}",
             s.id,
             csv_field(&s.description),
             s.reconciled,
