@@ -94,7 +94,10 @@ pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::i
     let json =
         serde_json::to_string_pretty(&summary).map_err(|e| (dir.join(SUMMARY_JSON), e.into()))?;
     write(dir, SUMMARY_JSON, &(json + "\n"))?;
-    write(dir, INVOICES_CSV, &tables::invoices_csv(data))?;
+    let path = dir.join(INVOICES_CSV);
+    let base = [(String::new(), data.invoices)];
+    tables::write_invoice_lines(&path, tables::INVOICE_LINE_HEADER, data.fleet, &base)
+        .map_err(|e| (path, e))?;
     write(dir, SHOPS_CSV, &tables::shops_csv(data))?;
     if data.notes.iter().any(|per| !per.is_empty()) {
         write(dir, INVOICE_NOTES_CSV, &tables::invoice_notes_csv(data))?;
@@ -110,6 +113,10 @@ pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::i
     let priced = data.pricings.map(|e| alternatives::view(data, e));
     for (name, content) in priced.iter().flat_map(|v| &v.files) {
         write(dir, name, content)?;
+    }
+    if let Some(e) = data.pricings {
+        alternatives::write_invoices(dir, data, e)
+            .map_err(|err| (dir.join(alternatives::ALTERNATIVE_INVOICES_CSV), err))?;
     }
     if data.scenario.output.html {
         let sections: Vec<&str> = [

@@ -32,43 +32,59 @@ pub(super) fn csv_field(text: &str) -> String {
 /// The columns of one invoice line, as invoices.csv and alternative_invoices.csv write them.
 pub(super) const INVOICE_LINE_HEADER: &str = "shop,segment,period,basis,line,kind,usage_period,quantity,unit_price,amount_cents,amount,invoice_total_cents,currency";
 
-/// One row per invoice line: a notebook can sum by period, by usage period or by kind.
-pub fn invoices_csv(d: &RunData) -> String {
-    let mut out = format!("{INVOICE_LINE_HEADER}\n");
-    invoice_rows(&mut out, "", d.fleet, d.invoices);
-    out
+/// Every line of each `(prefix, invoices)` set (per period, per shop id) after `header`, in
+/// set, shop, then period order, each row starting with its set's prefix: one row per
+/// invoice line, for a notebook to sum by period, usage period or kind. Written a shop at a
+/// time: every alternative's lines of a national fleet come to hundreds of megabytes, never
+/// held whole.
+pub(super) fn write_invoice_lines(
+    path: &std::path::Path,
+    header: &str,
+    fleet: &crate::fleet::Fleet,
+    sets: &[(String, &[Vec<Option<crate::billing::Invoice>>])],
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(file, "{header}")?;
+    let mut rows = String::new();
+    for (prefix, invoices) in sets {
+        for (s, shop) in fleet.shops.iter().enumerate() {
+            rows.clear();
+            shop_invoice_rows(&mut rows, prefix, shop, s, invoices);
+            file.write_all(rows.as_bytes())?;
+        }
+    }
+    file.flush()
 }
 
-/// Every line of `invoices` (per period, per shop id) in shop then period order, each row
-/// starting with `prefix`.
-pub(super) fn invoice_rows(
+/// One shop's invoice lines, period by period.
+fn shop_invoice_rows(
     out: &mut String,
     prefix: &str,
-    fleet: &crate::fleet::Fleet,
+    shop: &crate::fleet::ShopProfile,
+    s: usize,
     invoices: &[Vec<Option<crate::billing::Invoice>>],
 ) {
-    for (s, shop) in fleet.shops.iter().enumerate() {
-        for per in invoices {
-            let Some(inv) = &per[s] else { continue };
-            for (i, line) in inv.lines.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "{prefix}{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                    shop.id,
-                    shop.segment.as_str(),
-                    inv.period,
-                    inv.basis.name(),
-                    i,
-                    line.kind.name(),
-                    line.usage_period,
-                    line.quantity,
-                    line.unit_price,
-                    line.amount_cents,
-                    format_cents(line.amount_cents),
-                    inv.total_cents,
-                    inv.currency
-                );
-            }
+    for per in invoices {
+        let Some(inv) = &per[s] else { continue };
+        for (i, line) in inv.lines.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{prefix}{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                shop.id,
+                shop.segment.as_str(),
+                inv.period,
+                inv.basis.name(),
+                i,
+                line.kind.name(),
+                line.usage_period,
+                line.quantity,
+                line.unit_price,
+                line.amount_cents,
+                format_cents(line.amount_cents),
+                inv.total_cents,
+                inv.currency
+            );
         }
     }
 }

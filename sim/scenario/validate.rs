@@ -538,6 +538,7 @@ pub(super) fn pricing(
         for (i, choice) in per_shop_plan.values() {
             check_choice(choice, &c.catalogue, &format!("{prefix}.shop.{i}"), loc)?;
         }
+        check_prices_on_plans(raw, &c.catalogue, prefix, loc)?;
         if c.catalogue.currency.0 != currency {
             return Err(loc.at_field(
                 &format!("{prefix}.catalogue"),
@@ -749,6 +750,47 @@ fn catalogue(file: &str, field: &str, scenario: &Path, loc: &Locator) -> Result<
 }
 
 /// Every id a shop signs exists in the catalogue; the error lists the ones that do.
+/// A shop's own price per mounting replaces its plan's: only a `per_mounting` plan has one
+/// (the engine refuses the contract otherwise, so the scenario is refused here).
+fn check_prices_on_plans(
+    raw: &RawPricing,
+    catalogue: &crate::billing::catalogue::Catalogue,
+    prefix: &str,
+    loc: &Locator,
+) -> Result<()> {
+    for (i, entry) in raw.shop.iter().enumerate() {
+        let Some(plan) = entry.plan.as_ref().or(raw.plan.as_ref()) else {
+            continue;
+        };
+        let Some(plan) = catalogue.plan(plan).filter(|_| entry.price.is_some()) else {
+            continue;
+        };
+        if matches!(
+            plan.pricing,
+            crate::billing::catalogue::Pricing::PerMounting { .. }
+        ) {
+            continue;
+        }
+        let inherited = if prefix.starts_with("alternative") {
+            " (an alternative keeps `[pricing]`'s shop entries unless it writes its own `shop` list)"
+        } else {
+            ""
+        };
+        return Err(loc.at_field(
+            &format!("{prefix}.shop.{i}.price"),
+            format!(
+                "shop {} has its own price per mounting, and its plan `{}` is a {} plan: only \
+                 per_mounting plans take one{inherited}. Remove the price, or give the shop a \
+                 per_mounting plan",
+                entry.shop,
+                plan.id,
+                plan.pricing.kind_name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_choice(
     choice: &PlanChoice,
     catalogue: &crate::billing::catalogue::Catalogue,

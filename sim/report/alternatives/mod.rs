@@ -32,11 +32,16 @@ pub struct View {
     pub files: Vec<(&'static str, String)>,
 }
 
+/// alternative_invoices.csv in `dir`: streamed, not part of the view's files (it is the
+/// largest file a run writes).
+pub fn write_invoices(dir: &std::path::Path, d: &RunData, e: &Evaluation) -> std::io::Result<()> {
+    tables::write_invoices(&dir.join(ALTERNATIVE_INVOICES_CSV), d, e)
+}
+
 pub fn view(d: &RunData, e: &Evaluation) -> View {
     let sides = sides::sides(d, e);
     let files = vec![
         (ALTERNATIVES_CSV, tables::alternatives_csv(&sides)),
-        (ALTERNATIVE_INVOICES_CSV, tables::invoices_csv(d, e)),
         (ALTERNATIVE_SHOPS_CSV, tables::shops_csv(d, e, &sides)),
         (ALTERNATIVE_SEGMENTS_CSV, tables::segments_csv(e, &sides)),
         (ALTERNATIVE_MONTHLY_CSV, tables::monthly_csv(d, &sides)),

@@ -7,7 +7,7 @@ use crate::analysis::subsidy::SubsidyRow;
 use crate::analysis::tariffs::{self, FleetView};
 use crate::money::Cents;
 use crate::pricing::Evaluation;
-use crate::report::tables::{csv_field, invoice_rows, per_unit, INVOICE_LINE_HEADER};
+use crate::report::tables::{csv_field, per_unit, write_invoice_lines, INVOICE_LINE_HEADER};
 use crate::report::RunData;
 use std::fmt::Write;
 
@@ -82,14 +82,16 @@ pub fn alternatives_csv(sides: &[Side]) -> String {
     out
 }
 
-/// Every pricing's invoices, line by line, in invoices.csv's columns after the pricing's id:
-/// the base's rows are invoices.csv's.
-pub fn invoices_csv(d: &RunData, e: &Evaluation) -> String {
-    let mut out = format!("alternative,{INVOICE_LINE_HEADER}\n");
-    for p in &e.priced {
-        invoice_rows(&mut out, &format!("{},", p.id), d.fleet, &p.invoices);
-    }
-    out
+/// Every pricing's invoices, line by line, in invoices.csv's columns after the pricing's id
+/// (the base's rows are invoices.csv's), written to `path`.
+pub fn write_invoices(path: &std::path::Path, d: &RunData, e: &Evaluation) -> std::io::Result<()> {
+    let sets: Vec<_> = e
+        .priced
+        .iter()
+        .map(|p| (format!("{},", p.id), p.invoices.as_slice()))
+        .collect();
+    let header = format!("alternative,{INVOICE_LINE_HEADER}");
+    write_invoice_lines(path, &header, d.fleet, &sets)
 }
 
 /// Per shop: its volume decile (1–10), frame and material mix terciles (1–3) and its
