@@ -90,7 +90,11 @@ pub struct RunData<'a> {
 /// alternatives' CSVs (`[[alternative]]` runs) and (unless disabled) index.html with its
 /// main charts as `charts/<slug>.png`.
 pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::io::Error)> {
-    let summary = Summary::build(data);
+    let mut priced = data.pricings.map(|e| alternatives::view(data, e));
+    let summary = Summary::build(
+        data,
+        priced.as_mut().map(|v| std::mem::take(&mut v.summary)),
+    );
     let json =
         serde_json::to_string_pretty(&summary).map_err(|e| (dir.join(SUMMARY_JSON), e.into()))?;
     write(dir, SUMMARY_JSON, &(json + "\n"))?;
@@ -110,7 +114,6 @@ pub fn write_all(dir: &Path, data: &RunData) -> Result<Summary, (PathBuf, std::i
     for (name, content) in field.iter().flat_map(|v| &v.files) {
         write(dir, name, content)?;
     }
-    let priced = data.pricings.map(|e| alternatives::view(data, e));
     for (name, content) in priced.iter().flat_map(|v| &v.files) {
         write(dir, name, content)?;
     }

@@ -150,7 +150,11 @@ pub struct LatencySummary {
 }
 
 impl Summary {
-    pub fn build(d: &RunData) -> Summary {
+    /// `alternatives`: summary.json's `/alternatives`, from the alternatives' view.
+    pub fn build(
+        d: &RunData,
+        alternatives: Option<Vec<super::alternatives::AlternativeSummary>>,
+    ) -> Summary {
         let truth = d.outcome.truth.fleet_total();
         let open_days: u64 = d
             .outcome
@@ -217,7 +221,7 @@ impl Summary {
             contracts: ContractsSummary::build(d, &by_group),
             quote: d.quotes.map(|q| q.summary.clone()),
             service: d.service.map(|f| f.summary.clone()),
-            alternatives: d.pricings.map(|e| super::alternatives::summary(d, e)),
+            alternatives,
             run: RunSummary {
                 events: sent,
                 wall_seconds: round4(d.timing.wall_seconds),

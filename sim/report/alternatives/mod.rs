@@ -30,6 +30,8 @@ pub struct View {
     pub html: String,
     pub figures: Vec<Figure>,
     pub files: Vec<(&'static str, String)>,
+    /// summary.json's `/alternatives`.
+    pub summary: Vec<AlternativeSummary>,
 }
 
 /// alternative_invoices.csv in `dir`: streamed, not part of the view's files (it is the
@@ -51,6 +53,7 @@ pub fn view(d: &RunData, e: &Evaluation) -> View {
         html,
         figures,
         files,
+        summary: sides.iter().map(Side::summary).collect(),
     }
 }
 
@@ -123,8 +126,4 @@ pub struct CostSummary {
     /// The month from which the cumulative margin stays at or above 0 (absent: it ends
     /// below, or never rises above after falling).
     pub break_even_month: Option<String>,
-}
-
-pub fn summary(d: &RunData, e: &Evaluation) -> Vec<AlternativeSummary> {
-    sides::sides(d, e).iter().map(Side::summary).collect()
 }
