@@ -1,18 +1,32 @@
-//! The senders: one OS thread per connection, each with its own blocking `ureq::Agent` (one
-//! keep-alive connection), all taking request slots from one shared counter.
+//! The senders: event loops, not a thread per connection. `--sender-threads` OS threads (default
+//! 1), each running a tokio *current-thread* runtime; each connection is one task on one of them,
+//! with hyper's HTTP/1 client connection (`hyper::client::conn::http1`) over a
+//! `tokio::net::TcpStream`, strictly one request at a time (like a real gateway), all taking
+//! request slots from one shared counter. Prebuilt bodies are `Bytes` shared with the requests
+//! (a reference count, no copy).
 //!
-//! Why threads and not tokio tasks: the only HTTP client among the dependencies is ureq,
-//! which is blocking; hyper's client would need new dependencies, and raw HTTP over tokio
-//! sockets would be a second HTTP implementation to maintain. A thread per connection costs
-//! ~8 KB of stack touched and one context switch per request, which is small next to a
-//! request's parse-and-commit on the server, and it keeps each connection strictly one
-//! request at a time, like a real gateway. The price: a few hundred connections at most.
+//! Why current-thread runtimes and not one multi-thread runtime: a sender's work per request is
+//! small (write a body, parse a short answer), so what costs is wakeups and cross-thread
+//! hand-offs; a current-thread runtime keeps a connection's socket, timer and task on one
+//! thread with no work stealing, which is what makes one core go as far as wrk's event loop
+//! (`wrk -t1`), and N threads scale like `wrk -tN`. The price: connections are split evenly
+//! between threads up front, and a thread never helps a busier one.
+//! Why not the blocking threads this replaced: a context switch and a thread per request in
+//! flight capped a core at about a third of wrk's rate (README, Performance).
+//!
+//! Timeouts: connecting (TCP and handshake) within `--timeout`, then the whole exchange (send,
+//! answer, body) within `--timeout`. After any failure the connection is dropped and the next
+//! request reconnects; so does a request after the server closed the connection (e.g. after
+//! an answer with `Connection: close`).
 //!
 //! Open model (`Pace::Rate`): slot `i` is due at `start + i × interval`. A sender takes the
 //! next slot when it is free, waits until the slot is due, sends, and records the latency from
 //! the *due* instant (coordinated omission corrected) as well as from the actual send (service
-//! time). When every connection is busy, slots wait and their latency grows, as it would for
-//! real clients. A start more than one interval after its slot is `late`; slots not started
+//! time). Slots are waited for with tokio's timer, which has millisecond resolution: a send may
+//! start up to about 1 ms after its due instant, which counts in the corrected latency (the
+//! sender's own lateness) but never makes a slot `late` alone (`MIN_LATE_TOLERANCE` is 1 ms).
+//! When every connection is busy, slots wait and their latency grows, as it would for real
+//! clients. A start more than one interval after its slot is `late`; slots not started
 //! by the hard deadline (end of the schedule + grace) are `dropped`, never sent.
 //!
 //! Closed model (`Pace::Max`): each sender sends back to back until the duration is over;
@@ -20,14 +34,22 @@
 
 use super::events::{Bodies, EventPlan};
 use super::schedule::{Payload, Resends, Schedule};
+use super::LoadError;
 use crate::http::server::ReceiptBody;
 use crate::http::CLOUDEVENTS_BATCH_JSON;
+use bytes::Bytes;
 use hdrhistogram::Histogram;
-use std::borrow::Cow;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
+use hyper::{HeaderMap, Method, Request, Uri};
+use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Barrier, OnceLock};
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 
 /// Latencies are recorded in microseconds, from 1 µs to 10 minutes, 3 significant digits.
 const HISTOGRAM_MAX_MICROS: u64 = 600_000_000;
@@ -66,7 +88,7 @@ impl BatchState {
 }
 
 /// Everything a run needs, shared read-only by the senders (plus the atomic counters).
-pub struct Drive<'a> {
+pub struct Drive {
     pub events_url: String,
     /// Every header of an ingestion request but Content-Type.
     pub headers: Vec<(String, String)>,
@@ -76,12 +98,14 @@ pub struct Drive<'a> {
     /// How long after the end of the schedule a late slot may still start.
     pub grace: Duration,
     pub connections: usize,
+    /// OS threads running the connections, each its own current-thread runtime.
+    pub sender_threads: usize,
     pub timeout: Duration,
     /// The most requests to send (the schedule's slots, or a cap in max mode).
     pub max_requests: u64,
     pub resends: Resends,
-    pub plan: &'a EventPlan,
-    pub bodies: &'a Bodies,
+    pub plan: EventPlan,
+    pub bodies: Bodies,
 }
 
 /// The totals of one sender, merged into the run's at the end.
@@ -196,7 +220,7 @@ impl Totals {
 
 /// What a request got back.
 enum Answer {
-    Response { status: u16, body: String },
+    Response { status: u16, body: Bytes },
     Transport { kind: &'static str, detail: String },
 }
 
@@ -207,33 +231,54 @@ struct Timing {
     done: Instant,
 }
 
-/// State shared by the senders.
-struct Shared<'a> {
-    drive: &'a Drive<'a>,
+/// Where the requests go, parsed once: the connections' address, and each request's target
+/// and headers (Host included: hyper's connection-level client does not add it).
+struct Endpoint {
+    /// The target's addresses, resolved once for the run (empty: the name did not resolve).
+    addrs: Vec<SocketAddr>,
+    authority: String,
+    events_path: Uri,
+    health_path: Uri,
+    events_headers: HeaderMap,
+    health_headers: HeaderMap,
+}
+
+/// State shared by the senders; in an `Arc` because tokio tasks own what they hold.
+struct Shared {
+    drive: Drive,
+    endpoint: Endpoint,
     next_slot: AtomicU64,
     started: AtomicU64,
     batches: Vec<AtomicU8>,
     start: OnceLock<Instant>,
 }
 
-impl Drive<'_> {
+impl Drive {
     /// Runs the senders to completion; bounded in time by `duration + grace` plus one
-    /// request's timeouts (per phase), and in count by `max_requests`.
-    pub fn run(&self) -> Outcome {
+    /// request's timeouts (connect, then the exchange), and in count by `max_requests`.
+    /// Fails only on a URL or header hyper cannot send (bad input).
+    pub fn run(self) -> Result<Outcome, LoadError> {
         let cpu_before = process_cpu();
+        let endpoint = Endpoint::new(&self)?;
         let fresh = self.resends.fresh_batches(self.max_requests);
-        let shared = Shared {
-            drive: self,
+        let threads = self.sender_threads.clamp(1, self.connections.max(1));
+        let shared = Arc::new(Shared {
             next_slot: AtomicU64::new(0),
             started: AtomicU64::new(0),
             batches: (0..fresh).map(|_| AtomicU8::new(0)).collect(),
             start: OnceLock::new(),
-        };
-        // Two rendezvous: every sender has warmed its connection, then the start is set.
-        let barrier = Barrier::new(self.connections + 1);
+            endpoint,
+            drive: self,
+        });
+        // Two rendezvous: every thread has warmed its connections, then the start is set.
+        let barrier = Barrier::new(threads + 1);
         let all_totals = std::thread::scope(|scope| {
-            let senders: Vec<_> = (0..self.connections)
-                .map(|_| scope.spawn(|| sender(&shared, &barrier)))
+            let senders: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (shared, barrier) = (Arc::clone(&shared), &barrier);
+                    let mine = connections_of(shared.drive.connections, threads, t);
+                    scope.spawn(move || sender_thread(shared, barrier, mine))
+                })
                 .collect();
             barrier.wait();
             let _ = shared.start.set(Instant::now());
@@ -241,6 +286,7 @@ impl Drive<'_> {
             senders
                 .into_iter()
                 .filter_map(|s| s.join().ok())
+                .flatten()
                 .collect::<Vec<_>>()
         });
         let mut totals = Totals::new();
@@ -253,10 +299,10 @@ impl Drive<'_> {
         let start = shared.start.get().copied().unwrap_or_else(Instant::now);
         let elapsed = totals
             .last_done
-            .map_or(self.duration, |done| done.duration_since(start));
-        Outcome {
+            .map_or(shared.drive.duration, |done| done.duration_since(start));
+        Ok(Outcome {
             totals,
-            slots: self.max_requests,
+            slots: shared.drive.max_requests,
             started: shared.started.load(Ordering::Relaxed),
             elapsed,
             batches: shared
@@ -265,120 +311,316 @@ impl Drive<'_> {
                 .map(|b| BatchState::from_u8(b.load(Ordering::Relaxed)))
                 .collect(),
             cpu,
-        }
-    }
-
-    /// A sender's client: one keep-alive connection, every phase bounded by the timeout but
-    /// name resolution (see `blocking_agent`: no thread spawned per request).
-    fn agent(&self) -> ureq::Agent {
-        crate::http::client::blocking_agent(self.timeout, 1)
+        })
     }
 }
 
-fn sender(shared: &Shared, barrier: &Barrier) -> Totals {
-    let drive = shared.drive;
-    let agent = drive.agent();
-    // Opens the keep-alive connection, so that its handshake is not in the first latency.
-    let _ = agent
-        .get(&drive.health_url)
-        .call()
-        .map(|mut r| r.body_mut().read_to_string());
+/// How many of `connections` thread `t` of `threads` runs: as even as it gets.
+fn connections_of(connections: usize, threads: usize, t: usize) -> usize {
+    connections / threads + usize::from(t < connections % threads)
+}
+
+impl Endpoint {
+    fn new(drive: &Drive) -> Result<Endpoint, LoadError> {
+        let events: Uri = parse_url(&drive.events_url)?;
+        let health: Uri = parse_url(&drive.health_url)?;
+        let authority = events
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .ok_or_else(|| bad_url(&drive.events_url, "no host"))?;
+        let port = events.port_u16().unwrap_or(80);
+        let host = events.host().unwrap_or_default().trim_matches(['[', ']']);
+        // Resolved once (not per connection or request): the target does not move mid-run.
+        let addrs = (host, port)
+            .to_socket_addrs()
+            .map(|a| a.collect())
+            .unwrap_or_default();
+        let mut health_headers = HeaderMap::new();
+        health_headers.insert(HOST, header_value("Host", &authority)?);
+        let mut events_headers = health_headers.clone();
+        events_headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(CLOUDEVENTS_BATCH_JSON),
+        );
+        for (name, value) in &drive.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                LoadError::BadInput(format!("--header {name:?}: not a valid header name"))
+            })?;
+            events_headers.append(name, header_value("--header", value)?);
+        }
+        Ok(Endpoint {
+            addrs,
+            authority,
+            events_path: path_of(&events),
+            health_path: path_of(&health),
+            events_headers,
+            health_headers,
+        })
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = path.clone();
+        *request.headers_mut() = headers.clone();
+        request
+    }
+
+    /// An ingestion request; the body is shared, not copied.
+    fn events(&self, body: Bytes) -> Request<Full<Bytes>> {
+        self.request(Method::POST, &self.events_path, &self.events_headers, body)
+    }
+
+    fn health(&self) -> Request<Full<Bytes>> {
+        self.request(
+            Method::GET,
+            &self.health_path,
+            &self.health_headers,
+            Bytes::new(),
+        )
+    }
+}
+
+fn parse_url(url: &str) -> Result<Uri, LoadError> {
+    let uri: Uri = url.parse().map_err(|_| bad_url(url, "not a URL"))?;
+    match uri.scheme_str() {
+        Some("http") => Ok(uri),
+        _ => Err(bad_url(url, "only http:// is supported")),
+    }
+}
+
+fn bad_url(url: &str, what: &str) -> LoadError {
+    LoadError::BadInput(format!("--target {url:?}: {what}"))
+}
+
+fn header_value(what: &str, value: &str) -> Result<HeaderValue, LoadError> {
+    HeaderValue::from_str(value)
+        .map_err(|_| LoadError::BadInput(format!("{what} {value:?}: not a valid header value")))
+}
+
+/// The origin form an HTTP/1 request line carries (`/v1/events`), without scheme and host.
+fn path_of(uri: &Uri) -> Uri {
+    uri.path_and_query()
+        .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()))
+}
+
+/// One thread: a current-thread runtime driving `connections` connections, one task each.
+fn sender_thread(shared: Arc<Shared>, barrier: &Barrier, connections: usize) -> Vec<Totals> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let Ok(runtime) = runtime else {
+        // Keep the rendezvous: the other threads (and the run) go on without this one.
+        barrier.wait();
+        barrier.wait();
+        return Vec::new();
+    };
+    let warmed = runtime.block_on(join_all((0..connections).map(|_| {
+        let shared = Arc::clone(&shared);
+        // Opens the keep-alive connection, so that its handshake is not in the first latency.
+        async move { Connection::warm(shared).await }
+    })));
     barrier.wait();
     barrier.wait();
     let start = shared.start.get().copied().unwrap_or_else(Instant::now);
-    match drive.pace {
-        Pace::Rate(schedule) => paced_sender(shared, &agent, start, schedule),
-        Pace::Max => closed_loop_sender(shared, &agent, start),
-    }
+    runtime.block_on(join_all(warmed.into_iter().map(|c| c.send_all(start))))
 }
 
-fn paced_sender(shared: &Shared, agent: &ureq::Agent, start: Instant, s: Schedule) -> Totals {
-    let drive = shared.drive;
-    let deadline = start + drive.duration + drive.grace;
-    let tolerance = s.late_tolerance();
-    let mut totals = Totals::new();
-    loop {
-        let slot = shared.next_slot.fetch_add(1, Ordering::Relaxed);
-        if slot >= drive.max_requests {
-            break;
-        }
-        let due = start + s.offset(slot);
-        let payload = drive.resends.payload(slot);
-        // Built before waiting for the slot: off the timed path unless the sender is behind.
-        let body = shared.body(payload, &mut totals);
-        let now = Instant::now();
-        if now > deadline {
-            break;
-        }
-        if due > now {
-            std::thread::sleep(due - now);
-        }
-        let sent = Instant::now();
-        if sent.duration_since(due) > tolerance {
-            totals.late += 1;
-        }
-        shared.started.fetch_add(1, Ordering::Relaxed);
-        let answer = post(agent, drive, &body);
-        let timing = Timing {
-            due,
-            sent,
-            done: Instant::now(),
+/// Runs the futures as tasks of the current runtime and collects what they return (a task
+/// that panicked is left out, as a sender thread that panicked was).
+async fn join_all<T, F>(futures: impl Iterator<Item = F>) -> Vec<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for f in futures {
+        set.spawn(f);
+    }
+    let mut out = Vec::new();
+    while let Some(done) = set.join_next().await {
+        out.extend(done.ok());
+    }
+    out
+}
+
+type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// One keep-alive connection, strictly one request at a time (like a real gateway); it
+/// reconnects before the next request after a failure or when the server closed it.
+struct Connection {
+    shared: Arc<Shared>,
+    sender: Option<Sender>,
+}
+
+impl Connection {
+    async fn warm(shared: Arc<Shared>) -> Connection {
+        let mut connection = Connection {
+            shared,
+            sender: None,
         };
-        shared.record(&mut totals, payload, answer, timing);
+        let health = connection.shared.endpoint.health();
+        let _ = connection.exchange(health).await;
+        connection
     }
-    totals
-}
 
-fn closed_loop_sender(shared: &Shared, agent: &ureq::Agent, start: Instant) -> Totals {
-    let drive = shared.drive;
-    let end = start + drive.duration;
-    let mut totals = Totals::new();
-    while Instant::now() < end {
-        let slot = shared.next_slot.fetch_add(1, Ordering::Relaxed);
-        if slot >= drive.max_requests {
-            break;
+    async fn send_all(self, start: Instant) -> Totals {
+        match self.shared.drive.pace {
+            Pace::Rate(schedule) => self.paced(start, schedule).await,
+            Pace::Max => self.closed_loop(start).await,
         }
-        let payload = drive.resends.payload(slot);
-        let body = shared.body(payload, &mut totals);
-        let sent = Instant::now();
-        shared.started.fetch_add(1, Ordering::Relaxed);
-        let answer = post(agent, drive, &body);
-        let timing = Timing {
-            due: sent,
-            sent,
-            done: Instant::now(),
+    }
+
+    async fn paced(mut self, start: Instant, s: Schedule) -> Totals {
+        let shared = Arc::clone(&self.shared);
+        let drive = &shared.drive;
+        let deadline = start + drive.duration + drive.grace;
+        let tolerance = s.late_tolerance();
+        let mut totals = Totals::new();
+        loop {
+            let slot = shared.next_slot.fetch_add(1, Ordering::Relaxed);
+            if slot >= drive.max_requests {
+                break;
+            }
+            let due = start + s.offset(slot);
+            let payload = drive.resends.payload(slot);
+            // Built before waiting for the slot: off the timed path unless the sender is behind.
+            let body = shared.body(payload, &mut totals);
+            let now = Instant::now();
+            if now > deadline {
+                break;
+            }
+            if due > now {
+                tokio::time::sleep_until(due.into()).await;
+            }
+            let sent = Instant::now();
+            if sent.duration_since(due) > tolerance {
+                totals.late += 1;
+            }
+            shared.started.fetch_add(1, Ordering::Relaxed);
+            let answer = self.exchange(shared.endpoint.events(body)).await;
+            let timing = Timing {
+                due,
+                sent,
+                done: Instant::now(),
+            };
+            shared.record(&mut totals, payload, answer, timing);
+        }
+        totals
+    }
+
+    async fn closed_loop(mut self, start: Instant) -> Totals {
+        let shared = Arc::clone(&self.shared);
+        let drive = &shared.drive;
+        let end = start + drive.duration;
+        let mut totals = Totals::new();
+        while Instant::now() < end {
+            let slot = shared.next_slot.fetch_add(1, Ordering::Relaxed);
+            if slot >= drive.max_requests {
+                break;
+            }
+            let payload = drive.resends.payload(slot);
+            let body = shared.body(payload, &mut totals);
+            let sent = Instant::now();
+            shared.started.fetch_add(1, Ordering::Relaxed);
+            let answer = self.exchange(shared.endpoint.events(body)).await;
+            let timing = Timing {
+                due: sent,
+                sent,
+                done: Instant::now(),
+            };
+            shared.record(&mut totals, payload, answer, timing);
+        }
+        totals
+    }
+
+    /// Sends one request and reads its whole answer: connecting (if needed) within the
+    /// timeout, then the exchange within the timeout. After a failure the connection is
+    /// dropped, since its state is unknown.
+    async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Answer {
+        let timeout = self.shared.drive.timeout;
+        let mut sender = match self.sender.take() {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => match connect(&self.shared.endpoint, timeout).await {
+                Ok(sender) => sender,
+                Err(failure) => return failure,
+            },
         };
-        shared.record(&mut totals, payload, answer, timing);
-    }
-    totals
-}
-
-fn post(agent: &ureq::Agent, drive: &Drive, body: &[u8]) -> Answer {
-    let mut request = agent
-        .post(&drive.events_url)
-        .header("Content-Type", CLOUDEVENTS_BATCH_JSON);
-    for (name, value) in &drive.headers {
-        request = request.header(name, value);
-    }
-    match request.send(body) {
-        Ok(mut response) => Answer::Response {
-            status: response.status().as_u16(),
-            body: response.body_mut().read_to_string().unwrap_or_default(),
-        },
-        Err(e) => Answer::Transport {
-            kind: transport_kind(&e),
-            detail: e.to_string(),
-        },
+        match tokio::time::timeout(timeout, round_trip(&mut sender, request)).await {
+            Ok(Ok((status, body))) => {
+                self.sender = Some(sender);
+                Answer::Response { status, body }
+            }
+            Ok(Err(e)) => Answer::Transport {
+                kind: hyper_kind(&e),
+                detail: format!("{}: {e}", self.shared.endpoint.authority),
+            },
+            Err(_) => Answer::Transport {
+                kind: "timeout",
+                detail: format!("no complete answer within {timeout:?}"),
+            },
+        }
     }
 }
 
-fn transport_kind(e: &ureq::Error) -> &'static str {
-    match e {
-        ureq::Error::Timeout(_) => "timeout",
-        ureq::Error::ConnectionFailed => "connection_failed",
-        ureq::Error::HostNotFound => "host_not_found",
-        ureq::Error::Io(_) => "io",
-        _ => "other",
+/// A new connection, its HTTP/1 driver spawned on the current runtime.
+async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Sender, Answer> {
+    if endpoint.addrs.is_empty() {
+        return Err(Answer::Transport {
+            kind: "host_not_found",
+            detail: format!("{}: the host name does not resolve", endpoint.authority),
+        });
+    }
+    let failed = |kind, e: &dyn std::fmt::Display| Answer::Transport {
+        kind,
+        detail: format!("{}: {e}", endpoint.authority),
+    };
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&endpoint.addrs[..])).await
+    {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(failed("connection_failed", &e)),
+        Err(_) => return Err(failed("timeout", &"connect timed out")),
+    };
+    // One request at a time per connection: Nagle would only hold the last segment back.
+    let _ = stream.set_nodelay(true);
+    let handshake = http1::handshake(TokioIo::new(stream));
+    let (sender, connection) = match tokio::time::timeout(timeout, handshake).await {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(e)) => return Err(failed(hyper_kind(&e), &e)),
+        Err(_) => return Err(failed("timeout", &"handshake timed out")),
+    };
+    // Ends when the sender is dropped or the server closes the connection.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// The status and the whole body. (A `Connection: close` answer needs nothing here: hyper
+/// then closes the connection, and the next `exchange` sees it closed and reconnects.)
+async fn round_trip(
+    sender: &mut Sender,
+    request: Request<Full<Bytes>>,
+) -> Result<(u16, Bytes), hyper::Error> {
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+fn hyper_kind(e: &hyper::Error) -> &'static str {
+    let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+    if io || e.is_closed() || e.is_incomplete_message() {
+        "io"
+    } else {
+        "other"
     }
 }
 
@@ -388,16 +630,17 @@ fn fresh_index(payload: Payload) -> u64 {
     }
 }
 
-impl Shared<'_> {
-    fn body(&self, payload: Payload, totals: &mut Totals) -> Cow<'_, [u8]> {
+impl Shared {
+    /// The slot's body: a prebuilt one shared (a reference count, no copy), else built now.
+    fn body(&self, payload: Payload, totals: &mut Totals) -> Bytes {
         let batch = fresh_index(payload);
-        if let Bodies::Prebuilt(bodies) = self.drive.bodies {
+        if let Bodies::Prebuilt(bodies) = &self.drive.bodies {
             if let Some(body) = usize::try_from(batch).ok().and_then(|b| bodies.get(b)) {
-                return Cow::Borrowed(body);
+                return body.clone();
             }
         }
         totals.built_during_run += 1;
-        Cow::Owned(self.drive.plan.body(batch))
+        Bytes::from(self.drive.plan.body(batch))
     }
 
     fn record(&self, totals: &mut Totals, payload: Payload, answer: Answer, t: Timing) {
@@ -434,9 +677,12 @@ impl Shared<'_> {
         }
     }
 
-    fn read_response(&self, totals: &mut Totals, status: u16, body: &str) -> BatchState {
+    fn read_response(&self, totals: &mut Totals, status: u16, body: &[u8]) -> BatchState {
         if !(200..300).contains(&status) {
-            let text: String = body.chars().take(ERROR_TEXT_CHARS).collect();
+            let text: String = String::from_utf8_lossy(body)
+                .chars()
+                .take(ERROR_TEXT_CHARS)
+                .collect();
             totals
                 .first_error
                 .get_or_insert_with(|| format!("HTTP {status}: {text}"));
@@ -447,7 +693,7 @@ impl Shared<'_> {
         }
         totals.acked_requests += 1;
         totals.acked_events += self.drive.plan.batch_size;
-        match serde_json::from_str::<ReceiptBody>(body) {
+        match serde_json::from_slice::<ReceiptBody>(body) {
             Ok(r) => totals.receipts.add(&Receipts {
                 accepted: r.accepted,
                 duplicates: r.duplicates,
@@ -488,6 +734,18 @@ fn cpu_from_stat(stat: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_are_split_between_threads_all_of_them_and_evenly() {
+        for (connections, threads) in [(64, 1), (7, 3), (64, 5), (3, 3), (1000, 7)] {
+            let split: Vec<usize> = (0..threads)
+                .map(|t| connections_of(connections, threads, t))
+                .collect();
+            assert_eq!(split.iter().sum::<usize>(), connections, "{split:?}");
+            let (min, max) = (split.iter().min(), split.iter().max());
+            assert!(max.zip(min).is_some_and(|(a, b)| a - b <= 1), "{split:?}");
+        }
+    }
 
     #[test]
     fn cpu_time_is_read_after_the_command_name_whatever_it_holds() {

@@ -149,7 +149,8 @@ fn mix(k: u64) -> u64 {
 /// Request bodies, either all built before the run (outside the timed path) or built by each
 /// sender just before its request is due.
 pub enum Bodies {
-    Prebuilt(Vec<Vec<u8>>),
+    /// Shared with the requests by reference count: sending one copies nothing.
+    Prebuilt(Vec<bytes::Bytes>),
     OnTheFly,
 }
 

@@ -84,9 +84,13 @@ pub struct LoadArgs {
     /// How long to send, e.g. 10s, 500ms, 2m (a bare number is seconds).
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub duration: String,
-    /// Concurrent connections (one sender thread each).
+    /// Concurrent connections (one task each, one request at a time).
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub connections: usize,
+    /// OS threads sending, each an event loop running its share of the connections (at most
+    /// --connections; about one per core the sender may use).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub sender_threads: usize,
     /// Machines M000000… the events come from (one shop each, S000000…).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub machines: u32,
@@ -216,13 +220,14 @@ pub fn run_load(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
         duration: plan.duration,
         grace: plan.grace,
         connections: plan.connections,
+        sender_threads: plan.sender_threads,
         timeout: plan.timeout,
         max_requests: plan.max_requests,
         resends: plan.resends,
-        plan: &plan.events,
-        bodies: &bodies,
+        plan: plan.events.clone(),
+        bodies,
     };
-    let outcome = drive.run();
+    let outcome = drive.run()?;
     let verification = match baseline {
         None => verify::skipped("--no-verify"),
         Some(Err(e)) => verify::skipped(&format!("usage could not be read before the run: {e}")),
@@ -292,7 +297,7 @@ fn build_bodies(plan: &LoadPlan) -> Result<(Bodies, BodyStats), LoadError> {
     let bodies = if count == 0 {
         Bodies::OnTheFly
     } else {
-        Bodies::Prebuilt(prebuilt)
+        Bodies::Prebuilt(prebuilt.into_iter().map(bytes::Bytes::from).collect())
     };
     Ok((bodies, stats))
 }

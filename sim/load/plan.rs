@@ -23,6 +23,8 @@ pub struct LoadPlan {
     pub grace: Duration,
     pub timeout: Duration,
     pub connections: usize,
+    /// Sender threads (event loops), at most `connections`.
+    pub sender_threads: usize,
     /// Requests due (constant rate) or allowed (max).
     pub max_requests: u64,
     pub events: EventPlan,
@@ -80,6 +82,7 @@ impl LoadPlan {
             grace,
             timeout,
             connections: args.connections,
+            sender_threads: args.sender_threads,
             max_requests,
             events,
             resends,
@@ -154,6 +157,12 @@ fn check_counts(args: &LoadArgs) -> Result<(), String> {
         return Err(format!(
             "--connections {}: must be from 1 to {MAX_CONNECTIONS}",
             args.connections
+        ));
+    }
+    if !(1..=args.connections).contains(&args.sender_threads) {
+        return Err(format!(
+            "--sender-threads {}: must be from 1 to --connections ({})",
+            args.sender_threads, args.connections
         ));
     }
     if !(1..=MAX_MACHINES).contains(&args.machines) {
