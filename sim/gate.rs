@@ -532,14 +532,14 @@ impl GateReport {
         let failed: Vec<&str> = self.failures().map(|r| r.metric).collect();
         match failed.is_empty() {
             true => format!(
-                "gate passed: {} metrics within {} of the baseline",
-                self.rows.len(),
+                "gate passed: {} within {} of the baseline",
+                metrics_count(self.rows.len()),
                 self.tolerance
             ),
             false => format!(
-                "gate FAILED: {} of {} metrics regressed or changed: {}",
+                "gate FAILED: {} of {} regressed, changed or missing: {}",
                 failed.len(),
-                self.rows.len(),
+                metrics_count(self.rows.len()),
                 failed.join(", ")
             ),
         }
@@ -557,6 +557,13 @@ impl GateReport {
              failures=\"{failures}\">\n{cases}</testsuite>\n</testsuites>\n",
             self.kind, self.tolerance
         )
+    }
+}
+
+fn metrics_count(n: usize) -> String {
+    match n {
+        1 => "1 metric".into(),
+        n => format!("{n} metrics"),
     }
 }
 

@@ -107,7 +107,7 @@ fn a_run_summary_passes_against_itself() {
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("metric "), "{stdout}");
     assert!(
-        stdout.contains("gate passed: 20 metrics within 10%"),
+        stdout.contains("gate passed: 20 metrics within 10% of the baseline"),
         "{stdout}"
     );
     assert!(table_line(&out, "billed_total_cents").ends_with("ok"));
@@ -362,17 +362,18 @@ fn small_load(dir: &Path) -> PathBuf {
 /// made in this test:
 /// - exact figures (events, mountings, billed cents, reconciliation) at tolerance 0: they are
 ///   a pure function of (scenario, seed), so any difference is a bug, never noise;
-/// - the simulation's own events/s at a 50 % tolerance. It cannot flake on a noisy 2-core
-///   machine because both sides are measured here, on the same machine within the same
-///   seconds, interleaved (a, b, a, b, a, b) so a burst of load from elsewhere hits both, and
-///   each side is its best of three (noise only ever slows a run down); 50 % is well beyond
-///   the spread seen on a loaded 2-core VM (best-of-three within 20 %, single runs 0.64–1),
-///   and a real slowdown of 2× still fails it.
+/// - the simulation's own events/s at a 60 % tolerance. It does not flake on a noisy 2-core
+///   machine because both sides are measured here, on the same machine within the same few
+///   seconds, interleaved (a, b, a, b, …) so a burst of load from elsewhere hits both, and each
+///   side is its best of five (noise only ever slows a run down). Measured on the 2-core VM at
+///   a load average of 4–5: single runs spread from 0.36 to 1 of the fastest, best-of-five
+///   sides from 0.71 to 1 of each other (eight trials); 60 % fails below 0.4, so only a real
+///   slowdown of 2.5× or more fails it.
 #[test]
-fn ci_gate_same_scenario_and_seed_exact_figures_equal_and_events_per_second_within_50_percent() {
+fn ci_gate_same_scenario_and_seed_exact_figures_equal_and_events_per_second_within_60_percent() {
     let dir = tempfile::tempdir().unwrap();
     let mut sides: [Vec<PathBuf>; 2] = [Vec::new(), Vec::new()];
-    for round in 0..3 {
+    for round in 0..5 {
         for (side, runs) in ["a", "b"].iter().zip(sides.iter_mut()) {
             runs.push(small_run(dir.path(), &format!("{side}{round}")));
         }
@@ -396,7 +397,7 @@ fn ci_gate_same_scenario_and_seed_exact_figures_equal_and_events_per_second_with
         "{stdout}"
     );
 
-    let speed = ["--tolerance", "50%", "--metric", "events_per_second"];
+    let speed = ["--tolerance", "60%", "--metric", "events_per_second"];
     assert_exit(
         &gate(&a, &b, &speed),
         0,
