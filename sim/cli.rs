@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 mod catalogue;
 mod compare;
+mod gate;
 pub mod load;
 mod progress;
 mod quote;
@@ -147,6 +148,14 @@ pub enum Command {
     /// Exit codes: 0 ok, 1 runtime failure (writing), 2 bad input (a folder that is not a
     /// run's, fewer than two, different currencies, an --out that is one of the runs).
     Compare(compare::CompareArgs),
+    /// Gate a summary against a baseline: throughput, latency percentiles and the run's own
+    /// events/s may move the wrong way by --tolerance at most; exact figures (counts, cents,
+    /// reconciliation) must be equal. Prints a table of what moved.
+    ///
+    /// Exit codes: 0 nothing regressed, 1 runtime failure (writing an output), 2 bad input
+    /// (unreadable file, not JSON, not a summary, different kinds, bad tolerance or metric),
+    /// 99 a metric regressed or changed.
+    Gate(gate::GateArgs),
     /// Plan catalogues (plans, service tiers, options): `catalogue check FILE`.
     #[command(subcommand)]
     Catalogue(catalogue::CatalogueCommand),
@@ -226,6 +235,7 @@ pub fn main() -> i32 {
         Command::Quote(args) => quote::command(&args),
         Command::Check { files, max_memory } => check_command(&files, max_memory),
         Command::Compare(args) => compare::command(&args),
+        Command::Gate(args) => gate::command(&args),
         Command::Catalogue(cmd) => catalogue::run(&cmd),
     }
 }

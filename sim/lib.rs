@@ -14,6 +14,7 @@ pub mod demand;
 pub mod event;
 pub mod exit;
 pub mod fleet;
+pub mod gate;
 pub mod http;
 pub mod load;
 pub mod metering;

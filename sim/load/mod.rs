@@ -35,6 +35,7 @@ mod verify;
 
 pub use driver::{BatchState, Pace, Receipts};
 pub use plan::{parse_duration, LoadPlan};
+pub(crate) use report::xml_escape;
 pub use report::{Conclusion, Latency, LoadReport, Requests, SenderCpu, Verification};
 
 use control::Control;

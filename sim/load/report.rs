@@ -369,7 +369,8 @@ fn test_case(name: &str, failure: Option<&str>) -> String {
     }
 }
 
-fn xml_escape(text: &str) -> String {
+/// Text made safe for an XML attribute or element (also used by `gate`'s JUnit).
+pub(crate) fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
