@@ -369,7 +369,7 @@ fn the_page_reads_right_in_a_browser() {
     );
     assert_eq!(dom.matches("<svg").count(), 3, "every SVG is a chart");
     assert!(dom.contains("id=\"different-fleets\""), "the banner");
-    let checked = page::check_facts(&dom, &json);
+    let checked = page::check_facts(&dom, &json, page::reads_two_decimals);
     let rows = json["rows"].as_array().unwrap().len();
     // Per run 7 values (folder, seed, start, months, shops, machines, billable mountings); per
     // row with alternatives 15 (revenue, cost, margin, 2 for the losses, invoices, mountings,

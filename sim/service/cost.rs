@@ -41,13 +41,21 @@ pub struct CostToServe {
 
 impl CostToServe {
     pub fn total(&self) -> Cents {
-        self.machine_cents
-            + self.consumables_cents
-            + self.parts_cents
-            + self.labour_cents
-            + self.travel_cents
-            + self.loaner_cents
-            + self.preventive_cents
+        self.all().iter().sum()
+    }
+
+    /// Every component, `COLUMNS`' order then preventive visits.
+    pub fn all(&self) -> [Cents; 7] {
+        let [machine, consumables, parts, labour, travel, loaner] = self.components();
+        [
+            machine,
+            consumables,
+            parts,
+            labour,
+            travel,
+            loaner,
+            self.preventive_cents,
+        ]
     }
 
     pub const COLUMNS: [&'static str; 6] = [
@@ -203,16 +211,7 @@ pub fn per_month(
     let months = calendar.months() as usize;
     let w = monthly_weights(spec, fleet, calendar, truth, repairs, visits);
     let totals = costs.iter().fold([0i64; 7], |mut t, c| {
-        let parts = [
-            c.machine_cents,
-            c.consumables_cents,
-            c.parts_cents,
-            c.labour_cents,
-            c.travel_cents,
-            c.loaner_cents,
-            c.preventive_cents,
-        ];
-        for (t, p) in t.iter_mut().zip(parts) {
+        for (t, p) in t.iter_mut().zip(c.all()) {
             *t += p;
         }
         t
@@ -226,7 +225,7 @@ pub fn per_month(
     out
 }
 
-/// Per component (in `per_month`'s order), per month: what its spending is proportional to.
+/// Per component (`CostToServe::all`'s order), per month: what its spending is proportional to.
 fn monthly_weights(
     spec: &ServiceSpec,
     fleet: &Fleet,

@@ -1,6 +1,6 @@
 //! Reading a report page as Chromium serialised it: chart wrappers and the `data-summary`
-//! cells checked against the JSON file they name. The same checks as tests/report_browser.rs
-//! makes of a run's page, for pages checked against another file (comparison.json).
+//! cells checked against the JSON file they name (summary.json for a run's page,
+//! comparison.json for `compare`'s), each page read by its own rules of display.
 #![allow(dead_code)]
 
 use serde_json::Value;
@@ -25,8 +25,11 @@ pub fn text_of(html: &str) -> String {
             _ => {}
         }
     }
+    // Thousands are grouped by narrow spaces and negatives use the minus sign.
     text.replace("&nbsp;", " ")
         .replace('\u{a0}', " ")
+        .replace('\u{202f}', "")
+        .replace('\u{2212}', "-")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
@@ -55,7 +58,7 @@ pub fn numbers(text: &str) -> Vec<String> {
 
 /// Whether `shown` reads as the JSON's integer `value` at `pointer`: cents as units with two
 /// decimals, other integers exactly, floats to the decimals shown.
-pub fn reads_as(shown: &str, pointer: &str, value: &Value) -> bool {
+pub fn reads_two_decimals(shown: &str, pointer: &str, value: &Value) -> bool {
     if let (true, Some(cents)) = (pointer.ends_with("_cents"), value.as_i64()) {
         let sign = if cents < 0 { "-" } else { "" };
         let c = cents.unsigned_abs();
@@ -71,9 +74,45 @@ pub fn reads_as(shown: &str, pointer: &str, value: &Value) -> bool {
     (v - s).abs() <= 0.5 * 10f64.powi(-decimals) + 1e-9
 }
 
+/// Whether `shown` reads as the JSON's `value` at `pointer`: cents as euros with two
+/// decimals, or as whole euros (rounded half away from zero) where no decimals are shown;
+/// shares as percentages; other integers exactly, other floats to the decimals shown.
+pub fn reads_rounded(shown: &str, pointer: &str, value: &Value) -> bool {
+    let decimals = shown.split_once('.').map_or(0, |(_, d)| d.len()) as i32;
+    let near = |v: f64, scale: f64| {
+        let Ok(s) = shown.parse::<f64>() else {
+            return false;
+        };
+        (v * scale - s).abs() <= 0.5 * 10f64.powi(-decimals) + 1e-9
+    };
+    if let (true, Some(cents)) = (pointer.ends_with("_cents"), value.as_i64()) {
+        let sign = if cents < 0 { "-" } else { "" };
+        let c = cents.unsigned_abs();
+        if decimals == 0 {
+            let whole = (c + 50) / 100;
+            let sign = if whole == 0 { "" } else { sign };
+            return shown == format!("{sign}{whole}");
+        }
+        return shown == format!("{sign}{}.{:02}", c / 100, c % 100);
+    }
+    if let Some(n) = value.as_i64() {
+        return shown == n.to_string();
+    }
+    let Some(v) = value.as_f64() else {
+        return false;
+    };
+    if pointer.ends_with("_cents") {
+        return near(v, 0.01);
+    }
+    if pointer.ends_with("_share") {
+        return near(v, 100.0);
+    }
+    near(v, 1.0)
+}
+
 /// Every `<td data-summary="pointers">`: its text shows each value it names, strings as they
 /// are, numbers in order. Returns how many values were checked.
-pub fn check_facts(dom: &str, json: &Value) -> usize {
+pub fn check_facts(dom: &str, json: &Value, reads: fn(&str, &str, &Value) -> bool) -> usize {
     let mut checked = 0;
     for cell in between(dom, "<td data-summary=\"", "</td>") {
         let (pointers, content) = cell.split_once("\">").expect("an attribute, then text");
@@ -100,7 +139,7 @@ pub fn check_facts(dom: &str, json: &Value) -> usize {
         );
         for (s, (pointer, value)) in shown.iter().zip(numeric) {
             assert!(
-                reads_as(s, pointer, value),
+                reads(s, pointer, value),
                 "{pointer}: the page shows {s}, the JSON file has {value}"
             );
         }
