@@ -317,8 +317,9 @@ fn encode(c: &mut Criterion<ThreadCpu>) {
     }
     let mut group = c.benchmark_group("encode");
     group
+        .sample_size(50)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
+        .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements((BATCH * ENCODE_BATCHES) as u64));
     group.bench_function("batch_json_100x100_events", |b| {
         b.iter(|| batches.iter().map(|e| batch_json(e).len()).sum::<usize>())
@@ -342,13 +343,14 @@ fn reference_json(events: &[UsageEvent]) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------
 // 3. Ingestion.
 
-const INGEST_DAYS: u32 = 14;
+const INGEST_DAYS: u32 = 7;
 
 /// The embedded store (`SqliteEngine`, VEE on, as `fleetsim run` opens it) ingesting
-/// France's first 14 days of events, one batch per day in machine order, into a fresh store
-/// with every machine provisioned (outside the timing): committing after every day, and
-/// every 7 days (`[engine] commit_every_days`' default). Elements: events. The store's
-/// commit and checkpoint costs alone: `end_to_end`'s `store` group.
+/// France's first week of events (every machine's commissioning read included), one batch
+/// per day in machine order, into a fresh store with every machine provisioned (outside the
+/// timing): committing after every day, and once after the 7th (`[engine]
+/// commit_every_days`' default). Elements: events. The store's commit and checkpoint costs
+/// alone: `end_to_end`'s `store` group.
 ///
 /// **Goal: ≥ 1.5 M events/s on one core.** The ingestion thread sets a run's pace (README
 /// "Performance"): France's 77.7 M events in < 60 s needs ≥ 1.3 M events/s on it, with
@@ -384,8 +386,8 @@ fn ingest(c: &mut Criterion<ThreadCpu>) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Elements(events));
-    for (name, every) in [("commit_daily", 1), ("commit_every_7_days", 7)] {
-        group.bench_function(format!("france_14_days/{name}"), |b| {
+    for (name, every) in [("commit_daily", 1), ("commit_after_7_days", 7)] {
+        group.bench_function(format!("france_7_days/{name}"), |b| {
             b.iter_batched(
                 fresh_store,
                 |(dir, mut engine)| {
@@ -449,9 +451,9 @@ fn rate_close_group(c: &mut Criterion<ThreadCpu>) {
     let invoices = u64::from(RATE_SHOPS * RATE_MONTHS);
     let mut group = c.benchmark_group("rate_close");
     group
-        .sample_size(20)
+        .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
+        .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(invoices));
     for (name, basis, plans) in [
         ("per_mounting_events", Basis::Events, false),
@@ -603,10 +605,12 @@ const SERVE_FIXED_RECEIPT: &str = "__serve-fixed-receipt";
 const SERVER_SECONDS: u64 = 300;
 /// Requests per criterion element count: each run's time is scaled to this many requests.
 const SENDER_REQUESTS: u64 = 10_000;
-const SENDER_FLAGS: [&str; 11] = [
+const SENDER_FLAGS: [&str; 13] = [
     "--max",
+    "--max-requests",
+    "10000",
     "--duration",
-    "1s",
+    "5s",
     "--connections",
     "64",
     "--batch-size",
@@ -617,11 +621,13 @@ const SENDER_FLAGS: [&str; 11] = [
     "--quiet",
 ];
 
-/// `fleetsim::load` (`run_load`, the event-loop sender) in a 1 s closed loop, 64
-/// connections, 100-event bodies, against the fixed-receipt endpoint of
+/// `fleetsim::load` (`run_load`, the event-loop sender) in a closed loop of 10,000 requests
+/// (≈ 0.5 s; at most 5 s), 64 connections, 100-event bodies prebuilt (as `--max` builds them
+/// within its default `--prebuild-mb`), against the fixed-receipt endpoint of
 /// `benches/fixed_receipt.rs` run as a child process on 127.0.0.1 (one thread), so the
 /// report's `sender_cpu` is the sender's alone. One criterion iteration is one whole run
-/// (`iter_custom`); its time is scaled to 10,000 requests at the run's rate, so the
+/// (`iter_custom`); its time is scaled to 10,000 requests at the run's rate (the same, unless
+/// it stopped at 5 s), so the
 /// elements/s criterion prints are requests/s. The sender's CPU per request
 /// (`LoadReport.sender_cpu`) is printed after the group: median and range over the runs.
 ///
@@ -638,10 +644,10 @@ fn sender(c: &mut Criterion) {
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(1))
-        // Under the runs' scaled time (≈ 0.3–1 s each): one run per sample.
+        // Under the runs' time (≈ 0.3–1 s each): one run per sample.
         .measurement_time(Duration::from_secs(2))
         .throughput(Throughput::Elements(SENDER_REQUESTS));
-    group.bench_function("closed_loop_1s_64_connections_100_events", |b| {
+    group.bench_function("closed_loop_10k_requests_64_connections_100_events", |b| {
         let url = &endpoint.get_or_insert_with(Endpoint::start).url;
         b.iter_custom(|runs| {
             (0..runs)
