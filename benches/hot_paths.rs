@@ -7,7 +7,8 @@
 //! shops, 19.2 M shop-days, 77.7 M events) in under 60 s on 2 cores, i.e. ≥ 1.3 M events/s
 //! end to end and 120 CPU-s in all (≈ 1.5 µs of CPU per event; the run uses ≈ 0.8 today,
 //! README "Performance"). The building blocks they are set against were measured on this
-//! kind of machine (shared/docs/field-notes.md, "Measured on this kind of machine").
+//! kind of machine (the field notes, ../shared/docs/field-notes.md, "Measured on this kind of
+//! machine").
 //!
 //! What the other benches already cover is not repeated here: decoding a batch
 //! (`http_ingest`: `batch/parse_100_events`, the reference decoding beside it), end to end
@@ -19,7 +20,7 @@
 //! neighbours; the goals are per core anyway. The sender's group is the exception: a run's
 //! wall time, its CPU printed apart.
 //!
-//! Run: `cargo bench --bench hot_paths` (all five groups, about 90 s), or one group:
+//! Run: `cargo bench --bench hot_paths` (all five groups, about 95 s), or one group:
 //! `-- demand`, `-- encode`, `-- ingest`, `-- rate_close`, `-- sender`.
 
 use chrono::NaiveDate;
