@@ -134,6 +134,32 @@ fn an_impossible_threshold_exits_99_and_the_junit_file_names_it() {
 }
 
 #[test]
+fn abort_on_fail_stops_the_run_at_the_first_threshold_that_fails_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("m.sqlite"), TOKEN, &[]);
+    let out = load(
+        &server.url,
+        dir.path(),
+        &["--abort-on-fail", "--threshold", "p99 < 1us"],
+    );
+    assert_exit(&out, 99, "aborted on p99 under a microsecond");
+    let report = read_json(&dir.path().join("load.json"));
+    let why = report["fleet"]["aborted"]
+        .as_str()
+        .expect("the report says why");
+    assert!(why.contains("p99 < 1us"), "{why}");
+    // Stopped early: not the whole fleet, so nothing to reconcile.
+    assert_eq!(report["verification"]["status"], "skipped");
+    let reconciliation = report["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["expression"] == "reconciliation == ok")
+        .unwrap();
+    assert_eq!(reconciliation["ok"], false);
+}
+
+#[test]
 fn a_scenario_load_refuses_synthetic_pacing_and_bad_speeds() {
     for (extra, says) in [
         (&["--max"][..], "cannot be used with"),

@@ -101,6 +101,12 @@ impl Progress for LoadBar {
 
 impl crate::load::fleet::LiveView for LoadBar {
     fn live(&self, s: &crate::load::fleet::LiveSnapshot) {
+        if !s.started() {
+            self.line()
+                .set_message("provisioning the target and building the fleet…");
+            self.line().tick();
+            return;
+        }
         let date = chrono::DateTime::from_timestamp(s.virtual_now, 0).map_or_else(
             || "-".to_string(),
             |d| d.format("%Y-%m-%d %a %H:%M").to_string(),

@@ -95,6 +95,10 @@ pub struct LoadArgs {
     /// With a scenario: worker threads for the actors [default: available cores].
     #[arg(long, value_name = "N", requires = "scenario")]
     pub threads: Option<usize>,
+    /// With a scenario: stop the run as soon as a threshold measured live fails (latency and
+    /// lateness percentiles, errors, error_rate, late), after 1 s and 100 answers; exit 99.
+    #[arg(long, requires = "scenario")]
+    pub abort_on_fail: bool,
     /// With a scenario: the run's report folder [default: the scenario's output.dir].
     #[arg(long, value_name = "DIR", requires = "scenario")]
     pub report_dir: Option<PathBuf>,

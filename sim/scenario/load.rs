@@ -61,6 +61,8 @@ pub struct LoadSpec {
     pub connections: u32,
     /// Threshold expressions, each checked by `Threshold::parse`.
     pub thresholds: Vec<String>,
+    /// Stop the run as soon as a threshold measured live fails.
+    pub abort_on_fail: bool,
 }
 
 pub(super) fn load(raw: &RawLoad, loc: &Locator) -> Result<LoadSpec> {
@@ -107,6 +109,7 @@ pub(super) fn load(raw: &RawLoad, loc: &Locator) -> Result<LoadSpec> {
             loc,
         )?,
         thresholds: raw.thresholds.clone(),
+        abort_on_fail: raw.abort_on_fail,
     })
 }
 

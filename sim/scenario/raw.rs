@@ -39,6 +39,7 @@ pub struct RawLoad {
     pub batch_size: Option<u32>,
     pub connections: Option<u32>,
     pub thresholds: Vec<String>,
+    pub abort_on_fail: bool,
     pub stages: Vec<RawStage>,
 }
 

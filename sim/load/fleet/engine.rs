@@ -141,9 +141,19 @@ impl MeteringEngine for PacedEngine {
         })
     }
 
-    /// Queues the day's uploads at their instants; nothing is acknowledged yet.
+    /// Queues the day's uploads at their instants; nothing is acknowledged yet. Refused once a
+    /// threshold aborted the run.
     fn ingest(&mut self, events: &[UsageEvent]) -> Result<IngestReceipt, MeteringError> {
-        let start = *self.start.get_or_insert_with(|| Instant::now() + LEAD);
+        if let Some(why) = self.feed.aborted() {
+            return Err(MeteringError::Remote {
+                url: self.inner.options().url.clone(),
+                message: format!("aborted: {why}"),
+            });
+        }
+        let feed = &self.feed;
+        let start = *self
+            .start
+            .get_or_insert_with(|| feed.start_at(Instant::now() + LEAD));
         // The run sets the clock to the end of a day before handing over its events.
         let day_start = self.clock - 86_400;
         for upload in day_uploads(day_start, events, self.delivery) {

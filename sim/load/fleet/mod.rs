@@ -51,6 +51,8 @@ pub struct FleetPlan {
     pub sender_threads: usize,
     pub timeout: Duration,
     pub thresholds: Vec<Threshold>,
+    /// Thresholds that can be judged while the run goes on stop it as soon as one fails.
+    pub abort_on_fail: bool,
     pub run: RunOptions,
 }
 
@@ -75,6 +77,27 @@ pub struct LiveSnapshot {
     pub errors: u64,
     pub late: u64,
     pub stage: String,
+}
+
+impl LiveSnapshot {
+    /// Nothing sent yet: the target is being provisioned and the fleet built.
+    fn setting_up() -> LiveSnapshot {
+        LiveSnapshot {
+            elapsed: Duration::ZERO,
+            virtual_now: 0,
+            events_per_second: 0.0,
+            p99_us: None,
+            requests: 0,
+            errors: 0,
+            late: 0,
+            stage: String::new(),
+        }
+    }
+
+    /// Whether the load has started (the first upload sent).
+    pub fn started(&self) -> bool {
+        self.virtual_now != 0
+    }
 }
 
 /// Receives the live view (`cli` draws it); called from a thread of the run's.
@@ -143,6 +166,7 @@ impl FleetPlan {
             sender_threads: args.sender_threads,
             timeout,
             thresholds,
+            abort_on_fail: args.abort_on_fail || spec.abort_on_fail,
             run: RunOptions {
                 out: args.report_dir.clone(),
                 seed: args.seed,
@@ -165,6 +189,7 @@ fn default_spec() -> LoadSpec {
         stages: Vec::new(),
         upload_every: Duration::from_secs(15 * 60),
         month_end_read: true,
+        abort_on_fail: false,
         batch_size: 100,
         connections: 16,
         thresholds: Vec::new(),
@@ -239,7 +264,17 @@ pub fn run_fleet(plan: FleetPlan, view: Arc<dyn LiveView>) -> Result<super::Load
     );
     let shared = Arc::clone(&senders.shared);
     let started = Instant::now();
-    let monitor = Monitor::start(shared, Arc::clone(&view), pacing.clone(), plan.run.quiet);
+    let abort = if plan.abort_on_fail {
+        plan.thresholds.clone()
+    } else {
+        Vec::new()
+    };
+    let monitor = Monitor::start(
+        shared,
+        Arc::clone(&view),
+        pacing.clone(),
+        (plan.run.quiet, abort),
+    );
     let progress: Arc<dyn Progress> = Arc::new(ViewProgress(Arc::clone(&view)));
     let result = run_reporting(
         plan.scenario.clone(),
@@ -249,12 +284,20 @@ pub fn run_fleet(plan: FleetPlan, view: Arc<dyn LiveView>) -> Result<super::Load
     );
     monitor.stop();
     let receipts = senders.shared.receipts();
+    let aborted = senders.shared.live.aborted().map(str::to_string);
     let stages = senders.join();
-    let run = result.map_err(|e| LoadError::Remote {
-        url: plan.http.url.clone(),
-        what: "the fleet's run".into(),
-        message: e.to_string(),
-    })?;
+    let run = match (result, &aborted) {
+        (Ok(run), _) => Some(run),
+        // The thresholds say why; the fleet was not sent, so there is nothing to reconcile.
+        (Err(_), Some(_)) => None,
+        (Err(e), None) => {
+            return Err(LoadError::Remote {
+                url: plan.http.url.clone(),
+                what: "the fleet's run".into(),
+                message: e.to_string(),
+            })
+        }
+    };
     let endpoints = endpoints.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok(report::assemble(
         &plan,
@@ -265,7 +308,8 @@ pub fn run_fleet(plan: FleetPlan, view: Arc<dyn LiveView>) -> Result<super::Load
             endpoints,
             receipts,
             started,
-            run: &run,
+            run: run.as_ref(),
+            aborted,
         },
     ))
 }
@@ -355,26 +399,37 @@ struct Monitor {
 }
 
 impl Monitor {
+    /// `abort`: thresholds judged at each refresh (those whose metric is measured live).
     fn start(
         shared: Arc<sender::Shared>,
         view: Arc<dyn LiveView>,
         pacing: Pacing,
-        quiet: bool,
+        (quiet, abort): (bool, Vec<Threshold>),
     ) -> Monitor {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let thread = (!quiet).then(|| {
+        let thread = (!quiet || !abort.is_empty()).then(|| {
             std::thread::spawn(move || {
-                let started = Instant::now();
                 let names = pacing.names();
-                let (mut last, mut last_events) = (started, 0);
+                let (mut last, mut last_events) = (Instant::now(), 0);
                 while !flag.load(Ordering::Acquire) {
                     std::thread::sleep(LIVE_EVERY);
                     let live = &shared.live;
                     let events = live.events_acknowledged.load(Ordering::Relaxed);
                     let now = Instant::now();
                     let seconds = now.duration_since(last).as_secs_f64().max(1e-3);
-                    let elapsed = now.duration_since(started);
+                    // Before the first events: provisioning, the fleet being built.
+                    let Some(started) = shared.start() else {
+                        if !quiet {
+                            view.live(&LiveSnapshot::setting_up());
+                        }
+                        continue;
+                    };
+                    let elapsed = now.saturating_duration_since(started);
+                    judge_live(&abort, live, elapsed);
+                    if quiet {
+                        continue;
+                    }
                     view.live(&LiveSnapshot {
                         elapsed,
                         virtual_now: live.virtual_now.load(Ordering::Relaxed),
@@ -406,4 +461,53 @@ pub fn report_dir(plan: &FleetPlan) -> PathBuf {
         .out
         .clone()
         .unwrap_or_else(|| plan.scenario.output.dir.clone())
+}
+
+/// Answers a run must have had before a threshold may abort it: percentiles of a handful of
+/// requests are noise.
+const ABORT_AFTER_ANSWERS: u64 = 100;
+const ABORT_AFTER: Duration = Duration::from_secs(1);
+
+/// Judges the thresholds measured live (latency and lateness from the start, errors, error
+/// rate, late starts; rates and the reconciliation only mean something at the end) and aborts
+/// the run on the first that fails.
+fn judge_live(abort: &[Threshold], live: &sender::Live, elapsed: Duration) {
+    if abort.is_empty()
+        || elapsed < ABORT_AFTER
+        || live.answered.load(Ordering::Relaxed) < ABORT_AFTER_ANSWERS
+    {
+        return;
+    }
+    let so_far = SoFar(live);
+    for t in abort {
+        let verdict = t.check(&so_far);
+        if !verdict.ok && !verdict.observed.is_nan() {
+            live.abort(format!(
+                "threshold {} failed {:.1} s into the run (observed {})",
+                t.expression,
+                elapsed.as_secs_f64(),
+                verdict.observed_text
+            ));
+            return;
+        }
+    }
+}
+
+/// The run so far, as thresholds see it (NaN where a metric is judged at the end only).
+struct SoFar<'a>(&'a sender::Live);
+
+impl crate::threshold::Observations for SoFar<'_> {
+    fn observe(&self, metric: crate::threshold::Metric) -> f64 {
+        use crate::threshold::Metric;
+        let live = self.0;
+        let count = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+        match metric {
+            Metric::Latency(s) => live.so_far(false, s),
+            Metric::Lateness(s) => live.so_far(true, s),
+            Metric::Errors => count(&live.lost),
+            Metric::ErrorRate => count(&live.lost) / count(&live.requests).max(1.0),
+            Metric::Late => count(&live.late),
+            _ => f64::NAN,
+        }
+    }
 }

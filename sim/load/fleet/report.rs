@@ -11,6 +11,7 @@ use crate::load::events::{BodyStats, Tally};
 use crate::load::{Latency, LoadReport, Receipts, Requests, Verification};
 use crate::metering::IngestReceipt;
 use crate::run::RunResult;
+
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -23,7 +24,9 @@ pub struct Measured<'a> {
     pub endpoints: BTreeMap<&'static str, EndpointTotals>,
     pub receipts: IngestReceipt,
     pub started: Instant,
-    pub run: &'a RunResult,
+    /// `None` when a threshold aborted the run (`aborted` says which).
+    pub run: Option<&'a RunResult>,
+    pub aborted: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -49,6 +52,8 @@ pub struct FleetSection {
     pub stages: Vec<StageReport>,
     pub endpoints: Vec<EndpointReport>,
     pub reconciliation: ReconciliationReport,
+    /// Why the run stopped early (`--abort-on-fail`), if it did.
+    pub aborted: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -100,18 +105,19 @@ pub(super) fn assemble(plan: &FleetPlan, m: Measured<'_>) -> LoadReport {
         _ => m.started.elapsed().as_secs_f64(),
     }
     .max(1e-9);
-    let summary = &m.run.summary;
-    let reconciled = m.run.reconciliation.ok
-        && m.run
-            .pricings
-            .as_ref()
-            .is_none_or(|p| p.unreconciled().next().is_none());
+    let reconciled = m.run.is_some_and(|run| {
+        run.reconciliation.ok
+            && run
+                .pricings
+                .as_ref()
+                .is_none_or(|p| p.unreconciled().next().is_none())
+    });
     let mut report = LoadReport {
         target: plan.http.url.clone(),
         mode: "fleet",
         connections: plan.connections,
         batch_size: plan.batch_size as u64,
-        machines: summary.machines as u32,
+        machines: m.run.map_or(0, |r| r.summary.machines as u32),
         duration_seconds: seconds,
         target_events_per_second: constant_rate(plan),
         target_requests_per_second: None,
@@ -128,7 +134,7 @@ pub(super) fn assemble(plan: &FleetPlan, m: Measured<'_>) -> LoadReport {
         events: crate::load::report::Events {
             sent: all.events_sent,
             acknowledged: all.events_acknowledged,
-            resent: summary.sent.duplicates,
+            resent: m.run.map_or(0, |r| r.summary.sent.duplicates),
         },
         rate: crate::load::report::Rate {
             events_per_second: all.events_acknowledged as f64 / seconds,
@@ -160,23 +166,7 @@ pub(super) fn assemble(plan: &FleetPlan, m: Measured<'_>) -> LoadReport {
             build_us_per_body: 0.0,
             built_during_run: all.requests,
         },
-        verification: Verification {
-            status: if reconciled { "ok" } else { "failed" },
-            detail: if reconciled {
-                "the fleet's truth reconciles with what the target metered and billed: nothing lost, nothing counted twice, every cent accounted for".into()
-            } else {
-                m.run.reconciliation.describe()
-            },
-            acknowledged: Tally {
-                billable_mountings: summary.truth.billable_mountings,
-                trace_only: summary.truth.trace_only,
-            },
-            unknown: Tally::default(),
-            stored: Some(Tally {
-                billable_mountings: summary.metered.billable_mountings,
-                trace_only: summary.metered.trace_only,
-            }),
-        },
+        verification: verification(&m, reconciled),
         thresholds: Vec::new(),
         next_first_seq: 0,
         sender_cpu: None,
@@ -186,12 +176,47 @@ pub(super) fn assemble(plan: &FleetPlan, m: Measured<'_>) -> LoadReport {
     report
 }
 
+/// The run's reconciliation as the load's verification; an aborted run is not reconciled.
+fn verification(m: &Measured<'_>, reconciled: bool) -> Verification {
+    let Some(run) = m.run else {
+        return Verification {
+            status: "skipped",
+            detail: format!(
+                "{}: the fleet was not all sent, so nothing is reconciled",
+                m.aborted.as_deref().unwrap_or("aborted")
+            ),
+            acknowledged: Tally::default(),
+            unknown: Tally::default(),
+            stored: None,
+        };
+    };
+    let s = &run.summary;
+    Verification {
+        status: if reconciled { "ok" } else { "failed" },
+        detail: if reconciled {
+            "the fleet's truth reconciles with what the target metered and billed: nothing lost, nothing counted twice, every cent accounted for".into()
+        } else {
+            run.reconciliation.describe()
+        },
+        acknowledged: Tally {
+            billable_mountings: s.truth.billable_mountings,
+            trace_only: s.truth.trace_only,
+        },
+        unknown: Tally::default(),
+        stored: Some(Tally {
+            billable_mountings: s.metered.billable_mountings,
+            trace_only: s.metered.trace_only,
+        }),
+    }
+}
+
 fn section(plan: &FleetPlan, m: &Measured<'_>, all: &StageTotals, ok: bool) -> FleetSection {
-    let r = &m.run.reconciliation;
+    let unreconciled = crate::reconcile::Reconciliation::default();
+    let r = m.run.map_or(&unreconciled, |run| &run.reconciliation);
     FleetSection {
-        scenario: m.run.summary.scenario.clone(),
-        seed: m.run.summary.seed,
-        report_dir: m.run.out_dir.display().to_string(),
+        scenario: plan.scenario.name.clone(),
+        seed: plan.run.seed.unwrap_or(plan.scenario.seed),
+        report_dir: super::report_dir(plan).display().to_string(),
         fleet_events_per_virtual_second: m.mean_events_per_virtual_second,
         upload_every_seconds: plan.upload_every.as_secs(),
         uploads: all.uploads,
@@ -218,6 +243,7 @@ fn section(plan: &FleetPlan, m: &Measured<'_>, all: &StageTotals, ok: bool) -> F
             misbilled_cents: r.misbilled_cents,
             mismatches: r.mismatch_count,
         },
+        aborted: m.aborted.clone(),
     }
 }
 
@@ -322,6 +348,9 @@ impl FleetSection {
                 render_micros(e.service_time_us.p50 as f64),
                 render_micros(e.service_time_us.max as f64)
             );
+        }
+        if let Some(why) = &self.aborted {
+            let _ = writeln!(out, "aborted: {why}");
         }
         let _ = writeln!(out, "run report: {}", self.report_dir);
         out

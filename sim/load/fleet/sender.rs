@@ -133,19 +133,63 @@ impl Default for StageTotals {
 pub struct Live {
     pub events_acknowledged: AtomicU64,
     pub requests: AtomicU64,
+    /// Requests answered (acknowledged) so far.
+    pub answered: AtomicU64,
+    /// Failed attempts (retried or not).
     pub errors: AtomicU64,
+    /// Requests given up on.
+    pub lost: AtomicU64,
     pub late: AtomicU64,
     /// Virtual unix seconds of the latest upload started.
     pub virtual_now: AtomicI64,
     recent: Mutex<Option<Histogram<u64>>>,
+    /// Since the start, for thresholds that abort the run early.
+    latency: Mutex<Option<Histogram<u64>>>,
+    lateness: Mutex<Option<Histogram<u64>>>,
+    /// Why the run was aborted (a threshold that failed while it ran), once it was.
+    aborted: std::sync::OnceLock<String>,
 }
 
 impl Live {
     fn record(&self, latency_us: u64) {
-        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        recent
-            .get_or_insert_with(new_histogram)
-            .saturating_record(latency_us);
+        for slot in [&self.recent, &self.latency] {
+            let mut h = slot.lock().unwrap_or_else(|p| p.into_inner());
+            h.get_or_insert_with(new_histogram)
+                .saturating_record(latency_us);
+        }
+    }
+
+    fn record_lateness(&self, lateness_us: u64) {
+        let mut h = self.lateness.lock().unwrap_or_else(|p| p.into_inner());
+        h.get_or_insert_with(new_histogram)
+            .saturating_record(lateness_us);
+    }
+
+    /// A statistic of the latency from the schedule (or of the lateness) since the start;
+    /// NaN before any answer.
+    pub fn so_far(&self, lateness: bool, s: crate::threshold::Statistic) -> f64 {
+        use crate::threshold::Statistic;
+        let slot = if lateness {
+            &self.lateness
+        } else {
+            &self.latency
+        };
+        let h = slot.lock().unwrap_or_else(|p| p.into_inner());
+        match (h.as_ref(), s) {
+            (None, _) => f64::NAN,
+            (Some(h), Statistic::Max) => h.max() as f64,
+            (Some(h), Statistic::Mean) => h.mean(),
+            (Some(h), Statistic::Quantile(q)) => h.value_at_quantile(q) as f64,
+        }
+    }
+
+    /// Stops the run: the engine refuses further days with this reason (the first kept).
+    pub fn abort(&self, why: String) {
+        let _ = self.aborted.set(why);
+    }
+
+    pub fn aborted(&self) -> Option<&str> {
+        self.aborted.get().map(String::as_str)
     }
 
     /// The p99 latency from the schedule since the last call (microseconds), if any answer.
@@ -170,6 +214,8 @@ pub struct Shared {
     /// Sender threads still running.
     alive: AtomicUsize,
     receipts: Mutex<IngestReceipt>,
+    /// The pacing's wall start (the first day's events), once set.
+    start: std::sync::OnceLock<Instant>,
     pub live: Live,
 }
 
@@ -210,6 +256,7 @@ pub fn start(
         settled: Condvar::new(),
         alive: AtomicUsize::new(threads),
         receipts: Mutex::new(IngestReceipt::default()),
+        start: std::sync::OnceLock::new(),
         live: Live::default(),
     });
     let handles = (0..threads)
@@ -235,6 +282,11 @@ pub fn start(
 }
 
 impl Feed {
+    /// Sets the pacing's wall start (once; later calls keep the first) and returns it.
+    pub fn start_at(&self, start: Instant) -> Instant {
+        *self.shared.start.get_or_init(|| start)
+    }
+
     /// Queues an upload; waits while the queue is full (the simulation is far enough ahead).
     pub fn push(&self, due: Due) -> Result<(), Stopped> {
         *self
@@ -248,6 +300,11 @@ impl Feed {
             return Err(Stopped);
         }
         Ok(())
+    }
+
+    /// Why the run was aborted, if it was.
+    pub fn aborted(&self) -> Option<&str> {
+        self.shared.live.aborted()
     }
 
     /// Waits until every upload queued so far is settled (acknowledged or given up on).
@@ -303,6 +360,11 @@ impl Senders {
 }
 
 impl Shared {
+    /// The pacing's wall start, once the first events are queued.
+    pub fn start(&self) -> Option<Instant> {
+        self.start.get().copied()
+    }
+
     /// The sums of the target's receipts over acknowledged requests so far.
     pub fn receipts(&self) -> IngestReceipt {
         *self.receipts.lock().unwrap_or_else(|p| p.into_inner())
@@ -345,11 +407,13 @@ async fn connection_loop(shared: Arc<Shared>) -> Vec<StageTotals> {
         if upload.due > Instant::now() {
             tokio::time::sleep_until(upload.due.into()).await;
         }
-        shared
-            .live
-            .virtual_now
-            .fetch_max(upload.virtual_at, Ordering::Relaxed);
-        send_upload(&shared, &mut connection, upload, &mut totals[stage]).await;
+        // Aborted by a threshold: what is still queued is settled unsent.
+        if shared.live.aborted().is_none() {
+            let live = &shared.live;
+            live.virtual_now
+                .fetch_max(upload.virtual_at, Ordering::Relaxed);
+            send_upload(&shared, &mut connection, upload, &mut totals[stage]).await;
+        }
         shared.settle();
     }
     totals
@@ -365,6 +429,7 @@ async fn send_upload(
     let started = Instant::now();
     let lateness = started.saturating_duration_since(upload.due);
     totals.lateness.saturating_record(micros(lateness));
+    shared.live.record_lateness(micros(lateness));
     if lateness > LATE_TOLERANCE {
         totals.late += 1;
         shared.live.late.fetch_add(1, Ordering::Relaxed);
@@ -414,6 +479,7 @@ async fn send_request(
                 totals.latency.saturating_record(latency);
                 shared.live.record(latency);
                 totals.acknowledged += 1;
+                shared.live.answered.fetch_add(1, Ordering::Relaxed);
                 totals.events_acknowledged += request.events;
                 shared
                     .live
@@ -436,6 +502,7 @@ async fn send_request(
         }
     }
     totals.lost += 1;
+    shared.live.lost.fetch_add(1, Ordering::Relaxed);
     totals.events_lost += request.events;
 }
 
