@@ -420,19 +420,9 @@ fn ingest_days(engine: &mut SqliteEngine, days: &[Vec<UsageEvent>], every: usize
 
 const RATE_SHOPS: u32 = 3_000;
 const RATE_MONTHS: u32 = 12;
-const PLANS: [&str; 5] = [
-    "per_mounting",
-    "subscription_100",
-    "graduated",
-    "volume",
-    "package_50",
-];
-const SERVICES: [Option<&str>; 4] = [
-    None,
-    Some("time_and_materials"),
-    Some("maintenance"),
-    Some("full_service"),
-];
+#[path = "support/plan_mix.rs"]
+mod plan_mix;
+use plan_mix::{PLANS, SERVICES};
 
 /// `billing::close::rate_close`, the pure step a pricing alternative runs once per close
 /// (`pricing::bill_one`, a ledger in memory), over 12 monthly closes of 3,000 shops with one

@@ -24,19 +24,9 @@ use std::hint::black_box;
 use std::path::Path;
 
 const MONTHS: u32 = 48;
-const PLANS: [&str; 5] = [
-    "per_mounting",
-    "subscription_100",
-    "graduated",
-    "volume",
-    "package_50",
-];
-const SERVICES: [Option<&str>; 4] = [
-    None,
-    Some("time_and_materials"),
-    Some("maintenance"),
-    Some("full_service"),
-];
+#[path = "support/plan_mix.rs"]
+mod plan_mix;
+use plan_mix::{PLANS, SERVICES};
 
 /// splitmix64: a fixed, dependency-free stream per (shop, month).
 fn mix(mut x: u64) -> u64 {
