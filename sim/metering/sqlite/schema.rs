@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const SCHEMA_VERSION: i64 = 8;
+pub(super) const SCHEMA_VERSION: i64 = 9;
 
 pub(super) const MIGRATIONS: &[&str] = &[
     // v1
@@ -109,6 +109,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
         period INTEGER NOT NULL, shop INTEGER NOT NULL, usage_period INTEGER NOT NULL,
         mountings INTEGER NOT NULL, trace_only INTEGER NOT NULL,
         PRIMARY KEY(period, shop, usage_period)) WITHOUT ROWID;",
+    // v9: checkpoints spread over commits (issue 13): each usage row keeps the log rowids it
+    // holds the events through, so a replay after a crash mid-checkpoint counts only what a
+    // row lacks. A row written before holds the logs through the checkpoint, as 0 says too.
+    "ALTER TABLE usage ADD COLUMN events_through INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE usage ADD COLUMN readings_through INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), MeteringError> {

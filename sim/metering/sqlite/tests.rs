@@ -407,11 +407,12 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
 
 /// Replays a history with a given checkpoint interval; returns the usage of both
 /// periods and how a final resend of everything is received.
-fn run_history(steps: &[Step], every: u64) -> (Vec<Vec<UsageRow>>, (u64, u64)) {
+fn run_history(steps: &[Step], every: u64, slice: usize) -> (Vec<Vec<UsageRow>>, (u64, u64)) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.sqlite");
     let mut e = engine(dir.path());
     e.set_checkpoint_every(every);
+    e.set_checkpoint_slice(slice);
     let as_events = |events: &[(u32, u64, i64)]| -> Vec<UsageEvent> {
         events
             .iter()
@@ -433,6 +434,7 @@ fn run_history(steps: &[Step], every: u64) -> (Vec<Vec<UsageRow>>, (u64, u64)) {
             drop(e);
             e = SqliteEngine::open(&path).unwrap();
             e.set_checkpoint_every(every);
+            e.set_checkpoint_slice(slice);
         }
     }
     e.commit().unwrap();
@@ -453,15 +455,16 @@ fn run_history(steps: &[Step], every: u64) -> (Vec<Vec<UsageRow>>, (u64, u64)) {
 
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
-    /// Checkpointing is invisible: whatever the interval and wherever the crashes fall,
-    /// usage and deduplication are those of a store that checkpoints at every commit.
+    /// Checkpointing is invisible: whatever the interval, however many commits a checkpoint
+    /// is spread over (slice 1: a machine and a usage row per commit) and wherever the crashes
+    /// fall, usage and deduplication are those of a store that checkpoints at every commit.
     #[test]
     fn checkpoint_interval_and_crashes_do_not_change_what_is_stored(
         steps in proptest::collection::vec(step(), 1..8)
     ) {
-        let every_commit = run_history(&steps, 1);
-        for every in [3, 17, u64::MAX] {
-            proptest::prop_assert_eq!(&run_history(&steps, every), &every_commit);
+        let every_commit = run_history(&steps, 1, usize::MAX);
+        for (every, slice) in [(1, 1), (3, 1), (3, 256), (17, 1), (u64::MAX, 1)] {
+            proptest::prop_assert_eq!(&run_history(&steps, every, slice), &every_commit);
         }
     }
 }
@@ -679,6 +682,14 @@ fn a_damaged_store_is_an_error_naming_the_table_and_row_never_a_panic() {
         (
             "UPDATE checkpoint SET events_through = -7".into(),
             "table `checkpoint`",
+        ),
+        (
+            "UPDATE usage SET events_through = 1000000 WHERE shop = 0".into(),
+            "table `usage`, row (period 202401, shop 0): events_through = 1000000",
+        ),
+        (
+            "UPDATE usage SET readings_through = -1 WHERE shop = 1".into(),
+            "table `usage`, row (period 202401, shop 1): readings_through = -1",
         ),
         (
             "UPDATE closes SET period = 202413".into(),
