@@ -30,6 +30,8 @@ pub mod events;
 mod plan;
 mod report;
 pub mod schedule;
+pub mod series;
+pub mod stalls;
 pub mod threshold;
 mod verify;
 
@@ -41,8 +43,10 @@ pub use report::{Conclusion, Latency, LoadReport, Requests, SenderCpu, Verificat
 use control::Control;
 use driver::{Drive, Outcome};
 use events::{Bodies, BodyStats, EventPlan};
+use series::SecondRow;
+use stalls::Stall;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Requests one run may schedule at most: bounds the per-batch bookkeeping (one byte each).
 pub const MAX_REQUESTS: u64 = 100_000_000;
@@ -303,12 +307,42 @@ fn build_bodies(plan: &LoadPlan) -> Result<(Bodies, BodyStats), LoadError> {
     Ok((bodies, stats))
 }
 
+/// The run second by second and its stalls: the series completed with the slots never sent
+/// (due all the same), the stalls over the run's threshold.
+fn timeline(plan: &LoadPlan, outcome: &mut Outcome) -> (Vec<SecondRow>, Vec<Stall>, Duration) {
+    let service = &outcome.totals.service;
+    let median = if service.is_empty() {
+        0
+    } else {
+        service.value_at_quantile(0.5)
+    };
+    let threshold = stalls::threshold(Duration::from_micros(median));
+    let timeline = &mut outcome.totals.timeline;
+    let slots = outcome.slots;
+    let found = match plan.pace {
+        Pace::Rate(s) => {
+            let never_sent = outcome.started.min(slots)..slots;
+            let events = plan.events.batch_size;
+            timeline.series.record_due_slots(&s, never_sent, events);
+            let due_before = |t: Duration| Some(s.slots_within(t).min(slots));
+            timeline
+                .watch
+                .stalls(threshold, outcome.elapsed, due_before)
+        }
+        Pace::Max => timeline.watch.stalls(threshold, outcome.elapsed, |_| None),
+    };
+    let series = &timeline.series;
+    let shown = found.iter().map(|f| f.shown(series)).collect();
+    (series.rows(), shown, threshold)
+}
+
 fn assemble(
     plan: &LoadPlan,
-    outcome: Outcome,
+    mut outcome: Outcome,
     bodies: BodyStats,
     verification: Verification,
 ) -> LoadReport {
+    let (series, stalls, stall_threshold) = timeline(plan, &mut outcome);
     let t = &outcome.totals;
     let seconds = outcome.elapsed.as_secs_f64().max(1e-9);
     let (mode, target_rps) = match plan.pace {
@@ -363,6 +397,12 @@ fn assemble(
             .iter()
             .map(|(k, n)| (k.to_string(), *n))
             .collect(),
+        errors_by_class: t
+            .timeline
+            .errors
+            .iter()
+            .map(|(c, n)| (c.name(), *n))
+            .collect(),
         first_error: t.first_error.clone(),
         server_receipts: t.receipts,
         bodies: BodyStats {
@@ -382,6 +422,9 @@ fn assemble(
             cores: cpu.as_secs_f64() / seconds,
             us_per_request: cpu.as_secs_f64() * 1e6 / t.sent_requests.max(1) as f64,
         }),
+        stall_threshold_us: u64::try_from(stall_threshold.as_micros()).unwrap_or(u64::MAX),
+        stalls,
+        series,
     };
     report.thresholds = plan.thresholds.iter().map(|t| t.check(&report)).collect();
     report
