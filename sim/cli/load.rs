@@ -13,7 +13,7 @@ pub fn command(args: &LoadArgs) -> i32 {
     if !args.quiet {
         print!("{}", report.human());
     }
-    if let Err(e) = write_outputs(&report, args.out.as_deref(), args.junit.as_deref()) {
+    if let Err(e) = write_outputs(&report, &args.outputs()) {
         return failed(&e);
     }
     if report.conclusion() == Conclusion::NothingAcknowledged {

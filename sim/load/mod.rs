@@ -158,6 +158,13 @@ pub struct LoadArgs {
     /// Write the thresholds (and the verification) as JUnit XML here.
     #[arg(long, value_name = "FILE.xml")]
     pub junit: Option<PathBuf>,
+    /// Write the run second by second as CSV here (the columns: README, "The load report").
+    #[arg(long, value_name = "FILE.csv")]
+    pub series: Option<PathBuf>,
+    /// Write the report as a self-contained HTML page here, its charts also as PNG in
+    /// <stem>_charts/ beside it.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -180,12 +187,30 @@ pub enum LoadError {
     },
 }
 
-/// Writes the report as JSON and the thresholds as JUnit XML, where asked.
-pub fn write_outputs(
-    report: &LoadReport,
-    json: Option<&Path>,
-    junit: Option<&Path>,
-) -> Result<(), LoadError> {
+/// Where a run's files go (each optional).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Outputs<'a> {
+    pub json: Option<&'a Path>,
+    pub junit: Option<&'a Path>,
+    pub series: Option<&'a Path>,
+    pub html: Option<&'a Path>,
+}
+
+impl LoadArgs {
+    pub fn outputs(&self) -> Outputs<'_> {
+        Outputs {
+            json: self.out.as_deref(),
+            junit: self.junit.as_deref(),
+            series: self.series.as_deref(),
+            html: self.html.as_deref(),
+        }
+    }
+}
+
+/// Writes the report as JSON, the thresholds as JUnit XML, the series as CSV and the HTML
+/// page (with its charts' PNGs), where asked.
+pub fn write_outputs(report: &LoadReport, outputs: &Outputs) -> Result<(), LoadError> {
+    let (json, junit) = (outputs.json, outputs.junit);
     let write = |path: &Path, text: String| {
         std::fs::write(path, text).map_err(|source| LoadError::Write {
             path: path.to_path_buf(),
@@ -201,6 +226,13 @@ pub fn write_outputs(
     }
     if let Some(path) = junit {
         write(path, report.junit())?;
+    }
+    if let Some(path) = outputs.series {
+        write(path, series::csv(&report.series))?;
+    }
+    if let Some(path) = outputs.html {
+        crate::report::load::write_page(report, path)
+            .map_err(|(path, source)| LoadError::Write { path, source })?;
     }
     Ok(())
 }

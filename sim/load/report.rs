@@ -260,7 +260,8 @@ impl LoadReport {
         out
     }
 
-    fn headline(&self) -> String {
+    /// The run in one line: pace, connections, machines, duration, target.
+    pub fn headline(&self) -> String {
         let pace = match self.target_events_per_second {
             Some(rate) => format!(
                 "constant rate {rate:.0} events/s ({:.1} requests/s × {} events)",
