@@ -20,9 +20,9 @@
 //! Outcomes: a `LoadError` (bad input, the target unreachable or refusing provisioning, an
 //! output not writable) or a `LoadReport` with its `Conclusion` (nothing acknowledged,
 //! verification error or failure, a threshold failed, ok). `run_load` runs a `LoadPlan` and
-//! returns the report; `write_outputs` writes its JSON and JUnit files. The command line
-//! (`cli::load`) prints and maps them to exit codes: 0 ok; 1 runtime failure; 2 bad input;
-//! 3 verification failed; 99 a threshold failed.
+//! returns the report; `write_outputs` writes its JSON, JUnit, series CSV and HTML files.
+//! The command line (`cli::load`) prints and maps them to exit codes: 0 ok; 1 runtime
+//! failure; 2 bad input; 3 verification failed; 99 a threshold failed.
 
 mod control;
 mod driver;
