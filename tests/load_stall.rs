@@ -257,6 +257,7 @@ fn the_load_report_page_reads_right_in_a_browser() {
     let shot = run.dir.join("page.png");
     browser::screenshot(&page_path, &shot, (1100, 3000));
     let image = pixels::decode(&std::fs::read(&shot).unwrap(), "the screenshot");
+    assert_eq!((image.width, image.height), (1100, 3000));
     assert!(
         image.inked() * 20 > image.rgb.len(),
         "the page is not blank"

@@ -18,6 +18,9 @@ fn seconds_label(x: &f64) -> String {
 
 const SECONDS: &str = "seconds since the start";
 
+/// A line of a chart: its legend, its value in a second, its colour in the palette.
+type Line = (&'static str, fn(&SecondRow) -> u64, usize);
+
 /// A latency in ms on a log axis: the exponent of ten.
 fn log_ms(us: u64) -> f64 {
     (us.max(1) as f64 / 1e3).log10()
@@ -52,7 +55,7 @@ pub fn latency(r: &LoadReport) -> Result<String, String> {
         .fold(f64::MIN, f64::max);
     // Whole decades, one more on top for the legend.
     let (bottom, top) = (low.floor(), high.ceil().max(low.floor() + 1.0) + 1.0);
-    let lines: [(&str, fn(&SecondRow) -> u64, usize); 3] = [
+    let lines: [Line; 3] = [
         ("p50", |s| s.latency_p50_us, 0),
         ("p99", |s| s.latency_p99_us, 1),
         ("max", |s| s.latency_max_us, 3),
@@ -115,7 +118,7 @@ pub fn throughput(r: &LoadReport) -> Result<String, String> {
         .max()
         .unwrap_or(0) as f64;
     let top = chart::headroom_for_legend(max, 2, chart::HEIGHT);
-    let lines: [(&str, fn(&SecondRow) -> u64, usize); 2] = [
+    let lines: [Line; 2] = [
         ("events due (offered)", |s| s.events_due, 5),
         ("events acknowledged", |s| s.events_acknowledged, 0),
     ];
