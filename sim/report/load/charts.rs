@@ -21,6 +21,21 @@ const SECONDS: &str = "seconds since the start";
 /// A line of a chart: its legend, its value in a second, its colour in the palette.
 type Line = (&'static str, fn(&SecondRow) -> u64, usize);
 
+/// The points' size: marked while a second is wide enough to see (a single second, or a
+/// short run, is a point, not a line); on long runs the line alone.
+fn dots(rows: &[SecondRow]) -> u32 {
+    if rows.len() <= 120 {
+        3
+    } else {
+        0
+    }
+}
+
+/// A closed loop has no schedule: its latency is the service time, its offer what it sent.
+fn closed_loop(r: &LoadReport) -> bool {
+    r.target_events_per_second.is_none()
+}
+
 /// A latency in ms on a log axis: the exponent of ten.
 fn log_ms(us: u64) -> f64 {
     (us.max(1) as f64 / 1e3).log10()
@@ -70,7 +85,11 @@ pub fn latency(r: &LoadReport) -> Result<String, String> {
                 format: &seconds_label,
             },
             Axis {
-                desc: "latency from the schedule (ms, log scale)",
+                desc: if closed_loop(r) {
+                    "latency: service time (ms, log scale)"
+                } else {
+                    "latency from the schedule (ms, log scale)"
+                },
                 labels: (top - bottom) as usize + 1,
                 format: &decade_label,
             },
@@ -82,7 +101,7 @@ pub fn latency(r: &LoadReport) -> Result<String, String> {
                 .iter()
                 .filter(|s| s.latency_max_us > 0)
                 .map(|s| (s.second as f64 + 0.5, log_ms(value(s))));
-            c.draw_series(LineSeries::new(points, color.stroke_width(2)))
+            c.draw_series(LineSeries::new(points, color.stroke_width(2)).point_size(dots(rows)))
                 .map_err(|e| e.to_string())?
                 .label(name)
                 .legend(chart::stroke(color, 2));
@@ -118,8 +137,13 @@ pub fn throughput(r: &LoadReport) -> Result<String, String> {
         .max()
         .unwrap_or(0) as f64;
     let top = chart::headroom_for_legend(max, 2, chart::HEIGHT);
+    let offered = if closed_loop(r) {
+        "events sent"
+    } else {
+        "events due (offered)"
+    };
     let lines: [Line; 2] = [
-        ("events due (offered)", |s| s.events_due, 5),
+        (offered, |s| s.events_due, 5),
         ("events acknowledged", |s| s.events_acknowledged, 0),
     ];
     chart::draw(|root| {
@@ -138,15 +162,18 @@ pub fn throughput(r: &LoadReport) -> Result<String, String> {
             },
         )?;
         stall_bands(&mut c, r, 0.0..top)?;
-        for (name, value, colour) in lines {
+        // The offer wide and underneath: where everything due is acknowledged, both show.
+        for ((name, value, colour), width) in lines.into_iter().zip([5, 2]) {
             let color = chart::series(colour);
             let points = rows
                 .iter()
                 .map(|s| (s.second as f64 + 0.5, value(s) as f64));
-            c.draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(chart::stroke(color, 2));
+            c.draw_series(
+                LineSeries::new(points, color.stroke_width(width)).point_size(dots(rows)),
+            )
+            .map_err(|e| e.to_string())?
+            .label(name)
+            .legend(chart::stroke(color, width));
         }
         chart::legend(&mut c, SeriesLabelPosition::UpperRight)
     })
@@ -161,7 +188,11 @@ pub fn errors(r: &LoadReport) -> Result<String, String> {
         .map(|s| s.errors.values().sum::<u64>())
         .max()
         .unwrap_or(0) as f64;
-    let top = chart::headroom_for_legend(max, classes.len().max(1), chart::HEIGHT);
+    let top = if classes.is_empty() {
+        1.0
+    } else {
+        chart::headroom_for_legend(max, classes.len(), chart::HEIGHT)
+    };
     chart::draw(|root| {
         let mut c = chart::axes(&root, seconds_axis(rows), 0f64..top)?;
         chart::mesh(
@@ -173,7 +204,8 @@ pub fn errors(r: &LoadReport) -> Result<String, String> {
             },
             Axis {
                 desc: "requests in error per second",
-                labels: 8,
+                // Whole steps: a count of 3 is not labelled 0.5, 1, 1.5 ….
+                labels: (top.floor() as usize + 1).clamp(2, 8),
                 format: &chart::whole,
             },
         )?;

@@ -51,15 +51,24 @@ pub fn page(r: &LoadReport, charts_dir: &str) -> Page {
     );
     html.push_str(&verdict(r));
     html.push_str(&cards(r));
+    let closed = r.target_events_per_second.is_none();
     let figures = vec![
         Figure::main(
             "load_latency",
-            "Latency from the schedule per second: p50, p99, max (stalls shaded)",
+            if closed {
+                "Latency per second (closed loop: service time): p50, p99, max (stalls shaded)"
+            } else {
+                "Latency from the schedule per second: p50, p99, max (stalls shaded)"
+            },
             charts::latency(r),
         ),
         Figure::main(
             "load_throughput",
-            "Throughput per second: events due (offered) vs acknowledged",
+            if closed {
+                "Throughput per second: events sent vs acknowledged"
+            } else {
+                "Throughput per second: events due (offered) vs acknowledged"
+            },
             charts::throughput(r),
         ),
         Figure::main(
@@ -139,7 +148,11 @@ fn cards(r: &LoadReport) -> String {
         "",
     ));
     html.push_str(&card(
-        "p99 from the schedule",
+        if r.target_events_per_second.is_none() {
+            "p99 (closed loop: service time)"
+        } else {
+            "p99 from the schedule"
+        },
         &["/latency_us/p99"],
         &ms(r.latency_us.p99),
         &format!("max {}", micros_text(r.latency_us.max)),
