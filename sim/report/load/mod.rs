@@ -382,3 +382,111 @@ fn verification(r: &LoadReport) -> String {
         )
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::events::BodyStats;
+    use crate::load::series::{Ending, Timeline};
+    use crate::load::{Latency, Requests, Verification};
+    use std::time::Duration;
+
+    /// A closed loop against a target that refused every connection for 3 s.
+    fn refused_everywhere() -> LoadReport {
+        let mut timeline = Timeline::new();
+        for ms in (0..3_000).step_by(10) {
+            let at = Duration::from_millis(ms);
+            timeline.record(at, at, 5, 0, None, Ending::Failed("connection_failed"));
+        }
+        LoadReport {
+            target: "http://127.0.0.1:9".into(),
+            mode: "max",
+            connections: 1,
+            batch_size: 5,
+            machines: 10,
+            duration_seconds: 3.0,
+            target_events_per_second: None,
+            target_requests_per_second: None,
+            elapsed_seconds: 3.0,
+            requests: Requests {
+                scheduled: 300,
+                sent: 300,
+                failed: 300,
+                ..Requests::default()
+            },
+            events: Default::default(),
+            rate: Default::default(),
+            latency_us: Latency::default(),
+            service_time_us: Latency::default(),
+            responses: Default::default(),
+            transport_errors: [("connection_failed".to_string(), 300)].into(),
+            errors_by_class: timeline
+                .errors
+                .iter()
+                .map(|(c, n)| (c.name(), *n))
+                .collect(),
+            first_error: Some("connection refused".into()),
+            server_receipts: Default::default(),
+            bodies: BodyStats {
+                mode: "prebuilt",
+                prebuilt: 300,
+                prebuilt_bytes: 300_000,
+                body_bytes: 1_000,
+                build_seconds: 0.01,
+                build_us_per_body: 20.0,
+                built_during_run: 0,
+            },
+            verification: Verification {
+                status: "skipped",
+                detail: "--no-verify".into(),
+                ..Verification::default()
+            },
+            thresholds: Vec::new(),
+            next_first_seq: 1,
+            sender_cpu: None,
+            stall_threshold_us: 100_000,
+            stalls: Vec::new(),
+            series: timeline.series.rows(),
+        }
+    }
+
+    /// Every `data-summary` pointer of the page names a value of the `--out` JSON.
+    fn pointers_resolve(html: &str, json: &serde_json::Value) -> usize {
+        let mut n = 0;
+        for cell in html.split("data-summary=\"").skip(1) {
+            let pointers = cell.split('"').next().unwrap_or_default();
+            for p in pointers.split(' ') {
+                let value = json.pointer(p);
+                assert!(
+                    value.is_some_and(|v| !v.is_null()),
+                    "{p} is not in the JSON"
+                );
+                n += 1;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn a_run_without_answers_says_why_its_latency_chart_is_missing_and_fails() {
+        let report = refused_everywhere();
+        let page = page(&report, "run_charts");
+        let html = &page.html;
+        assert!(
+            html.contains("FAILED: no request was acknowledged"),
+            "{html}"
+        );
+        assert!(html.contains("<p>chart unavailable: no answer was timed</p>"));
+        assert!(html.contains("No stall: no gap without answers longer than 100.00 ms"));
+        assert!(html.contains("data-summary=\"/errors_by_class/connect\">300</td>"));
+        assert!(html.contains("p99 (closed loop: service time)"));
+        // Only the charts drawn link a PNG, in the folder given.
+        let pngs: Vec<&str> = html.matches("href=\"run_charts/").collect();
+        assert_eq!(pngs.len(), 2, "{html}");
+        assert!(page.figures[0].svg.is_err() && page.figures[2].svg.is_ok());
+        let json = serde_json::to_value(&report).unwrap();
+        // 8 in the cards, 21 facts (no target rate, no sender CPU), 1 error class, and
+        // the verification's 2.
+        assert_eq!(pointers_resolve(html, &json), 8 + 21 + 1 + 2);
+    }
+}
