@@ -28,4 +28,6 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod service;
+pub mod threshold;
 pub mod truth;
+pub mod units;

@@ -70,3 +70,60 @@ impl Progress for Bar {
         }
     }
 }
+
+/// The live view of `fleetsim load SCENARIO`: one line, refreshed twice a second, with the
+/// fleet's date, the rate, p99 from the schedule, errors and late starts.
+#[derive(Default)]
+pub struct LoadBar {
+    line: OnceLock<ProgressBar>,
+}
+
+impl LoadBar {
+    fn line(&self) -> &ProgressBar {
+        self.line.get_or_init(|| {
+            let line = ProgressBar::new_spinner();
+            line.set_style(
+                ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            line
+        })
+    }
+}
+
+impl Progress for LoadBar {
+    fn finish(&self) {
+        if let Some(line) = self.line.get() {
+            line.finish_and_clear();
+        }
+    }
+}
+
+impl crate::load::fleet::LiveView for LoadBar {
+    fn live(&self, s: &crate::load::fleet::LiveSnapshot) {
+        if !s.started() {
+            self.line()
+                .set_message("provisioning the target and building the fleet…");
+            self.line().tick();
+            return;
+        }
+        let date = chrono::DateTime::from_timestamp(s.virtual_now, 0).map_or_else(
+            || "-".to_string(),
+            |d| d.format("%Y-%m-%d %a %H:%M").to_string(),
+        );
+        let p99 = s.p99_us.map_or_else(
+            || "-".to_string(),
+            |p| crate::threshold::render_micros(p as f64),
+        );
+        self.line().set_message(format!(
+            "{:>5.1} s  {date}  {}: {:.0} events/s, p99 {p99}, {} requests, {} errors, {} late",
+            s.elapsed.as_secs_f64(),
+            s.stage,
+            s.events_per_second,
+            s.requests,
+            s.errors,
+            s.late
+        ));
+        self.line().tick();
+    }
+}

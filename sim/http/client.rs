@@ -167,6 +167,16 @@ impl HttpEngine {
         }
     }
 
+    /// The key a shop's events go with, if provisioning minted one (a paced load sends the
+    /// events itself, as each shop would).
+    pub fn shop_key(&self, shop: ShopId) -> Option<&str> {
+        self.keys.get(&shop).map(String::as_str)
+    }
+
+    pub fn options(&self) -> &HttpOptions {
+        &self.options
+    }
+
     fn error(&self, message: String) -> MeteringError {
         MeteringError::Remote {
             url: self.options.url.clone(),

@@ -171,7 +171,7 @@ pub struct Outcome {
     pub cpu: Option<Duration>,
 }
 
-fn new_histogram() -> Histogram<u64> {
+pub(super) fn new_histogram() -> Histogram<u64> {
     // Constant, valid bounds: creation cannot fail.
     Histogram::new_with_bounds(1, HISTOGRAM_MAX_MICROS, 3).expect("valid histogram bounds")
 }
@@ -224,7 +224,7 @@ impl Totals {
 }
 
 /// What a request got back.
-enum Answer {
+pub(super) enum Answer {
     Response { status: u16, body: Bytes },
     Transport { kind: &'static str, detail: String },
 }
@@ -238,7 +238,7 @@ struct Timing {
 
 /// Where the requests go, parsed once: the connections' address, and each request's target
 /// and headers (Host included: hyper's connection-level client does not add it).
-struct Endpoint {
+pub(super) struct Endpoint {
     /// The target's addresses, resolved once for the run (empty: the name did not resolve).
     addrs: Vec<SocketAddr>,
     authority: String,
@@ -251,7 +251,7 @@ struct Endpoint {
 /// State shared by the senders; in an `Arc` because tokio tasks own what they hold.
 struct Shared {
     drive: Drive,
-    endpoint: Endpoint,
+    endpoint: Arc<Endpoint>,
     next_slot: AtomicU64,
     started: AtomicU64,
     batches: Vec<AtomicU8>,
@@ -264,7 +264,11 @@ impl Drive {
     /// Fails only on a URL or header hyper cannot send (bad input).
     pub fn run(self) -> Result<Outcome, LoadError> {
         let cpu_before = process_cpu();
-        let endpoint = Endpoint::new(&self)?;
+        let endpoint = Arc::new(Endpoint::new(
+            &self.events_url,
+            &self.health_url,
+            &self.headers,
+        )?);
         let fresh = self.resends.fresh_batches(self.max_requests);
         let threads = self.sender_threads.clamp(1, self.connections.max(1));
         let shared = Arc::new(Shared {
@@ -326,13 +330,18 @@ fn connections_of(connections: usize, threads: usize, t: usize) -> usize {
 }
 
 impl Endpoint {
-    fn new(drive: &Drive) -> Result<Endpoint, LoadError> {
-        let events: Uri = parse_url(&drive.events_url)?;
-        let health: Uri = parse_url(&drive.health_url)?;
+    /// `headers`: every header of an ingestion request but Content-Type and Host.
+    pub(super) fn new(
+        events_url: &str,
+        health_url: &str,
+        headers: &[(String, String)],
+    ) -> Result<Endpoint, LoadError> {
+        let events: Uri = parse_url(events_url)?;
+        let health: Uri = parse_url(health_url)?;
         let authority = events
             .authority()
             .map(|a| a.as_str().to_string())
-            .ok_or_else(|| bad_url(&drive.events_url, "no host"))?;
+            .ok_or_else(|| bad_url(events_url, "no host"))?;
         let port = events.port_u16().unwrap_or(80);
         let host = events.host().unwrap_or_default().trim_matches(['[', ']']);
         // Resolved once (not per connection or request): the target does not move mid-run.
@@ -347,7 +356,7 @@ impl Endpoint {
             CONTENT_TYPE,
             HeaderValue::from_static(CLOUDEVENTS_BATCH_JSON),
         );
-        for (name, value) in &drive.headers {
+        for (name, value) in headers {
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                 LoadError::BadInput(format!("--header {name:?}: not a valid header name"))
             })?;
@@ -378,8 +387,18 @@ impl Endpoint {
     }
 
     /// An ingestion request; the body is shared, not copied.
-    fn events(&self, body: Bytes) -> Request<Full<Bytes>> {
+    pub(super) fn events(&self, body: Bytes) -> Request<Full<Bytes>> {
         self.request(Method::POST, &self.events_path, &self.events_headers, body)
+    }
+
+    /// An ingestion request with its own credentials (a shop's key), replacing any static
+    /// Authorization header.
+    pub(super) fn events_as(&self, body: Bytes, auth: &HeaderValue) -> Request<Full<Bytes>> {
+        let mut request = self.events(body);
+        request
+            .headers_mut()
+            .insert(hyper::header::AUTHORIZATION, auth.clone());
+        request
     }
 
     fn health(&self) -> Request<Full<Bytes>> {
@@ -427,19 +446,23 @@ fn sender_thread(shared: Arc<Shared>, barrier: &Barrier, connections: usize) -> 
         return Vec::new();
     };
     let warmed = runtime.block_on(join_all((0..connections).map(|_| {
-        let shared = Arc::clone(&shared);
+        let (endpoint, timeout) = (Arc::clone(&shared.endpoint), shared.drive.timeout);
         // Opens the keep-alive connection, so that its handshake is not in the first latency.
-        async move { Connection::warm(shared).await }
+        async move { Connection::warm(endpoint, timeout).await }
     })));
     barrier.wait();
     barrier.wait();
     let start = shared.start.get().copied().unwrap_or_else(Instant::now);
-    runtime.block_on(join_all(warmed.into_iter().map(|c| c.send_all(start))))
+    runtime.block_on(join_all(
+        warmed
+            .into_iter()
+            .map(|c| c.send_all(Arc::clone(&shared), start)),
+    ))
 }
 
 /// Runs the futures as tasks of the current runtime and collects what they return (a task
 /// that panicked is left out, as a sender thread that panicked was).
-async fn join_all<T, F>(futures: impl Iterator<Item = F>) -> Vec<T>
+pub(super) async fn join_all<T, F>(futures: impl Iterator<Item = F>) -> Vec<T>
 where
     T: Send + 'static,
     F: std::future::Future<Output = T> + Send + 'static,
@@ -459,31 +482,34 @@ type Sender = http1::SendRequest<Full<Bytes>>;
 
 /// One keep-alive connection, strictly one request at a time (like a real gateway); it
 /// reconnects before the next request after a failure or when the server closed it.
-struct Connection {
-    shared: Arc<Shared>,
+pub(super) struct Connection {
+    endpoint: Arc<Endpoint>,
+    timeout: Duration,
     sender: Option<Sender>,
 }
 
 impl Connection {
-    async fn warm(shared: Arc<Shared>) -> Connection {
+    /// A connection to `endpoint`, opened (a health request) so that its handshake is not in
+    /// the first latency.
+    pub(super) async fn warm(endpoint: Arc<Endpoint>, timeout: Duration) -> Connection {
         let mut connection = Connection {
-            shared,
+            endpoint,
+            timeout,
             sender: None,
         };
-        let health = connection.shared.endpoint.health();
+        let health = connection.endpoint.health();
         let _ = connection.exchange(health).await;
         connection
     }
 
-    async fn send_all(self, start: Instant) -> Totals {
-        match self.shared.drive.pace {
-            Pace::Rate(schedule) => self.paced(start, schedule).await,
-            Pace::Max => self.closed_loop(start).await,
+    async fn send_all(self, shared: Arc<Shared>, start: Instant) -> Totals {
+        match shared.drive.pace {
+            Pace::Rate(schedule) => self.paced(shared, start, schedule).await,
+            Pace::Max => self.closed_loop(shared, start).await,
         }
     }
 
-    async fn paced(mut self, start: Instant, s: Schedule) -> Totals {
-        let shared = Arc::clone(&self.shared);
+    async fn paced(mut self, shared: Arc<Shared>, start: Instant, s: Schedule) -> Totals {
         let drive = &shared.drive;
         let deadline = start + drive.duration + drive.grace;
         let tolerance = s.late_tolerance();
@@ -520,8 +546,7 @@ impl Connection {
         totals
     }
 
-    async fn closed_loop(mut self, start: Instant) -> Totals {
-        let shared = Arc::clone(&self.shared);
+    async fn closed_loop(mut self, shared: Arc<Shared>, start: Instant) -> Totals {
         let drive = &shared.drive;
         let end = start + drive.duration;
         let mut totals = Totals::new();
@@ -548,11 +573,11 @@ impl Connection {
     /// Sends one request and reads its whole answer: connecting (if needed) within the
     /// timeout, then the exchange within the timeout. After a failure the connection is
     /// dropped, since its state is unknown.
-    async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Answer {
-        let timeout = self.shared.drive.timeout;
+    pub(super) async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Answer {
+        let timeout = self.timeout;
         let mut sender = match self.sender.take() {
             Some(sender) if !sender.is_closed() => sender,
-            _ => match connect(&self.shared.endpoint, timeout).await {
+            _ => match connect(&self.endpoint, timeout).await {
                 Ok(sender) => sender,
                 Err(failure) => return failure,
             },
@@ -564,7 +589,7 @@ impl Connection {
             }
             Ok(Err(e)) => Answer::Transport {
                 kind: hyper_kind(&e),
-                detail: format!("{}: {e}", self.shared.endpoint.authority),
+                detail: format!("{}: {e}", self.endpoint.authority),
             },
             Err(_) => Answer::Transport {
                 kind: "timeout",
@@ -735,7 +760,7 @@ impl Shared {
 }
 
 /// Whole microseconds, at least 1 (the histogram's lowest value).
-fn micros(d: Duration) -> u64 {
+pub(super) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
 }
 

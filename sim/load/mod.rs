@@ -27,12 +27,14 @@
 mod control;
 mod driver;
 pub mod events;
+pub mod fleet;
 mod plan;
-mod report;
+pub(crate) mod report;
 pub mod schedule;
 pub mod series;
 pub mod stalls;
-pub mod threshold;
+/// Thresholds are shared with scenarios (`[load] thresholds`), so they live at the top.
+pub use crate::threshold;
 mod verify;
 
 pub use driver::{BatchState, Pace, Receipts};
@@ -69,47 +71,96 @@ pub enum BodyMode {
 /// `fleetsim load`'s flags. Texts with a grammar (durations, period, headers, thresholds) are
 /// kept as written and validated by `LoadPlan::from_args`, which refuses them as bad input.
 #[derive(clap::Args, Debug, Clone)]
-#[command(group(clap::ArgGroup::new("pace").required(true).args(["rate", "request_rate", "max"])))]
+#[command(group(clap::ArgGroup::new("pace").args(["rate", "request_rate", "max", "speed"])))]
 pub struct LoadArgs {
+    /// A scenario (TOML): send the fleet's own traffic, paced (`--speed`, `--rate` or its
+    /// `[load]` stages), and reconcile what the target metered and billed. Without it, the
+    /// load is synthetic batches at --rate, --request-rate or --max.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: Option<PathBuf>,
     /// Base URL of the metering endpoint, e.g. http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     pub target: String,
-    /// Constant rate in events per second (open model), in batches of --batch-size.
+    /// Constant rate in events per second (open model), in batches of --batch-size. With a
+    /// scenario: the mean event rate over the fleet's span (its shape kept).
     #[arg(long, value_name = "EVENTS_PER_S")]
     pub rate: Option<u64>,
+    /// With a scenario: virtual seconds per wall second, e.g. 3600x (an hour of the fleet
+    /// a second); replaces the scenario's pace and stages.
+    #[arg(long, value_name = "FACTOR", requires = "scenario")]
+    pub speed: Option<String>,
+    /// With a scenario: virtual time between a machine's uploads, e.g. 15m (0: each event as
+    /// it happens) [default: the scenario's `[load] upload_every`, else 15m].
+    #[arg(long, value_name = "DURATION", requires = "scenario")]
+    pub upload_every: Option<String>,
+    /// With a scenario: its seed, overridden.
+    #[arg(long, value_name = "N", requires = "scenario")]
+    pub seed: Option<u64>,
+    /// With a scenario: worker threads for the actors [default: available cores].
+    #[arg(long, value_name = "N", requires = "scenario")]
+    pub threads: Option<usize>,
+    /// With a scenario: stop the run as soon as a threshold measured live fails (latency and
+    /// lateness percentiles, errors, error_rate, late), after 1 s and 100 answers; exit 99.
+    #[arg(long, requires = "scenario")]
+    pub abort_on_fail: bool,
+    /// With a scenario: the run's report folder [default: the scenario's output.dir].
+    #[arg(long, value_name = "DIR", requires = "scenario")]
+    pub report_dir: Option<PathBuf>,
     /// Constant rate in requests per second (open model).
-    #[arg(long, value_name = "REQUESTS_PER_S")]
+    #[arg(long, value_name = "REQUESTS_PER_S", conflicts_with = "scenario")]
     pub request_rate: Option<u64>,
     /// Closed loop as fast as possible, to find the ceiling.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "scenario")]
     pub max: bool,
-    /// Events per request (one CloudEvents batch).
-    #[arg(long, default_value_t = 100, value_name = "N")]
-    pub batch_size: u64,
+    /// Events per request (one CloudEvents batch) [default: 100; with a scenario, its
+    /// `[load] batch_size`].
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<u64>,
     /// How long to send, e.g. 10s, 500ms, 2m (a bare number is seconds).
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "10s",
+        value_name = "DURATION",
+        conflicts_with = "scenario"
+    )]
     pub duration: String,
-    /// Concurrent connections (one task each, one request at a time).
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub connections: usize,
+    /// Concurrent connections (one task each, one request at a time) [default: 16; with a
+    /// scenario, its `[load] connections`].
+    #[arg(long, value_name = "N")]
+    pub connections: Option<usize>,
     /// OS threads sending, each an event loop running its share of the connections (at most
     /// --connections; about one per core the sender may use).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub sender_threads: usize,
     /// Machines M000000… the events come from (one shop each, S000000…).
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 1000,
+        value_name = "N",
+        conflicts_with = "scenario"
+    )]
     pub machines: u32,
     /// First sequence number of every machine; a later run on the same store needs a higher
     /// one (the report's next_first_seq).
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        conflicts_with = "scenario"
+    )]
     pub first_seq: u64,
     /// Billing period the events fall in, and whose usage is verified. Default: the month
     /// before the current one (UTC), which a server on the wall clock accepts (its events are
     /// neither in its future nor beyond its --max-past-days).
-    #[arg(long, value_name = "YYYY-MM")]
+    #[arg(long, value_name = "YYYY-MM", conflicts_with = "scenario")]
     pub period: Option<String>,
     /// Share of requests that re-send an earlier batch verbatim (a retry), in [0, 1).
-    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "SHARE",
+        conflicts_with = "scenario"
+    )]
     pub duplicate_share: f64,
     /// Admin token of the target: provisions the machines first, reads usage back, and
     /// authorizes the events unless a key or an Authorization header is given.
@@ -124,30 +175,40 @@ pub struct LoadArgs {
     #[arg(long = "header", value_name = "'NAME: VALUE'")]
     pub headers: Vec<String>,
     /// Bind all the machines to this tenant when provisioning (default: each shop is its own).
-    #[arg(long, value_name = "TENANT")]
+    #[arg(long, value_name = "TENANT", conflicts_with = "scenario")]
     pub tenant: Option<String>,
     /// Mint an API key for --tenant (needs the admin token) and send the events with it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "scenario")]
     pub mint_key: bool,
     /// Give up on a request after this long.
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub timeout: String,
     /// How long after the end of the schedule a late request may still start; later ones
     /// are dropped.
-    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "5s",
+        value_name = "DURATION",
+        conflicts_with = "scenario"
+    )]
     pub grace: String,
     /// Send at most this many requests.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "scenario")]
     pub max_requests: Option<u64>,
     /// How request bodies are made.
-    #[arg(long, value_enum, default_value_t = BodyMode::Auto)]
+    #[arg(long, value_enum, default_value_t = BodyMode::Auto, conflicts_with = "scenario")]
     pub bodies: BodyMode,
     /// Memory for prebuilt bodies, in MB.
-    #[arg(long, default_value_t = 512, value_name = "MB")]
+    #[arg(
+        long,
+        default_value_t = 512,
+        value_name = "MB",
+        conflicts_with = "scenario"
+    )]
     pub prebuild_mb: u64,
     /// Do not read usage back to check that every acknowledged event was stored once (the
     /// check assumes nobody else writes these machines' usage during the run).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "scenario")]
     pub no_verify: bool,
     /// Pass/fail criterion, e.g. 'p99<10ms', 'rate>=400000', 'error_rate<1%' (repeatable).
     #[arg(long = "threshold", value_name = "EXPR")]
@@ -449,6 +510,7 @@ fn assemble(
         verification,
         thresholds: Vec::new(),
         next_first_seq: plan.events.next_first_seq(fresh_used),
+        fleet: None,
         sender_cpu: outcome.cpu.map(|cpu| report::SenderCpu {
             seconds: cpu.as_secs_f64(),
             cores: cpu.as_secs_f64() / seconds,

@@ -7,12 +7,15 @@ use super::{
     BodyMode, EventPlan, LoadArgs, LoadError, Pace, DEFAULT_MAX_MODE_REQUESTS, MAX_REQUESTS,
 };
 use crate::metering::Period;
+pub use crate::units::parse_duration;
+use crate::units::parse_duration_or_zero;
 use std::time::Duration;
 
-const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
-const MAX_CONNECTIONS: usize = 1024;
+pub const MAX_CONNECTIONS: usize = 1024;
+const DEFAULT_BATCH_SIZE: u64 = 100;
+const DEFAULT_CONNECTIONS: usize = 16;
 const MAX_MACHINES: u32 = 1_000_000;
-const MAX_BATCH_SIZE: u64 = 100_000;
+pub const MAX_BATCH_SIZE: u64 = 100_000;
 
 /// A validated run: everything `run_load` needs.
 #[derive(Clone, Debug)]
@@ -53,10 +56,10 @@ impl LoadPlan {
             Some(text) => parse_period(text).map_err(bad)?,
             None => last_month(),
         };
-        let events = EventPlan::new(args.machines, args.first_seq, args.batch_size, period)
+        let events = EventPlan::new(args.machines, args.first_seq, batch_size(args), period)
             .ok_or_else(|| bad(format!("--period {period}: not a month")))?;
         let resends =
-            Resends::new(args.duplicate_share, args.connections as u64).ok_or_else(|| {
+            Resends::new(args.duplicate_share, connections(args) as u64).ok_or_else(|| {
                 bad(format!(
                     "--duplicate-share {}: must be in [0, 1)",
                     args.duplicate_share
@@ -81,7 +84,7 @@ impl LoadPlan {
             duration,
             grace,
             timeout,
-            connections: args.connections,
+            connections: connections(args),
             sender_threads: args.sender_threads,
             max_requests,
             events,
@@ -98,7 +101,7 @@ impl LoadPlan {
     }
 }
 
-fn parse_target(text: &str) -> Result<String, String> {
+pub(super) fn parse_target(text: &str) -> Result<String, String> {
     let url = text.trim().trim_end_matches('/');
     let host = url.strip_prefix("http://").ok_or_else(|| {
         format!("--target {text:?}: use an http:// URL such as http://127.0.0.1:8080")
@@ -111,58 +114,34 @@ fn parse_target(text: &str) -> Result<String, String> {
     Ok(url.to_string())
 }
 
-/// `10s`, `500ms`, `2m`, `1.5s`, or a bare number of seconds; above zero, at most 24 h.
-pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, String> {
-    let duration = parse_duration_or_zero(flag, text)?;
-    if duration.is_zero() {
-        return Err(format!("{flag} {text:?}: must be above zero"));
-    }
-    Ok(duration)
+/// Events per request: the flag, else 100.
+fn batch_size(args: &LoadArgs) -> u64 {
+    args.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
 }
 
-fn parse_duration_or_zero(flag: &str, text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let end = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = (&t[..end], t[end..].trim());
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{flag} {text:?}: not a duration such as 10s, 500ms or 2m"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1e3,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "{flag} {text:?}: unknown unit {unit:?}: use ms, s, m or h"
-            ))
-        }
-    };
-    match Duration::try_from_secs_f64(seconds) {
-        Ok(d) if d <= MAX_DURATION => Ok(d),
-        _ => Err(format!("{flag} {text:?}: at most 24h")),
-    }
+/// Connections: the flag, else 16.
+fn connections(args: &LoadArgs) -> usize {
+    args.connections.unwrap_or(DEFAULT_CONNECTIONS)
 }
 
 fn check_counts(args: &LoadArgs) -> Result<(), String> {
-    if !(1..=MAX_BATCH_SIZE).contains(&args.batch_size) {
+    if !(1..=MAX_BATCH_SIZE).contains(&batch_size(args)) {
         return Err(format!(
             "--batch-size {}: must be from 1 to {MAX_BATCH_SIZE}",
-            args.batch_size
+            batch_size(args)
         ));
     }
-    if !(1..=MAX_CONNECTIONS).contains(&args.connections) {
+    if !(1..=MAX_CONNECTIONS).contains(&connections(args)) {
         return Err(format!(
             "--connections {}: must be from 1 to {MAX_CONNECTIONS}",
-            args.connections
+            connections(args)
         ));
     }
-    if !(1..=args.connections).contains(&args.sender_threads) {
+    if !(1..=connections(args)).contains(&args.sender_threads) {
         return Err(format!(
             "--sender-threads {}: must be from 1 to --connections ({})",
-            args.sender_threads, args.connections
+            args.sender_threads,
+            connections(args)
         ));
     }
     if !(1..=MAX_MACHINES).contains(&args.machines) {
@@ -178,7 +157,7 @@ fn check_counts(args: &LoadArgs) -> Result<(), String> {
 }
 
 fn parse_pace(args: &LoadArgs) -> Result<Pace, String> {
-    let batch = args.batch_size;
+    let batch = batch_size(args);
     match (args.rate, args.request_rate, args.max) {
         (Some(rate), None, false) => Schedule::from_event_rate(rate, batch)
             .map(Pace::Rate)
@@ -243,6 +222,11 @@ fn parse_period(text: &str) -> Result<Period, String> {
 }
 
 /// `'Name: value'` → (`Name`, `value`).
+/// Every `--header`, parsed.
+pub(super) fn parse_headers(texts: &[String]) -> Result<Vec<(String, String)>, String> {
+    texts.iter().map(|h| parse_header(h)).collect()
+}
+
 fn parse_header(text: &str) -> Result<(String, String), String> {
     let (name, value) = text
         .split_once(':')
@@ -351,18 +335,5 @@ mod tests {
         let mut https = args(&["--max"]);
         https.target = "https://example.com".into();
         assert!(LoadPlan::from_args(&https).is_err());
-    }
-
-    #[test]
-    fn durations_read_like_people_write_them() {
-        let d = |t| parse_duration("--duration", t);
-        assert_eq!(d("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(d("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(d("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(d("2m"), Ok(Duration::from_secs(120)));
-        assert!(d("25h").unwrap_err().contains("at most 24h"));
-        assert!(d("-1s").is_err());
-        assert!(d("0ms").unwrap_err().contains("above zero"));
-        assert_eq!(parse_duration_or_zero("--grace", "0s"), Ok(Duration::ZERO));
     }
 }

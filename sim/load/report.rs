@@ -55,6 +55,9 @@ pub struct LoadReport {
     pub stalls: Vec<Stall>,
     /// Second by second since the start (also the `--series` CSV).
     pub series: Vec<SecondRow>,
+    /// Fleet-shaped runs (`fleetsim load SCENARIO`): stages, endpoints, lateness, the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<super::fleet::FleetSection>,
 }
 
 /// The generator's own CPU use during the run: on a machine shared with the server, this is
@@ -129,7 +132,7 @@ impl Latency {
         }
     }
 
-    fn statistic(&self, s: Statistic) -> f64 {
+    pub(crate) fn statistic(&self, s: Statistic) -> f64 {
         match (s, &self.histogram) {
             (_, None) => 0.0,
             (Statistic::Max, Some(h)) => h.max() as f64,
@@ -163,6 +166,12 @@ impl Observations for LoadReport {
             Metric::ErrorRate => self.requests.failed as f64 / self.requests.sent.max(1) as f64,
             Metric::Late => self.requests.late as f64,
             Metric::Dropped => self.requests.dropped as f64,
+            // Synthetic batches have no fleet to reconcile: their exactly-once check stands in.
+            Metric::Reconciliation => f64::from(u8::from(self.verification.status == "ok")),
+            Metric::Lateness(s) => self
+                .fleet
+                .as_ref()
+                .map_or(f64::NAN, |f| f.lateness_us.statistic(s)),
         }
     }
 }
@@ -236,7 +245,12 @@ impl LoadReport {
             self.events.resent,
             r.rejected_unknown_machine + r.rejected_wrong_shop
         );
-        let _ = writeln!(out, "{}", self.bodies_line());
+        match &self.fleet {
+            Some(fleet) => out.push_str(&fleet.lines()),
+            None => {
+                let _ = writeln!(out, "{}", self.bodies_line());
+            }
+        }
         if let Some(cpu) = &self.sender_cpu {
             let _ = writeln!(
                 out,
@@ -262,6 +276,18 @@ impl LoadReport {
 
     /// The run in one line: pace, connections, machines, duration, target.
     pub fn headline(&self) -> String {
+        if let Some(fleet) = &self.fleet {
+            return format!(
+                "fleetsim load: the fleet of {} (seed {}), {} machines uploading every {} s, {} connections, {} events per request at most → {}",
+                fleet.scenario,
+                fleet.seed,
+                self.machines,
+                fleet.upload_every_seconds,
+                self.connections,
+                self.batch_size,
+                self.target
+            );
+        }
         let pace = match self.target_events_per_second {
             Some(rate) => format!(
                 "constant rate {rate:.0} events/s ({:.1} requests/s × {} events)",
@@ -291,7 +317,7 @@ impl LoadReport {
                 render_micros(l.max as f64)
             )
         };
-        if self.target_events_per_second.is_none() {
+        if self.mode == "max" {
             return format!(
                 "latency (closed loop: service time): {}",
                 quantiles(&self.service_time_us)

@@ -5,6 +5,7 @@ pub mod alternatives;
 pub mod bounds;
 mod error;
 pub mod incidents;
+pub mod load;
 mod raw;
 mod service;
 mod validate;
@@ -40,6 +41,8 @@ pub struct Scenario {
     pub quote: Option<QuoteSpec>,
     /// `[service]`: machines wear, fail and get repaired by regional field service.
     pub service: crate::service::ServiceSpec,
+    /// `[load]`: how `fleetsim load SCENARIO` paces the fleet's traffic.
+    pub load: Option<load::LoadSpec>,
 }
 
 /// The calculator's settings for a run (`[quote]`).

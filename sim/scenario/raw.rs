@@ -23,6 +23,34 @@ pub struct RawScenario {
     pub service: RawService,
     /// `[[alternative]]`: other pricings billed on the same simulated fleet (issue 12).
     pub alternative: Vec<RawAlternative>,
+    /// `[load]`: how `fleetsim load SCENARIO` paces the fleet's traffic (absent: its defaults).
+    pub load: Option<RawLoad>,
+}
+
+/// `[load]`: `speed = "3600x"` or `rate = 5000` (mean events/s), `upload_every`, `batch_size`,
+/// `connections`, `thresholds`, and `[[load.stages]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLoad {
+    pub speed: Option<String>,
+    pub rate: Option<f64>,
+    pub upload_every: Option<String>,
+    pub month_end_read: Option<bool>,
+    pub batch_size: Option<u32>,
+    pub connections: Option<u32>,
+    pub thresholds: Vec<String>,
+    pub abort_on_fail: bool,
+    pub stages: Vec<RawStage>,
+}
+
+/// `{ name = "spike", duration = "10s", speed = "7200x" }` (or `rate = 20000`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub name: Option<String>,
+    pub duration: String,
+    pub speed: Option<String>,
+    pub rate: Option<f64>,
 }
 
 /// A pricing alternative: any billing-only key of `[pricing]`; an absent key takes

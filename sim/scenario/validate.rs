@@ -52,7 +52,12 @@ pub(super) fn validate(raw: RawScenario, path: &Path, loc: &Locator) -> Result<S
             "with `[service] enabled = true` the simulated field service produces the incidents: remove `pricing.incidents`, or turn the field off",
         ));
     }
+    let load = match &raw.load {
+        Some(l) => Some(super::load::load(l, loc)?),
+        None => None,
+    };
     Ok(Scenario {
+        load,
         quote,
         seed: seed(&raw.scenario, loc)?,
         description: raw.scenario.description,

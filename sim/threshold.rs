@@ -5,7 +5,10 @@
 //! - METRIC: `p50`, `p99.9` or `p(99.9)` (latency quantiles measured from the schedule),
 //!   `max`, `mean`; the same with a `service_` prefix for the uncorrected service time;
 //!   `rate` (acknowledged events/s), `request_rate` (acknowledged requests/s), `errors`
-//!   (requests not acknowledged), `error_rate` (their share of requests sent), `late`, `dropped`.
+//!   (requests not acknowledged), `error_rate` (their share of requests sent), `late`, `dropped`;
+//!   `sender_lateness_p99` (…, `_max`, `_mean`: how long after its scheduled instant a request
+//!   started, the sender's own delay, in fleet-shaped runs); `reconciliation` (`== ok`: the
+//!   fleet's truth reconciled against what the target metered and billed, in fleet-shaped runs).
 //! - OP: `<`, `<=`, `>`, `>=`, `==`.
 //! - VALUE: a latency needs a unit (`ns`, `us`/`µs`, `ms`, `s`), since a bare number is
 //!   ambiguous; counts and rates take an optional `k` or `M`; `error_rate` a fraction or `%`.
@@ -32,6 +35,10 @@ pub enum Metric {
     ErrorRate,
     Late,
     Dropped,
+    /// How long after its scheduled instant a request started, microseconds.
+    Lateness(Statistic),
+    /// 1 when the run reconciled (or verified), 0 when it did not.
+    Reconciliation,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +160,7 @@ fn split_op(text: &str) -> Result<(Op, &str), String> {
 }
 
 const METRICS: &str = "p50, p99.9, p(99.9), max, mean, service_p99 (…), rate, request_rate, \
-                       errors, error_rate, late, dropped";
+                       errors, error_rate, late, dropped, sender_lateness_p99 (…), reconciliation";
 
 fn parse_metric(name: &str) -> Result<Metric, String> {
     let lower = name.to_ascii_lowercase();
@@ -161,6 +168,11 @@ fn parse_metric(name: &str) -> Result<Metric, String> {
     if let Some(stat) = lower.strip_prefix("service_") {
         return parse_statistic(stat)
             .map(Metric::ServiceTime)
+            .ok_or_else(unknown);
+    }
+    if let Some(stat) = lower.strip_prefix("sender_lateness_") {
+        return parse_statistic(stat)
+            .map(Metric::Lateness)
             .ok_or_else(unknown);
     }
     match lower.as_str() {
@@ -171,6 +183,7 @@ fn parse_metric(name: &str) -> Result<Metric, String> {
         "error_rate" => Ok(Metric::ErrorRate),
         "late" => Ok(Metric::Late),
         "dropped" => Ok(Metric::Dropped),
+        "reconciliation" => Ok(Metric::Reconciliation),
         _ => parse_statistic(&lower)
             .map(Metric::Latency)
             .ok_or_else(unknown),
@@ -201,9 +214,23 @@ fn parse_value(metric: Metric, text: &str) -> Result<f64, String> {
         return Err("no value after the comparison".into());
     }
     match metric {
-        Metric::Latency(_) | Metric::ServiceTime(_) => parse_latency_micros(text),
+        Metric::Latency(_) | Metric::ServiceTime(_) | Metric::Lateness(_) => {
+            parse_latency_micros(text)
+        }
         Metric::ErrorRate => parse_fraction(text),
+        Metric::Reconciliation => parse_status(text),
         _ => parse_count(text),
+    }
+}
+
+/// `reconciliation == ok` (or `== failed`): 1 for ok, 0 for failed.
+fn parse_status(text: &str) -> Result<f64, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "ok" => Ok(1.0),
+        "failed" => Ok(0.0),
+        _ => Err(format!(
+            "reconciliation compares with ok or failed, not {text:?}: write reconciliation == ok"
+        )),
     }
 }
 
@@ -273,7 +300,10 @@ fn parse_count(text: &str) -> Result<f64, String> {
 /// A metric's value as a person reads it.
 pub fn render(metric: Metric, value: f64) -> String {
     match metric {
-        Metric::Latency(_) | Metric::ServiceTime(_) => render_micros(value),
+        _ if value.is_nan() => "not measured in this mode".to_string(),
+        Metric::Latency(_) | Metric::ServiceTime(_) | Metric::Lateness(_) => render_micros(value),
+        Metric::Reconciliation if value == 1.0 => "ok".to_string(),
+        Metric::Reconciliation => "failed".to_string(),
         Metric::EventRate => format!("{value:.0} events/s"),
         Metric::RequestRate => format!("{value:.0} requests/s"),
         Metric::ErrorRate => format!("{:.3}%", value * 100.0),
