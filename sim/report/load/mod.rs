@@ -447,6 +447,7 @@ mod tests {
             stall_threshold_us: 100_000,
             stalls: Vec::new(),
             series: timeline.series.rows(),
+            fleet: None,
         }
     }
 
