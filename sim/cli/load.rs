@@ -3,7 +3,9 @@
 
 use crate::exit;
 use crate::load::fleet::{run_fleet, FleetPlan};
-use crate::load::{run_load, write_outputs, Conclusion, LoadArgs, LoadError, LoadPlan, LoadReport};
+use crate::load::{
+    run_load, write_outputs, Conclusion, LoadArgs, LoadError, LoadPlan, LoadReport, Outputs,
+};
 
 /// Runs `fleetsim load` and returns the process exit code.
 pub fn command(args: &LoadArgs) -> i32 {
@@ -17,7 +19,7 @@ pub fn command(args: &LoadArgs) -> i32 {
     if !args.quiet {
         print!("{}", report.human());
     }
-    if let Err(e) = write_outputs(&report, args.out.as_deref(), args.junit.as_deref()) {
+    if let Err(e) = write_outputs(&report, &args.outputs()) {
         return failed(&e);
     }
     if report.conclusion() == Conclusion::NothingAcknowledged {
@@ -75,8 +77,12 @@ fn fleet_command(path: &std::path::Path, args: &LoadArgs) -> i32 {
         print!("{}", report.human());
     }
     let own = dir.join("load.json");
-    let written = write_outputs(&report, Some(&own), None)
-        .and_then(|()| write_outputs(&report, args.out.as_deref(), args.junit.as_deref()));
+    let mine = Outputs {
+        json: Some(&own),
+        ..Outputs::default()
+    };
+    let written =
+        write_outputs(&report, &mine).and_then(|()| write_outputs(&report, &args.outputs()));
     if let Err(e) = written {
         return failed(&e);
     }

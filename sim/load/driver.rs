@@ -34,6 +34,7 @@
 
 use super::events::{Bodies, EventPlan};
 use super::schedule::{Payload, Resends, Schedule};
+use super::series::{Ending, Timeline};
 use super::LoadError;
 use crate::http::server::ReceiptBody;
 use crate::http::CLOUDEVENTS_BATCH_JSON;
@@ -130,6 +131,8 @@ pub struct Totals {
     pub receipts: Receipts,
     pub first_error: Option<String>,
     pub last_done: Option<Instant>,
+    /// Errors by class, second by second, and the gaps between answers (stalls).
+    pub timeline: Timeline,
 }
 
 /// Sums of the server's receipts over acknowledged requests.
@@ -191,6 +194,7 @@ impl Totals {
             receipts: Receipts::default(),
             first_error: None,
             last_done: None,
+            timeline: Timeline::new(),
         }
     }
 
@@ -215,6 +219,7 @@ impl Totals {
         self.receipts.add(&other.receipts);
         self.first_error = self.first_error.take().or(other.first_error);
         self.last_done = self.last_done.max(other.last_done);
+        self.timeline.merge(other.timeline);
     }
 }
 
@@ -677,23 +682,37 @@ impl Shared {
             totals.resent_events += batch_size;
         }
         totals.last_done = totals.last_done.max(Some(t.done));
-        let state = match answer {
+        let (state, ending, latency) = match answer {
             Answer::Response { status, body } => {
                 *totals.statuses.entry(status).or_default() += 1;
-                totals
-                    .corrected
-                    .saturating_record(micros(t.done.duration_since(t.due)));
+                let latency = micros(t.done.duration_since(t.due));
+                totals.corrected.saturating_record(latency);
                 totals
                     .service
                     .saturating_record(micros(t.done.duration_since(t.sent)));
-                self.read_response(totals, status, &body)
+                let (state, rejected_events) = self.read_response(totals, status, &body);
+                let ending = Ending::Answered {
+                    status,
+                    rejected_events,
+                };
+                (state, ending, Some(latency))
             }
             Answer::Transport { kind, detail } => {
                 *totals.transport_errors.entry(kind).or_default() += 1;
                 totals.first_error.get_or_insert(detail);
-                BatchState::Unknown
+                (BatchState::Unknown, Ending::Failed(kind), None)
             }
         };
+        let start = self.start.get().copied().unwrap_or(t.due);
+        let acked = if state == BatchState::Acked {
+            batch_size
+        } else {
+            0
+        };
+        let (due, done) = (t.due.duration_since(start), t.done.duration_since(start));
+        totals
+            .timeline
+            .record(due, done, batch_size, acked, latency, ending);
         if let Some(cell) = usize::try_from(fresh_index(payload))
             .ok()
             .and_then(|b| self.batches.get(b))
@@ -702,7 +721,8 @@ impl Shared {
         }
     }
 
-    fn read_response(&self, totals: &mut Totals, status: u16, body: &[u8]) -> BatchState {
+    /// What the answer means for its batch, and how many events its receipt rejected.
+    fn read_response(&self, totals: &mut Totals, status: u16, body: &[u8]) -> (BatchState, u64) {
         if !(200..300).contains(&status) {
             let text: String = String::from_utf8_lossy(body)
                 .chars()
@@ -711,24 +731,31 @@ impl Shared {
             totals
                 .first_error
                 .get_or_insert_with(|| format!("HTTP {status}: {text}"));
-            return match status {
+            let state = match status {
                 400..=499 | 503 => BatchState::Refused,
                 _ => BatchState::Unknown,
             };
+            return (state, 0);
         }
         totals.acked_requests += 1;
         totals.acked_events += self.drive.plan.batch_size;
-        match serde_json::from_slice::<ReceiptBody>(body) {
-            Ok(r) => totals.receipts.add(&Receipts {
-                accepted: r.accepted,
-                duplicates: r.duplicates,
-                rejected_unknown_machine: r.rejected.unknown_machine,
-                rejected_wrong_shop: r.rejected.wrong_shop,
-                unreadable: 0,
-            }),
-            Err(_) => totals.receipts.unreadable += 1,
-        }
-        BatchState::Acked
+        let rejected = match serde_json::from_slice::<ReceiptBody>(body) {
+            Ok(r) => {
+                totals.receipts.add(&Receipts {
+                    accepted: r.accepted,
+                    duplicates: r.duplicates,
+                    rejected_unknown_machine: r.rejected.unknown_machine,
+                    rejected_wrong_shop: r.rejected.wrong_shop,
+                    unreadable: 0,
+                });
+                r.rejected.unknown_machine + r.rejected.wrong_shop
+            }
+            Err(_) => {
+                totals.receipts.unreadable += 1;
+                0
+            }
+        };
+        (BatchState::Acked, rejected)
     }
 }
 

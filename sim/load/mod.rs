@@ -20,9 +20,9 @@
 //! Outcomes: a `LoadError` (bad input, the target unreachable or refusing provisioning, an
 //! output not writable) or a `LoadReport` with its `Conclusion` (nothing acknowledged,
 //! verification error or failure, a threshold failed, ok). `run_load` runs a `LoadPlan` and
-//! returns the report; `write_outputs` writes its JSON and JUnit files. The command line
-//! (`cli::load`) prints and maps them to exit codes: 0 ok; 1 runtime failure; 2 bad input;
-//! 3 verification failed; 99 a threshold failed.
+//! returns the report; `write_outputs` writes its JSON, JUnit, series CSV and HTML files.
+//! The command line (`cli::load`) prints and maps them to exit codes: 0 ok; 1 runtime
+//! failure; 2 bad input; 3 verification failed; 99 a threshold failed.
 
 mod control;
 mod driver;
@@ -31,6 +31,8 @@ pub mod fleet;
 mod plan;
 pub(crate) mod report;
 pub mod schedule;
+pub mod series;
+pub mod stalls;
 /// Thresholds are shared with scenarios (`[load] thresholds`), so they live at the top.
 pub use crate::threshold;
 mod verify;
@@ -43,8 +45,10 @@ pub use report::{Conclusion, Latency, LoadReport, Requests, SenderCpu, Verificat
 use control::Control;
 use driver::{Drive, Outcome};
 use events::{Bodies, BodyStats, EventPlan};
+use series::SecondRow;
+use stalls::Stall;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Requests one run may schedule at most: bounds the per-batch bookkeeping (one byte each).
 pub const MAX_REQUESTS: u64 = 100_000_000;
@@ -215,6 +219,13 @@ pub struct LoadArgs {
     /// Write the thresholds (and the verification) as JUnit XML here.
     #[arg(long, value_name = "FILE.xml")]
     pub junit: Option<PathBuf>,
+    /// Write the run second by second as CSV here (the columns: README, "The load report").
+    #[arg(long, value_name = "FILE.csv")]
+    pub series: Option<PathBuf>,
+    /// Write the report as a self-contained HTML page here, its charts also as PNG in
+    /// <stem>_charts/ beside it.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -237,12 +248,30 @@ pub enum LoadError {
     },
 }
 
-/// Writes the report as JSON and the thresholds as JUnit XML, where asked.
-pub fn write_outputs(
-    report: &LoadReport,
-    json: Option<&Path>,
-    junit: Option<&Path>,
-) -> Result<(), LoadError> {
+/// Where a run's files go (each optional).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Outputs<'a> {
+    pub json: Option<&'a Path>,
+    pub junit: Option<&'a Path>,
+    pub series: Option<&'a Path>,
+    pub html: Option<&'a Path>,
+}
+
+impl LoadArgs {
+    pub fn outputs(&self) -> Outputs<'_> {
+        Outputs {
+            json: self.out.as_deref(),
+            junit: self.junit.as_deref(),
+            series: self.series.as_deref(),
+            html: self.html.as_deref(),
+        }
+    }
+}
+
+/// Writes the report as JSON, the thresholds as JUnit XML, the series as CSV and the HTML
+/// page (with its charts' PNGs), where asked.
+pub fn write_outputs(report: &LoadReport, outputs: &Outputs) -> Result<(), LoadError> {
+    let (json, junit) = (outputs.json, outputs.junit);
     let write = |path: &Path, text: String| {
         std::fs::write(path, text).map_err(|source| LoadError::Write {
             path: path.to_path_buf(),
@@ -258,6 +287,13 @@ pub fn write_outputs(
     }
     if let Some(path) = junit {
         write(path, report.junit())?;
+    }
+    if let Some(path) = outputs.series {
+        write(path, series::csv(&report.series))?;
+    }
+    if let Some(path) = outputs.html {
+        crate::report::load::write_page(report, path)
+            .map_err(|(path, source)| LoadError::Write { path, source })?;
     }
     Ok(())
 }
@@ -364,12 +400,42 @@ fn build_bodies(plan: &LoadPlan) -> Result<(Bodies, BodyStats), LoadError> {
     Ok((bodies, stats))
 }
 
+/// The run second by second and its stalls: the series completed with the slots never sent
+/// (due all the same), the stalls over the run's threshold.
+fn timeline(plan: &LoadPlan, outcome: &mut Outcome) -> (Vec<SecondRow>, Vec<Stall>, Duration) {
+    let service = &outcome.totals.service;
+    let median = if service.is_empty() {
+        0
+    } else {
+        service.value_at_quantile(0.5)
+    };
+    let threshold = stalls::threshold(Duration::from_micros(median));
+    let timeline = &mut outcome.totals.timeline;
+    let slots = outcome.slots;
+    let found = match plan.pace {
+        Pace::Rate(s) => {
+            let never_sent = outcome.started.min(slots)..slots;
+            let events = plan.events.batch_size;
+            timeline.series.record_due_slots(&s, never_sent, events);
+            let due_before = |t: Duration| Some(s.slots_within(t).min(slots));
+            timeline
+                .watch
+                .stalls(threshold, outcome.elapsed, due_before)
+        }
+        Pace::Max => timeline.watch.stalls(threshold, outcome.elapsed, |_| None),
+    };
+    let series = &timeline.series;
+    let shown = found.iter().map(|f| f.shown(series)).collect();
+    (series.rows(), shown, threshold)
+}
+
 fn assemble(
     plan: &LoadPlan,
-    outcome: Outcome,
+    mut outcome: Outcome,
     bodies: BodyStats,
     verification: Verification,
 ) -> LoadReport {
+    let (series, stalls, stall_threshold) = timeline(plan, &mut outcome);
     let t = &outcome.totals;
     let seconds = outcome.elapsed.as_secs_f64().max(1e-9);
     let (mode, target_rps) = match plan.pace {
@@ -424,6 +490,12 @@ fn assemble(
             .iter()
             .map(|(k, n)| (k.to_string(), *n))
             .collect(),
+        errors_by_class: t
+            .timeline
+            .errors
+            .iter()
+            .map(|(c, n)| (c.name(), *n))
+            .collect(),
         first_error: t.first_error.clone(),
         server_receipts: t.receipts,
         bodies: BodyStats {
@@ -444,6 +516,9 @@ fn assemble(
             cores: cpu.as_secs_f64() / seconds,
             us_per_request: cpu.as_secs_f64() * 1e6 / t.sent_requests.max(1) as f64,
         }),
+        stall_threshold_us: u64::try_from(stall_threshold.as_micros()).unwrap_or(u64::MAX),
+        stalls,
+        series,
     };
     report.thresholds = plan.thresholds.iter().map(|t| t.check(&report)).collect();
     report

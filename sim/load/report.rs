@@ -3,6 +3,8 @@
 
 use super::driver::Receipts;
 use super::events::{BodyStats, Tally};
+use super::series::SecondRow;
+use super::stalls::Stall;
 use super::threshold::{render_micros, Metric, Observations, Statistic, Verdict};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -34,6 +36,9 @@ pub struct LoadReport {
     pub responses: BTreeMap<String, u64>,
     /// Requests without a response, by kind.
     pub transport_errors: BTreeMap<String, u64>,
+    /// Requests that ended in error, by class (`connect`, `timeout`, `io`, `http_<status>`,
+    /// `validation`: see `series::classify`).
+    pub errors_by_class: BTreeMap<String, u64>,
     pub first_error: Option<String>,
     /// Sums of the server's receipts over acknowledged requests.
     pub server_receipts: Receipts,
@@ -44,6 +49,12 @@ pub struct LoadReport {
     pub next_first_seq: u64,
     /// The generator's own CPU while sending (Linux only).
     pub sender_cpu: Option<SenderCpu>,
+    /// A gap without answers longer than this, while requests waited, is a stall:
+    /// max(100 ms, 20 × the median service time).
+    pub stall_threshold_us: u64,
+    pub stalls: Vec<Stall>,
+    /// Second by second since the start (also the `--series` CSV).
+    pub series: Vec<SecondRow>,
     /// Fleet-shaped runs (`fleetsim load SCENARIO`): stages, endpoints, lateness, the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fleet: Option<super::fleet::FleetSection>,
@@ -212,6 +223,9 @@ impl LoadReport {
         );
         let _ = writeln!(out, "{}", self.latency_lines());
         let _ = writeln!(out, "{}", self.responses_line());
+        for stall in &self.stalls {
+            let _ = writeln!(out, "{}", stall_line(stall));
+        }
         if let Some(e) = &self.first_error {
             let _ = writeln!(out, "first error: {e}");
         }
@@ -260,7 +274,8 @@ impl LoadReport {
         out
     }
 
-    fn headline(&self) -> String {
+    /// The run in one line: pace, connections, machines, duration, target.
+    pub fn headline(&self) -> String {
         if let Some(fleet) = &self.fleet {
             return format!(
                 "fleetsim load: the fleet of {} (seed {}), {} machines uploading every {} s, {} connections, {} events per request at most → {}",
@@ -383,6 +398,21 @@ impl LoadReport {
     }
 }
 
+/// "stall: no answer from 3.02 s to 4.53 s (1.51 s) while 120 requests waited; p99 from the
+/// schedule 1.49 s, max 1.52 s".
+fn stall_line(s: &Stall) -> String {
+    format!(
+        "stall: no answer from {:.2} s to {:.2} s ({:.2} s) while {} requests waited; \
+         p99 from the schedule {}, max {}",
+        s.start_s,
+        s.end_s,
+        s.seconds,
+        s.requests_waiting,
+        render_micros(s.latency_p99_us as f64),
+        render_micros(s.latency_max_us as f64)
+    )
+}
+
 fn test_case(name: &str, failure: Option<&str>) -> String {
     let name = xml_escape(name);
     match failure {
@@ -415,6 +445,23 @@ pub(crate) fn xml_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stall_reads_as_a_sentence() {
+        let stall = Stall {
+            start_s: 3.021,
+            end_s: 4.533,
+            seconds: 1.512,
+            requests_waiting: 120,
+            latency_p99_us: 1_490_000,
+            latency_max_us: 1_520_000,
+        };
+        assert_eq!(
+            stall_line(&stall),
+            "stall: no answer from 3.02 s to 4.53 s (1.51 s) while 120 requests waited; \
+             p99 from the schedule 1.49 s, max 1.52 s"
+        );
+    }
 
     #[test]
     fn xml_is_escaped() {

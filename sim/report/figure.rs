@@ -54,13 +54,18 @@ impl Figure {
 
     /// The same under a heading of the given tag (`h2` for the run's own charts).
     pub fn html_under(&self, heading: &str) -> String {
+        self.html_with_png(heading, self.png_path().as_deref())
+    }
+
+    /// The same, linking the PNG at `png` (relative to the page) if any: for pages whose
+    /// charts are not in `charts/` (the load report's).
+    pub fn html_with_png(&self, heading: &str, png: Option<&str>) -> String {
         let body = match &self.svg {
             Ok(svg) => svg.clone(),
             Err(e) => format!("<p>chart unavailable: {}</p>", escape(e)),
         };
-        let link = self
-            .png_path()
-            .map(|p| format!("<p class=\"png\"><a href=\"{p}\">PNG</a></p>"))
+        let link = png
+            .map(|p| format!("<p class=\"png\"><a href=\"{}\">PNG</a></p>", escape(p)))
             .unwrap_or_default();
         format!(
             "<div class=\"chart\" data-chart=\"{slug}\"><{heading}>{title}</{heading}>{body}{link}</div>",

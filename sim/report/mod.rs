@@ -6,6 +6,7 @@ mod chart;
 pub mod compare;
 mod figure;
 mod html;
+pub mod load;
 mod png;
 mod service;
 mod summary;

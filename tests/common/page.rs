@@ -113,8 +113,20 @@ pub fn reads_rounded(shown: &str, pointer: &str, value: &Value) -> bool {
 /// Every `<td data-summary="pointers">`: its text shows each value it names, strings as they
 /// are, numbers in order. Returns how many values were checked.
 pub fn check_facts(dom: &str, json: &Value, reads: fn(&str, &str, &Value) -> bool) -> usize {
+    check_cells(dom, json, reads, "<td data-summary=\"", "</td>")
+}
+
+/// `check_facts` for the elements that start with `open` (up to their pointers) and end at
+/// `close`, e.g. a card's `<b data-summary="` … `</b>`.
+pub fn check_cells(
+    dom: &str,
+    json: &Value,
+    reads: fn(&str, &str, &Value) -> bool,
+    open: &str,
+    close: &str,
+) -> usize {
     let mut checked = 0;
-    for cell in between(dom, "<td data-summary=\"", "</td>") {
+    for cell in between(dom, open, close) {
         let (pointers, content) = cell.split_once("\">").expect("an attribute, then text");
         let mut text = text_of(content);
         let mut numeric = Vec::new();

@@ -170,6 +170,12 @@ pub(super) fn assemble(plan: &FleetPlan, m: Measured<'_>) -> LoadReport {
         thresholds: Vec::new(),
         next_first_seq: 0,
         sender_cpu: None,
+        errors_by_class: all.errors.clone(),
+        // Not yet recorded by the fleet's sender (its own classes are above): it can feed a
+        // `load::series::Timeline` per connection as the constant-rate sender does.
+        stall_threshold_us: 0,
+        stalls: Vec::new(),
+        series: Vec::new(),
         fleet: Some(section(plan, &m, &all, reconciled)),
     };
     report.thresholds = plan.thresholds.iter().map(|t| t.check(&report)).collect();
