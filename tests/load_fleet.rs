@@ -47,10 +47,25 @@ fn a_paced_fleet_passes_its_thresholds_reconciles_and_bills_what_the_embedded_en
             "p99 < 5s",
             "--threshold",
             "sender_lateness_p99 < 5s",
+            "--html",
+            dir.path().join("load.html").to_str().unwrap(),
         ],
     );
     assert_exit(&out, 0, "a small paced fleet");
     let report = read_json(&dir.path().join("load.json"));
+    // Second by second, the series adds up to the run (and the page is written from it).
+    let series = report["series"].as_array().unwrap();
+    assert!(series.len() >= 6, "{} seconds", series.len());
+    let per_second: u64 = series
+        .iter()
+        .map(|s| s["events_acknowledged"].as_u64().unwrap())
+        .sum();
+    assert_eq!(Some(per_second), report["events"]["acknowledged"].as_u64());
+    let page = std::fs::read_to_string(dir.path().join("load.html")).unwrap();
+    assert!(
+        page.contains("the fleet's shape, paced"),
+        "the page says what the load was"
+    );
     assert_eq!(report["mode"], "fleet");
     assert_eq!(
         report["verification"]["status"], "ok",

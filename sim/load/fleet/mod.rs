@@ -285,7 +285,8 @@ pub fn run_fleet(plan: FleetPlan, view: Arc<dyn LiveView>) -> Result<super::Load
     monitor.stop();
     let receipts = senders.shared.receipts();
     let aborted = senders.shared.live.aborted().map(str::to_string);
-    let stages = senders.join();
+    let pacing_start = senders.shared.start();
+    let (stages, timeline) = senders.join();
     let run = match (result, &aborted) {
         (Ok(run), _) => Some(run),
         // The thresholds say why; the fleet was not sent, so there is nothing to reconcile.
@@ -305,6 +306,8 @@ pub fn run_fleet(plan: FleetPlan, view: Arc<dyn LiveView>) -> Result<super::Load
             pacing: &pacing,
             mean_events_per_virtual_second: mean,
             stages,
+            timeline,
+            pacing_start,
             endpoints,
             receipts,
             started,

@@ -21,6 +21,10 @@ pub struct Measured<'a> {
     pub pacing: &'a Pacing,
     pub mean_events_per_virtual_second: Option<f64>,
     pub stages: Vec<StageTotals>,
+    /// Every request second by second, and the answers for stalls.
+    pub timeline: crate::load::series::Timeline,
+    /// The pacing's wall start, which the timeline counts from (`None`: nothing was queued).
+    pub pacing_start: Option<Instant>,
     pub endpoints: BTreeMap<&'static str, EndpointTotals>,
     pub receipts: IngestReceipt,
     pub started: Instant,
@@ -100,6 +104,7 @@ pub(super) fn assemble(plan: &FleetPlan, m: Measured<'_>) -> LoadReport {
     for s in &m.stages {
         all.merge(s);
     }
+    let (series, stalls, threshold) = timeline(&m, &all);
     let seconds = match (all.first_send, all.last_done) {
         (Some(first), Some(last)) => last.duration_since(first).as_secs_f64(),
         _ => m.started.elapsed().as_secs_f64(),
@@ -171,11 +176,9 @@ pub(super) fn assemble(plan: &FleetPlan, m: Measured<'_>) -> LoadReport {
         next_first_seq: 0,
         sender_cpu: None,
         errors_by_class: all.errors.clone(),
-        // Not yet recorded by the fleet's sender (its own classes are above): it can feed a
-        // `load::series::Timeline` per connection as the constant-rate sender does.
-        stall_threshold_us: 0,
-        stalls: Vec::new(),
-        series: Vec::new(),
+        stall_threshold_us: micros(threshold),
+        stalls,
+        series,
         fleet: Some(section(plan, &m, &all, reconciled)),
     };
     report.thresholds = plan.thresholds.iter().map(|t| t.check(&report)).collect();
@@ -361,4 +364,35 @@ impl FleetSection {
         let _ = writeln!(out, "run report: {}", self.report_dir);
         out
     }
+}
+
+/// The run second by second and its stalls, by the synthetic mode's rule
+/// (`load::stalls::threshold` of the median service time); the fleet's schedule is not a
+/// fixed interval, so a stall's waiting requests are those in flight only.
+fn timeline(
+    m: &Measured<'_>,
+    all: &StageTotals,
+) -> (
+    Vec<crate::load::series::SecondRow>,
+    Vec<crate::load::stalls::Stall>,
+    std::time::Duration,
+) {
+    let median = if all.service.is_empty() {
+        0
+    } else {
+        all.service.value_at_quantile(0.5)
+    };
+    let threshold = crate::load::stalls::threshold(std::time::Duration::from_micros(median));
+    let end = match (m.pacing_start, all.last_done) {
+        (Some(start), Some(last)) => last.saturating_duration_since(start),
+        _ => std::time::Duration::ZERO,
+    };
+    let found = m.timeline.watch.stalls(threshold, end, |_| None);
+    let series = &m.timeline.series;
+    let shown = found.iter().map(|f| f.shown(series)).collect();
+    (series.rows(), shown, threshold)
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

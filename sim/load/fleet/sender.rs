@@ -12,6 +12,7 @@
 //! reconciliation will say what that cost.
 
 use super::super::driver::{join_all, micros, new_histogram, Answer, Connection, Endpoint};
+use super::super::series::{classify, Ending, Timeline};
 use crate::http::server::ReceiptBody;
 use crate::metering::IngestReceipt;
 use bytes::Bytes;
@@ -225,9 +226,12 @@ pub struct Feed {
     shared: Arc<Shared>,
 }
 
+/// What one connection measured: per stage, and its timeline.
+type ConnectionTotals = (Vec<StageTotals>, Timeline);
+
 /// The running senders; `join` returns their totals per stage once the feed is dropped.
 pub struct Senders {
-    threads: Vec<std::thread::JoinHandle<Vec<Vec<StageTotals>>>>,
+    threads: Vec<std::thread::JoinHandle<Vec<ConnectionTotals>>>,
     pub shared: Arc<Shared>,
 }
 
@@ -343,19 +347,22 @@ impl Drop for Feed {
 }
 
 impl Senders {
-    /// Waits for the senders (the feed must be dropped first) and merges their totals.
-    pub fn join(self) -> Vec<StageTotals> {
+    /// Waits for the senders (the feed must be dropped first) and merges their totals per
+    /// stage and their timelines (second by second, answers for stalls).
+    pub fn join(self) -> (Vec<StageTotals>, Timeline) {
         let mut merged: Vec<StageTotals> = (0..self.shared.stages)
             .map(|_| StageTotals::new())
             .collect();
+        let mut timeline = Timeline::new();
         for handle in self.threads {
-            for per_connection in handle.join().unwrap_or_default() {
+            for (per_connection, mine) in handle.join().unwrap_or_default() {
                 for (stage, t) in per_connection.iter().enumerate() {
                     merged[stage].merge(t);
                 }
+                timeline.merge(mine);
             }
         }
-        merged
+        (merged, timeline)
     }
 }
 
@@ -383,7 +390,7 @@ impl Shared {
     }
 }
 
-fn sender_thread(shared: Arc<Shared>, connections: usize) -> Vec<Vec<StageTotals>> {
+fn sender_thread(shared: Arc<Shared>, connections: usize) -> Vec<ConnectionTotals> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build();
@@ -399,8 +406,9 @@ fn sender_thread(shared: Arc<Shared>, connections: usize) -> Vec<Vec<StageTotals
     totals
 }
 
-async fn connection_loop(shared: Arc<Shared>) -> Vec<StageTotals> {
+async fn connection_loop(shared: Arc<Shared>) -> ConnectionTotals {
     let mut totals: Vec<StageTotals> = (0..shared.stages).map(|_| StageTotals::new()).collect();
+    let mut timeline = Timeline::new();
     let mut connection = Connection::warm(Arc::clone(&shared.endpoint), shared.timeout).await;
     while let Some(upload) = shared.next().await {
         let stage = upload.stage.min(shared.stages - 1);
@@ -412,18 +420,19 @@ async fn connection_loop(shared: Arc<Shared>) -> Vec<StageTotals> {
             let live = &shared.live;
             live.virtual_now
                 .fetch_max(upload.virtual_at, Ordering::Relaxed);
-            send_upload(&shared, &mut connection, upload, &mut totals[stage]).await;
+            let mine = (&mut totals[stage], &mut timeline);
+            send_upload(&shared, &mut connection, upload, mine).await;
         }
         shared.settle();
     }
-    totals
+    (totals, timeline)
 }
 
 async fn send_upload(
     shared: &Shared,
     connection: &mut Connection,
     upload: Due,
-    totals: &mut StageTotals,
+    (totals, timeline): (&mut StageTotals, &mut Timeline),
 ) {
     totals.uploads += 1;
     let started = Instant::now();
@@ -436,7 +445,8 @@ async fn send_upload(
     }
     totals.first_send = Some(totals.first_send.map_or(started, |f| f.min(started)));
     for request in upload.requests {
-        send_request(shared, connection, upload.due, request, totals).await;
+        let outcome = send_request(shared, connection, upload.due, &request, totals).await;
+        record(shared, timeline, upload.due, &request, outcome);
     }
 }
 
@@ -447,13 +457,55 @@ enum Attempt {
     Refused,
 }
 
+/// How a request ended: when, and its last attempt's ending as `series::classify` reads it.
+struct Settled {
+    done: Instant,
+    acknowledged: bool,
+    status: Option<u16>,
+    failure: Option<&'static str>,
+    rejected_events: u64,
+}
+
+/// The request in the run's timeline (second by second, answers for stalls), from the
+/// pacing's start.
+fn record(shared: &Shared, timeline: &mut Timeline, due: Instant, request: &Request, s: Settled) {
+    let Some(start) = shared.start() else {
+        return;
+    };
+    let ending = match (s.status, s.failure) {
+        (Some(status), _) => Ending::Answered {
+            status,
+            rejected_events: s.rejected_events,
+        },
+        (None, kind) => Ending::Failed(kind.unwrap_or("other")),
+    };
+    let latency = s
+        .acknowledged
+        .then(|| micros(s.done.saturating_duration_since(due)));
+    timeline.record(
+        due.saturating_duration_since(start),
+        s.done.saturating_duration_since(start),
+        request.events,
+        if s.acknowledged { request.events } else { 0 },
+        latency,
+        ending,
+    );
+}
+
 async fn send_request(
     shared: &Shared,
     connection: &mut Connection,
     due: Instant,
-    request: Request,
+    request: &Request,
     totals: &mut StageTotals,
-) {
+) -> Settled {
+    let mut settled = Settled {
+        done: Instant::now(),
+        acknowledged: false,
+        status: None,
+        failure: None,
+        rejected_events: 0,
+    };
     totals.requests += 1;
     totals.events_sent += request.events;
     shared.live.requests.fetch_add(1, Ordering::Relaxed);
@@ -468,6 +520,11 @@ async fn send_request(
         };
         let answer = connection.exchange(http).await;
         let done = Instant::now();
+        settled.done = done;
+        (settled.status, settled.failure) = match &answer {
+            Answer::Response { status, .. } => (Some(*status), None),
+            Answer::Transport { kind, .. } => (None, Some(*kind)),
+        };
         totals.attempts += 1;
         totals.last_done = totals.last_done.max(Some(done));
         if let Answer::Response { .. } = answer {
@@ -490,7 +547,10 @@ async fn send_request(
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .add(&receipt);
-                return;
+                settled.acknowledged = true;
+                settled.rejected_events =
+                    receipt.rejected_unknown_machine + receipt.rejected_wrong_shop;
+                return settled;
             }
             Attempt::Refused => {
                 shared.live.errors.fetch_add(1, Ordering::Relaxed);
@@ -504,32 +564,28 @@ async fn send_request(
     totals.lost += 1;
     shared.live.lost.fetch_add(1, Ordering::Relaxed);
     totals.events_lost += request.events;
+    settled
 }
 
-/// Classifies an answer, counting a failure by its class.
+/// Classifies an answer (`series::classify`, as the synthetic mode), counting a failed
+/// attempt by its class.
 fn judge(answer: Answer, events: u64, totals: &mut StageTotals) -> Attempt {
-    let (class, detail, retry) = match answer {
+    let (ending, detail, retry) = match answer {
         Answer::Response { status, body } if (200..300).contains(&status) => {
             return Attempt::Acknowledged(receipt(&body, events));
         }
         Answer::Response { status, body } => {
             let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-            let class = match status {
-                400 | 422 => "validation".to_string(),
-                _ => format!("http_{status}"),
-            };
             let retry = status == 429 || status >= 500;
-            (class, format!("HTTP {status}: {text}"), retry)
-        }
-        Answer::Transport { kind, detail } => {
-            let class = match kind {
-                "connection_failed" | "host_not_found" => "connect",
-                "timeout" => "timeout",
-                _ => "io",
+            let ending = Ending::Answered {
+                status,
+                rejected_events: 0,
             };
-            (class.to_string(), detail, true)
+            (classify(ending), format!("HTTP {status}: {text}"), retry)
         }
+        Answer::Transport { kind, detail } => (classify(Ending::Failed(kind)), detail, true),
     };
+    let class = ending.map_or_else(|| "other".to_string(), |c| c.name());
     *totals.errors.entry(class).or_default() += 1;
     totals.first_error.get_or_insert(detail);
     if retry {

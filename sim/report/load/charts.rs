@@ -32,8 +32,8 @@ fn dots(rows: &[SecondRow]) -> u32 {
 }
 
 /// A closed loop has no schedule: its latency is the service time, its offer what it sent.
-fn closed_loop(r: &LoadReport) -> bool {
-    r.target_events_per_second.is_none()
+pub(super) fn closed_loop(r: &LoadReport) -> bool {
+    r.mode == "max"
 }
 
 /// A latency in ms on a log axis: the exponent of ten.

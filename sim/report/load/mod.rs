@@ -51,7 +51,7 @@ pub fn page(r: &LoadReport, charts_dir: &str) -> Page {
     );
     html.push_str(&verdict(r));
     html.push_str(&cards(r));
-    let closed = r.target_events_per_second.is_none();
+    let closed = charts::closed_loop(r);
     let figures = vec![
         Figure::main(
             "load_latency",
@@ -148,7 +148,7 @@ fn cards(r: &LoadReport) -> String {
         "",
     ));
     html.push_str(&card(
-        if r.target_events_per_second.is_none() {
+        if charts::closed_loop(r) {
             "p99 (closed loop: service time)"
         } else {
             "p99 from the schedule"
@@ -176,7 +176,11 @@ fn cards(r: &LoadReport) -> String {
         "Verification",
         &["/verification/status"],
         r.verification.status,
-        "acknowledged events stored once",
+        if r.fleet.is_some() {
+            "the fleet's truth against what the target metered and billed"
+        } else {
+            "acknowledged events stored once"
+        },
         verified,
     ));
     let thresholds_class = if r.thresholds_ok() { "ok" } else { "fail" };
@@ -190,9 +194,10 @@ fn cards(r: &LoadReport) -> String {
 }
 
 fn target_line(r: &LoadReport) -> String {
-    match r.target_events_per_second {
-        Some(rate) => format!("target {rate:.0}"),
-        None => "closed loop (max)".into(),
+    match (r.target_events_per_second, &r.fleet) {
+        (Some(rate), _) => format!("target {rate:.0}"),
+        (None, Some(_)) => "the fleet's shape, paced".into(),
+        (None, None) => "closed loop (max)".into(),
     }
 }
 
