@@ -119,8 +119,9 @@ pub enum Command {
         #[arg(long, value_name = "DIGITS", value_parser = clap::value_parser!(u32).range(1..=18))]
         counter_digits: Option<u32>,
     },
-    /// Load-test a metering endpoint over HTTP: open-model rate (or --max), latency from each
-    /// request's scheduled instant, exactly-once check afterwards, thresholds for CI.
+    /// Load-test a metering endpoint over HTTP: synthetic batches at an open-model rate (or
+    /// --max), or with a SCENARIO the fleet's own traffic, paced; latency from each request's
+    /// scheduled instant, exactly-once check or reconciliation afterwards, thresholds for CI.
     ///
     /// Exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 events lost or counted twice,
     /// 99 a threshold failed.
