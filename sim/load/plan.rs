@@ -11,11 +11,11 @@ pub use crate::units::parse_duration;
 use crate::units::parse_duration_or_zero;
 use std::time::Duration;
 
-pub const MAX_CONNECTIONS: usize = 1024;
+const MAX_CONNECTIONS: usize = 1024;
 const DEFAULT_BATCH_SIZE: u64 = 100;
 const DEFAULT_CONNECTIONS: usize = 16;
 const MAX_MACHINES: u32 = 1_000_000;
-pub const MAX_BATCH_SIZE: u64 = 100_000;
+const MAX_BATCH_SIZE: u64 = 100_000;
 
 /// A validated run: everything `run_load` needs.
 #[derive(Clone, Debug)]
@@ -124,26 +124,29 @@ fn connections(args: &LoadArgs) -> usize {
     args.connections.unwrap_or(DEFAULT_CONNECTIONS)
 }
 
+/// Events per request, connections and sender threads within their bounds (synthetic and
+/// fleet-shaped runs alike).
+pub(super) fn check_sizes(batch: u64, connections: usize, threads: usize) -> Result<(), String> {
+    if !(1..=MAX_BATCH_SIZE).contains(&batch) {
+        return Err(format!(
+            "--batch-size {batch}: must be from 1 to {MAX_BATCH_SIZE}"
+        ));
+    }
+    if !(1..=MAX_CONNECTIONS).contains(&connections) {
+        return Err(format!(
+            "--connections {connections}: must be from 1 to {MAX_CONNECTIONS}"
+        ));
+    }
+    if !(1..=connections).contains(&threads) {
+        return Err(format!(
+            "--sender-threads {threads}: must be from 1 to --connections ({connections})"
+        ));
+    }
+    Ok(())
+}
+
 fn check_counts(args: &LoadArgs) -> Result<(), String> {
-    if !(1..=MAX_BATCH_SIZE).contains(&batch_size(args)) {
-        return Err(format!(
-            "--batch-size {}: must be from 1 to {MAX_BATCH_SIZE}",
-            batch_size(args)
-        ));
-    }
-    if !(1..=MAX_CONNECTIONS).contains(&connections(args)) {
-        return Err(format!(
-            "--connections {}: must be from 1 to {MAX_CONNECTIONS}",
-            connections(args)
-        ));
-    }
-    if !(1..=connections(args)).contains(&args.sender_threads) {
-        return Err(format!(
-            "--sender-threads {}: must be from 1 to --connections ({})",
-            args.sender_threads,
-            connections(args)
-        ));
-    }
+    check_sizes(batch_size(args), connections(args), args.sender_threads)?;
     if !(1..=MAX_MACHINES).contains(&args.machines) {
         return Err(format!(
             "--machines {}: must be from 1 to {MAX_MACHINES}",

@@ -46,8 +46,6 @@ pub struct PacedEngine {
     pacing: Pacing,
     /// Virtual unix seconds of the fleet's start (the first clock the run sets).
     origin: Option<i64>,
-    /// The run's wall start, set at the first events.
-    start: Option<Instant>,
     /// The latest clock the run set: before a day's events, the end of that day.
     clock: i64,
     delivery: Delivery,
@@ -67,7 +65,6 @@ impl PacedEngine {
             feed,
             pacing,
             origin: None,
-            start: None,
             clock: 0,
             delivery,
             endpoints,
@@ -82,7 +79,7 @@ impl PacedEngine {
     ) -> Result<T, MeteringError> {
         let started = Instant::now();
         let result = call(&mut self.inner);
-        let micros = started.elapsed().as_micros().max(1) as u64;
+        let micros = super::super::driver::micros(started.elapsed());
         let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         let totals = endpoints.entry(endpoint).or_insert_with(|| EndpointTotals {
             calls: 0,
@@ -150,10 +147,8 @@ impl MeteringEngine for PacedEngine {
                 message: format!("aborted: {why}"),
             });
         }
-        let feed = &self.feed;
-        let start = *self
-            .start
-            .get_or_insert_with(|| feed.start_at(Instant::now() + LEAD));
+        // The run's wall start, set at the first events (kept once, in the feed).
+        let start = self.feed.start_at(Instant::now() + LEAD);
         // The run sets the clock to the end of a day before handing over its events.
         let day_start = self.clock - 86_400;
         for upload in day_uploads(day_start, events, self.delivery) {

@@ -125,24 +125,7 @@ impl FleetPlan {
         };
         let batch_size = args.batch_size.unwrap_or(u64::from(spec.batch_size));
         let connections = args.connections.unwrap_or(spec.connections as usize);
-        if !(1..=super::plan::MAX_BATCH_SIZE).contains(&batch_size) {
-            return Err(bad(format!(
-                "--batch-size {batch_size}: must be from 1 to {}",
-                super::plan::MAX_BATCH_SIZE
-            )));
-        }
-        if !(1..=super::plan::MAX_CONNECTIONS).contains(&connections) {
-            return Err(bad(format!(
-                "--connections {connections}: must be from 1 to {}",
-                super::plan::MAX_CONNECTIONS
-            )));
-        }
-        if !(1..=connections).contains(&args.sender_threads) {
-            return Err(bad(format!(
-                "--sender-threads {}: must be from 1 to --connections ({connections})",
-                args.sender_threads
-            )));
-        }
+        super::plan::check_sizes(batch_size, connections, args.sender_threads).map_err(bad)?;
         let thresholds = spec
             .thresholds
             .iter()
@@ -275,7 +258,7 @@ pub fn run_fleet(plan: FleetPlan, view: Arc<dyn LiveView>) -> Result<super::Load
         pacing.clone(),
         (plan.run.quiet, abort),
     );
-    let progress: Arc<dyn Progress> = Arc::new(ViewProgress(Arc::clone(&view)));
+    let progress: Arc<dyn Progress> = Arc::clone(&view) as Arc<dyn Progress>;
     let result = run_reporting(
         plan.scenario.clone(),
         &plan.run,
@@ -372,27 +355,6 @@ fn pacing_of(pace: &PacePlan, mean: Option<f64>) -> Pacing {
 /// The target answers its health check (or the run fails now, before the fleet is built).
 fn reachable(url: &str) -> Result<(), LoadError> {
     super::control::Control::new(url, &[]).reachable()
-}
-
-/// Passes the run's progress on to the view (days simulated, alternatives billed).
-struct ViewProgress(Arc<dyn LiveView>);
-
-impl Progress for ViewProgress {
-    fn start(&self, days: u32, first: chrono::NaiveDate) {
-        self.0.start(days, first);
-    }
-    fn day_done(&self, events: u64) {
-        self.0.day_done(events);
-    }
-    fn finish(&self) {
-        self.0.finish();
-    }
-    fn billing(&self, id: &str, index: usize, count: usize) {
-        self.0.billing(id, index, count);
-    }
-    fn billed(&self) {
-        self.0.billed();
-    }
 }
 
 /// A thread that reads the senders' live counters twice a second and hands them to the view.

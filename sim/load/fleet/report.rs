@@ -176,7 +176,7 @@ pub(super) fn assemble(plan: &FleetPlan, m: Measured<'_>) -> LoadReport {
         next_first_seq: 0,
         sender_cpu: None,
         errors_by_class: all.errors.clone(),
-        stall_threshold_us: micros(threshold),
+        stall_threshold_us: crate::load::driver::micros(threshold),
         stalls,
         series,
         fleet: Some(section(plan, &m, &all, reconciled)),
@@ -391,8 +391,4 @@ fn timeline(
     let series = &m.timeline.series;
     let shown = found.iter().map(|f| f.shown(series)).collect();
     (series.rows(), shown, threshold)
-}
-
-fn micros(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
