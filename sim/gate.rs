@@ -105,6 +105,37 @@ const LOAD_METRICS: &[Metric] = &[
         Exact,
     ),
     m("verification", "/verification/status", Exact),
+    // A fleet-shaped load (`fleetsim load SCENARIO`): the scenario and seed fix the fleet's
+    // traffic, so what was uploaded and how it reconciled must reproduce exactly; the sender's
+    // own lateness and its retries are measured.
+    m("fleet_scenario", "/fleet/scenario", Exact),
+    m("fleet_seed", "/fleet/seed", Exact),
+    m(
+        "fleet_upload_every_seconds",
+        "/fleet/upload_every_seconds",
+        Exact,
+    ),
+    m("fleet_uploads", "/fleet/uploads", Exact),
+    m("fleet_lost_events", "/fleet/lost_events", Exact),
+    m("fleet_retries", "/fleet/retries", Lower),
+    m("sender_lateness_p99", "/fleet/lateness_us/p99", Lower),
+    m("sender_lateness_max", "/fleet/lateness_us/max", Lower),
+    m("reconciliation_ok", "/fleet/reconciliation/ok", Exact),
+    m(
+        "reconciliation_missing_events",
+        "/fleet/reconciliation/missing_events",
+        Exact,
+    ),
+    m(
+        "reconciliation_double_counted_events",
+        "/fleet/reconciliation/double_counted_events",
+        Exact,
+    ),
+    m(
+        "reconciliation_misbilled_cents",
+        "/fleet/reconciliation/misbilled_cents",
+        Exact,
+    ),
 ];
 
 /// Not a pointer into the report: failed / sent requests.
@@ -254,8 +285,8 @@ pub struct Row {
     pub direction: Direction,
     pub baseline: Option<Value>,
     pub current: Option<Value>,
-    /// (current − baseline) / baseline × 100; none for exact or non-numeric figures or a
-    /// zero baseline.
+    /// (current − baseline) / baseline × 100; none for non-numeric figures, a zero baseline,
+    /// or an exact figure that did not change (its "+0.0%" would read as a measurement).
     pub change_percent: Option<f64>,
     /// The worst value that still passes: baseline × (1 ∓ tolerance); exact: the baseline.
     pub limit: Option<Value>,
@@ -450,7 +481,8 @@ fn row(
         // Absent from both: the metric does not apply to this kind of run (no `[service]`).
         return (row.baseline.is_some() || row.current.is_some() || named).then_some(row);
     };
-    row.change_percent = change_percent(&b, &c);
+    let unchanged_exact = metric.direction == Direction::Exact && b == c;
+    row.change_percent = change_percent(&b, &c).filter(|_| !unchanged_exact);
     match (metric.direction, b.as_f64(), c.as_f64()) {
         (Direction::Exact, _, _) | (_, None, _) | (_, _, None) => {
             row.verdict = if b == c {
@@ -738,6 +770,60 @@ mod tests {
         assert!(!report.rows.iter().any(|r| r.metric == "peak_rss_bytes"));
         assert_eq!(verdict(&report, "truth_mountings"), Verdict::Missing);
         assert!(report.verdict_line().contains("truth_mountings"));
+    }
+
+    /// A fleet-shaped load's report: the synthetic figures plus `/fleet`.
+    fn fleet(seed: u64, lateness_p99: u64, missing: u64) -> Value {
+        json!({
+            "mode": "fleet", "batch_size": 200, "connections": 16,
+            "rate": {"events_per_second": 900.0, "requests_per_second": 700.0},
+            "requests": {"sent": 100, "failed": 0, "acknowledged": 100},
+            "latency_us": {"p99": 9000},
+            "fleet": {
+                "scenario": "load_small", "seed": seed, "upload_every_seconds": 900,
+                "uploads": 100, "lost_events": 0, "retries": 0,
+                "lateness_us": {"p99": lateness_p99, "max": 2 * lateness_p99},
+                "reconciliation": {"ok": missing == 0, "missing_events": missing,
+                                   "double_counted_events": 0, "misbilled_cents": 0}
+            }
+        })
+    }
+
+    #[test]
+    fn a_fleet_load_is_gated_on_its_seed_its_reconciliation_and_the_senders_lateness() {
+        let base = fleet(7, 1000, 0);
+        let same = compare(&base, &fleet(7, 1050, 0), tol("10%")).unwrap();
+        assert!(same.passed(), "{}", same.table());
+        assert_eq!(verdict(&same, "fleet_uploads"), Verdict::Ok);
+        let other_seed = compare(&base, &fleet(8, 1000, 0), tol("1000%")).unwrap();
+        assert_eq!(verdict(&other_seed, "fleet_seed"), Verdict::Changed);
+        let lost = compare(&base, &fleet(7, 1000, 3), tol("1000%")).unwrap();
+        assert_eq!(verdict(&lost, "reconciliation_ok"), Verdict::Changed);
+        assert_eq!(
+            verdict(&lost, "reconciliation_missing_events"),
+            Verdict::Changed
+        );
+        let late = compare(&base, &fleet(7, 1500, 0), tol("10%")).unwrap();
+        assert_eq!(verdict(&late, "sender_lateness_p99"), Verdict::Regressed);
+        // A synthetic report has no `/fleet`: none of those rows appears.
+        let synthetic = compare(&run_load(), &run_load(), tol("10%")).unwrap();
+        assert!(!synthetic.rows.iter().any(|r| r.metric.starts_with("fleet_")));
+    }
+
+    fn run_load() -> Value {
+        json!({"mode": "max", "rate": {"events_per_second": 5.0}, "latency_us": {"p99": 3}})
+    }
+
+    #[test]
+    fn an_unchanged_exact_figure_shows_no_change_and_a_changed_one_does() {
+        let same = compare(&run(1000.0, 5), &run(1000.0, 5), tol("10%")).unwrap();
+        let row = |r: &GateReport, m: &str| r.rows.iter().find(|x| x.metric == m).cloned();
+        assert_eq!(row(&same, "billed_total_cents").unwrap().change_percent, None);
+        let moved = compare(&run(1000.0, 5), &run(1000.0, 6), tol("10%")).unwrap();
+        assert_eq!(
+            row(&moved, "billed_total_cents").unwrap().change_percent,
+            Some(20.0)
+        );
     }
 
     #[test]

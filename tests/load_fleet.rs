@@ -124,6 +124,35 @@ fn a_paced_fleet_passes_its_thresholds_reconciles_and_bills_what_the_embedded_en
     let alone = read_json(&embedded.join("summary.json"));
     assert_eq!(summary["billed"], alone["billed"]);
     assert_eq!(summary["truth"], alone["truth"]);
+
+    gate_holds_the_fleet_to_its_own_figures(dir.path(), &report);
+}
+
+/// `fleetsim gate` on a real fleet report: against itself every figure holds, the fleet's
+/// rows among them; another seed's report is a changed exact figure (exit 99).
+fn gate_holds_the_fleet_to_its_own_figures(dir: &Path, report: &serde_json::Value) {
+    let base = dir.join("load.json");
+    let gate = |current: &Path| {
+        fleetsim()
+            .args(["gate", "--tolerance", "0", "--baseline"])
+            .arg(&base)
+            .arg("--current")
+            .arg(current)
+            .output()
+            .expect("fleetsim starts")
+    };
+    let same = gate(&base);
+    assert_exit(&same, 0, "a fleet report against itself");
+    for row in ["fleet_uploads", "reconciliation_ok", "sender_lateness_p99"] {
+        assert!(text(&same.stdout).contains(row), "{row}: {}", text(&same.stdout));
+    }
+    let mut other = report.clone();
+    other["fleet"]["seed"] = serde_json::json!(report["fleet"]["seed"].as_u64().unwrap() + 1);
+    let other_path = dir.join("other_seed.json");
+    std::fs::write(&other_path, other.to_string()).unwrap();
+    let changed = gate(&other_path);
+    assert_exit(&changed, 99, "another seed's fleet");
+    assert!(text(&changed.stdout).contains("fleet_seed"), "{}", text(&changed.stdout));
 }
 
 #[test]
