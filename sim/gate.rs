@@ -807,7 +807,10 @@ mod tests {
         assert_eq!(verdict(&late, "sender_lateness_p99"), Verdict::Regressed);
         // A synthetic report has no `/fleet`: none of those rows appears.
         let synthetic = compare(&run_load(), &run_load(), tol("10%")).unwrap();
-        assert!(!synthetic.rows.iter().any(|r| r.metric.starts_with("fleet_")));
+        assert!(!synthetic
+            .rows
+            .iter()
+            .any(|r| r.metric.starts_with("fleet_")));
     }
 
     fn run_load() -> Value {
@@ -818,7 +821,10 @@ mod tests {
     fn an_unchanged_exact_figure_shows_no_change_and_a_changed_one_does() {
         let same = compare(&run(1000.0, 5), &run(1000.0, 5), tol("10%")).unwrap();
         let row = |r: &GateReport, m: &str| r.rows.iter().find(|x| x.metric == m).cloned();
-        assert_eq!(row(&same, "billed_total_cents").unwrap().change_percent, None);
+        assert_eq!(
+            row(&same, "billed_total_cents").unwrap().change_percent,
+            None
+        );
         let moved = compare(&run(1000.0, 5), &run(1000.0, 6), tol("10%")).unwrap();
         assert_eq!(
             row(&moved, "billed_total_cents").unwrap().change_percent,

@@ -144,7 +144,11 @@ fn gate_holds_the_fleet_to_its_own_figures(dir: &Path, report: &serde_json::Valu
     let same = gate(&base);
     assert_exit(&same, 0, "a fleet report against itself");
     for row in ["fleet_uploads", "reconciliation_ok", "sender_lateness_p99"] {
-        assert!(text(&same.stdout).contains(row), "{row}: {}", text(&same.stdout));
+        assert!(
+            text(&same.stdout).contains(row),
+            "{row}: {}",
+            text(&same.stdout)
+        );
     }
     let mut other = report.clone();
     other["fleet"]["seed"] = serde_json::json!(report["fleet"]["seed"].as_u64().unwrap() + 1);
@@ -152,7 +156,11 @@ fn gate_holds_the_fleet_to_its_own_figures(dir: &Path, report: &serde_json::Valu
     std::fs::write(&other_path, other.to_string()).unwrap();
     let changed = gate(&other_path);
     assert_exit(&changed, 99, "another seed's fleet");
-    assert!(text(&changed.stdout).contains("fleet_seed"), "{}", text(&changed.stdout));
+    assert!(
+        text(&changed.stdout).contains("fleet_seed"),
+        "{}",
+        text(&changed.stdout)
+    );
 }
 
 #[test]
