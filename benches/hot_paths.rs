@@ -29,7 +29,9 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, BatchSize, Criterion, SamplingMode, Throughput};
 use fleetsim::billing::catalogue::Catalogue;
 use fleetsim::billing::catalogue_file;
-use fleetsim::billing::close::{rate_close, ContractTerms, MemoryLedger, MeteredClose};
+use fleetsim::billing::close::{
+    rate_close, ContractTerms, MemoryLedger, MeteredClose, ResolvedPlans,
+};
 use fleetsim::billing::service::Incident;
 use fleetsim::billing::{Basis, Contract, CounterDue, EventDue, PlanTerms};
 use fleetsim::calendar::{Calendar, DayIndex, DayInfo};
@@ -469,9 +471,10 @@ fn rate_year(
     catalogue: Option<&Catalogue>,
 ) -> u64 {
     let mut ledger = MemoryLedger::default();
+    let mut book = ResolvedPlans::new(catalogue);
     let mut invoices = 0;
     for close in closes {
-        let rated = rate_close(close, contracts, catalogue, &mut ledger)
+        let rated = rate_close(close, contracts, &mut book, &mut ledger)
             .unwrap_or_else(|_| panic!("{} rates", close.period));
         invoices += black_box(rated.invoices).len() as u64;
     }

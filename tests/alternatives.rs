@@ -12,7 +12,7 @@ mod common;
 mod server;
 
 use common::*;
-use fleetsim::billing::close::{rate_close, MemoryLedger, MeteredClose};
+use fleetsim::billing::close::{rate_close, MemoryLedger, MeteredClose, ResolvedPlans};
 use fleetsim::billing::{Invoice, LineKind};
 use fleetsim::event::{MachineId, ShopId, UsageEvent};
 use fleetsim::fleet::{Fleet, Segment};
@@ -94,6 +94,7 @@ fn assert_rate_close_reproduces(
     let terms = close_terms(&s.pricing, &contracts, &plans);
     let catalogue = s.pricing.catalogue.as_ref().map(|c| &c.catalogue);
     let mut ledger = MemoryLedger::default();
+    let mut book = ResolvedPlans::new(catalogue);
     let mut stored_all = Vec::new();
     for p in periods(s) {
         let metered: MeteredClose = engine
@@ -101,7 +102,7 @@ fn assert_rate_close_reproduces(
             .expect("metered_close answers")
             .unwrap_or_else(|| panic!("{p} was closed by the run"));
         assert_eq!(metered.period, p);
-        let rated = rate_close(&metered, &terms, catalogue, &mut ledger)
+        let rated = rate_close(&metered, &terms, &mut book, &mut ledger)
             .unwrap_or_else(|e| panic!("{p}: rate_close refused the engine's own close: {e:?}"));
         let stored = engine.invoices(p).expect("invoices answer");
         assert!(!stored.is_empty(), "{p}: the engine issued invoices");

@@ -19,7 +19,7 @@ use super::{
     invoice_from_counters, invoice_from_events, Basis, BillingError, Contract, EventDue, Invoice,
     PlanTerms,
 };
-use crate::billing::catalogue::Catalogue;
+use crate::billing::catalogue::{Catalogue, PlanContract};
 use crate::event::ShopId;
 use crate::metering::{CounterUsageRow, Period};
 use std::collections::BTreeMap;
@@ -148,20 +148,82 @@ pub enum CloseError<E> {
     Ledger(E),
 }
 
+/// The catalogue plan contracts are rated with, and each contract resolved against it
+/// (`Catalogue::contract`), kept from one close to the next: resolving a contract costs more
+/// than rating it (it copies the plan, its tier and options), and a pricing rates every close
+/// of a run with the same contracts. A contract whose terms change is resolved again.
+pub struct ResolvedPlans<'c> {
+    catalogue: Option<&'c Catalogue>,
+    /// By the contract's index in `rate_close`'s list.
+    resolved: Vec<Option<Resolved>>,
+}
+
+struct Resolved {
+    shop: ShopId,
+    terms: PlanTerms,
+    contract: PlanContract,
+}
+
+impl<'c> ResolvedPlans<'c> {
+    pub fn new(catalogue: Option<&'c Catalogue>) -> ResolvedPlans<'c> {
+        ResolvedPlans {
+            catalogue,
+            resolved: Vec::new(),
+        }
+    }
+
+    /// The `index`-th contract resolved (again only if its shop or terms changed).
+    fn contract(
+        &mut self,
+        index: usize,
+        shop: ShopId,
+        terms: &PlanTerms,
+    ) -> Result<&PlanContract, BillingError> {
+        if self.resolved.len() <= index {
+            self.resolved.resize_with(index + 1, || None);
+        }
+        let slot = &mut self.resolved[index];
+        let fresh = slot
+            .as_ref()
+            .is_some_and(|r| r.shop == shop && r.terms == *terms);
+        if !fresh {
+            let catalogue = self.catalogue.ok_or_else(|| {
+                BillingError::Catalogue(format!(
+                    "shop {shop} has a plan contract but the store holds no catalogue"
+                ))
+            })?;
+            let contract = catalogue.contract(&terms.spec(shop)).map_err(|m| {
+                BillingError::Catalogue(format!(
+                    "the catalogue does not resolve the contract of shop {shop}: {m}"
+                ))
+            })?;
+            *slot = Some(Resolved {
+                shop,
+                terms: terms.clone(),
+                contract,
+            });
+        }
+        Ok(&slot.as_ref().expect("resolved above").contract)
+    }
+}
+
 /// Rates one close: every contract (in the order given, shop order) gets its invoice for
 /// `metered.period`, except a plan contract whose term does not cover the period.
 pub fn rate_close<L: Ledger>(
     metered: &MeteredClose,
     contracts: &[ContractTerms],
-    catalogue: Option<&Catalogue>,
+    book: &mut ResolvedPlans<'_>,
     ledger: &mut L,
 ) -> Result<RatedClose, CloseError<L::Error>> {
     let period = metered.period;
     let mut rated = RatedClose::default();
-    for (contract, terms) in contracts {
+    for (index, (contract, terms)) in contracts.iter().enumerate() {
         let shop = contract.shop;
         if let Some(terms) = terms {
-            let Some(plan) = plan_invoice(metered, contract, terms, catalogue, ledger)? else {
+            let pc = book
+                .contract(index, shop, terms)
+                .map_err(CloseError::Billing)?;
+            let Some(plan) = plan_invoice(metered, contract, pc, ledger)? else {
                 continue;
             };
             if !plan.notes.is_empty() {
@@ -202,21 +264,10 @@ pub fn rate_close<L: Ledger>(
 fn plan_invoice<L: Ledger>(
     metered: &MeteredClose,
     contract: &Contract,
-    terms: &PlanTerms,
-    catalogue: Option<&Catalogue>,
+    pc: &PlanContract,
     ledger: &mut L,
 ) -> Result<Option<plans::PlanInvoice>, CloseError<L::Error>> {
     let (shop, period) = (contract.shop, metered.period);
-    let catalogue = catalogue.ok_or_else(|| {
-        CloseError::Billing(BillingError::Catalogue(format!(
-            "shop {shop} has a plan contract but the store holds no catalogue"
-        )))
-    })?;
-    let pc = catalogue.contract(&terms.spec(shop)).map_err(|m| {
-        CloseError::Billing(BillingError::Catalogue(format!(
-            "the catalogue does not resolve the contract of shop {shop}: {m}"
-        )))
-    })?;
     let term = pc.term();
     if term.days_covered(period) == 0 {
         return Ok(None);
@@ -275,7 +326,7 @@ fn plan_invoice<L: Ledger>(
         }
     }
     usage.incidents = metered.incidents.get(&shop).cloned().unwrap_or_default();
-    let mut rated = plans::rate(&pc, period, &usage).map_err(CloseError::Billing)?;
+    let mut rated = plans::rate(pc, period, &usage).map_err(CloseError::Billing)?;
     rated.invoice.basis = contract.basis;
     if unattributed > 0 {
         rated.notes.push(format!(
@@ -300,4 +351,67 @@ fn plan_invoice<L: Ledger>(
 
 fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::billing::catalogue_file;
+    use crate::money::{Currency, UnitPrice};
+    use chrono::NaiveDate;
+    use std::path::Path;
+
+    fn plan_contract(plan: &str) -> ContractTerms {
+        let shop = ShopId(0);
+        let contract = Contract {
+            shop,
+            basis: Basis::Events,
+            price_per_mounting: UnitPrice::parse("3.85").unwrap(),
+            currency: Currency("EUR".into()),
+        };
+        let terms = PlanTerms {
+            plan: plan.to_string(),
+            segment: None,
+            price_override: None,
+            service: None,
+            options: Vec::new(),
+            start: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            term_months: None,
+            terminated_on: None,
+        };
+        (contract, Some(terms))
+    }
+
+    fn rate(book: &mut ResolvedPlans<'_>, plan: &str, month: u32) -> Vec<Invoice> {
+        let close = MeteredClose::empty(Period { year: 2024, month });
+        let contracts = [plan_contract(plan)];
+        let mut ledger = MemoryLedger::default();
+        rate_close(&close, &contracts, book, &mut ledger)
+            .unwrap_or_else(|_| panic!("{plan} rates"))
+            .invoices
+    }
+
+    /// A pricing that moves a shop to another plan mid-run rates it on the new plan from then
+    /// on, with the book it resolved the old plan into.
+    #[test]
+    fn a_contract_whose_terms_change_is_resolved_again() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let catalogue = catalogue_file::load(&root.join("scenarios/catalogue/default.toml"))
+            .expect("the default catalogue loads");
+        let mut book = ResolvedPlans::new(Some(&catalogue));
+        let january = rate(&mut book, "subscription_100", 1);
+        let february = rate(&mut book, "per_mounting", 2);
+        let february_alone = rate(&mut ResolvedPlans::new(Some(&catalogue)), "per_mounting", 2);
+        let february_unchanged = rate(
+            &mut ResolvedPlans::new(Some(&catalogue)),
+            "subscription_100",
+            2,
+        );
+        assert_ne!(
+            february_alone, february_unchanged,
+            "the two plans bill an empty month differently"
+        );
+        assert_eq!(february, february_alone);
+        assert_eq!(january.len(), 1);
+    }
 }

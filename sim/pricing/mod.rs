@@ -14,7 +14,7 @@ pub mod quote;
 pub mod view;
 
 use crate::analysis::tariffs::{self, Bills, FleetView, Judgement};
-use crate::billing::close::{rate_close, CloseError, MemoryLedger, MeteredClose};
+use crate::billing::close::{rate_close, CloseError, MemoryLedger, MeteredClose, ResolvedPlans};
 use crate::billing::{BillingError, Contract, Invoice, PlanAgreement};
 use crate::event::ShopId;
 use crate::fleet::Fleet;
@@ -122,6 +122,7 @@ fn bill_one(
     });
     let catalogue = pricing.catalogue.as_ref().map(|c| &c.catalogue);
     let mut ledger = MemoryLedger::default();
+    let mut book = ResolvedPlans::new(catalogue);
     let mut priced = Priced {
         id: alternative.id.clone(),
         description: alternative.description.clone(),
@@ -137,7 +138,7 @@ fn bill_one(
             Some((first, after)) if i >= *first => after,
             _ => &terms,
         };
-        let rated = rate_close(close, terms, catalogue, &mut ledger).map_err(|e| {
+        let rated = rate_close(close, terms, &mut book, &mut ledger).map_err(|e| {
             let source = match e {
                 CloseError::Billing(e) | CloseError::Ledger(e) => e,
             };

@@ -2,7 +2,7 @@
 //! close), and each contracted shop's invoice rated from it by billing, all in one transaction.
 
 use super::*;
-use crate::billing::close::{rate_close, CloseError, Ledger, MeteredClose};
+use crate::billing::close::{rate_close, CloseError, Ledger, MeteredClose, ResolvedPlans};
 use crate::billing::BillingError;
 use rusqlite::OptionalExtension;
 
@@ -72,12 +72,17 @@ impl SqliteEngine {
         };
         let contracts = invoicing::load_contracts(&self.conn)?;
         let mut ledger = SqlLedger(&self.conn);
-        let rated = rate_close(&metered, &contracts, self.catalogue.as_ref(), &mut ledger)
-            .map_err(|e| match e {
-                CloseError::Ledger(e) => e,
-                CloseError::Billing(BillingError::Catalogue(m)) => MeteringError::Catalogue(m),
-                CloseError::Billing(e) => MeteringError::Billing(e),
-            })?;
+        let rated = rate_close(
+            &metered,
+            &contracts,
+            &mut ResolvedPlans::new(self.catalogue.as_ref()),
+            &mut ledger,
+        )
+        .map_err(|e| match e {
+            CloseError::Ledger(e) => e,
+            CloseError::Billing(BillingError::Catalogue(m)) => MeteringError::Catalogue(m),
+            CloseError::Billing(e) => MeteringError::Billing(e),
+        })?;
         for (shop, notes) in &rated.notes {
             invoicing::store_invoice_notes(&self.conn, period, *shop, notes)?;
         }
