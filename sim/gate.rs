@@ -697,13 +697,16 @@ mod tests {
         })
     }
 
-    fn verdict(report: &GateReport, metric: &str) -> Verdict {
+    fn row<'r>(report: &'r GateReport, metric: &str) -> &'r Row {
         report
             .rows
             .iter()
             .find(|r| r.metric == metric)
             .unwrap_or_else(|| panic!("no row {metric}: {:?}", report.rows))
-            .verdict
+    }
+
+    fn verdict(report: &GateReport, metric: &str) -> Verdict {
+        row(report, metric).verdict
     }
 
     fn tol(text: &str) -> Tolerance {
@@ -806,30 +809,23 @@ mod tests {
         let late = compare(&base, &fleet(7, 1500, 0), tol("10%")).unwrap();
         assert_eq!(verdict(&late, "sender_lateness_p99"), Verdict::Regressed);
         // A synthetic report has no `/fleet`: none of those rows appears.
-        let synthetic = compare(&run_load(), &run_load(), tol("10%")).unwrap();
+        let synthetic = compare(&synthetic_load(), &synthetic_load(), tol("10%")).unwrap();
         assert!(!synthetic
             .rows
             .iter()
             .any(|r| r.metric.starts_with("fleet_")));
     }
 
-    fn run_load() -> Value {
+    fn synthetic_load() -> Value {
         json!({"mode": "max", "rate": {"events_per_second": 5.0}, "latency_us": {"p99": 3}})
     }
 
     #[test]
     fn an_unchanged_exact_figure_shows_no_change_and_a_changed_one_does() {
         let same = compare(&run(1000.0, 5), &run(1000.0, 5), tol("10%")).unwrap();
-        let row = |r: &GateReport, m: &str| r.rows.iter().find(|x| x.metric == m).cloned();
-        assert_eq!(
-            row(&same, "billed_total_cents").unwrap().change_percent,
-            None
-        );
+        assert_eq!(row(&same, "billed_total_cents").change_percent, None);
         let moved = compare(&run(1000.0, 5), &run(1000.0, 6), tol("10%")).unwrap();
-        assert_eq!(
-            row(&moved, "billed_total_cents").unwrap().change_percent,
-            Some(20.0)
-        );
+        assert_eq!(row(&moved, "billed_total_cents").change_percent, Some(20.0));
     }
 
     #[test]
