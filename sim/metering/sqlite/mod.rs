@@ -138,6 +138,8 @@ impl SqliteEngine {
     /// places at the store's path.
     fn open_at(path: &Path, vee: Option<VeeConfig>) -> Result<SqliteEngine, MeteringError> {
         let conn = Connection::open(path)?;
+        // Waits out the background connection's WAL restarts in 100 µs steps (`wal.rs`).
+        conn.busy_handler(Some(wal::writer_busy))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
              PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;
