@@ -7,10 +7,11 @@ use crate::billing::service::Incident;
 use crate::billing::{
     Basis, Contract, CounterDue, EventDue, Invoice, InvoiceLine, LineKind, PlanAgreement, PlanTerms,
 };
+use crate::calendar::Period;
 use crate::event::ShopId;
 use crate::metering::vee::{Channel, Channels, PeriodUsage};
 use crate::metering::vee_book::Slot;
-use crate::metering::{CounterUsageRow, MeteringError, Period};
+use crate::metering::{CounterUsageRow, MeteringError};
 use crate::money::{Currency, UnitPrice};
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;

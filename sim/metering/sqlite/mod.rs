@@ -259,9 +259,15 @@ impl SqliteEngine {
         Ok(self.conn.query_row(count, [], |r| r.get::<_, i64>(0))? as u64)
     }
 
+    /// Every write transaction takes the write lock up front (`BEGIN IMMEDIATE`), where the
+    /// busy handler waits for it. A deferred `BEGIN` that reads first (a checkpoint reads the
+    /// log ends, then writes) would upgrade a read transaction to a write one, and SQLite calls
+    /// the busy handler only for a connection with no transaction open: while another
+    /// connection (the WAL thread's RESTART) holds the write lock, that upgrade fails
+    /// "database is locked" at once.
     fn begin(&mut self) -> Result<(), MeteringError> {
         if !self.in_transaction {
-            self.conn.execute_batch("BEGIN")?;
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.in_transaction = true;
         }
         Ok(())

@@ -131,7 +131,7 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), MeteringError> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         conn.execute_batch(&format!(
-            "BEGIN; {sql} PRAGMA user_version = {}; COMMIT;",
+            "BEGIN IMMEDIATE; {sql} PRAGMA user_version = {}; COMMIT;",
             i + 1
         ))?;
     }

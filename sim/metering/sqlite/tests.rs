@@ -922,3 +922,30 @@ fn a_close_visits_the_periods_holding_data_not_the_calendar_span() {
     assert_eq!(next.len(), 3);
     assert!(next.iter().all(|i| i.total_cents == 0), "{next:?}");
 }
+
+/// The WAL thread's RESTART checkpoint holds the write lock for a moment; a store operation that
+/// meets it must wait its turn, not fail "database is locked" (see `Store::begin`).
+#[test]
+fn a_close_waits_for_another_connections_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.sqlite");
+    let mut e = engine(dir.path());
+    e.ingest(&[mounting(0, 1, 0), mounting(1, 1, 1)]).unwrap();
+    e.commit().unwrap();
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    is_locked.recv().unwrap();
+    let jan = Period {
+        year: 2024,
+        month: 1,
+    };
+    let closed = e.close_period(jan);
+    holder.join().unwrap();
+    assert!(closed.is_ok(), "{closed:?}");
+}

@@ -123,7 +123,7 @@ pub(super) fn write_vee_columns(
     conn: &Connection,
     rows: &[(i64, VeeColumns)],
 ) -> Result<(), MeteringError> {
-    conn.execute_batch("BEGIN")?;
+    conn.execute_batch("BEGIN IMMEDIATE")?; // see `Store::begin`
     {
         let mut stmt = conn.prepare(
             "UPDATE readings SET vee_code = ?2, vee_period = ?3, step_tc = ?4, step_m = ?5, step_t = ?6,
@@ -220,7 +220,7 @@ pub(super) fn settle_vee_config(
         };
     }
     let config = asked.unwrap_or_default();
-    conn.execute_batch("BEGIN")?;
+    conn.execute_batch("BEGIN IMMEDIATE")?; // see `Store::begin`
     for (key, value) in VEE_KEYS.iter().zip(vee_values(&config)) {
         conn.execute(
             "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
