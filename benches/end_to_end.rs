@@ -8,10 +8,11 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fleetsim::billing::{rate_period, PriceBook};
+use fleetsim::calendar::Period;
 use fleetsim::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
 use fleetsim::metering::seen::SeenSet;
 use fleetsim::metering::sqlite::SqliteEngine;
-use fleetsim::metering::{MeteringEngine, Period, UsageRow};
+use fleetsim::metering::{MeteringEngine, UsageRow};
 use fleetsim::money::{Currency, UnitPrice};
 use fleetsim::run::{run, RunOptions};
 use fleetsim::scenario;

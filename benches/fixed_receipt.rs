@@ -11,10 +11,10 @@
 //!   same bytes with the same headers as `fleetsim load --batch-size BATCH_SIZE`.
 
 use clap::Parser;
+use fleetsim::calendar::Period;
 use fleetsim::http::CLOUDEVENTS_BATCH_JSON;
 use fleetsim::load::events::EventPlan;
 use fleetsim::load::{run_load, LoadArgs, LoadPlan};
-use fleetsim::metering::Period;
 use std::path::Path;
 
 #[path = "support/fixed_receipt_server.rs"]

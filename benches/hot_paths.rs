@@ -34,6 +34,7 @@ use fleetsim::billing::close::{
 };
 use fleetsim::billing::service::Incident;
 use fleetsim::billing::{Basis, Contract, CounterDue, EventDue, PlanTerms};
+use fleetsim::calendar::Period;
 use fleetsim::calendar::{Calendar, DayIndex, DayInfo};
 use fleetsim::demand::{DemandModel, Job, JobKind};
 use fleetsim::event::wire::encode::batch_json;
@@ -43,7 +44,7 @@ use fleetsim::fleet::{Fleet, Segment, ShopProfile};
 use fleetsim::load::{run_load, LoadArgs, LoadPlan};
 use fleetsim::metering::sqlite::SqliteEngine;
 use fleetsim::metering::vee::{Channels, VeeConfig};
-use fleetsim::metering::{CounterUsageRow, MeteringEngine, Period};
+use fleetsim::metering::{CounterUsageRow, MeteringEngine};
 use fleetsim::money::{Currency, UnitPrice};
 use fleetsim::rng::{stream, Purpose};
 use fleetsim::scenario::{self, Scenario};

@@ -15,13 +15,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use clap::Parser;
 use criterion::{criterion_group, Criterion, Throughput};
+use fleetsim::calendar::Period;
 use fleetsim::cli::load::exit_code;
 use fleetsim::event::wire::{from_cloudevent, CloudEvent};
 use fleetsim::http::access::AccessStore;
 use fleetsim::http::server::decode_fast;
 use fleetsim::load::events::EventPlan;
 use fleetsim::load::{run_load, LoadArgs, LoadPlan, LoadReport};
-use fleetsim::metering::Period;
 use std::hint::black_box;
 
 const TOKEN: &str = "bench-admin-token";

@@ -3,7 +3,9 @@
 //! Time in the simulation is virtual: day `d` is `start + d` days. Nothing here reads the
 //! wall clock.
 
-use chrono::{Datelike, Days, Months, NaiveDate, Weekday};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Weekday};
+use serde::Serialize;
+use std::fmt;
 
 /// A simulated day, counted from the scenario's start date.
 pub type DayIndex = u32;
@@ -131,9 +133,148 @@ pub fn month_index(date: NaiveDate) -> usize {
     date.month0() as usize
 }
 
+/// A billing period: a calendar month (UTC), e.g. 2024-01. Serialised as `"2024-01"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Period {
+    pub year: i32,
+    pub month: u32,
+}
+
+impl Period {
+    pub fn of_unix(seconds: i64) -> Period {
+        let t = DateTime::from_timestamp(seconds, 0).unwrap_or_default();
+        Period {
+            year: t.year(),
+            month: t.month(),
+        }
+    }
+
+    /// `yyyymm` as an integer key.
+    pub fn key(self) -> i64 {
+        i64::from(self.year) * 100 + i64::from(self.month)
+    }
+
+    pub fn from_key(key: i64) -> Period {
+        Period {
+            year: (key / 100) as i32,
+            month: (key % 100) as u32,
+        }
+    }
+
+    /// Unix seconds at the period's first instant (midnight UTC on the 1st); `i64::MAX` for a
+    /// period that is not a real month, which then never starts.
+    pub fn start_unix(self) -> i64 {
+        chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map_or(i64::MAX, |t| t.and_utc().timestamp())
+    }
+
+    /// Parses `YYYY-MM`.
+    pub fn parse(text: &str) -> Option<Period> {
+        let (year, month) = text.split_once('-')?;
+        if year.len() != 4 || month.len() != 2 {
+            return None;
+        }
+        let period = Period {
+            year: year.parse().ok()?,
+            month: month.parse().ok()?,
+        };
+        (1..=12).contains(&period.month).then_some(period)
+    }
+
+    /// The period's first day; `None` for a period that is not a real month.
+    pub fn first_day(self) -> Option<chrono::NaiveDate> {
+        chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1)
+    }
+
+    /// Days in the month (28–31); 30 for a period that is not a real month.
+    pub fn days(self) -> u32 {
+        match (self.first_day(), self.next().first_day()) {
+            (Some(a), Some(b)) => (b - a).num_days() as u32,
+            _ => 30,
+        }
+    }
+
+    /// The period of a date.
+    pub fn of_date(date: chrono::NaiveDate) -> Period {
+        use chrono::Datelike;
+        Period {
+            year: date.year(),
+            month: date.month(),
+        }
+    }
+
+    pub fn next(self) -> Period {
+        if self.month == 12 {
+            Period {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Period {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
+    }
+}
+
+impl Serialize for Period {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Period {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Period, D::Error> {
+        let text = String::deserialize(d)?;
+        Period::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a period: write YYYY-MM, e.g. 2024-01"
+            ))
+        })
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods() {
+        assert_eq!(
+            Period::of_unix(1_704_067_200),
+            Period {
+                year: 2024,
+                month: 1
+            }
+        );
+        assert_eq!(
+            Period::of_unix(1_704_067_199),
+            Period {
+                year: 2023,
+                month: 12
+            }
+        );
+        assert_eq!(
+            Period {
+                year: 2023,
+                month: 12
+            }
+            .next(),
+            Period {
+                year: 2024,
+                month: 1
+            }
+        );
+        assert_eq!(Period::from_key(202402).to_string(), "2024-02");
+    }
 
     fn cal() -> Calendar {
         Calendar::new(NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(), 14)

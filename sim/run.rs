@@ -8,12 +8,13 @@
 
 use crate::actors::{simulate, IngestBatch, SimOutcome};
 use crate::billing::{BillingError, Contract, Invoice, PriceBook};
+use crate::calendar::Period;
 use crate::calendar::{Calendar, DayIndex};
 use crate::event::ShopId;
 use crate::fleet::Fleet;
 use crate::metering::sqlite::SqliteEngine;
 use crate::metering::vee::VeeConfig;
-use crate::metering::{CounterUsageRow, Incident, MeteringEngine, MeteringError, Period, UsageRow};
+use crate::metering::{CounterUsageRow, Incident, MeteringEngine, MeteringError, UsageRow};
 use crate::progress::{Progress, Silent};
 use crate::quote::backtest;
 use crate::quote::{Audit, CostModel, Quote};

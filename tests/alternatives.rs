@@ -14,13 +14,14 @@ mod server;
 use common::*;
 use fleetsim::billing::close::{rate_close, MemoryLedger, MeteredClose, ResolvedPlans};
 use fleetsim::billing::{Invoice, LineKind};
+use fleetsim::calendar::Period;
 use fleetsim::event::{MachineId, ShopId, UsageEvent};
 use fleetsim::fleet::{Fleet, Segment};
 use fleetsim::http::client::{HttpEngine, HttpOptions};
 use fleetsim::metering::sqlite::SqliteEngine;
 use fleetsim::metering::{
     Contract, CounterUsageRow, Incident, IngestReceipt, MachineExplanation, MachineHealth,
-    MeteringEngine, MeteringError, Period, PlanAgreement, UsageRow,
+    MeteringEngine, MeteringError, PlanAgreement, UsageRow,
 };
 use fleetsim::pricing::contracts::{close_terms, plan_agreements, price_contracts};
 use fleetsim::pricing::{bill_alternatives, Priced};

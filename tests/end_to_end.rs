@@ -6,13 +6,13 @@ mod common;
 
 use chrono::Datelike;
 use common::*;
+use fleetsim::calendar::Period;
 use fleetsim::event::wire::decode::decode_batch;
 use fleetsim::event::wire::encode::batch_json;
 use fleetsim::event::{MachineId, ShopId, UsageEvent};
 use fleetsim::metering::sqlite::SqliteEngine;
 use fleetsim::metering::{
-    Contract, CounterUsageRow, IngestReceipt, Invoice, MeteringEngine, MeteringError, Period,
-    UsageRow,
+    Contract, CounterUsageRow, IngestReceipt, Invoice, MeteringEngine, MeteringError, UsageRow,
 };
 use fleetsim::run::{run_with_engine, RunOptions, RunResult};
 use serde_json::Value;

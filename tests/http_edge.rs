@@ -191,7 +191,7 @@ fn binary_mode_events_are_accepted_like_structured_ones_and_refused_alike() {
         &format!(
             "{}/v1/usage?period={}",
             server.url,
-            fleetsim::metering::Period::of_unix(an_hour_ago)
+            fleetsim::calendar::Period::of_unix(an_hour_ago)
         ),
         None,
         TOKEN,
@@ -365,7 +365,7 @@ fn closes_are_refused_before_their_period_ends_and_far_past_the_data() {
     let used = last_month_midday();
     let (status, _) = http_call::post_events(&server.url, &[mounting(1, used)], TOKEN);
     assert_eq!(status, 200);
-    let last_month = fleetsim::metering::Period::of_unix(used);
+    let last_month = fleetsim::calendar::Period::of_unix(used);
     let this_month = last_month.next();
     let close = |period: &str| {
         admin(

@@ -422,10 +422,10 @@ fn bad_catalogues_and_plan_contracts_are_refused_with_where_and_why() {
 /// incidents and notes, through the same `MeteringEngine` calls as the embedded engine.
 #[test]
 fn the_http_client_drives_plan_contracts_through_the_engine_interface() {
+    use fleetsim::calendar::Period;
     use fleetsim::http::client::{HttpEngine, HttpOptions};
     use fleetsim::metering::{
-        Basis, ErrorClass, Incident, MeteringEngine, MeteringError, Period, PlanAgreement,
-        PlanTerms,
+        Basis, ErrorClass, Incident, MeteringEngine, MeteringError, PlanAgreement, PlanTerms,
     };
     use rust_decimal::Decimal;
 

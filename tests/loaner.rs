@@ -13,9 +13,10 @@ mod http_call;
 #[path = "common/server.rs"]
 mod server;
 
+use fleetsim::calendar::Period;
 use fleetsim::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
 use fleetsim::metering::sqlite::SqliteEngine;
-use fleetsim::metering::{Basis, Contract, ErrorClass, MeteringEngine, Period};
+use fleetsim::metering::{Basis, Contract, ErrorClass, MeteringEngine};
 use fleetsim::money::{Currency, UnitPrice};
 use std::path::Path;
 

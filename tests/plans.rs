@@ -7,8 +7,8 @@ use fleetsim::billing::catalogue_file;
 use fleetsim::billing::plans::{rate, Correction, CorrectionCause, PeriodUsage, PlanInvoice};
 use fleetsim::billing::service::Incident;
 use fleetsim::billing::LineKind;
+use fleetsim::calendar::Period;
 use fleetsim::event::ShopId;
-use fleetsim::metering::Period;
 use rust_decimal::Decimal;
 use std::path::Path;
 

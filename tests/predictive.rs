@@ -5,11 +5,12 @@
 mod common;
 
 use common::*;
+use fleetsim::calendar::Period;
 use fleetsim::event::{MachineId, ShopId, UsageEvent};
 use fleetsim::metering::sqlite::SqliteEngine;
 use fleetsim::metering::{
     Contract, CounterUsageRow, IngestReceipt, Invoice, MachineHealth, MeteringEngine,
-    MeteringError, Period, UsageRow,
+    MeteringError, UsageRow,
 };
 use fleetsim::run::{run_with_engine, RunOptions};
 use std::collections::BTreeSet;

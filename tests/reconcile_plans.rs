@@ -13,11 +13,12 @@ mod server;
 use common::*;
 use fleetsim::billing::vat::exact_vat;
 use fleetsim::billing::{LineKind, PlanAgreement};
+use fleetsim::calendar::Period;
 use fleetsim::event::{MachineId, ShopId, UsageEvent};
 use fleetsim::metering::sqlite::SqliteEngine;
 use fleetsim::metering::{
     Contract, CounterUsageRow, Incident, IngestReceipt, Invoice, MeteringEngine, MeteringError,
-    Period, UsageRow,
+    UsageRow,
 };
 use fleetsim::money::UnitPrice;
 use fleetsim::reconcile::Reconciliation;

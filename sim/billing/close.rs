@@ -20,8 +20,9 @@ use super::{
     PlanTerms,
 };
 use crate::billing::catalogue::{Catalogue, PlanContract};
+use crate::calendar::Period;
 use crate::event::ShopId;
-use crate::metering::{CounterUsageRow, Period};
+use crate::metering::CounterUsageRow;
 use std::collections::BTreeMap;
 
 /// What metering hands billing when `period` closes. Shops without anything due are absent.

@@ -152,8 +152,8 @@ impl GroupCents {
 mod tests {
     use super::*;
     use crate::billing::{Basis, InvoiceLine};
+    use crate::calendar::Period;
     use crate::event::ShopId;
-    use crate::metering::Period;
     use crate::money::{Currency, UnitPrice};
 
     #[test]

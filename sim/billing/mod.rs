@@ -39,9 +39,10 @@ pub mod vat;
 
 pub use groups::{GroupCents, LineGroup};
 
+use crate::calendar::Period;
 use crate::event::ShopId;
 use crate::metering::vee::Channels;
-use crate::metering::{Period, UsageRow};
+use crate::metering::UsageRow;
 use crate::money::{Cents, Currency, MoneyError, UnitPrice};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};

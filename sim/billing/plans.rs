@@ -47,7 +47,7 @@ use super::terms::{index_price, Term};
 use super::tiers;
 use super::vat::exact_vat;
 use super::{Basis, BillingError, Invoice, InvoiceLine, LineKind};
-use crate::metering::Period;
+use crate::calendar::Period;
 use crate::money::{format_cents, Cents, MoneyError, UnitPrice};
 use rust_decimal::Decimal;
 

@@ -14,7 +14,7 @@
 //!   first full month February) is indexed from January 2025 (February 2025). See
 //!   [`index_price`] for the rounding of indexed prices.
 
-use crate::metering::Period;
+use crate::calendar::Period;
 use crate::money::UnitPrice;
 use chrono::{Datelike, Months, NaiveDate};
 use rust_decimal::{Decimal, RoundingStrategy};

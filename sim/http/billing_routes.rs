@@ -17,9 +17,10 @@ use super::server::{check_admin, App};
 use crate::billing::{
     Basis, Contract, CounterDue, Invoice, InvoiceLine, LineKind, PlanAgreement, PlanTerms,
 };
+use crate::calendar::Period;
 use crate::event::{MachineId, ShopId};
 use crate::metering::vee_book::flag_name;
-use crate::metering::{CounterUsageRow, MeteringError, Period};
+use crate::metering::{CounterUsageRow, MeteringError};
 use crate::money::{Currency, UnitPrice};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};

@@ -15,11 +15,12 @@ use super::key_routes::KeyBody;
 use super::plan_routes::{IncidentBody, IncidentsBody, TOML};
 use super::server::{Binding, MachinesBody, ReceiptBody, UsageBody};
 use super::CLOUDEVENTS_BATCH_JSON;
+use crate::calendar::Period;
 use crate::event::wire::encode::batch_json;
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::metering::{
     Contract, CounterUsageRow, Incident, IngestReceipt, Invoice, MachineHealth, MeteringEngine,
-    MeteringError, Period, PlanAgreement, UsageRow,
+    MeteringError, PlanAgreement, UsageRow,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

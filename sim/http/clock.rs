@@ -18,8 +18,8 @@
 
 use super::problem::Problem;
 use super::server::{check_admin, App};
+use crate::calendar::Period;
 use crate::event::UsageEvent;
-use crate::metering::Period;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

@@ -12,8 +12,8 @@
 use super::problem::Problem;
 use super::server::{check_admin, App};
 use crate::billing::service::Incident;
+use crate::calendar::Period;
 use crate::event::ShopId;
-use crate::metering::Period;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};

@@ -4,8 +4,9 @@
 //! typed (`StoreError`), so the edge answers each by its class (`MeteringError::class`).
 
 use super::metrics::Metrics;
+use crate::calendar::Period;
 use crate::event::{MachineId, ShopId, UsageEvent};
-use crate::metering::{ErrorClass, IngestReceipt, MeteringEngine, MeteringError, Period, UsageRow};
+use crate::metering::{ErrorClass, IngestReceipt, MeteringEngine, MeteringError, UsageRow};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};

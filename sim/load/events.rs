@@ -7,9 +7,9 @@
 //! sequence numbers increase by one per round. Everything is a pure function of `k`, so any
 //! thread can build any batch, and the verification can recount what a batch held.
 
+use crate::calendar::Period;
 use crate::event::wire::encode::batch_json;
 use crate::event::{EventBody, Frame, MachineId, Material, ShopId, UsageEvent};
-use crate::metering::Period;
 use chrono::{Months, NaiveDate};
 use std::time::Instant;
 

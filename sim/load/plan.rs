@@ -6,7 +6,7 @@ use super::threshold::Threshold;
 use super::{
     BodyMode, EventPlan, LoadArgs, LoadError, Pace, DEFAULT_MAX_MODE_REQUESTS, MAX_REQUESTS,
 };
-use crate::metering::Period;
+use crate::calendar::Period;
 pub use crate::units::parse_duration;
 use crate::units::parse_duration_or_zero;
 use std::time::Duration;

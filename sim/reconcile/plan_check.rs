@@ -14,8 +14,8 @@
 use super::reference::{self, Correction, Expected, RefError, Usage};
 use super::{PlanBook, Reconciliation, WHOLE_RUN};
 use crate::billing::{GroupCents, Invoice, LineGroup, PlanTerms};
+use crate::calendar::Period;
 use crate::event::ShopId;
-use crate::metering::Period;
 use crate::money::Cents;
 use std::collections::BTreeMap;
 

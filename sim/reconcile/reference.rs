@@ -30,7 +30,7 @@ use crate::billing::catalogue::{
 use crate::billing::service::Incident;
 use crate::billing::tiers::Tier;
 use crate::billing::{LineGroup, PlanTerms};
-use crate::metering::Period;
+use crate::calendar::Period;
 use crate::money::Cents;
 use chrono::{Datelike, Days, NaiveDate};
 use rust_decimal::{Decimal, RoundingStrategy};

@@ -12,7 +12,7 @@
 
 use super::error::ScenarioError;
 use crate::billing::service::Incident;
-use crate::metering::Period;
+use crate::calendar::Period;
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

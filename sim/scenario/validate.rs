@@ -5,7 +5,7 @@ use super::error::{Locator, ScenarioError};
 use super::raw::*;
 use super::*;
 use crate::calendar::parse_weekday;
-use crate::metering::Period;
+use crate::calendar::Period;
 use chrono::Datelike;
 use rust_decimal::Decimal;
 

@@ -5,8 +5,8 @@
 
 use super::Repair;
 use crate::billing::service::Incident;
+use crate::calendar::Period;
 use crate::event::ShopId;
-use crate::metering::Period;
 use std::collections::BTreeMap;
 
 /// Incidents by (shop, period of the call).

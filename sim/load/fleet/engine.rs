@@ -10,12 +10,13 @@ use super::pacing::Pacing;
 use super::sender::{Due, Feed, Request};
 use super::uploads::{day_uploads, Delivery};
 use crate::billing::close::MeteredClose;
+use crate::calendar::Period;
 use crate::event::wire::encode::batch_json;
 use crate::event::{MachineId, ShopId, UsageEvent};
 use crate::http::client::HttpEngine;
 use crate::metering::{
     Contract, CounterUsageRow, Incident, IngestReceipt, Invoice, MachineHealth, MeteringEngine,
-    MeteringError, Period, PlanAgreement, UsageRow,
+    MeteringError, PlanAgreement, UsageRow,
 };
 use hdrhistogram::Histogram;
 use hyper::header::HeaderValue;
