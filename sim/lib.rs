@@ -10,6 +10,7 @@ pub mod billing;
 pub mod budget;
 pub mod calendar;
 pub mod cli;
+pub mod cluster;
 pub mod demand;
 pub mod event;
 pub mod exit;
