@@ -17,6 +17,7 @@ pub mod exit;
 pub mod fleet;
 pub mod gate;
 pub mod http;
+pub mod input;
 pub mod load;
 pub mod metering;
 pub mod money;

@@ -9,8 +9,8 @@ use super::catalogue::{
     ServicePricing, ServiceTier, SlaRule,
 };
 use super::tiers::Tier;
+use crate::input::{file_error, Locator, ScenarioError};
 use crate::money::{Currency, UnitPrice};
-use crate::scenario::{file_error, Locator, ScenarioError};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;

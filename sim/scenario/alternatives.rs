@@ -10,11 +10,11 @@
 //! catalogue, checked for consistency).
 
 use super::bounds;
-use super::error::{Locator, ScenarioError};
 use super::raw::{RawAlternative, RawPricing, RawSweep};
 use super::validate::Run;
 use super::{CatalogueSpec, PricingSpec, QuoteSpec};
 use crate::billing::catalogue::Pricing;
+use crate::input::{Locator, ScenarioError};
 use crate::money::UnitPrice;
 use rust_decimal::Decimal;
 use std::collections::BTreeSet;

@@ -4,7 +4,7 @@
 //! runs without panic or hang. Whether it also fits the machine's memory is `budget`'s
 //! question, not this one's.
 
-use super::error::{Locator, ScenarioError};
+use crate::input::{Locator, ScenarioError};
 use std::fmt::Display;
 
 type Result<T> = std::result::Result<T, ScenarioError>;

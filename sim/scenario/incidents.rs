@@ -10,9 +10,9 @@
 //! Every error names the file, line and column and says what is allowed. A shop's incidents in
 //! a month its contract does not cover, or with no service tier, bill nothing.
 
-use super::error::ScenarioError;
 use crate::billing::service::Incident;
 use crate::calendar::Period;
+use crate::input::ScenarioError;
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -3,8 +3,8 @@
 //! machines upload, and the run's thresholds. Every value is checked here, so a scenario that
 //! validates can run.
 
-use super::error::{Locator, ScenarioError};
 use super::raw::{RawLoad, RawStage};
+use crate::input::{Locator, ScenarioError};
 use crate::threshold::Threshold;
 use std::time::Duration;
 

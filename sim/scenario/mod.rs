@@ -3,16 +3,15 @@
 
 pub mod alternatives;
 pub mod bounds;
-mod error;
 pub mod incidents;
 pub mod load;
 mod raw;
 mod service;
 mod validate;
 
-pub use error::ScenarioError;
+pub use crate::input::ScenarioError;
 /// For other TOML files that report errors the same way (the plan catalogue).
-pub use error::{file_error, Locator};
+pub use crate::input::{file_error, Locator};
 
 pub use crate::billing::Basis;
 use crate::money::{Currency, UnitPrice};
@@ -243,15 +242,15 @@ pub struct OutputSpec {
 /// Reads, parses and validates a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let bytes = std::fs::read(path)
-        .map_err(|e| error::file_error(path, format!("cannot read the file: {e}")))?;
+        .map_err(|e| crate::input::file_error(path, format!("cannot read the file: {e}")))?;
     let text = String::from_utf8(bytes)
-        .map_err(|e| error::file_error(path, format!("not UTF-8 text: {e}")))?;
+        .map_err(|e| crate::input::file_error(path, format!("not UTF-8 text: {e}")))?;
     parse(path, &text)
 }
 
 /// Parses and validates scenario text; `path` names it in errors and supplies the default name.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-    let locator = error::Locator::new(path, text);
+    let locator = crate::input::Locator::new(path, text);
     let raw: raw::RawScenario =
         toml::from_str(text).map_err(|e| locator.at_span(e.span(), e.message()))?;
     validate::validate(raw, path, &locator)

@@ -2,8 +2,8 @@
 //! default (`ServiceSpec::default()`), every value present is range-checked with its reason.
 
 use super::bounds::{self, share, Bound};
-use super::error::{Locator, ScenarioError};
 use super::raw::*;
+use crate::input::{Locator, ScenarioError};
 use crate::service::spec::{
     CauseSpec, DowntimePolicy, FailureSpec, FieldSpec, PredictiveSpec, WearSpec, REGION_NAMES,
 };

@@ -1,11 +1,11 @@
 //! From `RawScenario` to `Scenario`: every range check, each error placed in the file.
 
 use super::bounds::{self, mix, multipliers, share, Bound, MAX_PRICE};
-use super::error::{Locator, ScenarioError};
 use super::raw::*;
 use super::*;
 use crate::calendar::parse_weekday;
 use crate::calendar::Period;
+use crate::input::{Locator, ScenarioError};
 use chrono::Datelike;
 use rust_decimal::Decimal;
 

@@ -1,5 +1,6 @@
-//! Errors in scenario files, each pointing at file, line, column and field, saying what is
-//! allowed. The CLI maps every one of them to exit code 2.
+//! Errors in input files (scenarios and plan catalogues), each pointing at file, line, column
+//! and field, saying what is allowed. The CLI maps every one of them to exit code 2. Its own
+//! module, below both readers, so that neither imports the other for it.
 
 use std::fmt;
 use std::ops::Range;
