@@ -4,7 +4,7 @@
 //! ingestion pipeline (with back-pressure).
 
 use super::desk::{HealthQuery, Predictive};
-use super::faults::{FaultTally, Links};
+use super::faults::{FaultTally, Links, Resends};
 use super::field::Field;
 use super::loaner::{LoanerDay, Loaners, Stay};
 use super::shop::{ShopActor, ShopArgs, ShopMsg};
@@ -14,12 +14,9 @@ use crate::demand::DemandModel;
 use crate::event::UsageEvent;
 use crate::fleet::Fleet;
 use crate::progress::Progress;
-use crate::rng::{stream, Purpose};
 use crate::scenario::Scenario;
 use crate::truth::{Activity, Truth};
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -95,8 +92,7 @@ struct State {
     /// Days simulated per round of messages (`engine.span_days`, a week by default): the
     /// coordinator hands the days to ingestion one by one. Any length gives the same output.
     span_days: u32,
-    duplicate_share: f64,
-    transport: ChaCha8Rng,
+    resends: Resends,
     links: Links,
     truth: Option<Truth>,
     /// `[quote]`: the audit's months and the day that follows them.
@@ -214,8 +210,7 @@ impl Actor for Coordinator {
             removal_days,
             commit_every: s.engine.commit_every_days,
             span_days: s.engine.span_days,
-            duplicate_share: s.faults.duplicate_share,
-            transport: stream(s.seed, Purpose::Transport, 0),
+            resends: Resends::new(s.seed, s.faults.duplicate_share),
             links,
             events_emitted: 0,
             events_delivered: 0,
@@ -454,7 +449,7 @@ impl State {
         }
         self.collect_loaners(slot, &mut events);
         self.events_delivered += events.len() as u64;
-        self.inject_duplicates(&mut events);
+        self.duplicates_sent += self.resends.inject(&mut events);
         events
     }
 
@@ -534,20 +529,6 @@ impl State {
             by_shop[shop.0 as usize] += unread;
         }
         by_shop
-    }
-
-    /// Re-sends a share of the day's events with the same ids, as a retrying transport would.
-    fn inject_duplicates(&mut self, events: &mut Vec<UsageEvent>) {
-        if self.duplicate_share <= 0.0 {
-            return;
-        }
-        let originals = events.len();
-        for i in 0..originals {
-            if self.transport.random_bool(self.duplicate_share) {
-                events.push(events[i]);
-            }
-        }
-        self.duplicates_sent += (events.len() - originals) as u64;
     }
 
     fn fail(

@@ -354,9 +354,91 @@ impl Links {
     }
 }
 
+/// The transport's re-sends (a retry after a lost acknowledgement): each machine's drawn from
+/// its own stream, so which of its events are re-sent depends on the machine alone, not on
+/// which other machines the same process simulates (a region on a cluster node, issue 14).
+pub(super) struct Resends {
+    seed: u64,
+    share: f64,
+    /// By machine id (loaners' ids follow the fleet's), made on a machine's first event.
+    streams: Vec<Option<ChaCha8Rng>>,
+}
+
+impl Resends {
+    pub fn new(seed: u64, share: f64) -> Resends {
+        Resends {
+            seed,
+            share,
+            streams: Vec::new(),
+        }
+    }
+
+    /// Appends the re-sent copies of `events` (same ids, in the originals' order); returns
+    /// how many.
+    pub fn inject(&mut self, events: &mut Vec<UsageEvent>) -> u64 {
+        if self.share <= 0.0 {
+            return 0;
+        }
+        let originals = events.len();
+        for i in 0..originals {
+            if self.resend(events[i].machine) {
+                events.push(events[i]);
+            }
+        }
+        (events.len() - originals) as u64
+    }
+
+    fn resend(&mut self, machine: MachineId) -> bool {
+        let i = machine.0 as usize;
+        if self.streams.len() <= i {
+            self.streams.resize_with(i + 1, || None);
+        }
+        let seed = self.seed;
+        self.streams[i]
+            .get_or_insert_with(|| stream(seed, Purpose::Transport, machine.0))
+            .random_bool(self.share)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A machine's re-sends are the same whether or not other machines' events pass first.
+    #[test]
+    fn a_machines_resends_do_not_depend_on_the_other_machines() {
+        let events = |machine: u32| -> Vec<UsageEvent> {
+            (1..=400)
+                .map(|seq| UsageEvent {
+                    machine: MachineId(machine),
+                    seq,
+                    time: 1_704_186_000,
+                    shop: crate::event::ShopId(machine),
+                    body: EventBody::TraceOnly {
+                        frame: crate::event::Frame::FullRim,
+                    },
+                })
+                .collect()
+        };
+        let resent_of_7 = |batch: Vec<UsageEvent>| -> Vec<u64> {
+            let mut batch = batch;
+            let originals = batch.len();
+            Resends::new(42, 0.1).inject(&mut batch);
+            batch[originals..]
+                .iter()
+                .filter(|e| e.machine == MachineId(7))
+                .map(|e| e.seq)
+                .collect()
+        };
+        let alone = resent_of_7(events(7));
+        let mut shared = events(3);
+        shared.extend(events(7));
+        assert!(
+            !alone.is_empty(),
+            "a 10 % share of 400 events re-sends some"
+        );
+        assert_eq!(resent_of_7(shared), alone);
+    }
     use crate::scenario::{InitialCounters, OutageSpec};
 
     fn spec(digits: u32, initial: InitialCounters) -> FaultSpec {
