@@ -101,8 +101,11 @@ fn without_faults(mut s: Scenario) -> Scenario {
 /// in order) as fleetsim produced it before faults existed (commit 3b22737), plus each
 /// machine's commissioning reading on its first working day (the VEE baseline, commit 081b0f4):
 /// the fault streams must not change anything else. (Pinned first on the events' `Debug`
-/// text; re-pinned on their wire bytes from the very stream that still matched that pin.)
-const GOLDEN_STREAM_BEFORE_FAULTS: u64 = 8_946_306_668_319_866_441;
+/// text; re-pinned on their wire bytes from the very stream that still matched that pin;
+/// re-pinned once more when re-sends were drawn per machine instead of from one stream, which
+/// changes only which copies each day appends: `re_sends_only_append_copies_of_the_days_events`
+/// shows that the stream without them is the stream with no re-sends, which draws nothing.)
+const GOLDEN_STREAM_BEFORE_FAULTS: u64 = 1_054_265_440_578_445_072;
 
 #[test]
 fn with_every_fault_off_the_golden_stream_is_unchanged() {
@@ -114,6 +117,35 @@ fn with_every_fault_off_the_golden_stream_is_unchanged() {
     let faulty = scenario_file("tests/data/golden/small.toml");
     let (batches, _) = simulate_batches(&faulty, 2);
     assert_ne!(digest(&batches), GOLDEN_STREAM_BEFORE_FAULTS);
+}
+
+/// Re-sends (`duplicate_share`) append copies of the day's events and change nothing else:
+/// with the copies taken out, the stream is the one simulated with no re-sends at all.
+#[test]
+fn re_sends_only_append_copies_of_the_days_events() {
+    let golden = without_faults(scenario_file("tests/data/golden/small.toml"));
+    assert!(
+        golden.faults.duplicate_share > 0.0,
+        "the golden file re-sends"
+    );
+    let mut none = golden.clone();
+    none.faults.duplicate_share = 0.0;
+    let (with, outcome) = simulate_batches(&golden, 2);
+    let (without, _) = simulate_batches(&none, 2);
+    let mut copies = 0;
+    let originals: Vec<IngestBatch> = with
+        .into_iter()
+        .map(|mut batch| {
+            let mut seen = BTreeSet::new();
+            let before = batch.events.len();
+            batch.events.retain(|e| seen.insert((e.machine, e.seq)));
+            copies += before - batch.events.len();
+            batch
+        })
+        .collect();
+    assert!(copies > 0, "some events were re-sent");
+    assert_eq!(copies as u64, outcome.duplicates_sent);
+    assert_eq!(digest(&originals), digest(&without));
 }
 
 #[test]
