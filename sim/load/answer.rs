@@ -13,6 +13,7 @@
 //! chunk-size line or the trailers likewise; beyond, or for anything that is not HTTP/1.x, the
 //! answer is a `ProtocolError` and the connection is not reused.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// The most bytes of heads (informational ones included) an answer may have.
@@ -128,10 +129,11 @@ fn too_long() -> ProtocolError {
 fn final_head(buf: &[u8]) -> Result<Option<Head>, ProtocolError> {
     let mut at = 0;
     loop {
-        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut fields);
-        let status = response
-            .parse(&buf[at..])
+        // Left uninitialised: filling 64 empty fields per answer costs more than parsing it.
+        let mut fields = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut []);
+        let status = httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut response, &buf[at..], &mut fields)
             .or_else(|e| protocol(e.to_string()))?;
         let httparse::Status::Complete(len) = status else {
             if buf.len() > MAX_HEAD_BYTES {
@@ -195,11 +197,7 @@ fn head_of(response: &httparse::Response, end: usize) -> Result<Head, ProtocolEr
 fn content_length(value: &[u8], earlier: Option<usize>) -> Result<usize, ProtocolError> {
     let mut found = earlier;
     for token in value.split(|b| *b == b',').map(trim) {
-        let n = std::str::from_utf8(token)
-            .ok()
-            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|t| t.parse::<usize>().ok());
-        match (n, found) {
+        match (decimal(token), found) {
             (None, _) => return protocol(format!("Content-Length {:?}", show(value))),
             (Some(n), Some(f)) if n != f => {
                 return protocol(format!("Content-Lengths {f} and {n} disagree"))
@@ -208,6 +206,17 @@ fn content_length(value: &[u8], earlier: Option<usize>) -> Result<usize, Protoco
         }
     }
     found.map_or_else(|| protocol("an empty Content-Length"), Ok)
+}
+
+/// Digits only (no sign, no space), within `usize`.
+fn decimal(token: &[u8]) -> Option<usize> {
+    if token.is_empty() {
+        return None;
+    }
+    token.iter().try_fold(0usize, |n, b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n.checked_mul(10)?.checked_add(usize::from(digit))
+    })
 }
 
 /// The comma-separated tokens of a field value, trimmed, empty ones left out.
@@ -303,6 +312,8 @@ pub struct AnswerBuffer {
     buf: Vec<u8>,
     filled: usize,
     need: usize,
+    /// The last whole answer, whose body `body` lends until the next `clear`.
+    last: Option<Parsed>,
 }
 
 impl Default for AnswerBuffer {
@@ -311,6 +322,7 @@ impl Default for AnswerBuffer {
             buf: vec![0; READ_CHUNK],
             filled: 0,
             need: 1,
+            last: None,
         }
     }
 }
@@ -335,13 +347,20 @@ impl AnswerBuffer {
         self.filled
     }
 
-    /// The whole answer, if it is there; `eof`: nothing more will come.
-    pub fn parse(&mut self, eof: bool) -> Result<Option<Parsed>, ProtocolError> {
+    /// The whole answer's status and whether the connection must close after it, once it is
+    /// there (its body is then `body()`); `eof`: nothing more will come.
+    pub fn parse(&mut self, eof: bool) -> Result<Option<(u16, bool)>, ProtocolError> {
         if self.filled < self.need && !eof {
             return Ok(None);
         }
         match parse(&self.buf[..self.filled], eof)? {
-            Progress::Complete(parsed) => Ok(Some(parsed)),
+            Progress::Complete(parsed) => {
+                // Bytes past the answer: the server answered what was not asked.
+                let close = parsed.close || parsed.consumed != self.filled;
+                let status = parsed.status;
+                self.last = Some(parsed);
+                Ok(Some((status, close)))
+            }
             Progress::Partial { need } => {
                 self.need = need;
                 Ok(None)
@@ -349,30 +368,25 @@ impl AnswerBuffer {
         }
     }
 
-    /// The body of `parsed` (which `parse` just returned).
-    pub fn body<'a>(&'a self, parsed: &'a Parsed) -> &'a [u8] {
-        match &parsed.body {
-            Body::Within(range) => &self.buf[range.clone()],
-            Body::Decoded(bytes) => bytes,
+    /// The body of the answer `parse` last found whole (empty before any).
+    pub fn body(&self) -> &[u8] {
+        match self.last.as_ref().map(|p| &p.body) {
+            Some(Body::Within(range)) => &self.buf[range.clone()],
+            Some(Body::Decoded(bytes)) => bytes,
+            None => &[],
         }
     }
 
-    /// Makes room for the next answer; `false` when bytes followed this one (the server
-    /// answered what was not asked: the connection must not be reused).
-    pub fn finish(&mut self, parsed: &Parsed) -> bool {
-        let clean = parsed.consumed == self.filled;
-        self.clear();
+    /// Forgets the last answer and whatever was read, for the next answer (or a new
+    /// connection).
+    pub fn clear(&mut self) {
+        self.filled = 0;
+        self.need = 1;
+        self.last = None;
         // A large body grew the buffer: give the memory back rather than keep it per connection.
         if self.buf.len() > 4 * READ_CHUNK {
             self.buf = vec![0; READ_CHUNK];
         }
-        clean
-    }
-
-    /// Forgets whatever was read (a failed exchange, a new connection).
-    pub fn clear(&mut self) {
-        self.filled = 0;
-        self.need = 1;
     }
 }
 

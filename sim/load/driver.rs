@@ -504,7 +504,7 @@ impl Shared {
                 totals
                     .service
                     .saturating_record(micros(t.done.duration_since(t.sent)));
-                let (state, rejected_events) = self.read_response(totals, status, &body);
+                let (state, rejected_events) = self.read_response(totals, status, body);
                 let ending = Ending::Answered {
                     status,
                     rejected_events,

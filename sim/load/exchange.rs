@@ -18,7 +18,7 @@
 //! ends the connection (`Connection: close`, HTTP/1.0, bytes past the answer) or when the
 //! server closed it while it was idle.
 
-use super::answer::{AnswerBuffer, Parsed, ProtocolError};
+use super::answer::{AnswerBuffer, ProtocolError};
 use super::LoadError;
 use crate::http::CLOUDEVENTS_BATCH_JSON;
 use axum::http::{HeaderName, HeaderValue, Uri};
@@ -33,9 +33,16 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// What a request got back.
-pub(super) enum Answer {
-    Response { status: u16, body: Bytes },
-    Transport { kind: &'static str, detail: String },
+pub(super) enum Answer<'a> {
+    /// The body is lent by the connection's read buffer until its next exchange.
+    Response {
+        status: u16,
+        body: &'a [u8],
+    },
+    Transport {
+        kind: &'static str,
+        detail: String,
+    },
 }
 
 /// Where the requests go, parsed once: the connections' addresses and the requests' heads.
@@ -253,7 +260,7 @@ impl Connection {
     /// Sends one request and reads its whole answer: connecting (if needed) within the
     /// timeout, then the exchange within the timeout. After a failure the connection is
     /// dropped, since its state is unknown.
-    pub(super) async fn exchange(&mut self, request: Request<'_>) -> Answer {
+    pub(super) async fn exchange(&mut self, request: Request<'_>) -> Answer<'_> {
         let timeout = self.timeout;
         let mut stream = match self.stream.take().filter(idle_and_open) {
             Some(stream) => stream,
@@ -266,8 +273,9 @@ impl Connection {
         self.answer.clear();
         let exchange = round_trip(&mut stream, &self.head, &request.body, &mut self.answer);
         let failure = match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok((status, body, reuse))) => {
-                self.stream = reuse.then_some(stream);
+            Ok(Ok((status, close))) => {
+                self.stream = (!close).then_some(stream);
+                let body = self.answer.body();
                 return Answer::Response { status, body };
             }
             Ok(Err(failure)) => failure,
@@ -301,7 +309,7 @@ fn idle_and_open(stream: &TcpStream) -> bool {
 }
 
 /// A new connection within `timeout`.
-async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStream, Answer> {
+async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStream, Answer<'static>> {
     if endpoint.addrs.is_empty() {
         return Err(Answer::Transport {
             kind: "host_not_found",
@@ -323,19 +331,16 @@ async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStream, An
     Ok(stream)
 }
 
-/// Writes the request, reads the answer: its status, its body, and whether the connection
-/// may carry the next request.
+/// Writes the request, reads the answer into `answer`: its status, and whether the
+/// connection must close after it.
 async fn round_trip(
     stream: &mut TcpStream,
     head: &[u8],
     body: &[u8],
     answer: &mut AnswerBuffer,
-) -> Result<(u16, Bytes, bool), Failure> {
+) -> Result<(u16, bool), Failure> {
     write_all(stream, head, body).await?;
-    let parsed = read_answer(stream, answer).await?;
-    let body = Bytes::copy_from_slice(answer.body(&parsed));
-    let reuse = answer.finish(&parsed) && !parsed.close;
-    Ok((parsed.status, body, reuse))
+    read_answer(stream, answer).await
 }
 
 /// Head and body in as few writes as the socket takes (one, unless its buffer is full).
@@ -358,10 +363,13 @@ async fn write_all(
 }
 
 /// Reads until `answer` holds a whole answer (or the server closes the connection).
-async fn read_answer(stream: &mut TcpStream, answer: &mut AnswerBuffer) -> Result<Parsed, Failure> {
+async fn read_answer(
+    stream: &mut TcpStream,
+    answer: &mut AnswerBuffer,
+) -> Result<(u16, bool), Failure> {
     loop {
-        if let Some(parsed) = answer.parse(false)? {
-            return Ok(parsed);
+        if let Some(found) = answer.parse(false)? {
+            return Ok(found);
         }
         let n = read(stream, answer.spare()).await?;
         if n == 0 {

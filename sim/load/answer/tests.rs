@@ -7,7 +7,6 @@ struct Read {
     status: u16,
     body: Vec<u8>,
     close: bool,
-    clean: bool,
 }
 
 /// Feeds `pieces` to an `AnswerBuffer` as a connection would (a piece a read, then the end
@@ -33,17 +32,14 @@ fn read_pieces(pieces: &[&[u8]], eof: bool) -> Result<Option<Read>, ProtocolErro
     if found.is_none() && eof {
         found = buffer.parse(true)?;
     }
-    Ok(found.map(|parsed| {
-        let body = buffer.body(&parsed).to_vec();
-        let (status, close) = (parsed.status, parsed.close);
-        let clean = buffer.finish(&parsed);
-        Read {
-            status,
-            body,
-            close,
-            clean,
-        }
-    }))
+    let whole = found.map(|(status, close)| Read {
+        status,
+        body: buffer.body().to_vec(),
+        close,
+    });
+    buffer.clear();
+    assert_eq!(buffer.body(), b"", "cleared");
+    Ok(whole)
 }
 
 fn read_whole(answer: &[u8]) -> Result<Option<Read>, ProtocolError> {
@@ -84,14 +80,14 @@ fn a_content_length_answer_is_read_to_its_last_byte_and_no_further() {
     let answer = with_length("200 OK", "", RECEIPT);
     let got = read(&answer);
     assert_eq!((got.status, got.body.as_slice()), (200, RECEIPT));
-    assert!(!got.close && got.clean, "{got:?}");
+    assert!(!got.close, "{got:?}");
     // One byte short: not yet an answer.
     let short = read_whole(&answer[..answer.len() - 1]).unwrap();
     assert_eq!(short, None);
     // One byte more: read, but the connection is not reused.
     let mut extra = answer.clone();
     extra.push(b'x');
-    assert!(!read(&extra).clean);
+    assert!(read(&extra).close);
     // Equal values in a list or repeated are one length; an empty body is a body.
     let listed = b"HTTP/1.1 503 Busy\r\nContent-Length: 2, 2\r\nContent-Length: 2\r\n\r\nno";
     assert_eq!(read(listed).body, b"no");
@@ -103,7 +99,7 @@ fn a_chunked_body_is_decoded_with_extensions_ignored_and_trailers_read() {
     let got = read(CHUNKED);
     assert_eq!(got.status, 200);
     assert_eq!(got.body, b"hello, world0123456789");
-    assert!(!got.close && got.clean, "{got:?}");
+    assert!(!got.close, "{got:?}");
     // The trailers are part of the answer: without their empty line it is not whole.
     assert_eq!(read_whole(&CHUNKED[..CHUNKED.len() - 2]).unwrap(), None);
     let bare = b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n";
@@ -117,8 +113,8 @@ fn informational_answers_are_skipped_for_the_final_one() {
     answer.extend(with_length("201 Created", "", b"ok"));
     let got = read(&answer);
     assert_eq!(
-        (got.status, got.body.as_slice(), got.clean),
-        (201, &b"ok"[..], true)
+        (got.status, got.body.as_slice(), got.close),
+        (201, &b"ok"[..], false)
     );
     // An informational answer alone is not an answer yet.
     assert_eq!(read_whole(b"HTTP/1.1 100 Continue\r\n\r\n").unwrap(), None);
@@ -161,7 +157,7 @@ fn a_body_without_framing_ends_with_the_connection() {
     assert_eq!(read_pieces(&[gzip], true).unwrap().unwrap().body, b"zz");
     // 204 and 304 have no body whatever the head says.
     let none = read(b"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n");
-    assert_eq!((none.status, none.body.len(), none.clean), (204, 0, true));
+    assert_eq!((none.status, none.body.len(), none.close), (204, 0, false));
 }
 
 #[test]

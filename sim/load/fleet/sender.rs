@@ -573,10 +573,10 @@ async fn send_request(
 fn judge(answer: Answer, events: u64, totals: &mut StageTotals) -> Attempt {
     let (ending, detail, retry) = match answer {
         Answer::Response { status, body } if (200..300).contains(&status) => {
-            return Attempt::Acknowledged(receipt(&body, events));
+            return Attempt::Acknowledged(receipt(body, events));
         }
         Answer::Response { status, body } => {
-            let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+            let text: String = String::from_utf8_lossy(body).chars().take(300).collect();
             let retry = status == 429 || status >= 500;
             let ending = Ending::Answered {
                 status,
