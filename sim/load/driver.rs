@@ -367,7 +367,7 @@ fn sender_thread(shared: Arc<Shared>, barrier: &Barrier, connections: usize) -> 
     };
     let warmed = runtime.block_on(join_all((0..connections).map(|_| {
         let (endpoint, timeout) = (Arc::clone(&shared.endpoint), shared.drive.timeout);
-        // Opens the keep-alive connection, so that its handshake is not in the first latency.
+        // Opens the keep-alive connection, so that connecting is not in the first latency.
         async move { Connection::warm(endpoint, timeout).await }
     })));
     barrier.wait();
