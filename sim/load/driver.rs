@@ -1,9 +1,9 @@
 //! The senders: event loops, not a thread per connection. `--sender-threads` OS threads (default
 //! 1), each running a tokio *current-thread* runtime; each connection is one task on one of them,
-//! with hyper's HTTP/1 client connection (`hyper::client::conn::http1`) over a
-//! `tokio::net::TcpStream`, strictly one request at a time (like a real gateway), all taking
-//! request slots from one shared counter. Prebuilt bodies are `Bytes` shared with the requests
-//! (a reference count, no copy).
+//! with its own lean HTTP/1.1 exchange (`exchange.rs`: a prebuilt request head, vectored
+//! writes, `httparse` for the answer) over a `tokio::net::TcpStream`, strictly one request at a
+//! time (like a real gateway), all taking request slots from one shared counter. Prebuilt
+//! bodies are `Bytes` shared with the requests (a reference count, no copy).
 //!
 //! Why current-thread runtimes and not one multi-thread runtime: a sender's work per request is
 //! small (write a body, parse a short answer), so what costs is wakeups and cross-thread
@@ -14,10 +14,10 @@
 //! Why not the blocking threads this replaced: a context switch and a thread per request in
 //! flight capped a core at about a third of wrk's rate (README, Performance).
 //!
-//! Timeouts: connecting (TCP and handshake) within `--timeout`, then the whole exchange (send,
-//! answer, body) within `--timeout`. After any failure the connection is dropped and the next
-//! request reconnects; so does a request after the server closed the connection (e.g. after
-//! an answer with `Connection: close`).
+//! Timeouts: connecting within `--timeout`, then the whole exchange (send, answer, body) within
+//! `--timeout`. After any failure the connection is dropped and the next request reconnects;
+//! so does a request after the server closed the connection (e.g. after an answer with
+//! `Connection: close`).
 //!
 //! Open model (`Pace::Rate`): slot `i` is due at `start + i × interval`. A sender takes the
 //! next slot when it is free, waits until the slot is due, sends, and records the latency from
@@ -33,24 +33,17 @@
 //! there is no schedule, so both latencies are the service time.
 
 use super::events::{Bodies, EventPlan};
+use super::exchange::{Answer, Connection, Endpoint};
 use super::schedule::{Payload, Resends, Schedule};
 use super::series::{Ending, Timeline};
 use super::LoadError;
 use crate::http::server::ReceiptBody;
-use crate::http::CLOUDEVENTS_BATCH_JSON;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
-use hyper::{HeaderMap, Method, Request, Uri};
-use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// Latencies are recorded in microseconds, from 1 µs to 10 minutes, 3 significant digits.
 const HISTOGRAM_MAX_MICROS: u64 = 600_000_000;
@@ -273,29 +266,11 @@ impl Totals {
     }
 }
 
-/// What a request got back.
-pub(super) enum Answer {
-    Response { status: u16, body: Bytes },
-    Transport { kind: &'static str, detail: String },
-}
-
 /// One slot's timing, for recording.
 struct Timing {
     due: Instant,
     sent: Instant,
     done: Instant,
-}
-
-/// Where the requests go, parsed once: the connections' address, and each request's target
-/// and headers (Host included: hyper's connection-level client does not add it).
-pub(super) struct Endpoint {
-    /// The target's addresses, resolved once for the run (empty: the name did not resolve).
-    addrs: Vec<SocketAddr>,
-    authority: String,
-    events_path: Uri,
-    health_path: Uri,
-    events_headers: HeaderMap,
-    health_headers: HeaderMap,
 }
 
 /// State shared by the senders; in an `Arc` because tokio tasks own what they hold.
@@ -311,7 +286,7 @@ struct Shared {
 impl Drive {
     /// Runs the senders to completion; bounded in time by `duration + grace` plus one
     /// request's timeouts (connect, then the exchange), and in count by `max_requests`.
-    /// Fails only on a URL or header hyper cannot send (bad input).
+    /// Fails only on a URL or header that cannot be sent (bad input).
     pub fn run(self) -> Result<Outcome, LoadError> {
         let cpu_before = process_cpu();
         let endpoint = Arc::new(Endpoint::new(
@@ -379,111 +354,6 @@ fn connections_of(connections: usize, threads: usize, t: usize) -> usize {
     connections / threads + usize::from(t < connections % threads)
 }
 
-impl Endpoint {
-    /// `headers`: every header of an ingestion request but Content-Type and Host.
-    pub(super) fn new(
-        events_url: &str,
-        health_url: &str,
-        headers: &[(String, String)],
-    ) -> Result<Endpoint, LoadError> {
-        let events: Uri = parse_url(events_url)?;
-        let health: Uri = parse_url(health_url)?;
-        let authority = events
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .ok_or_else(|| bad_url(events_url, "no host"))?;
-        let port = events.port_u16().unwrap_or(80);
-        let host = events.host().unwrap_or_default().trim_matches(['[', ']']);
-        // Resolved once (not per connection or request): the target does not move mid-run.
-        let addrs = (host, port)
-            .to_socket_addrs()
-            .map(|a| a.collect())
-            .unwrap_or_default();
-        let mut health_headers = HeaderMap::new();
-        health_headers.insert(HOST, header_value("Host", &authority)?);
-        let mut events_headers = health_headers.clone();
-        events_headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(CLOUDEVENTS_BATCH_JSON),
-        );
-        for (name, value) in headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                LoadError::BadInput(format!("--header {name:?}: not a valid header name"))
-            })?;
-            events_headers.append(name, header_value("--header", value)?);
-        }
-        Ok(Endpoint {
-            addrs,
-            authority,
-            events_path: path_of(&events),
-            health_path: path_of(&health),
-            events_headers,
-            health_headers,
-        })
-    }
-
-    fn request(
-        &self,
-        method: Method,
-        path: &Uri,
-        headers: &HeaderMap,
-        body: Bytes,
-    ) -> Request<Full<Bytes>> {
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = method;
-        *request.uri_mut() = path.clone();
-        *request.headers_mut() = headers.clone();
-        request
-    }
-
-    /// An ingestion request; the body is shared, not copied.
-    pub(super) fn events(&self, body: Bytes) -> Request<Full<Bytes>> {
-        self.request(Method::POST, &self.events_path, &self.events_headers, body)
-    }
-
-    /// An ingestion request with its own credentials (a shop's key), replacing any static
-    /// Authorization header.
-    pub(super) fn events_as(&self, body: Bytes, auth: &HeaderValue) -> Request<Full<Bytes>> {
-        let mut request = self.events(body);
-        request
-            .headers_mut()
-            .insert(hyper::header::AUTHORIZATION, auth.clone());
-        request
-    }
-
-    fn health(&self) -> Request<Full<Bytes>> {
-        self.request(
-            Method::GET,
-            &self.health_path,
-            &self.health_headers,
-            Bytes::new(),
-        )
-    }
-}
-
-fn parse_url(url: &str) -> Result<Uri, LoadError> {
-    let uri: Uri = url.parse().map_err(|_| bad_url(url, "not a URL"))?;
-    match uri.scheme_str() {
-        Some("http") => Ok(uri),
-        _ => Err(bad_url(url, "only http:// is supported")),
-    }
-}
-
-fn bad_url(url: &str, what: &str) -> LoadError {
-    LoadError::BadInput(format!("--target {url:?}: {what}"))
-}
-
-fn header_value(what: &str, value: &str) -> Result<HeaderValue, LoadError> {
-    HeaderValue::from_str(value)
-        .map_err(|_| LoadError::BadInput(format!("{what} {value:?}: not a valid header value")))
-}
-
-/// The origin form an HTTP/1 request line carries (`/v1/events`), without scheme and host.
-fn path_of(uri: &Uri) -> Uri {
-    uri.path_and_query()
-        .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()))
-}
-
 /// One thread: a current-thread runtime driving `connections` connections, one task each.
 fn sender_thread(shared: Arc<Shared>, barrier: &Barrier, connections: usize) -> Vec<Totals> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -497,7 +367,7 @@ fn sender_thread(shared: Arc<Shared>, barrier: &Barrier, connections: usize) -> 
     };
     let warmed = runtime.block_on(join_all((0..connections).map(|_| {
         let (endpoint, timeout) = (Arc::clone(&shared.endpoint), shared.drive.timeout);
-        // Opens the keep-alive connection, so that its handshake is not in the first latency.
+        // Opens the keep-alive connection, so that connecting is not in the first latency.
         async move { Connection::warm(endpoint, timeout).await }
     })));
     barrier.wait();
@@ -528,30 +398,7 @@ where
     out
 }
 
-type Sender = http1::SendRequest<Full<Bytes>>;
-
-/// One keep-alive connection, strictly one request at a time (like a real gateway); it
-/// reconnects before the next request after a failure or when the server closed it.
-pub(super) struct Connection {
-    endpoint: Arc<Endpoint>,
-    timeout: Duration,
-    sender: Option<Sender>,
-}
-
 impl Connection {
-    /// A connection to `endpoint`, opened (a health request) so that its handshake is not in
-    /// the first latency.
-    pub(super) async fn warm(endpoint: Arc<Endpoint>, timeout: Duration) -> Connection {
-        let mut connection = Connection {
-            endpoint,
-            timeout,
-            sender: None,
-        };
-        let health = connection.endpoint.health();
-        let _ = connection.exchange(health).await;
-        connection
-    }
-
     async fn send_all(self, shared: Arc<Shared>, start: Instant) -> Totals {
         match shared.drive.pace {
             Pace::Rate(schedule) => self.paced(shared, start, schedule).await,
@@ -619,89 +466,6 @@ impl Connection {
         }
         totals
     }
-
-    /// Sends one request and reads its whole answer: connecting (if needed) within the
-    /// timeout, then the exchange within the timeout. After a failure the connection is
-    /// dropped, since its state is unknown.
-    pub(super) async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Answer {
-        let timeout = self.timeout;
-        let mut sender = match self.sender.take() {
-            Some(sender) if !sender.is_closed() => sender,
-            _ => match connect(&self.endpoint, timeout).await {
-                Ok(sender) => sender,
-                Err(failure) => return failure,
-            },
-        };
-        match tokio::time::timeout(timeout, round_trip(&mut sender, request)).await {
-            Ok(Ok((status, body))) => {
-                self.sender = Some(sender);
-                Answer::Response { status, body }
-            }
-            Ok(Err(e)) => Answer::Transport {
-                kind: hyper_kind(&e),
-                detail: format!("{}: {e}", self.endpoint.authority),
-            },
-            Err(_) => Answer::Transport {
-                kind: "timeout",
-                detail: format!("no complete answer within {timeout:?}"),
-            },
-        }
-    }
-}
-
-/// A new connection, its HTTP/1 driver spawned on the current runtime.
-async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Sender, Answer> {
-    if endpoint.addrs.is_empty() {
-        return Err(Answer::Transport {
-            kind: "host_not_found",
-            detail: format!("{}: the host name does not resolve", endpoint.authority),
-        });
-    }
-    let failed = |kind, e: &dyn std::fmt::Display| Answer::Transport {
-        kind,
-        detail: format!("{}: {e}", endpoint.authority),
-    };
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&endpoint.addrs[..])).await
-    {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Err(failed("connection_failed", &e)),
-        Err(_) => return Err(failed("timeout", &"connect timed out")),
-    };
-    // One request at a time per connection: Nagle would only hold the last segment back.
-    let _ = stream.set_nodelay(true);
-    let handshake = http1::handshake(TokioIo::new(stream));
-    let (sender, connection) = match tokio::time::timeout(timeout, handshake).await {
-        Ok(Ok(pair)) => pair,
-        Ok(Err(e)) => return Err(failed(hyper_kind(&e), &e)),
-        Err(_) => return Err(failed("timeout", &"handshake timed out")),
-    };
-    // Ends when the sender is dropped or the server closes the connection.
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
-}
-
-/// The status and the whole body. (A `Connection: close` answer needs nothing here: hyper
-/// then closes the connection, and the next `exchange` sees it closed and reconnects.)
-async fn round_trip(
-    sender: &mut Sender,
-    request: Request<Full<Bytes>>,
-) -> Result<(u16, Bytes), hyper::Error> {
-    sender.ready().await?;
-    let response = sender.send_request(request).await?;
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, body))
-}
-
-fn hyper_kind(e: &hyper::Error) -> &'static str {
-    let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
-    if io || e.is_closed() || e.is_incomplete_message() {
-        "io"
-    } else {
-        "other"
-    }
 }
 
 fn fresh_index(payload: Payload) -> u64 {
@@ -740,7 +504,7 @@ impl Shared {
                 totals
                     .service
                     .saturating_record(micros(t.done.duration_since(t.sent)));
-                let (state, rejected_events) = self.read_response(totals, status, &body);
+                let (state, rejected_events) = self.read_response(totals, status, body);
                 let ending = Ending::Answered {
                     status,
                     rejected_events,

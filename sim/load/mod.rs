@@ -24,9 +24,11 @@
 //! The command line (`cli::load`) prints and maps them to exit codes: 0 ok; 1 runtime
 //! failure; 2 bad input; 3 verification failed; 99 a threshold failed.
 
+mod answer;
 mod control;
 mod driver;
 pub mod events;
+mod exchange;
 pub mod fleet;
 mod plan;
 pub(crate) mod report;

@@ -36,7 +36,7 @@ pub struct LoadReport {
     pub responses: BTreeMap<String, u64>,
     /// Requests without a response, by kind.
     pub transport_errors: BTreeMap<String, u64>,
-    /// Requests that ended in error, by class (`connect`, `timeout`, `io`, `http_<status>`,
+    /// Requests that ended in error, by class (`connect`, `timeout`, `io`, `protocol`, `http_<status>`,
     /// `validation`: see `series::classify`).
     pub errors_by_class: BTreeMap<String, u64>,
     pub first_error: Option<String>,

@@ -32,8 +32,10 @@ pub enum ErrorClass {
     Connect,
     /// No complete answer within `--timeout` (connecting included).
     Timeout,
-    /// The connection broke mid-exchange (reset, closed early) or the answer was not HTTP.
+    /// The connection broke mid-exchange (reset, closed early).
     Io,
+    /// The answer was not well-formed HTTP/1.x, or its head was over the sender's bound.
+    Protocol,
     /// A non-2xx answer other than 400 and 422.
     Http(u16),
     /// The server refused the events themselves: a 400 or 422, or a 2xx receipt that
@@ -42,13 +44,14 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    /// The class's name in the JSON and CSV: `connect`, `timeout`, `io`, `http_503`,
-    /// `validation`.
+    /// The class's name in the JSON and CSV: `connect`, `timeout`, `io`, `protocol`,
+    /// `http_503`, `validation`.
     pub fn name(self) -> String {
         match self {
             ErrorClass::Connect => "connect".into(),
             ErrorClass::Timeout => "timeout".into(),
             ErrorClass::Io => "io".into(),
+            ErrorClass::Protocol => "protocol".into(),
             ErrorClass::Http(status) => format!("http_{status}"),
             ErrorClass::Validation => "validation".into(),
         }
@@ -59,7 +62,7 @@ impl ErrorClass {
 #[derive(Clone, Copy, Debug)]
 pub enum Ending<'a> {
     /// No answer: the sender's kind of failure (`connection_failed`, `host_not_found`,
-    /// `timeout`, `io`, `other`).
+    /// `timeout`, `io`, `protocol`, `other`).
     Failed(&'a str),
     /// An answer, with the events its receipt rejected (0 without a readable receipt).
     Answered { status: u16, rejected_events: u64 },
@@ -70,6 +73,7 @@ pub fn classify(ending: Ending) -> Option<ErrorClass> {
     match ending {
         Ending::Failed("connection_failed" | "host_not_found") => Some(ErrorClass::Connect),
         Ending::Failed("timeout") => Some(ErrorClass::Timeout),
+        Ending::Failed("protocol") => Some(ErrorClass::Protocol),
         Ending::Failed(_) => Some(ErrorClass::Io),
         Ending::Answered {
             status: 400 | 422, ..
@@ -176,7 +180,7 @@ pub struct SecondRow {
 /// The header of the `--series` CSV, in the order of `SecondRow::csv_line`.
 pub const CSV_HEADER: &str = "second,requests_due,events_due,requests_completed,\
 events_acknowledged,errors,errors_connect,errors_timeout,errors_io,errors_http,\
-errors_validation,latency_p50_us,latency_p99_us,latency_max_us";
+errors_validation,errors_protocol,latency_p50_us,latency_p99_us,latency_max_us";
 
 impl Series {
     pub fn new() -> Series {
@@ -315,7 +319,7 @@ impl SecondRow {
             .map(|(_, n)| n)
             .sum();
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.second,
             self.requests_due,
             self.events_due,
@@ -327,6 +331,7 @@ impl SecondRow {
             class("io"),
             http,
             class("validation"),
+            class("protocol"),
             self.latency_p50_us,
             self.latency_p99_us,
             self.latency_max_us
@@ -385,6 +390,7 @@ mod tests {
             (Ending::Failed("timeout"), Some("timeout")),
             (Ending::Failed("io"), Some("io")),
             (Ending::Failed("other"), Some("io")),
+            (Ending::Failed("protocol"), Some("protocol")),
             (answered(503, 0), Some("http_503")),
             (answered(500, 0), Some("http_500")),
             (answered(429, 0), Some("http_429")),
@@ -498,12 +504,13 @@ mod tests {
         s.record_done(ms(6), Some(2_000), 0, Some(ErrorClass::Http(500)));
         s.record_done(ms(7), Some(2_000), 10, Some(ErrorClass::Validation));
         s.record_done(ms(8), None, 0, Some(ErrorClass::Connect));
+        s.record_done(ms(9), None, 0, Some(ErrorClass::Protocol));
         let text = csv(&s.rows());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], CSV_HEADER);
         // The latency is its bucket's highest value, as hdrhistogram reports quantiles.
         let l = bucket(2_000);
-        assert_eq!(lines[1], format!("0,0,0,4,10,4,1,0,0,2,1,{l},{l},{l}"));
+        assert_eq!(lines[1], format!("0,0,0,5,10,5,1,0,0,2,1,1,{l},{l},{l}"));
         assert_eq!(lines.len(), 2);
         assert_eq!(
             CSV_HEADER.split(',').count(),

@@ -18,8 +18,8 @@ use crate::metering::{
     Contract, CounterUsageRow, Incident, IngestReceipt, Invoice, MachineHealth, MeteringEngine,
     MeteringError, PlanAgreement, UsageRow,
 };
+use axum::http::HeaderValue;
 use hdrhistogram::Histogram;
-use hyper::header::HeaderValue;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -219,7 +219,7 @@ pub fn run_fleet(plan: FleetPlan, view: Arc<dyn LiveView>) -> Result<super::Load
     let mean = mean_events_per_virtual_second(&plan)?;
     let pacing = pacing_of(&plan.pace, mean);
     let names = pacing.names();
-    let endpoint = super::driver::Endpoint::new(
+    let endpoint = super::exchange::Endpoint::new(
         &format!("{}/v1/events", plan.http.url),
         &format!("{}/healthz", plan.http.url),
         &plan.http.headers,

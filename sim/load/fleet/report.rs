@@ -49,7 +49,7 @@ pub struct FleetSection {
     /// Requests given up on (refused, or out of attempts), and their events.
     pub lost_requests: u64,
     pub lost_events: u64,
-    /// Failed attempts by class: connect, timeout, io, http_<status>, validation.
+    /// Failed attempts by class: connect, timeout, io, protocol, http_<status>, validation.
     pub errors: BTreeMap<String, u64>,
     /// How long after its scheduled instant each upload started (the sender's own delay).
     pub lateness_us: Latency,

@@ -1,5 +1,5 @@
 //! The fleet's senders: the same event-loop connections as the synthetic mode
-//! (`driver::Connection`, hyper's HTTP/1 client on current-thread runtimes), fed from a queue
+//! (`exchange::Connection`, the lean HTTP/1.1 exchange on current-thread runtimes), fed from a queue
 //! of machine uploads, each with its scheduled instant, instead of a fixed-interval schedule.
 //!
 //! A connection takes the next upload, waits for its instant, and sends its requests one
@@ -11,13 +11,14 @@
 //! ms, … up to `attempts`; a request refused (another 4xx) or out of attempts is lost, and the
 //! reconciliation will say what that cost.
 
-use super::super::driver::{join_all, micros, new_histogram, Answer, Connection, Endpoint};
+use super::super::driver::{join_all, micros, new_histogram};
+use super::super::exchange::{Answer, Connection, Endpoint};
 use super::super::series::{classify, Ending, Timeline};
 use crate::http::server::ReceiptBody;
 use crate::metering::IngestReceipt;
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use hyper::header::HeaderValue;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -65,7 +66,7 @@ pub struct StageTotals {
     pub lost: u64,
     pub events_lost: u64,
     pub late: u64,
-    /// Failed attempts by class (`connect`, `timeout`, `io`, `http_<status>`, `validation`).
+    /// Failed attempts by class (`connect`, `timeout`, `io`, `protocol`, `http_<status>`, `validation`).
     pub errors: BTreeMap<String, u64>,
     pub first_error: Option<String>,
     pub first_send: Option<Instant>,
@@ -572,10 +573,10 @@ async fn send_request(
 fn judge(answer: Answer, events: u64, totals: &mut StageTotals) -> Attempt {
     let (ending, detail, retry) = match answer {
         Answer::Response { status, body } if (200..300).contains(&status) => {
-            return Attempt::Acknowledged(receipt(&body, events));
+            return Attempt::Acknowledged(receipt(body, events));
         }
         Answer::Response { status, body } => {
-            let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+            let text: String = String::from_utf8_lossy(body).chars().take(300).collect();
             let retry = status == 429 || status >= 500;
             let ending = Ending::Answered {
                 status,

@@ -340,7 +340,7 @@ fn errors_table(r: &LoadReport) -> String {
         html.push_str("<p>None: every request was answered 2xx with every event accepted.</p>");
         return html;
     }
-    html.push_str("<p><code>connect</code>: the connection could not be opened; <code>timeout</code>: no complete answer within --timeout; <code>io</code>: the connection broke mid-exchange; <code>http_&lt;status&gt;</code>: another non-2xx answer; <code>validation</code>: a 400 or 422, or a 2xx receipt that rejected events.</p><table><tr><th>class</th><th>requests</th></tr>");
+    html.push_str("<p><code>connect</code>: the connection could not be opened; <code>timeout</code>: no complete answer within --timeout; <code>io</code>: the connection broke mid-exchange; <code>protocol</code>: the answer was not well-formed HTTP/1.1; <code>http_&lt;status&gt;</code>: another non-2xx answer; <code>validation</code>: a 400 or 422, or a 2xx receipt that rejected events.</p><table><tr><th>class</th><th>requests</th></tr>");
     for (class, n) in &r.errors_by_class {
         let _ = write!(
             html,
