@@ -1,10 +1,11 @@
 //! The cluster handshake between real processes on loopback: a `cluster-check` coordinator
 //! and `worker`s of the built binary, each killed if it outlives its bound.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// No process of these tests may live longer than this.
@@ -65,12 +66,10 @@ fn wait((mut child, started): (Child, Instant)) -> Ended {
         .expect("stdout")
         .read_to_string(&mut stdout)
         .expect("read");
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read");
+    // Taken already when a test follows it line by line (`watch_stderr`).
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_string(&mut stderr).expect("read");
+    }
     Ended {
         code,
         stdout,
@@ -229,4 +228,58 @@ fn a_coordinator_short_of_workers_times_out_naming_how_many_joined() {
         w.stderr.contains("only 1 of 2 workers joined in time"),
         "{all}"
     );
+}
+
+/// The child's stderr, line by line as it comes.
+fn watch_stderr(child: &mut Child) -> mpsc::Receiver<String> {
+    let err = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Waits (bounded) for a line containing `text`.
+fn wait_for_line(lines: &mpsc::Receiver<String>, text: &str) {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + BOUND;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(text) => return,
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    panic!("no line with {text:?}; saw {seen:?}");
+}
+
+#[test]
+fn a_worker_that_dies_while_waiting_no_longer_counts_and_its_name_is_free_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = cookie(dir.path(), "cookie", "s3cret-e");
+    let port = free_port();
+    let (mut coord, started) = coordinator(port, 2, &secret, "20s");
+    let lines = watch_stderr(&mut coord);
+    let (mut first, _) = worker(port, "node-a", &secret, &scenario());
+    wait_for_line(&lines, "joined: node-a (1 of 2)");
+    first.kill().expect("kill");
+    first.wait().expect("wait");
+    wait_for_line(&lines, "left: node-a disconnected (0 of 2)");
+    // Back to 0 of 2 once its session is gone: the same name joins again as the first.
+    let a = worker(port, "node-a", &secret, &scenario());
+    wait_for_line(&lines, "joined: node-a (1 of 2)");
+    let b = worker(port, "node-b", &secret, &scenario());
+    let (coord, a, b) = (wait((coord, started)), wait(a), wait(b));
+    let all = format!(
+        "{}\n{}\n{}",
+        show("coordinator", &coord),
+        show("a", &a),
+        show("b", &b)
+    );
+    assert_eq!(coord.code, Some(0), "{all}");
+    assert!(coord.stdout.contains("cluster ok: 2 worker(s)"), "{all}");
+    assert_eq!((a.code, b.code), (Some(0), Some(0)), "{all}");
 }

@@ -69,6 +69,11 @@ impl cluster::Observer for Show {
                 joined,
                 workers,
             } => eprintln!("joined: {name} ({joined} of {workers})"),
+            Note::Left {
+                name,
+                joined,
+                workers,
+            } => eprintln!("left: {name} disconnected ({joined} of {workers})"),
             Note::HandshakeFailed { peer_addr } => eprintln!(
                 "warning: a connection from {peer_addr} failed ractor_cluster's handshake (a wrong cookie?)"
             ),

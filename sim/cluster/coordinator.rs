@@ -11,7 +11,7 @@ use super::{
 };
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -19,7 +19,8 @@ use tokio::sync::mpsc;
 /// Who connected, as the coordinator's node saw them while it waited.
 #[derive(Default)]
 struct Sessions {
-    /// Node name → peer address, of the sessions ready now.
+    /// Node name → peer address, of the sessions whose readiness was seen (the node server
+    /// is asked again at the end: callbacks and gateway messages are not ordered).
     ready: BTreeMap<String, String>,
     handshake_failures: u32,
 }
@@ -60,7 +61,7 @@ pub async fn check(
     )
     .await
     {
-        Ok(names) => ping_all(opts, &names, &sessions)
+        Ok(names) => ping_all(opts, &names, &node.peers().await)
             .await
             .map(|workers| CheckReport {
                 listen: opts.listen,
@@ -176,7 +177,7 @@ async fn worker_gateway(name: &str) -> Result<ActorRef<ToWorker>, ClusterError> 
 async fn ping_all(
     opts: &CheckOptions,
     names: &[String],
-    sessions: &Sessions,
+    peers: &BTreeMap<String, String>,
 ) -> Result<Vec<JoinedWorker>, ClusterError> {
     let mut workers = Vec::with_capacity(names.len());
     for (index, name) in names.iter().enumerate() {
@@ -184,7 +185,7 @@ async fn ping_all(
         workers.push(JoinedWorker {
             index: index as u32,
             name: name.clone(),
-            peer_addr: sessions.ready.get(name).cloned().unwrap_or_default(),
+            peer_addr: peers.get(name).cloned().unwrap_or_default(),
             rtt: ping(&gateway, name, opts.pings).await?,
         });
     }
@@ -231,21 +232,19 @@ async fn finish_all(
         Ok(_) => "the cluster check is complete".to_string(),
         Err(e) => format!("the coordinator stopped: {e}"),
     };
-    let present = sessions.ready.keys().filter_map(|name| {
-        let cell = ractor::pg::get_members(&worker_group(name))
+    // Every session the node server knows, not only those whose callback was seen yet.
+    let peers = node.peers().await;
+    let names: BTreeSet<&String> = peers.keys().chain(sessions.ready.keys()).collect();
+    for name in names {
+        let Some(cell) = ractor::pg::get_members(&worker_group(name))
             .into_iter()
-            .next()?;
-        Some(ActorRef::<ToWorker>::from(cell))
-    });
-    for gateway in present.collect::<Vec<_>>() {
-        {
-            let _ = gateway
-                .call(
-                    |reply| ToWorker::Finish(Json::ok(why.clone()), reply),
-                    Some(ANSWER_BOUND),
-                )
-                .await;
-        }
+            .next()
+        else {
+            continue;
+        };
+        let gateway = ActorRef::<ToWorker>::from(cell);
+        let finish = |reply| ToWorker::Finish(Json::ok(why.clone()), reply);
+        let _ = gateway.call(finish, Some(ANSWER_BOUND)).await;
     }
     let deadline = tokio::time::Instant::now() + ANSWER_BOUND;
     while node.open_sessions() > 0 {

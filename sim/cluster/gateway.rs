@@ -157,9 +157,7 @@ impl Actor for CoordinatorGateway {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ToCoordinator::Hello(Json(hello), reply) => state.hello(hello, reply),
-            ToCoordinator::Left(Json(Ok(name))) => {
-                state.waiting.remove(&name);
-            }
+            ToCoordinator::Left(Json(Ok(name))) => state.left(name),
             ToCoordinator::Left(Json(Err(_))) => {}
             ToCoordinator::Close(_, reply) => {
                 let _ = reply.send(Json::ok(state.close()));
@@ -192,6 +190,16 @@ impl CoordinatorState {
                 }
             }
             (Err(_), Ok(())) => unreachable!("an undecodable hello is refused"),
+        }
+    }
+
+    fn left(&mut self, name: String) {
+        if self.waiting.remove(&name).is_some() {
+            self.args.observer.note(Note::Left {
+                name,
+                joined: self.waiting.len() as u32,
+                workers: self.args.rules.workers,
+            });
         }
     }
 

@@ -67,6 +67,12 @@ pub enum Note {
         joined: u32,
         workers: u32,
     },
+    /// Coordinator: worker `name` disconnected before every worker had joined.
+    Left {
+        name: String,
+        joined: u32,
+        workers: u32,
+    },
     /// Coordinator: a connection closed before passing ractor_cluster's handshake.
     HandshakeFailed {
         peer_addr: String,

@@ -126,6 +126,22 @@ impl Node {
         Some(event)
     }
 
+    /// Node name → peer address of every authenticated session, asked of the node server
+    /// (its session callbacks and the gateways' messages are not ordered with each other).
+    pub async fn peers(&self) -> std::collections::BTreeMap<String, String> {
+        let sessions = self
+            .server
+            .call(NodeServerMessage::GetSessions, Some(super::ANSWER_BOUND))
+            .await;
+        match sessions {
+            Ok(ractor::rpc::CallResult::Success(sessions)) => sessions
+                .values()
+                .filter_map(|ses| Some((peer_name(ses)?, ses.peer_addr.clone())))
+                .collect(),
+            _ => Default::default(),
+        }
+    }
+
     /// How many sessions are authenticated and open.
     pub fn open_sessions(&self) -> usize {
         self.authenticated.len()
