@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 mod catalogue;
+mod cluster;
 mod compare;
 mod gate;
 pub mod load;
@@ -160,6 +161,20 @@ pub enum Command {
     /// Plan catalogues (plans, service tiers, options): `catalogue check FILE`.
     #[command(subcommand)]
     Catalogue(catalogue::CatalogueCommand),
+    /// Join a coordinator as a worker node (ractor_cluster): the cookie must match, then the
+    /// fleetsim version and the scenario; stays until the coordinator finishes with it.
+    ///
+    /// Exit codes: 0 done, 1 runtime failure, 2 bad input, 5 refused at the handshake (cookie,
+    /// version, scenario, too many workers), or the coordinator unreachable, silent past a
+    /// bound or gone.
+    Worker(cluster::WorkerArgs),
+    /// Experimental (issue 14, step 1): the coordinator's handshake only, no simulation. Waits
+    /// for N workers, checks their version and scenario, pings each through the gateways
+    /// and prints the round-trip time.
+    ///
+    /// Exit codes: 0 every worker joined and answered, 1 runtime failure (cannot listen),
+    /// 2 bad input, 5 fewer than N workers joined in time, or one stopped answering.
+    ClusterCheck(cluster::CheckArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -238,6 +253,8 @@ pub fn main() -> i32 {
         Command::Compare(args) => compare::command(&args),
         Command::Gate(args) => gate::command(&args),
         Command::Catalogue(cmd) => catalogue::run(&cmd),
+        Command::Worker(args) => cluster::worker(&args),
+        Command::ClusterCheck(args) => cluster::check(&args),
     }
 }
 

@@ -10,5 +10,8 @@ pub const BAD_INPUT: i32 = 2;
 pub const RECONCILIATION: i32 = 3;
 /// `catalogue check`: the catalogue is valid but inconsistent (buying more costs less somewhere).
 pub const INCONSISTENT: i32 = 4;
+/// Cluster (`worker`, `cluster-check`): a node was refused at the handshake (cookie, version,
+/// scenario, too many), or did not join, answer or stay connected within its bound.
+pub const CLUSTER: i32 = 5;
 /// `load`: the run completed but a `--threshold` was violated (k6 uses 99 too).
 pub const THRESHOLD_FAILED: i32 = 99;

@@ -61,6 +61,8 @@ pub struct SimOutcome {
     pub preventive: Vec<crate::service::dispatch::Preventive>,
 }
 
+// Local only: never crosses nodes (ractor's `cluster` feature needs the impl).
+#[derive(ractor_cluster::RactorMessage)]
 pub enum CoordinatorMsg {
     Tick,
     DayDone,

@@ -16,6 +16,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
+// Local only: never crosses nodes (ractor's `cluster` feature needs the impl).
+#[derive(ractor_cluster::RactorMessage)]
 pub enum ShopMsg {
     /// The days of a span, in order (days on which the scenario closes every shop left out).
     Span(Arc<[DayInfo]>),

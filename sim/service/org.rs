@@ -24,6 +24,8 @@ use crate::event::MachineId;
 use ractor::concurrency::{oneshot, JoinHandle};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
 
+// Local only: never crosses nodes (ractor's `cluster` feature needs the impl).
+#[derive(ractor_cluster::RactorMessage)]
 pub enum TechnicianMsg {
     /// The earliest start of a block for the slot in this calendar.
     Earliest(Slot, RpcReplyPort<i64>),
@@ -66,6 +68,8 @@ impl Actor for TechnicianActor {
 pub type DispatchReply = Result<Vec<Repair>, DispatchError>;
 pub type PreventReply = Result<Vec<Preventive>, DispatchError>;
 
+// Local only: never crosses nodes (ractor's `cluster` feature needs the impl).
+#[derive(ractor_cluster::RactorMessage)]
 pub enum OrgMsg {
     /// A batch of failures in (time, shop, machine) order; the repairs in the same order, for
     /// the failures earlier than `horizon`, which each repair that puts a machine back to work

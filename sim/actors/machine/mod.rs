@@ -29,6 +29,8 @@ const SWAP_AT: i64 = 8 * 3600;
 /// The counter is read remotely after closing.
 pub(super) const READ_AT: i64 = 19 * 3600 + 1800;
 
+// Local only: never crosses nodes (ractor's `cluster` feature needs the impl).
+#[derive(ractor_cluster::RactorMessage)]
 pub enum MachineMsg {
     /// A span's days, in order.
     Work(Vec<DayWork>),
