@@ -114,11 +114,18 @@ fn worker(port: u16, name: &str, cookie: &Path, scenario: &Path) -> (Child, Inst
     ])
 }
 
-fn show(what: &str, e: &Ended) -> String {
-    format!(
-        "{what}: exit {:?} after {:?}\nstdout:\n{}\nstderr:\n{}",
-        e.code, e.took, e.stdout, e.stderr
-    )
+/// Every process's exit, time and output, for an assertion's message.
+fn show(ended: &[(&str, &Ended)]) -> String {
+    ended
+        .iter()
+        .map(|(what, e)| {
+            format!(
+                "{what}: exit {:?} after {:?}\nstdout:\n{}\nstderr:\n{}",
+                e.code, e.took, e.stdout, e.stderr
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -131,12 +138,7 @@ fn two_workers_join_and_are_numbered_by_name() {
     let b = worker(port, "node-b", &secret, &scenario());
     let a = worker(port, "node-a", &secret, &scenario());
     let (coord, a, b) = (wait(coord), wait(a), wait(b));
-    let all = format!(
-        "{}\n{}\n{}",
-        show("coordinator", &coord),
-        show("a", &a),
-        show("b", &b)
-    );
+    let all = show(&[("coordinator", &coord), ("a", &a), ("b", &b)]);
     assert_eq!(coord.code, Some(0), "{all}");
     assert!(coord.stdout.contains("cluster ok: 2 worker(s)"), "{all}");
     for (index, name) in [(0, "node-a"), (1, "node-b")] {
@@ -165,7 +167,7 @@ fn a_wrong_cookie_is_refused_quickly_with_a_message_saying_so() {
     let coord = coordinator(port, 1, &right, "4s");
     let w = wait(worker(port, "node-a", &wrong, &scenario()));
     let coord = wait(coord);
-    let all = format!("{}\n{}", show("coordinator", &coord), show("worker", &w));
+    let all = show(&[("coordinator", &coord), ("worker", &w)]);
     assert_eq!(w.code, Some(5), "{all}");
     assert!(w.took < Duration::from_secs(10), "{all}");
     assert!(w.stderr.contains("the cookie does not match"), "{all}");
@@ -194,7 +196,7 @@ fn a_different_scenario_is_refused_with_a_message_saying_so() {
     let coord = coordinator(port, 1, &secret, "4s");
     let w = wait(worker(port, "node-a", &secret, &other));
     let coord = wait(coord);
-    let all = format!("{}\n{}", show("coordinator", &coord), show("worker", &w));
+    let all = show(&[("coordinator", &coord), ("worker", &w)]);
     assert_eq!(w.code, Some(5), "{all}");
     assert!(
         w.stderr
@@ -213,7 +215,7 @@ fn a_coordinator_short_of_workers_times_out_naming_how_many_joined() {
     let coord = coordinator(port, 2, &secret, "3s");
     let w = wait(worker(port, "node-a", &secret, &scenario()));
     let coord = wait(coord);
-    let all = format!("{}\n{}", show("coordinator", &coord), show("worker", &w));
+    let all = show(&[("coordinator", &coord), ("worker", &w)]);
     assert_eq!(coord.code, Some(5), "{all}");
     assert!(
         coord
@@ -273,12 +275,7 @@ fn a_worker_that_dies_while_waiting_no_longer_counts_and_its_name_is_free_again(
     wait_for_line(&lines, "joined: node-a (1 of 2)");
     let b = worker(port, "node-b", &secret, &scenario());
     let (coord, a, b) = (wait((coord, started)), wait(a), wait(b));
-    let all = format!(
-        "{}\n{}\n{}",
-        show("coordinator", &coord),
-        show("a", &a),
-        show("b", &b)
-    );
+    let all = show(&[("coordinator", &coord), ("a", &a), ("b", &b)]);
     assert_eq!(coord.code, Some(0), "{all}");
     assert!(coord.stdout.contains("cluster ok: 2 worker(s)"), "{all}");
     assert_eq!((a.code, b.code), (Some(0), Some(0)), "{all}");
