@@ -31,9 +31,11 @@ const STORE_CACHE: u64 = 68 * MIB;
 const STORE_BYTES_PER_EVENT: u64 = 40;
 /// A shop actor and a machine actor: ractor's mailboxes and tokio's task (≈ 8 KB each, field
 /// notes), the profile, the board's slots, the engine's per-machine state (`seen`, VEE).
-/// Measured: 15–19 KB for a one-machine shop (France, 1 month, with and without demand).
-const PER_SHOP: u64 = 12 * KIB;
-const PER_MACHINE: u64 = 10 * KIB;
+/// Measured: 15–19 KB for a one-machine shop (France, 1 month, with and without demand); then
+/// ≈ 6 KB more an actor with ractor's `cluster` feature (a boxed message is 112 bytes instead
+/// of 16 and a mailbox preallocates 32 of them: France's peak +150 MB).
+const PER_SHOP: u64 = 18 * KIB;
+const PER_MACHINE: u64 = 16 * KIB;
 /// The engine's recent readings of a machine, kept to re-sequence late ones (`vee::sequence`):
 /// 42 to 84 days of daily reads at 48 bytes, in a deque of 128, and two copies of the
 /// validation state. Measured: +95 MB for France's 13,251 machines over 12 months.
