@@ -13,21 +13,7 @@ use chrono::{Days, NaiveDate};
 use rand::Rng;
 use rand_distr::{Beta, Distribution, LogNormal};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Segment {
-    Chain,
-    Independent,
-}
-
-impl Segment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Segment::Chain => "chain",
-            Segment::Independent => "independent",
-        }
-    }
-}
+pub use crate::scenario::Segment;
 
 #[derive(Clone, Debug)]
 pub struct ShopProfile {

@@ -167,6 +167,23 @@ impl Scenario {
     }
 }
 
+/// A shop's segment: a chain's shop or an independent one (its demand and default price).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segment {
+    Chain,
+    Independent,
+}
+
+impl Segment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Segment::Chain => "chain",
+            Segment::Independent => "independent",
+        }
+    }
+}
+
 impl PricingSpec {
     pub fn basis_of(&self, shop: u32) -> Basis {
         self.per_shop_basis
@@ -176,10 +193,10 @@ impl PricingSpec {
     }
 
     /// The shop's price per mounting: its own, else its segment's.
-    pub fn price_of(&self, shop: u32, segment: crate::fleet::Segment) -> UnitPrice {
+    pub fn price_of(&self, shop: u32, segment: Segment) -> UnitPrice {
         self.per_shop.get(&shop).copied().unwrap_or(match segment {
-            crate::fleet::Segment::Chain => self.chain,
-            crate::fleet::Segment::Independent => self.independent,
+            Segment::Chain => self.chain,
+            Segment::Independent => self.independent,
         })
     }
 
