@@ -23,9 +23,8 @@ pub struct Placement {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct NodeShare {
-    /// In region id order.
-    pub regions: Vec<&'static str>,
-    #[serde(skip)]
+    /// In region id order; written as the regions' names.
+    #[serde(rename = "regions", serialize_with = "region_names")]
     pub region_ids: Vec<RegionId>,
     pub shops: u32,
     pub machines: u32,
@@ -53,7 +52,6 @@ pub fn place(fleet: &Fleet, regions: &Regions, nodes: usize) -> Result<Placement
         let share = &mut shares[node];
         let region_fleet = regions.fleet(region);
         share.region_ids.push(region);
-        share.regions.push(region.name());
         share.shops += region_fleet.shops.len() as u32;
         share.machines += region_fleet.machines;
         share.expected_milli_jobs += weight;
@@ -61,14 +59,8 @@ pub fn place(fleet: &Fleet, regions: &Regions, nodes: usize) -> Result<Placement
     Ok(Placement { nodes: shares })
 }
 
-impl Placement {
-    /// The node that owns `region`.
-    pub fn node_of(&self, region: RegionId) -> usize {
-        self.nodes
-            .iter()
-            .position(|n| n.region_ids.contains(&region))
-            .expect("every region is placed")
-    }
+fn region_names<S: serde::Serializer>(ids: &[RegionId], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ids.iter().map(|r| r.name()))
 }
 
 /// A region's expected jobs over the run: each shop's level times its days in service.

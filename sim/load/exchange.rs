@@ -173,19 +173,9 @@ fn field(name: &str, value: &[u8]) -> Vec<u8> {
     [name.as_bytes(), b": ", value, b"\r\n"].concat()
 }
 
-/// `n` in decimal, without the formatting machinery (once per request).
-fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+/// `n` in decimal (itoa: no formatting machinery, once per request).
+fn push_decimal(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 fn parse_url(url: &str) -> Result<Uri, LoadError> {

@@ -223,19 +223,6 @@ fn quote_data(setup: &Setup, sim: &mut ingest::Ingested) -> Result<Option<QuoteD
     }
 }
 
-/// `[service]` runs: the field's results.
-fn field_stage(
-    setup: &Setup,
-    outcome: &SimOutcome,
-    threads: usize,
-) -> Result<Option<crate::service::outcome::FieldOutcome>, RunError> {
-    let scenario = &setup.scenario;
-    if !scenario.service.enabled {
-        return Ok(None);
-    }
-    field_outcome(scenario, &setup.fleet, &setup.calendar, outcome, threads).map(Some)
-}
-
 /// The incidents the plans bill: the simulated field's repairs, or else the scenario's.
 fn incident_groups(
     setup: &Setup,
@@ -308,14 +295,17 @@ fn timing(
     }
 }
 
-/// The field's results, with predictive maintenance's comparison when the policy is on.
-fn field_outcome(
-    scenario: &Scenario,
-    fleet: &Fleet,
-    calendar: &Calendar,
+/// `[service]` runs: the field's results, with predictive maintenance's comparison when the
+/// policy is on.
+fn field_stage(
+    setup: &Setup,
     outcome: &SimOutcome,
     threads: usize,
-) -> Result<crate::service::outcome::FieldOutcome, RunError> {
+) -> Result<Option<crate::service::outcome::FieldOutcome>, RunError> {
+    let (scenario, fleet, calendar) = (&setup.scenario, &setup.fleet, &setup.calendar);
+    if !scenario.service.enabled {
+        return Ok(None);
+    }
     let (truth, repairs, visits) = (&outcome.truth, &outcome.repairs, &outcome.preventive);
     let mut field = crate::service::outcome::FieldOutcome::build(
         scenario, fleet, calendar, truth, repairs, visits,
@@ -324,7 +314,7 @@ fn field_outcome(
     let comparison = crate::service::compare::with_and_without(scenario, with, threads)
         .map_err(RunError::Simulation)?;
     field.set_predictive(comparison);
-    Ok(field)
+    Ok(Some(field))
 }
 
 fn apply_overrides(mut scenario: Scenario, opts: &RunOptions) -> Scenario {
